@@ -1,0 +1,119 @@
+/**
+ * Endpoints: where a socket listens or connects, as a discriminated union on
+ * `transport`, plus parsing of `HOST`, `HOST:PORT` and `[v6]:PORT` forms.
+ *
+ * @example
+ * ```ts
+ * import { formatEndpoint, splitHostPort } from "./address.ts";
+ *
+ * splitHostPort("[::1]:7"); // { host: "::1", port: "7" }
+ * formatEndpoint({ transport: "tcp", hostname: "::1", port: 7 }); // "tcp [::1]:7"
+ * ```
+ *
+ * @module
+ */
+
+/** A TCP endpoint. */
+export interface TcpEndpoint {
+  transport: "tcp";
+  hostname: string;
+  port: number;
+}
+
+/** A UDP endpoint. */
+export interface UdpEndpoint {
+  transport: "udp";
+  hostname: string;
+  port: number;
+}
+
+/** An IP endpoint: TCP or UDP. */
+export type IpEndpoint = TcpEndpoint | UdpEndpoint;
+
+/** A Unix domain socket endpoint. */
+export interface UnixEndpoint {
+  transport: "unix";
+  path: string;
+}
+
+/** Where to listen or connect. */
+export type Endpoint = TcpEndpoint | UdpEndpoint | UnixEndpoint;
+
+/** Host and port text as the user wrote them, before validation. */
+export interface HostPort {
+  host: string;
+  port?: string;
+}
+
+/**
+ * Split `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT` or a bare IPv6 address.
+ *
+ * @returns `undefined` when brackets are unbalanced.
+ */
+export function splitHostPort(text: string): HostPort | undefined {
+  if (text.startsWith("[")) {
+    const close = text.indexOf("]");
+    if (close < 0) return undefined;
+    const host = text.slice(1, close);
+    const rest = text.slice(close + 1);
+    if (rest === "") return { host };
+    if (!rest.startsWith(":")) return undefined;
+    return { host, port: rest.slice(1) };
+  }
+  const colons = text.split(":").length - 1;
+  if (colons === 1) {
+    const [host = "", port = ""] = text.split(":");
+    return { host, port };
+  }
+  return { host: text };
+}
+
+/** Parse a port number; `undefined` unless an integer in 0..65535. */
+export function parsePort(text: string): number | undefined {
+  if (!/^\d{1,5}$/.test(text)) return undefined;
+  const port = Number(text);
+  return port <= 65535 ? port : undefined;
+}
+
+/** Format a host for printing: IPv6 literals in brackets. */
+export function formatHost(hostname: string, port: number): string {
+  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+}
+
+/** Format an endpoint the way every netkit line prints it: `tcp 127.0.0.1:5050`. */
+export function formatEndpoint(endpoint: Endpoint): string {
+  switch (endpoint.transport) {
+    case "tcp":
+    case "udp":
+      return `${endpoint.transport} ${formatHost(endpoint.hostname, endpoint.port)}`;
+    case "unix":
+      return `unix ${endpoint.path}`;
+    default: {
+      const never: never = endpoint;
+      throw new Error(`unknown transport in ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** Format a Deno address as a peer: `127.0.0.1:40000` or a Unix path. */
+export function formatAddr(addr: Deno.Addr): string {
+  switch (addr.transport) {
+    case "tcp":
+    case "udp":
+      return formatHost(addr.hostname, addr.port);
+    case "unix":
+    case "unixpacket":
+      return addr.path || "unix-peer";
+    case "vsock":
+      return `vsock ${addr.cid}:${addr.port}`;
+    default: {
+      const never: never = addr;
+      throw new Error(`unknown address ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** The wildcard address of the same family as `hostname`, for binding a UDP client. */
+export function wildcardFor(hostname: string): string {
+  return hostname.includes(":") ? "::" : "0.0.0.0";
+}

@@ -1,0 +1,35 @@
+/**
+ * Echo (RFC 862) over a stream: every byte read is written back, in order,
+ * before the next read, so a client that never reads stalls only itself.
+ *
+ * @example
+ * ```ts
+ * import { echoStream } from "./echo.ts";
+ * import { CoarseClock, Session } from "../server/session.ts";
+ *
+ * using listener = Deno.listen({ port: 0 });
+ * using conn = await listener.accept();
+ * await echoStream(conn, new Session("peer", new CoarseClock()));
+ * ```
+ *
+ * @module
+ */
+
+import { writeAll } from "../io.ts";
+import type { Session } from "../server/session.ts";
+
+/** Read size of one echo loop; one buffer per connection, reused. */
+export const ECHO_BUFFER_BYTES = 64 * 1024;
+
+/** Echo until the peer ends its side; throws on socket errors. */
+export async function echoStream(conn: Deno.Conn, session: Session): Promise<void> {
+  const buf = new Uint8Array(ECHO_BUFFER_BYTES);
+  while (true) {
+    const n = await conn.read(buf);
+    if (n === null) return;
+    session.bytesIn += n;
+    session.touch();
+    await writeAll(conn, buf.subarray(0, n));
+    session.bytesOut += n;
+  }
+}

@@ -1,0 +1,324 @@
+/**
+ * Turn the command line into a typed {@linkcode Config}, rejecting unknown
+ * flags, bad values and conflicting flags up front with one line each.
+ *
+ * @example
+ * ```ts
+ * import { parseCommandLine } from "./parse.ts";
+ *
+ * const config = parseCommandLine(["server", "--proto", "udp", "--port", "0"]);
+ * // { command: "server", endpoints: [{ transport: "udp", hostname: "0.0.0.0", port: 0 }], … }
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { type Endpoint, type IpEndpoint, parsePort, splitHostPort } from "../address.ts";
+import type {
+  ClientConfig,
+  CompareConfig,
+  Config,
+  OutputFormat,
+  ProbeWorkload,
+  ServerConfig,
+  ServerMode,
+} from "../config.ts";
+import { parseDuration } from "../duration.ts";
+import { usageError } from "../errors.ts";
+import { PROBE_HEADER_BYTES, PROBE_MAX_BYTES } from "../probe/codec.ts";
+import { type CommandName, COMMANDS, renderHelp, renderTopHelp, VERSION } from "./spec.ts";
+
+type Values = Record<string, string | boolean | undefined>;
+
+/** Flag values of one command, with helpers that validate and name the command in errors. */
+class Flags {
+  constructor(readonly command: CommandName, readonly values: Values) {}
+
+  has(name: string): boolean {
+    return this.values[name] !== undefined;
+  }
+
+  bool(name: string): boolean {
+    return this.values[name] === true;
+  }
+
+  string(name: string): string | undefined {
+    const v = this.values[name];
+    return typeof v === "string" ? v : undefined;
+  }
+
+  fail(message: string): never {
+    throw usageError(message, this.command);
+  }
+
+  invalid(name: string, value: string, expected: string): never {
+    this.fail(`Invalid value '${value}' for '--${name}': expected ${expected}`);
+  }
+
+  choice<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const v = this.string(name);
+    if (v === undefined) return fallback;
+    if ((allowed as readonly string[]).includes(v)) return v as T;
+    return this.invalid(name, v, `one of ${allowed.join(", ")}`);
+  }
+
+  int(name: string, min: number, max: number, fallback: number): number {
+    const v = this.string(name);
+    if (v === undefined) return fallback;
+    const n = /^-?\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `${min} to ${max}`;
+      return this.invalid(name, v, `a whole number, ${range}`);
+    }
+    return n;
+  }
+
+  number(name: string, min: number, fallback: number): number {
+    const v = this.string(name);
+    if (v === undefined) return fallback;
+    const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
+    if (!Number.isFinite(n) || n < min) return this.invalid(name, v, `a number, ${min} or more`);
+    return n;
+  }
+
+  duration(name: string, fallback: number): number {
+    const v = this.string(name);
+    if (v === undefined) return fallback;
+    const ms = parseDuration(v);
+    if (ms === undefined) {
+      return this.invalid(name, v, "a duration such as 500ms, 2s, 1.5m or a number of seconds");
+    }
+    return ms;
+  }
+
+  conflict(a: string, b: string): void {
+    if (this.has(a) && this.has(b)) this.fail(`'--${a}' and '--${b}' cannot be used together`);
+  }
+
+  requires(flag: string, needed: string): void {
+    if (this.has(flag) && !this.has(needed)) {
+      this.fail(`'--${flag}' needs '--${needed}'`);
+    }
+  }
+
+  output(): OutputFormat {
+    this.conflict("json", "json-stream");
+    if (this.bool("json")) return "json";
+    if (this.bool("json-stream")) return "json-stream";
+    return "text";
+  }
+}
+
+/** Parse `argv` (without the program name) into a {@linkcode Config}. */
+export function parseCommandLine(argv: readonly string[]): Config {
+  const [first, ...rest] = argv;
+  if (first === undefined) {
+    throw usageError("Missing command: expected 'server', 'client' or 'compare'");
+  }
+  if (first === "--help" || first === "-h" || first === "help") {
+    return { command: "text", text: renderTopHelp() };
+  }
+  if (first === "--version" || first === "-V") return { command: "text", text: `netkit ${VERSION}` };
+  if (!Object.hasOwn(COMMANDS, first)) {
+    throw usageError(
+      `Unknown command '${first}': expected 'server', 'client' or 'compare'`,
+    );
+  }
+  const command = first as CommandName;
+  const spec = COMMANDS[command];
+  const { values, positionals } = parseFlags(command, rest);
+  const flags = new Flags(command, values);
+  if (flags.bool("help")) return { command: "text", text: renderHelp(spec) };
+  switch (command) {
+    case "server":
+      if (positionals.length > 0) flags.fail(`Unexpected argument '${positionals[0]}'`);
+      return buildServer(flags);
+    case "client":
+      return buildClient(flags, positionals);
+    case "compare":
+      return buildCompare(flags, positionals);
+    default: {
+      const never: never = command;
+      throw new Error(`unhandled command ${never}`);
+    }
+  }
+}
+
+function parseFlags(command: CommandName, args: string[]) {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+  for (const [name, flag] of Object.entries(COMMANDS[command].flags)) {
+    const short = "short" in flag ? flag.short : undefined;
+    options[name] = short ? { type: flag.type, short } : { type: flag.type };
+  }
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const code = (err as { code?: string }).code;
+    const flag = /'(-[^' ]+)/.exec(message)?.[1] ?? "?";
+    switch (code) {
+      case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+        throw usageError(`Unknown flag '${flag}' for 'netkit ${command}'`, command);
+      case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+        if (/does not take an argument/.test(message)) {
+          throw usageError(`Flag '${flag}' takes no value`, command);
+        }
+        throw usageError(`Flag '${flag}' needs a value`, command);
+      default:
+        throw usageError(message.split(". ")[0] ?? message, command);
+    }
+  }
+}
+
+function buildServer(flags: Flags): ServerConfig {
+  const proto = flags.choice("proto", ["tcp", "udp", "unix", "both"], flags.has("path") ? "unix" : "tcp");
+  const mode = flags.choice<ServerMode>("mode", ["echo", "discard", "chat"], "echo");
+  let endpoints: Endpoint[];
+  if (proto === "unix") {
+    flags.conflict("path", "host");
+    flags.conflict("path", "port");
+    const path = flags.string("path") ?? flags.fail("'--proto unix' needs '--path SOCKET'");
+    endpoints = [{ transport: "unix", path }];
+  } else {
+    if (flags.has("path")) flags.fail(`'--path' is for Unix sockets, not '--proto ${proto}'`);
+    const hostname = hostFlag(flags, flags.string("host") ?? "0.0.0.0");
+    const port = portFlag(flags, flags.string("port"), 5050);
+    endpoints = proto === "both"
+      ? [{ transport: "tcp", hostname, port }, { transport: "udp", hostname, port }]
+      : [{ transport: proto, hostname, port }];
+  }
+  if (mode === "chat" && (proto === "udp" || proto === "both")) {
+    flags.fail("'--mode chat' needs a stream transport: use '--proto tcp' or '--proto unix'");
+  }
+  if (flags.bool("once") && proto === "udp") {
+    flags.fail("'--once' serves one connection and UDP has none: use '--proto tcp' or '--proto unix'");
+  }
+  return {
+    command: "server",
+    endpoints,
+    mode,
+    maxConns: flags.int("max-conns", 1, 1_000_000, 1024),
+    idleTimeoutMs: flags.duration("idle-timeout", 0),
+    once: flags.bool("once"),
+    verbose: flags.bool("verbose"),
+  };
+}
+
+function hostFlag(flags: Flags, host: string): string {
+  if (host === "" || /[\s/]/.test(host)) flags.invalid("host", host, "an IP address or host name");
+  return host;
+}
+
+function portFlag(flags: Flags, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  return parsePort(text) ?? flags.invalid("port", text, "a port from 0 to 65535");
+}
+
+/** Host and port from `HOST [PORT]`, `HOST:PORT`, `[V6]:PORT` and the `--host`/`--port` flags. */
+function target(flags: Flags, positionals: string[]): { hostname: string; port: number } {
+  if (positionals.length > 2) flags.fail(`Unexpected argument '${positionals[2]}'`);
+  let host = flags.string("host");
+  let port = flags.string("port");
+  const [first, second] = positionals;
+  if (first !== undefined) {
+    if (host !== undefined) flags.fail(`Give the host once: '${first}' or '--host ${host}'`);
+    const split = splitHostPort(first);
+    if (!split) return flags.invalid("host", first, "HOST, HOST:PORT or [IPV6]:PORT");
+    host = split.host;
+    if (split.port !== undefined) {
+      if (second !== undefined) flags.fail(`Give the port once: '${first}' or '${second}'`);
+      if (port !== undefined) flags.fail(`Give the port once: '${first}' or '--port ${port}'`);
+      port = split.port;
+    }
+  }
+  if (second !== undefined) {
+    if (port !== undefined) flags.fail(`Give the port once: '${second}' or '--port ${port}'`);
+    port = second;
+  }
+  return { hostname: hostFlag(flags, host ?? "127.0.0.1"), port: portFlag(flags, port, 5050) };
+}
+
+function workload(flags: Flags, defaults: { count: number; timeoutMs: number }): ProbeWorkload {
+  flags.conflict("count", "duration");
+  const durationMs = flags.has("duration") ? flags.duration("duration", 0) : undefined;
+  if (durationMs === 0) flags.invalid("duration", flags.string("duration") ?? "0", "more than 0");
+  return {
+    count: durationMs === undefined ? flags.int("count", 1, Number.MAX_SAFE_INTEGER, defaults.count) : undefined,
+    durationMs,
+    rate: flags.number("rate", 0, 1000),
+    size: flags.int("size", PROBE_HEADER_BYTES, PROBE_MAX_BYTES, 64),
+    timeoutMs: flags.duration("timeout", defaults.timeoutMs),
+    intervalMs: flags.duration("interval-report", 1000),
+    outstanding: flags.int("outstanding", 0, 1_000_000, 0),
+  };
+}
+
+const PROBE_ONLY = ["duration", "rate", "size", "outstanding", "interval-report", "json", "json-stream"];
+
+function buildClient(flags: Flags, positionals: string[]): ClientConfig {
+  const proto = flags.choice("proto", ["tcp", "udp", "unix"], flags.has("path") ? "unix" : "tcp");
+  flags.conflict("probe", "message");
+  if (flags.bool("probe")) {
+    flags.conflict("probe", "connections");
+    flags.conflict("probe", "interval");
+    if (proto === "unix") flags.fail("'--probe' runs over TCP or UDP: use '--proto tcp' or '--proto udp'");
+    const { hostname, port } = target(flags, positionals);
+    return {
+      command: "client",
+      action: "probe",
+      endpoint: { transport: proto, hostname, port } satisfies IpEndpoint,
+      workload: workload(flags, { count: 1000, timeoutMs: 2000 }),
+      output: flags.output(),
+    };
+  }
+  for (const name of PROBE_ONLY) flags.requires(name, "probe");
+  let endpoint: Endpoint;
+  if (proto === "unix") {
+    flags.conflict("path", "host");
+    flags.conflict("path", "port");
+    if (positionals.length > 0) flags.fail(`Unexpected argument '${positionals[0]}' with a Unix socket`);
+    const path = flags.string("path") ?? flags.fail("'--proto unix' needs '--path SOCKET'");
+    endpoint = { transport: "unix", path };
+  } else {
+    if (flags.has("path")) flags.fail(`'--path' is for Unix sockets, not '--proto ${proto}'`);
+    endpoint = { transport: proto, ...target(flags, positionals) };
+  }
+  const timeoutMs = flags.duration("timeout", 5000);
+  const verbose = flags.bool("verbose");
+  const text = flags.string("message");
+  if (text === undefined) {
+    for (const name of ["count", "interval", "connections"]) flags.requires(name, "message");
+    return { command: "client", action: "pipe", endpoint, timeoutMs, verbose };
+  }
+  if (text === "") flags.invalid("message", text, "at least one character");
+  const message = new TextEncoder().encode(text);
+  if (proto === "udp" && message.length > PROBE_MAX_BYTES) {
+    flags.invalid("message", `${text.slice(0, 16)}…`, `at most ${PROBE_MAX_BYTES} bytes for UDP`);
+  }
+  return {
+    command: "client",
+    action: "message",
+    endpoint,
+    message,
+    count: flags.int("count", 1, Number.MAX_SAFE_INTEGER, 1),
+    intervalMs: flags.duration("interval", 0),
+    connections: flags.int("connections", 1, 100_000, 1),
+    timeoutMs,
+    verbose,
+  };
+}
+
+function buildCompare(flags: Flags, positionals: string[]): CompareConfig {
+  if (positionals.length === 1 && splitHostPort(positionals[0] ?? "")?.port === undefined) {
+    flags.fail("Give both HOST and PORT, or neither to compare against an embedded loopback server");
+  }
+  const remote = positionals.length > 0;
+  const tuned = ["count", "duration", "rate", "size", "outstanding", "timeout"].some((f) => flags.has(f));
+  return {
+    command: "compare",
+    target: remote ? target(flags, positionals) : undefined,
+    workload: remote || tuned ? workload(flags, { count: 10_000, timeoutMs: 2000 }) : undefined,
+    output: flags.output(),
+  };
+}

@@ -1,0 +1,268 @@
+/**
+ * The flags of every command, with their defaults and help, in one table, and
+ * the help text rendered from it.
+ *
+ * @example
+ * ```ts
+ * import { COMMANDS, renderHelp } from "./spec.ts";
+ *
+ * console.log(renderHelp(COMMANDS.server));
+ * ```
+ *
+ * @module
+ */
+
+/** One flag: its type, short form, value name, default and help line. */
+export interface FlagSpec {
+  type: "string" | "boolean";
+  /** One-letter alias, e.g. `v` for `-v`. */
+  short?: string;
+  /** Name of the value in help, e.g. `DUR`. */
+  value?: string;
+  /** The default, as shown in help. */
+  default?: string;
+  help: string;
+}
+
+/** A command: name, usage, flags and examples. */
+export interface CommandSpec {
+  name: string;
+  usage: string;
+  summary: string;
+  flags: Readonly<Record<string, FlagSpec>>;
+  examples: readonly string[];
+  /** Notes printed after the flags. */
+  notes?: readonly string[];
+}
+
+/** The version printed by `netkit --version`. */
+export const VERSION = "0.1.0";
+
+const HELP_FLAG: FlagSpec = { type: "boolean", short: "h", help: "Show this help" };
+
+const PROBE_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  count: {
+    type: "string",
+    value: "N",
+    default: "1000 (probe), 1 (message)",
+    help: "Messages or probes to send",
+  },
+  duration: {
+    type: "string",
+    value: "DUR",
+    help: "Send probes for this long instead of --count",
+  },
+  rate: {
+    type: "string",
+    value: "PPS",
+    default: "1000",
+    help: "Probes per second, spread evenly; 0 sends as fast as possible",
+  },
+  size: {
+    type: "string",
+    value: "BYTES",
+    default: "64",
+    help: "Bytes per probe, 24 to 65507 (header included)",
+  },
+  outstanding: {
+    type: "string",
+    value: "N",
+    default: "0 (no limit)",
+    help: "Probes in flight at most; 1 is a ping-pong (one probe, wait for its echo, next)",
+  },
+  "interval-report": {
+    type: "string",
+    value: "DUR",
+    default: "1s",
+    help: "Print a progress line this often; 0 turns them off",
+  },
+  json: { type: "boolean", help: "Print one JSON document at the end, nothing else on stdout" },
+  "json-stream": {
+    type: "boolean",
+    help: 'Print one JSON object per line as it runs: {"event": "interval"|"end"|"error", "data": …}',
+  },
+};
+
+/** Every command's flags. `main.ts` dispatches on these names. */
+export const COMMANDS = {
+  server: {
+    name: "server",
+    usage: "netkit server [--proto tcp|udp|unix|both] [--host H] [--port P] [--path SOCKET] [flags]",
+    summary: "Serve echo, discard or chat over TCP, UDP, both, or a Unix socket, to many clients at once.",
+    flags: {
+      proto: {
+        type: "string",
+        value: "tcp|udp|unix|both",
+        default: "tcp",
+        help: "Transport; 'both' serves TCP and UDP on one port",
+      },
+      host: { type: "string", value: "H", default: "0.0.0.0", help: "Address to listen on ('::' for IPv6)" },
+      port: { type: "string", short: "p", value: "P", default: "5050", help: "Port; 0 lets the OS choose" },
+      path: { type: "string", short: "U", value: "SOCKET", help: "Unix socket path (implies --proto unix)" },
+      mode: {
+        type: "string",
+        value: "echo|discard|chat",
+        default: "echo",
+        help: "echo returns every byte (RFC 862); discard drops them (RFC 863); chat relays lines",
+      },
+      "max-conns": {
+        type: "string",
+        short: "m",
+        value: "N",
+        default: "1024",
+        help: "Connections served at once; more are closed at once and logged",
+      },
+      "idle-timeout": {
+        type: "string",
+        short: "i",
+        value: "DUR",
+        default: "0 (never)",
+        help: "Close connections idle this long",
+      },
+      once: { type: "boolean", help: "Serve one TCP or Unix client, then exit" },
+      verbose: {
+        type: "boolean",
+        short: "v",
+        help: "Log each connect and disconnect (peer, bytes in/out, duration) to stderr",
+      },
+      help: HELP_FLAG,
+    },
+    examples: [
+      "netkit server                              # TCP echo on 0.0.0.0:5050",
+      "netkit server --proto both --port 0 -v     # TCP and UDP echo, OS-chosen port",
+      "netkit server --proto unix --path /tmp/nk.sock --mode chat",
+    ],
+    notes: [
+      "Prints 'listening on PROTO ADDRESS' on stdout once ready (the real port when --port 0).",
+      "Ctrl-C or SIGTERM stops it with a one-line summary on stderr.",
+    ],
+  },
+  client: {
+    name: "client",
+    usage: "netkit client [--proto tcp|udp|unix] [HOST [PORT] | HOST:PORT | [V6]:PORT] [flags]",
+    summary:
+      "Pipe stdin to a socket and the socket to stdout (like nc), exchange messages on many connections, or probe delivery.",
+    flags: {
+      proto: { type: "string", value: "tcp|udp|unix", default: "tcp", help: "Transport" },
+      host: { type: "string", value: "H", default: "127.0.0.1", help: "Server address or name" },
+      port: { type: "string", short: "p", value: "P", default: "5050", help: "Server port" },
+      path: { type: "string", short: "U", value: "SOCKET", help: "Unix socket path (implies --proto unix)" },
+      message: {
+        type: "string",
+        value: "TEXT",
+        help: "Send TEXT (as given, no newline added) and print each reply on its own line",
+      },
+      interval: {
+        type: "string",
+        value: "DUR",
+        default: "0",
+        help: "Pause between messages",
+      },
+      connections: {
+        type: "string",
+        short: "c",
+        value: "N",
+        default: "1",
+        help: "Concurrent connections, each doing the --message exchange; prints a summary",
+      },
+      timeout: {
+        type: "string",
+        short: "w",
+        value: "DUR",
+        default: "5s",
+        help: "Connect timeout; wait for a reply or, after stdin ends, for more data",
+      },
+      probe: {
+        type: "boolean",
+        help: "Send numbered, timestamped probes to an echo server and report delivery",
+      },
+      ...PROBE_FLAGS,
+      verbose: { type: "boolean", short: "v", help: "Log connects and each reply to stderr" },
+      help: HELP_FLAG,
+    },
+    examples: [
+      "echo hello | netkit client 127.0.0.1 5050  # like nc",
+      "netkit client --proto udp [::1]:5050 --message ping --count 3 --interval 200ms",
+      "netkit client --connections 200 --message hi",
+      "netkit client --probe --proto udp 127.0.0.1 5050 --rate 5000 --count 50000 --json",
+    ],
+    notes: [
+      "Replies to --message are read as the same number of bytes as the message (an echo).",
+      "UDP: each read from stdin is sent as one datagram (at most 65,507 bytes).",
+    ],
+  },
+  compare: {
+    name: "compare",
+    usage: "netkit compare [HOST PORT] [probe flags]",
+    summary:
+      "Send the same probes over TCP and over UDP to one echo server and show, side by side, what arrived, in what order, and how late.",
+    flags: {
+      ...PROBE_FLAGS,
+      timeout: {
+        type: "string",
+        short: "w",
+        value: "DUR",
+        default: "2s",
+        help: "How long to wait for the last echoes",
+      },
+      help: HELP_FLAG,
+    },
+    examples: [
+      "netkit compare                               # demo: embedded server on loopback",
+      "netkit compare 127.0.0.1 5050 --rate 20000 --count 100000",
+      "netkit compare ::1 5050 --duration 5s --json",
+    ],
+    notes: [
+      "With no HOST it starts its own TCP+UDP echo server on loopback and runs two phases:",
+      "a paced one and an unpaced one that overruns UDP's receive buffer.",
+      "Serve one for a remote compare with: netkit server --proto both",
+    ],
+  },
+} as const satisfies Record<string, CommandSpec>;
+
+/** A command name. */
+export type CommandName = keyof typeof COMMANDS;
+
+/** The top-level help. */
+export function renderTopHelp(): string {
+  return [
+    `netkit ${VERSION}: echo, chat, netcat-style piping and TCP-vs-UDP delivery measurement.`,
+    "",
+    "Usage: netkit COMMAND [flags]",
+    "",
+    "Commands:",
+    ...Object.values(COMMANDS).map((c) => `  ${c.name.padEnd(9)} ${c.summary}`),
+    "",
+    "Flags:",
+    "  -h, --help     Show help (also: netkit COMMAND --help)",
+    "  --version      Print the version",
+    "",
+    "Examples:",
+    "  netkit server --proto both --port 5050",
+    "  echo hi | netkit client 127.0.0.1 5050",
+    "  netkit compare",
+  ].join("\n");
+}
+
+/** The help of one command: usage, flags with defaults, notes and examples. */
+export function renderHelp(spec: CommandSpec): string {
+  const rows = Object.entries(spec.flags).map(([name, flag]) => {
+    const short = flag.short ? `-${flag.short}, ` : "    ";
+    const left = `${short}--${name}${flag.value ? ` ${flag.value}` : ""}`;
+    const right = flag.default ? `${flag.help} (default: ${flag.default})` : flag.help;
+    return [left, right] as const;
+  });
+  const width = Math.max(...rows.map(([left]) => left.length)) + 2;
+  return [
+    `Usage: ${spec.usage}`,
+    "",
+    spec.summary,
+    "",
+    "Flags:",
+    ...rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`),
+    ...(spec.notes ? ["", ...spec.notes] : []),
+    "",
+    "Examples:",
+    ...spec.examples.map((e) => `  ${e}`),
+  ].join("\n");
+}

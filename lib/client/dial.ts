@@ -1,0 +1,88 @@
+/**
+ * Open the client side of a transport: a stream connection (TCP or Unix) with a
+ * connect timeout, or a UDP socket with the server's address resolved once.
+ *
+ * @example
+ * ```ts
+ * import { dialStream } from "./dial.ts";
+ *
+ * using conn = await dialStream({ transport: "tcp", hostname: "127.0.0.1", port: 5050 }, 5000);
+ * ```
+ *
+ * @module
+ */
+
+import { lookup } from "node:dns/promises";
+import {
+  formatEndpoint,
+  type IpEndpoint,
+  type TcpEndpoint,
+  type UnixEndpoint,
+  wildcardFor,
+} from "../address.ts";
+import { deadline } from "../deadline.ts";
+import { formatDuration } from "../duration.ts";
+import { fromSystemError, NetkitError } from "../errors.ts";
+
+/** A stream endpoint: TCP or a Unix socket. */
+export type StreamEndpoint = TcpEndpoint | UnixEndpoint;
+
+/** Connect to a stream endpoint, failing with a typed error after `timeoutMs`. */
+export async function dialStream(endpoint: StreamEndpoint, timeoutMs: number): Promise<Deno.Conn> {
+  const where = formatEndpoint(endpoint);
+  const pending = endpoint.transport === "tcp"
+    ? Deno.connect({ transport: "tcp", hostname: endpoint.hostname, port: endpoint.port })
+    : Deno.connect({ transport: "unix", path: endpoint.path });
+  try {
+    const conn = await deadline<Deno.Conn>(
+      pending,
+      timeoutMs,
+      () => new NetkitError("timeout", `Timed out after ${formatDuration(timeoutMs)} connecting to ${where}`),
+    );
+    if (endpoint.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
+    return conn;
+  } catch (err) {
+    // A connect that completes after the deadline must not leak its socket.
+    pending.then((conn) => conn.close(), () => {});
+    throw fromSystemError(err, "connect to", where);
+  }
+}
+
+/** A UDP client socket and the resolved server address it talks to. */
+export interface DatagramPeer {
+  socket: Deno.DatagramConn;
+  peer: Deno.NetAddr;
+}
+
+/**
+ * Resolve `endpoint` (names through the system resolver, `/etc/hosts` included)
+ * and bind a UDP socket of the same family on an ephemeral port.
+ */
+export async function openDatagram(endpoint: IpEndpoint): Promise<DatagramPeer> {
+  const where = formatEndpoint(endpoint);
+  let address: string;
+  try {
+    address = (await lookup(endpoint.hostname)).address;
+  } catch (err) {
+    throw new NetkitError(
+      "not_found",
+      `Cannot resolve ${where}: host name not found; check the spelling or use an IP address`,
+      { cause: err },
+    );
+  }
+  try {
+    const socket = Deno.listenDatagram({ transport: "udp", hostname: wildcardFor(address), port: 0 });
+    return { socket, peer: { transport: "udp", hostname: address, port: endpoint.port } };
+  } catch (err) {
+    throw fromSystemError(err, "open a UDP socket for", where);
+  }
+}
+
+/** Whether a datagram came from `peer` (same address and port). */
+export function isFrom(addr: Deno.Addr, peer: Deno.NetAddr): boolean {
+  return addr.transport === "udp" && addr.port === peer.port && sameHost(addr.hostname, peer.hostname);
+}
+
+function sameHost(a: string, b: string): boolean {
+  return a === b || a.replace(/^::ffff:/, "") === b.replace(/^::ffff:/, "");
+}

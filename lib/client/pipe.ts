@@ -1,0 +1,126 @@
+/**
+ * Netcat mode: stdin goes to the socket, what arrives goes to stdout, byte for
+ * byte. One loop per direction; the run ends when the peer closes, or, once
+ * stdin has ended, when nothing arrives for the timeout (like `nc -w`).
+ *
+ * TCP and Unix: stdin EOF half-closes the connection (shutdown of the write
+ * side), so an echo server can finish and close. UDP: each read from stdin is
+ * one datagram (at most 65,507 bytes); datagrams from anyone but the server
+ * are ignored.
+ *
+ * @example
+ * ```ts
+ * import { pipe } from "./pipe.ts";
+ *
+ * await pipe({
+ *   command: "client",
+ *   action: "pipe",
+ *   endpoint: { transport: "tcp", hostname: "127.0.0.1", port: 5050 },
+ *   timeoutMs: 5000,
+ *   verbose: false,
+ * });
+ * ```
+ *
+ * @module
+ */
+
+import { formatEndpoint } from "../address.ts";
+import type { PipeConfig } from "../config.ts";
+import { isClosedError, logLine, writeAll } from "../io.ts";
+import { MAX_DATAGRAM_BYTES } from "../server/datagrams.ts";
+import { dialStream, isFrom, openDatagram } from "./dial.ts";
+
+/** Byte source and sink of a pipe; stdin and stdout unless a test swaps them. */
+export interface PipeStdio {
+  /** Reads like `Deno.stdin.read`. @default {Deno.stdin} */
+  input?: { read(p: Uint8Array): Promise<number | null> };
+  /** Writes like `Deno.stdout.write`. @default {Deno.stdout} */
+  output?: { write(p: Uint8Array): Promise<number> };
+}
+
+const STREAM_BUFFER_BYTES = 256 * 1024;
+
+/** Run a pipe until both directions are done. */
+export async function pipe(config: PipeConfig, stdio: PipeStdio = {}): Promise<void> {
+  const input = stdio.input ?? Deno.stdin;
+  const output = stdio.output ?? Deno.stdout;
+  const endpoint = config.endpoint;
+  const state = { inputDone: false, lastData: performance.now() };
+  let closeNet: () => void;
+  let upload: Promise<void>;
+  let download: Promise<void>;
+
+  switch (endpoint.transport) {
+    case "tcp":
+    case "unix": {
+      const conn = await dialStream(endpoint, config.timeoutMs);
+      if (config.verbose) logLine(`connected to ${formatEndpoint(endpoint)}`);
+      closeNet = () => conn.close();
+      upload = (async () => {
+        const buf = new Uint8Array(STREAM_BUFFER_BYTES);
+        for (let n; (n = await input.read(buf)) !== null;) await writeAll(conn, buf.subarray(0, n));
+        await conn.closeWrite();
+      })();
+      download = (async () => {
+        const buf = new Uint8Array(STREAM_BUFFER_BYTES);
+        for (let n; (n = await conn.read(buf)) !== null;) {
+          state.lastData = performance.now();
+          await writeAll(output, buf.subarray(0, n));
+        }
+      })();
+      break;
+    }
+    case "udp": {
+      const { socket, peer } = await openDatagram(endpoint);
+      closeNet = () => socket.close();
+      upload = (async () => {
+        const buf = new Uint8Array(MAX_DATAGRAM_BYTES);
+        for (let n; (n = await input.read(buf)) !== null;) {
+          if (n > 0) await socket.send(buf.subarray(0, n), peer);
+        }
+      })();
+      download = (async () => {
+        const buf = new Uint8Array(65536);
+        while (true) {
+          const [data, from] = await socket.receive(buf);
+          if (!isFrom(from, peer)) continue;
+          state.lastData = performance.now();
+          await writeAll(output, data);
+        }
+      })();
+      break;
+    }
+    default: {
+      const never: never = endpoint;
+      throw new Error(`unknown transport ${JSON.stringify(never)}`);
+    }
+  }
+
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    try {
+      closeNet();
+    } catch { /* already closed */ }
+  };
+  // After stdin ends, give up once the peer has been silent for the timeout.
+  const watchdog = setInterval(() => {
+    if (state.inputDone && performance.now() - state.lastData >= config.timeoutMs) close();
+  }, Math.max(5, Math.min(config.timeoutMs / 4, 250)));
+  const uploadDone = upload.then(() => {
+    state.inputDone = true;
+    state.lastData = Math.max(state.lastData, performance.now());
+  });
+  uploadDone.catch(() => {}); // reported through the race below, or moot once the peer closed
+  try {
+    // The download ends when the peer closes (or the watchdog closes the socket).
+    await Promise.race([download, uploadDone.then(() => download)]);
+  } catch (err) {
+    if (!(closed && isClosedError(err)) && !(err instanceof Deno.errors.BrokenPipe)) throw err;
+  } finally {
+    clearInterval(watchdog);
+    // An upload still blocked on stdin is abandoned: the process exits after this.
+    close();
+  }
+}

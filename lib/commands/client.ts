@@ -1,0 +1,71 @@
+/**
+ * `netkit client`: dispatch on the client action (pipe, message, probe) and
+ * print its result.
+ *
+ * @example
+ * ```ts
+ * import { runClient } from "./client.ts";
+ * import { parseCommandLine } from "../cli/parse.ts";
+ * import type { ClientConfig } from "../config.ts";
+ *
+ * const config = parseCommandLine(["client", "--message", "hi"]) as ClientConfig;
+ * Deno.exit(await runClient(config));
+ * ```
+ *
+ * @module
+ */
+
+import { exchangeMessages } from "../client/message.ts";
+import { pipe } from "../client/pipe.ts";
+import type { ClientConfig, MessageConfig } from "../config.ts";
+import { formatDuration } from "../duration.ts";
+import { EXIT_CODES } from "../errors.ts";
+import { logLine } from "../io.ts";
+import { formatBytes, formatCount } from "../units.ts";
+import { runProbeCommand } from "./probe.ts";
+
+/** Run a client; returns the exit code. */
+export async function runClient(config: ClientConfig): Promise<number> {
+  switch (config.action) {
+    case "pipe":
+      await pipe(config);
+      return 0;
+    case "message":
+      return await runMessages(config);
+    case "probe":
+      return await runProbeCommand(config);
+    default: {
+      const never: never = config;
+      throw new Error(`unknown client action ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+async function runMessages(config: MessageConfig): Promise<number> {
+  const decoder = new TextDecoder();
+  const single = config.connections === 1;
+  const out = (text: string) => Deno.stdout.writeSync(new TextEncoder().encode(text));
+  const result = await exchangeMessages(config, {
+    onReply: (connection, index, reply) => {
+      const text = decoder.decode(reply);
+      const line = text.endsWith("\n") ? text : `${text}\n`;
+      if (single) out(line);
+      else if (config.verbose) logLine(`connection ${connection + 1} reply ${index + 1}: ${line.trimEnd()}`);
+    },
+  });
+  if (single) {
+    const failure = result.errors.values().next().value;
+    if (failure) throw failure.error;
+    return 0;
+  }
+  for (const { error, count } of result.errors.values()) {
+    logLine(`error: ${formatCount(count)} connection${count === 1 ? "" : "s"}: ${error.message}`);
+  }
+  out(
+    `connections: ${formatCount(result.ok)} ok, ${formatCount(result.failed)} failed; ` +
+      `messages: ${formatCount(result.sent)} sent, ${formatCount(result.replies)} replies; ` +
+      `bytes: ${formatBytes(result.bytesOut)} out, ${formatBytes(result.bytesIn)} in; ` +
+      `elapsed: ${formatDuration(result.elapsedMs)}\n`,
+  );
+  return result.failed === 0 ? 0 : EXIT_CODES.failure.code;
+}

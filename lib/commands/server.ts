@@ -1,0 +1,47 @@
+/**
+ * `netkit server`: print `listening on …` for every bound endpoint, serve until
+ * Ctrl-C or SIGTERM, then print the summary on stderr.
+ *
+ * @example
+ * ```ts
+ * import { runServer } from "./server.ts";
+ * import { parseCommandLine } from "../cli/parse.ts";
+ * import type { ServerConfig } from "../config.ts";
+ *
+ * const config = parseCommandLine(["server", "--port", "0"]) as ServerConfig;
+ * Deno.exit(await runServer(config));
+ * ```
+ *
+ * @module
+ */
+
+import { formatEndpoint } from "../address.ts";
+import type { ServerConfig } from "../config.ts";
+import { logLine } from "../io.ts";
+import { formatSummary, serve } from "../server/serve.ts";
+
+const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+
+/** Serve until a signal (or `--once`); returns the exit code. */
+export async function runServer(config: ServerConfig): Promise<number> {
+  const controller = new AbortController();
+  const onSignal = () => {
+    // A second signal exits at once.
+    if (controller.signal.aborted) Deno.exit(130);
+    controller.abort();
+  };
+  for (const signal of SIGNALS) Deno.addSignalListener(signal, onSignal);
+  try {
+    const summary = await serve(config, {
+      signal: controller.signal,
+      onListening: (endpoint) => {
+        const line = new TextEncoder().encode(`listening on ${formatEndpoint(endpoint)}\n`);
+        Deno.stdout.writeSync(line);
+      },
+    });
+    logLine(formatSummary(summary));
+    return 0;
+  } finally {
+    for (const signal of SIGNALS) Deno.removeSignalListener(signal, onSignal);
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The typed configuration each command runs from. `lib/cli/parse.ts` builds
+ * these from flags; commands never look at raw flags.
+ *
+ * @example
+ * ```ts
+ * import type { ServerConfig } from "./config.ts";
+ *
+ * const config: ServerConfig = {
+ *   command: "server",
+ *   endpoints: [{ transport: "tcp", hostname: "127.0.0.1", port: 0 }],
+ *   mode: "echo",
+ *   maxConns: 1024,
+ *   idleTimeoutMs: 0,
+ *   once: false,
+ *   verbose: false,
+ * };
+ * ```
+ *
+ * @module
+ */
+
+import type { Endpoint, IpEndpoint } from "./address.ts";
+
+/** What a server does with the bytes it receives. */
+export type ServerMode = "echo" | "discard" | "chat";
+
+/** How results are printed. */
+export type OutputFormat = "text" | "json" | "json-stream";
+
+/** `netkit server`. */
+export interface ServerConfig {
+  command: "server";
+  /** One endpoint per listener (two for `--proto both`: TCP and UDP on one port). */
+  endpoints: Endpoint[];
+  mode: ServerMode;
+  /** Connections served at once; more are closed at once and logged. */
+  maxConns: number;
+  /** Close a connection idle this long; 0 disables. */
+  idleTimeoutMs: number;
+  /** Serve one stream client, then exit. */
+  once: boolean;
+  verbose: boolean;
+}
+
+/** `netkit client` with no `--message` or `--probe`: stdin to the socket, the socket to stdout. */
+export interface PipeConfig {
+  command: "client";
+  action: "pipe";
+  endpoint: Endpoint;
+  /** Connect timeout, and how long to wait for data after stdin ends. */
+  timeoutMs: number;
+  verbose: boolean;
+}
+
+/** `netkit client --message TEXT`: request/reply exchanges, on one or many connections. */
+export interface MessageConfig {
+  command: "client";
+  action: "message";
+  endpoint: Endpoint;
+  message: Uint8Array;
+  count: number;
+  intervalMs: number;
+  connections: number;
+  timeoutMs: number;
+  verbose: boolean;
+}
+
+/** The workload of one probe run (`client --probe` and each half of `compare`). */
+export interface ProbeWorkload {
+  /** Probes to send; `undefined` when the run is bounded by `durationMs`. */
+  count: number | undefined;
+  /** Sending time; `undefined` when the run is bounded by `count`. */
+  durationMs: number | undefined;
+  /** Probes per second; 0 sends as fast as the socket takes them. */
+  rate: number;
+  /** Bytes per probe, header included. */
+  size: number;
+  /** How long to wait for the last echoes after the last send. */
+  timeoutMs: number;
+  /** Interval report period; 0 disables interval lines. */
+  intervalMs: number;
+  /** Probes in flight at most; 0 means no limit. 1 is a ping-pong. */
+  outstanding: number;
+}
+
+/** `netkit client --probe`. */
+export interface ProbeConfig {
+  command: "client";
+  action: "probe";
+  endpoint: IpEndpoint;
+  workload: ProbeWorkload;
+  output: OutputFormat;
+}
+
+/** Any `netkit client` configuration, switched on `action`. */
+export type ClientConfig = PipeConfig | MessageConfig | ProbeConfig;
+
+/** `netkit compare`. */
+export interface CompareConfig {
+  command: "compare";
+  /** The echo server to compare against; `undefined` starts one on loopback. */
+  target: { hostname: string; port: number } | undefined;
+  /** The workload; `undefined` runs the built-in demo phases. */
+  workload: ProbeWorkload | undefined;
+  output: OutputFormat;
+}
+
+/** `--help` or `--version`: print text and exit 0. */
+export interface TextConfig {
+  command: "text";
+  text: string;
+}
+
+/** Everything `main.ts` can dispatch. */
+export type Config = ServerConfig | ClientConfig | CompareConfig | TextConfig;

@@ -1,0 +1,48 @@
+/**
+ * Small I/O helpers shared by every transport: write a whole buffer, and the
+ * errors that simply mean "the peer or we closed the socket".
+ *
+ * @example
+ * ```ts
+ * import { writeAll } from "./io.ts";
+ *
+ * using conn = await Deno.connect({ hostname: "127.0.0.1", port: 5050 });
+ * await writeAll(conn, new TextEncoder().encode("hello"));
+ * ```
+ *
+ * @module
+ */
+
+/** Anything with Deno's `write` signature. */
+export interface Writer {
+  write(p: Uint8Array): Promise<number>;
+}
+
+/** Write every byte of `data`, looping over short writes. */
+export async function writeAll(writer: Writer, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.length) {
+    off += await writer.write(off === 0 ? data : data.subarray(off));
+  }
+}
+
+/**
+ * True for errors that mean a socket ended (closed by us, reset or broken by
+ * the peer) rather than a bug: a loop that sees one stops quietly.
+ */
+export function isClosedError(err: unknown): boolean {
+  return err instanceof Deno.errors.BadResource ||
+    err instanceof Deno.errors.Interrupted ||
+    err instanceof Deno.errors.ConnectionReset ||
+    err instanceof Deno.errors.ConnectionAborted ||
+    err instanceof Deno.errors.BrokenPipe ||
+    err instanceof Deno.errors.NotConnected ||
+    err instanceof Deno.errors.UnexpectedEof;
+}
+
+/** Write one line to stderr (logs and summaries; never stdout). */
+export function logLine(line: string): void {
+  const bytes = new TextEncoder().encode(line + "\n");
+  let off = 0;
+  while (off < bytes.length) off += Deno.stderr.writeSync(bytes.subarray(off));
+}

@@ -1,0 +1,85 @@
+/**
+ * The UDP side of a server: echo (each datagram back to its sender, unchanged)
+ * or discard, from one reused receive buffer.
+ *
+ * @example
+ * ```ts
+ * import { serveDatagrams } from "./datagrams.ts";
+ *
+ * const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * const controller = new AbortController();
+ * const counters = { datagramsIn: 0, datagramsOut: 0, bytesIn: 0, bytesOut: 0 };
+ * const done = serveDatagrams(socket, { mode: "echo", signal: controller.signal, counters });
+ * controller.abort();
+ * socket.close();
+ * await done;
+ * ```
+ *
+ * @module
+ */
+
+import type { ServerMode } from "../config.ts";
+import { isClosedError } from "../io.ts";
+
+/** Counters a datagram loop adds to. */
+export interface DatagramCounters {
+  datagramsIn: number;
+  datagramsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** Options of {@linkcode serveDatagrams}. */
+export interface ServeDatagramsOptions {
+  /**
+   * What to do with each datagram; `chat` is rejected before this point.
+   * @default {"echo"}
+   */
+  mode?: ServerMode;
+  /**
+   * Once aborted (and the socket closed by the caller), the loop returns.
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * Counters to add to.
+   * @default {a fresh object}
+   */
+  counters?: DatagramCounters;
+}
+
+/** Largest UDP payload over IPv4 (65,535 − 8 − 20). */
+export const MAX_DATAGRAM_BYTES = 65507;
+
+/** Serve datagrams until the socket is closed. */
+export async function serveDatagrams(
+  socket: Deno.DatagramConn,
+  options: ServeDatagramsOptions = {},
+): Promise<DatagramCounters> {
+  const counters = options.counters ??
+    { datagramsIn: 0, datagramsOut: 0, bytesIn: 0, bytesOut: 0 };
+  const echo = (options.mode ?? "echo") === "echo";
+  const buf = new Uint8Array(65536);
+  while (true) {
+    let data: Uint8Array;
+    let addr: Deno.Addr;
+    try {
+      [data, addr] = await socket.receive(buf);
+    } catch (err) {
+      if (options.signal?.aborted || isClosedError(err)) return counters;
+      continue; // e.g. an ICMP error queued on the socket: keep serving
+    }
+    counters.datagramsIn++;
+    counters.bytesIn += data.length;
+    if (!echo) continue;
+    try {
+      // Never amplify: the reply is exactly the datagram received.
+      await socket.send(data, addr);
+      counters.datagramsOut++;
+      counters.bytesOut += data.length;
+    } catch (err) {
+      if (options.signal?.aborted || err instanceof Deno.errors.BadResource) return counters;
+      // The sender vanished or its route failed: drop this reply, keep serving.
+    }
+  }
+}

@@ -1,0 +1,302 @@
+/**
+ * The server role: bind every endpoint of a {@linkcode ServerConfig}, serve
+ * stream clients concurrently and datagrams as they come, and stop cleanly
+ * when the signal aborts.
+ *
+ * @example
+ * ```ts
+ * import { serve } from "./serve.ts";
+ *
+ * const controller = new AbortController();
+ * const done = serve({
+ *   command: "server",
+ *   endpoints: [{ transport: "tcp", hostname: "127.0.0.1", port: 0 }],
+ *   mode: "echo",
+ *   maxConns: 1024,
+ *   idleTimeoutMs: 0,
+ *   once: false,
+ *   verbose: false,
+ * }, { signal: controller.signal, onListening: (e) => console.log(e) });
+ * controller.abort();
+ * console.log(await done);
+ * ```
+ *
+ * @module
+ */
+
+import { type Endpoint, formatAddr, formatEndpoint } from "../address.ts";
+import { ChatRoom } from "../behaviours/chat.ts";
+import { discardStream } from "../behaviours/discard.ts";
+import { echoStream } from "../behaviours/echo.ts";
+import type { ServerConfig } from "../config.ts";
+import { formatDuration } from "../duration.ts";
+import { fromSystemError, NetkitError } from "../errors.ts";
+import { isClosedError, logLine } from "../io.ts";
+import { formatBytes, formatCount } from "../units.ts";
+import { CoarseClock, Session } from "./session.ts";
+import { serveDatagrams } from "./datagrams.ts";
+
+/** Options of {@linkcode serve}. */
+export interface ServeOptions {
+  /**
+   * Aborting it stops the server: listeners close, then connections.
+   * @default {undefined} (runs until `--once` is satisfied)
+   */
+  signal?: AbortSignal;
+  /**
+   * Called once per listener with the address it really bound.
+   * @default {() => {}}
+   */
+  onListening?: (endpoint: Endpoint) => void;
+  /**
+   * Where `-v` lines go.
+   * @default {logLine} (stderr)
+   */
+  log?: (line: string) => void;
+}
+
+/** What a server did, for its closing line. */
+export interface ServerSummary {
+  connections: number;
+  refused: number;
+  bytesIn: number;
+  bytesOut: number;
+  datagramsIn: number;
+  datagramsOut: number;
+}
+
+type Bound =
+  | { kind: "stream"; listener: Deno.Listener; endpoint: Endpoint }
+  | { kind: "datagram"; socket: Deno.DatagramConn; endpoint: Endpoint };
+
+/** Serve until `options.signal` aborts (or one client was served with `--once`). */
+export async function serve(config: ServerConfig, options: ServeOptions = {}): Promise<ServerSummary> {
+  const log = options.log ?? logLine;
+  const summary: ServerSummary = {
+    connections: 0,
+    refused: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    datagramsIn: 0,
+    datagramsOut: 0,
+  };
+  const bound = await bindAll(config.endpoints);
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (options.signal?.aborted) stop.abort();
+
+  const clock = new CoarseClock();
+  const live = new Map<Deno.Conn, Session>();
+  const handlers = new Set<Promise<void>>();
+  const room = new ChatRoom();
+  const sweeper = setInterval(() => {
+    clock.tick();
+    if (config.idleTimeoutMs <= 0) return;
+    for (const [conn, session] of live) {
+      if (clock.now - session.lastActive >= config.idleTimeoutMs) {
+        session.closeReason = `idle for ${formatDuration(config.idleTimeoutMs)}`;
+        closeQuietly(conn);
+      }
+    }
+  }, config.idleTimeoutMs > 0 ? Math.max(10, Math.min(config.idleTimeoutMs / 4, 1000)) : 1000);
+
+  const closeAll = () => {
+    for (const b of bound) closeQuietly(b.kind === "stream" ? b.listener : b.socket);
+    for (const [conn, session] of live) {
+      session.closeReason ??= "server shutting down";
+      closeQuietly(conn);
+    }
+  };
+  stop.signal.addEventListener("abort", closeAll, { once: true });
+
+  const handle = async (conn: Deno.Conn) => {
+    const session = new Session(formatAddr(conn.remoteAddr), clock);
+    live.set(conn, session);
+    if (config.verbose) log(`connect ${session.peer}`);
+    try {
+      if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
+      switch (config.mode) {
+        case "echo":
+          await echoStream(conn, session);
+          break;
+        case "discard":
+          await discardStream(conn, session);
+          break;
+        case "chat":
+          await room.serve(conn, session);
+          break;
+        default: {
+          const never: never = config.mode;
+          throw new Error(`unknown mode ${never}`);
+        }
+      }
+    } catch (err) {
+      if (err instanceof Deno.errors.ConnectionReset) session.closeReason ??= "reset by peer";
+      else if (!isClosedError(err)) session.closeReason ??= `error: ${(err as Error).message}`;
+    } finally {
+      live.delete(conn);
+      closeQuietly(conn);
+      summary.connections++;
+      summary.bytesIn += session.bytesIn;
+      summary.bytesOut += session.bytesOut;
+      if (config.verbose) {
+        const took = formatDuration(performance.now() - session.startedAt);
+        const why = session.closeReason ? ` (${session.closeReason})` : "";
+        log(
+          `disconnect ${session.peer}: ${formatBytes(session.bytesIn)} in, ${
+            formatBytes(session.bytesOut)
+          } out, ${took}${why}`,
+        );
+      }
+    }
+  };
+
+  const acceptLoop = async (listener: Deno.Listener) => {
+    while (!stop.signal.aborted) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if (stop.signal.aborted || isClosedError(err)) return;
+        // Out of file descriptors or a connection reset before accept: keep serving.
+        log(`accept failed: ${(err as Error).message}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      if (live.size >= config.maxConns) {
+        summary.refused++;
+        if (config.verbose) {
+          log(`refused ${formatAddr(conn.remoteAddr)}: --max-conns ${config.maxConns} reached`);
+        }
+        closeQuietly(conn);
+        continue;
+      }
+      const task = handle(conn);
+      handlers.add(task);
+      task.finally(() => handlers.delete(task));
+      if (config.once) {
+        await task;
+        stop.abort();
+        return;
+      }
+    }
+  };
+
+  try {
+    for (const b of bound) options.onListening?.(b.endpoint);
+    await Promise.all(bound.map((b) =>
+      b.kind === "stream" ? acceptLoop(b.listener) : serveDatagrams(b.socket, {
+        mode: config.mode,
+        signal: stop.signal,
+        counters: summary,
+      })
+    ));
+    await Promise.all(handlers);
+  } finally {
+    clearInterval(sweeper);
+    options.signal?.removeEventListener("abort", onAbort);
+    stop.abort();
+    await Promise.allSettled(handlers);
+    for (const b of bound) {
+      if (b.endpoint.transport === "unix") await Deno.remove(b.endpoint.path).catch(() => {});
+    }
+  }
+  return summary;
+}
+
+/** The closing line printed when a server stops. */
+export function formatSummary(s: ServerSummary): string {
+  const parts = [
+    `${formatCount(s.connections)} connections served`,
+    `${formatCount(s.refused)} refused`,
+    `${formatBytes(s.bytesIn)} in`,
+    `${formatBytes(s.bytesOut)} out`,
+  ];
+  if (s.datagramsIn > 0 || s.datagramsOut > 0) {
+    parts.push(`${formatCount(s.datagramsIn)} datagrams in`, `${formatCount(s.datagramsOut)} out`);
+  }
+  return `summary: ${parts.join(", ")}`;
+}
+
+function closeQuietly(resource: { close(): void }): void {
+  try {
+    resource.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+async function bindAll(endpoints: Endpoint[]): Promise<Bound[]> {
+  // `--proto both` with port 0: TCP picks a port, UDP must get the same one.
+  for (let attempt = 0;; attempt++) {
+    const bound: Bound[] = [];
+    try {
+      let port: number | undefined;
+      for (const endpoint of endpoints) {
+        const want = endpoint.transport !== "unix" && port !== undefined
+          ? { ...endpoint, port }
+          : endpoint;
+        const b = await bindOne(want);
+        if (b.endpoint.transport !== "unix") port = b.endpoint.port;
+        bound.push(b);
+      }
+      return bound;
+    } catch (err) {
+      for (const b of bound) closeQuietly(b.kind === "stream" ? b.listener : b.socket);
+      const retry = err instanceof NetkitError && err.kind === "addr_in_use" && attempt < 20 &&
+        endpoints.length > 1 && endpoints[0]?.transport !== "unix" && endpoints[0]?.port === 0;
+      if (!retry) throw err;
+    }
+  }
+}
+
+async function bindOne(endpoint: Endpoint): Promise<Bound> {
+  const where = formatEndpoint(endpoint);
+  try {
+    switch (endpoint.transport) {
+      case "tcp": {
+        const listener = Deno.listen({ transport: "tcp", hostname: endpoint.hostname, port: endpoint.port });
+        const addr = listener.addr as Deno.NetAddr;
+        return { kind: "stream", listener, endpoint: { ...endpoint, port: addr.port } };
+      }
+      case "udp": {
+        const socket = Deno.listenDatagram({
+          transport: "udp",
+          hostname: endpoint.hostname,
+          port: endpoint.port,
+        });
+        const addr = socket.addr as Deno.NetAddr;
+        return { kind: "datagram", socket, endpoint: { ...endpoint, port: addr.port } };
+      }
+      case "unix": {
+        await removeStaleSocket(endpoint.path);
+        const listener = Deno.listen({ transport: "unix", path: endpoint.path });
+        return { kind: "stream", listener, endpoint };
+      }
+      default: {
+        const never: never = endpoint;
+        throw new Error(`unknown transport ${JSON.stringify(never)}`);
+      }
+    }
+  } catch (err) {
+    throw fromSystemError(err, "listen on", where);
+  }
+}
+
+/** Remove a socket file left by a server that died, but never a live one or a non-socket. */
+async function removeStaleSocket(path: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch {
+    return;
+  }
+  if (!info.isSocket) return; // listen fails with "address in use"; never delete a user's file
+  try {
+    const conn = await Deno.connect({ transport: "unix", path });
+    conn.close();
+  } catch (err) {
+    if (err instanceof Deno.errors.ConnectionRefused) await Deno.remove(path);
+  }
+}

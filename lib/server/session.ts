@@ -1,0 +1,50 @@
+/**
+ * One served connection's bookkeeping: peer, byte counts, last activity.
+ * Shared by every behaviour so `-v` logs, idle timeouts and the summary count
+ * the same things.
+ *
+ * @example
+ * ```ts
+ * import { CoarseClock, Session } from "./session.ts";
+ *
+ * const clock = new CoarseClock();
+ * const session = new Session("127.0.0.1:40000", clock);
+ * session.bytesIn += 5;
+ * session.touch();
+ * ```
+ *
+ * @module
+ */
+
+/**
+ * A clock read on hot paths: a plain field, advanced by the server's sweeper,
+ * so that marking activity costs no system call.
+ */
+export class CoarseClock {
+  /** Milliseconds, from `performance.now()` at the last tick. */
+  now: number = performance.now();
+
+  /** Advance to the current time. */
+  tick(): void {
+    this.now = performance.now();
+  }
+}
+
+/** Counters of one connection. */
+export class Session {
+  bytesIn = 0;
+  bytesOut = 0;
+  readonly startedAt: number = performance.now();
+  lastActive: number;
+  /** Why it ended, when the server ended it (idle, shutdown, too slow). */
+  closeReason: string | undefined;
+
+  constructor(readonly peer: string, readonly clock: CoarseClock) {
+    this.lastActive = clock.now;
+  }
+
+  /** Mark the connection active now. */
+  touch(): void {
+    this.lastActive = this.clock.now;
+  }
+}
