@@ -1,0 +1,332 @@
+/**
+ * Tests for the impairing UDP relay used by netkit's delivery tests, run
+ * against a tiny in-test UDP echo server.
+ *
+ * @example
+ * ```sh
+ * deno test --unstable-net --allow-net --trace-leaks tests/impair_relay_test.ts
+ * ```
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import {
+  type ImpairDecision,
+  type ImpairRelayOptions,
+  REORDER_FLUSH_MS,
+  startImpairRelay,
+} from "./support/impair_relay.ts";
+
+const LOCALHOST = "127.0.0.1";
+/** Guard against hangs only; never used to wait for something to happen. */
+const RECEIVE_TIMEOUT_MS = 3000;
+
+interface Echo {
+  addr: Deno.NetAddr;
+  close(): Promise<void>;
+}
+
+/** RFC 862-style UDP echo on 127.0.0.1:0. */
+function startEcho(): Echo {
+  const socket = Deno.listenDatagram({ hostname: LOCALHOST, port: 0, transport: "udp" });
+  const done = (async () => {
+    const buffer = new Uint8Array(65536);
+    try {
+      for (;;) {
+        const [data, from] = await socket.receive(buffer);
+        await socket.send(data, from);
+      }
+    } catch {
+      // socket closed
+    }
+  })();
+  return {
+    addr: socket.addr as Deno.NetAddr,
+    async close() {
+      socket.close();
+      await done;
+    },
+  };
+}
+
+interface Client {
+  send(id: number): Promise<void>;
+  /** Next reply's id; rejects if nothing arrives within RECEIVE_TIMEOUT_MS. */
+  receive(): Promise<number>;
+  receiveMany(count: number): Promise<number[]>;
+  close(): void;
+}
+
+function startClient(to: Deno.NetAddr): Client {
+  const socket = Deno.listenDatagram({ hostname: LOCALHOST, port: 0, transport: "udp" });
+  const buffer = new Uint8Array(64);
+  const client: Client = {
+    async send(id) {
+      const payload = new Uint8Array(4);
+      new DataView(payload.buffer).setUint32(0, id);
+      await socket.send(payload, to);
+    },
+    async receive() {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("no reply in time")), RECEIVE_TIMEOUT_MS);
+      });
+      try {
+        const [data] = await Promise.race([socket.receive(buffer), timeout]);
+        assert.equal(data.length, 4);
+        return new DataView(data.buffer, data.byteOffset, 4).getUint32(0);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async receiveMany(count) {
+      const ids: number[] = [];
+      for (let i = 0; i < count; i++) ids.push(await client.receive());
+      return ids;
+    },
+    close() {
+      socket.close();
+    },
+  };
+  return client;
+}
+
+/** Runs `body` with an echo server, a relay in front of it and a client pointed at the relay. */
+async function withRelay(
+  options: ImpairRelayOptions,
+  body: (client: Client, relay: ReturnType<typeof startImpairRelay>) => Promise<void>,
+): Promise<void> {
+  const echo = startEcho();
+  const relay = startImpairRelay(echo.addr, options);
+  const client = startClient(relay.addr);
+  try {
+    await body(client, relay);
+  } finally {
+    client.close();
+    await relay.close();
+    await echo.close();
+  }
+}
+
+async function sendRange(client: Client, from: number, to: number): Promise<void> {
+  for (let id = from; id < to; id++) await client.send(id);
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
+Deno.test("impair relay without impairments forwards every datagram both ways in order", async () => {
+  await withRelay({}, async (client, relay) => {
+    await sendRange(client, 0, 10);
+    assert.deepEqual(await client.receiveMany(10), range(0, 10));
+    assert.equal(relay.addr.hostname, LOCALHOST);
+    assert.ok(relay.addr.port > 0);
+    assert.deepEqual(relay.stats, {
+      toServer: { forwarded: 10, dropped: 0, duplicated: 0, reordered: 0 },
+      toClient: { forwarded: 10, dropped: 0, duplicated: 0, reordered: 0 },
+    });
+  });
+});
+
+Deno.test("impair relay dropping index 3 of 10 toward the server returns exactly 9 replies", async () => {
+  await withRelay({ toServer: { drop: new Set([3]) } }, async (client, relay) => {
+    await sendRange(client, 0, 10);
+    assert.deepEqual(await client.receiveMany(9), [0, 1, 2, 4, 5, 6, 7, 8, 9]);
+    // No 10th reply: the next one is the sentinel sent afterwards.
+    await client.send(10);
+    assert.equal(await client.receive(), 10);
+    assert.deepEqual(relay.stats.toServer, {
+      forwarded: 10,
+      dropped: 1,
+      duplicated: 0,
+      reordered: 0,
+    });
+    assert.deepEqual(relay.stats.toClient, {
+      forwarded: 10,
+      dropped: 0,
+      duplicated: 0,
+      reordered: 0,
+    });
+  });
+});
+
+Deno.test("impair relay drops toward the client by reply index", async () => {
+  await withRelay({ toClient: { drop: new Set([0, 9]) } }, async (client, relay) => {
+    await sendRange(client, 0, 10);
+    assert.deepEqual(await client.receiveMany(8), range(1, 9));
+    await client.send(10);
+    assert.equal(await client.receive(), 10);
+    assert.equal(relay.stats.toServer.forwarded, 11);
+    assert.deepEqual(relay.stats.toClient, {
+      forwarded: 9,
+      dropped: 2,
+      duplicated: 0,
+      reordered: 0,
+    });
+  });
+});
+
+Deno.test("impair relay duplicating index 2 toward the server returns 11 replies with 2 twice", async () => {
+  await withRelay({ toServer: { duplicate: new Set([2]) } }, async (client, relay) => {
+    await sendRange(client, 0, 10);
+    assert.deepEqual(await client.receiveMany(11), [0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9]);
+    await client.send(10);
+    assert.equal(await client.receive(), 10);
+    assert.deepEqual(relay.stats.toServer, {
+      forwarded: 12,
+      dropped: 0,
+      duplicated: 1,
+      reordered: 0,
+    });
+    assert.equal(relay.stats.toClient.forwarded, 12);
+  });
+});
+
+Deno.test("impair relay duplicates toward the client by reply index", async () => {
+  await withRelay({ toClient: { duplicate: new Set([5]) } }, async (client, relay) => {
+    await sendRange(client, 0, 10);
+    assert.deepEqual(await client.receiveMany(11), [0, 1, 2, 3, 4, 5, 5, 6, 7, 8, 9]);
+    assert.deepEqual(relay.stats.toClient, {
+      forwarded: 11,
+      dropped: 0,
+      duplicated: 1,
+      reordered: 0,
+    });
+  });
+});
+
+Deno.test("impair relay sends a reordered datagram right after the next one", async () => {
+  await withRelay({ toServer: { reorder: new Set([4]) } }, async (client, relay) => {
+    await sendRange(client, 0, 10);
+    assert.deepEqual(await client.receiveMany(10), [0, 1, 2, 3, 5, 4, 6, 7, 8, 9]);
+    assert.deepEqual(relay.stats.toServer, {
+      forwarded: 10,
+      dropped: 0,
+      duplicated: 0,
+      reordered: 1,
+    });
+  });
+});
+
+Deno.test("impair relay holds consecutive reordered replies together and releases them in order", async () => {
+  await withRelay({ toClient: { reorder: new Set([2, 3]) } }, async (client, relay) => {
+    await sendRange(client, 0, 10);
+    assert.deepEqual(await client.receiveMany(10), [0, 1, 4, 2, 3, 5, 6, 7, 8, 9]);
+    assert.equal(relay.stats.toClient.reordered, 2);
+  });
+});
+
+Deno.test("impair relay releases a reordered datagram after a dropped successor", async () => {
+  await withRelay({ toServer: { reorder: new Set([1]), drop: new Set([2]) } }, async (client) => {
+    await sendRange(client, 0, 5);
+    assert.deepEqual(await client.receiveMany(4), [0, 1, 3, 4]);
+  });
+});
+
+Deno.test("impair relay flushes a reordered last datagram after 50 ms without a successor", async () => {
+  await withRelay({ toServer: { reorder: new Set([9]) } }, async (client, relay) => {
+    await sendRange(client, 0, 9);
+    assert.deepEqual(await client.receiveMany(9), range(0, 9));
+    const sentAt = performance.now();
+    await client.send(9);
+    assert.equal(await client.receive(), 9);
+    const waited = performance.now() - sentAt;
+    assert.ok(waited >= REORDER_FLUSH_MS - 5, `flushed after ${waited} ms`);
+    assert.equal(relay.stats.toServer.reordered, 1);
+    assert.equal(relay.stats.toServer.forwarded, 10);
+  });
+});
+
+Deno.test("impair relay adds delayMs in each direction and keeps order", async () => {
+  await withRelay({ toServer: { delayMs: 30 }, toClient: { delayMs: 20 } }, async (client) => {
+    const sentAt = performance.now();
+    await sendRange(client, 0, 5);
+    assert.deepEqual(await client.receiveMany(5), range(0, 5));
+    const rtt = performance.now() - sentAt;
+    assert.ok(rtt >= 50 - 5, `round trip ${rtt} ms`);
+  });
+});
+
+Deno.test("impair relay random drop and duplicate rates are seeded, reported and applied", async () => {
+  const N = 200;
+  async function run(seed: number): Promise<ImpairDecision[]> {
+    const decisions: ImpairDecision[] = [];
+    let allDecided!: () => void;
+    const decided = new Promise<void>((resolve) => (allDecided = resolve));
+    const options: ImpairRelayOptions = {
+      seed,
+      toServer: { dropRate: 0.3, duplicateRate: 0.2 },
+      onDatagram(decision) {
+        if (decision.direction !== "toServer") return;
+        decisions.push(decision);
+        if (decisions.length === N) allDecided();
+      },
+    };
+    await withRelay(options, async (client, relay) => {
+      await sendRange(client, 0, N);
+      await decided;
+      const expected: number[] = [];
+      for (const d of decisions) {
+        if (!d.dropped) expected.push(d.index);
+        if (d.duplicated) expected.push(d.index);
+      }
+      const stats = relay.stats.toServer;
+      assert.equal(stats.dropped, decisions.filter((d) => d.dropped).length);
+      assert.equal(stats.duplicated, decisions.filter((d) => d.duplicated).length);
+      assert.equal(stats.forwarded, expected.length);
+      assert.ok(stats.dropped > 30 && stats.dropped < 90, `dropped ${stats.dropped}`);
+      assert.ok(stats.duplicated > 10 && stats.duplicated < 60, `duplicated ${stats.duplicated}`);
+      const replies = await client.receiveMany(expected.length);
+      assert.deepEqual(replies, expected); // ids equal indices; no reordering configured
+    });
+    return decisions;
+  }
+  const first = await run(7);
+  const again = await run(7);
+  const other = await run(8);
+  assert.deepEqual(again, first);
+  assert.notDeepEqual(other, first);
+});
+
+Deno.test("impair relay close clears pending delay and reorder-flush timers", async () => {
+  const echo = startEcho();
+  let decisions = 0;
+  let bothDecided!: () => void;
+  const decided = new Promise<void>((resolve) => (bothDecided = resolve));
+  try {
+    await using relay = startImpairRelay(echo.addr, {
+      toServer: { delayMs: 60_000, reorder: new Set([1]) },
+      onDatagram() {
+        if (++decisions === 2) bothDecided();
+      },
+    });
+    const client = startClient(relay.addr);
+    try {
+      await client.send(0); // parked in a 60 s delay timer
+      await client.send(1); // parked as reordered, with a 50 ms flush timer
+      await decided;
+      assert.equal(relay.stats.toServer.forwarded, 0);
+      assert.equal(relay.stats.toServer.reordered, 1);
+    } finally {
+      client.close();
+    }
+    // Leaving the block disposes the relay; --trace-leaks fails on any timer left behind.
+  } finally {
+    await echo.close();
+  }
+});
+
+Deno.test("impair relay close is idempotent", async () => {
+  const echo = startEcho();
+  const relay = startImpairRelay(echo.addr);
+  await relay.close();
+  await relay.close();
+  await relay[Symbol.asyncDispose]();
+  await echo.close();
+});
+
+Deno.test("impair relay rejects rates outside 0..1 and negative delays", () => {
+  const target = { hostname: LOCALHOST, port: 9 };
+  assert.throws(() => startImpairRelay(target, { toServer: { dropRate: 1.5 } }), RangeError);
+  assert.throws(() => startImpairRelay(target, { toClient: { duplicateRate: -0.1 } }), RangeError);
+  assert.throws(() => startImpairRelay(target, { toClient: { delayMs: -1 } }), RangeError);
+});
