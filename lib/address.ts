@@ -55,11 +55,13 @@ export function splitHostPort(text: string): HostPort | undefined {
     const close = text.indexOf("]");
     if (close < 0) return undefined;
     const host = text.slice(1, close);
+    if (host.includes("[")) return undefined;
     const rest = text.slice(close + 1);
     if (rest === "") return { host };
     if (!rest.startsWith(":")) return undefined;
     return { host, port: rest.slice(1) };
   }
+  if (text.includes("[") || text.includes("]")) return undefined;
   const colons = text.split(":").length - 1;
   if (colons === 1) {
     const [host = "", port = ""] = text.split(":");

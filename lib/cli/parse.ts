@@ -145,18 +145,37 @@ export function parseCommandLine(argv: readonly string[]): Config {
   }
 }
 
-function parseFlags(command: CommandName, args: string[]) {
+function parseFlags(command: CommandName, argv: string[]) {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+  const takesValue = new Set<string>();
   for (const [name, flag] of Object.entries(COMMANDS[command].flags)) {
     const short = "short" in flag ? flag.short : undefined;
     options[name] = short ? { type: flag.type, short } : { type: flag.type };
+    if (flag.type === "string") {
+      takesValue.add(`--${name}`);
+      if (short) takesValue.add(`-${short}`);
+    }
+  }
+  // A negative number after a flag that takes a value is that flag's (bad) value,
+  // so '--count -1' is reported as an invalid value, not a missing one.
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    const next = argv[i + 1];
+    if (takesValue.has(arg) && next !== undefined && /^-[\d.]/.test(next)) {
+      args.push(`${arg}=${next}`);
+      i++;
+    } else {
+      args.push(arg);
+    }
   }
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const code = (err as { code?: string }).code;
-    const flag = /'(-[^' ]+)/.exec(message)?.[1] ?? "?";
+    // Node names a flag as '--port', '-p, --port <value>' or '-x'; prefer the long name.
+    const flag = /(--[\w-]+)/.exec(message)?.[1] ?? /'(-[^' ,]+)/.exec(message)?.[1] ?? "?";
     switch (code) {
       case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
         throw usageError(`Unknown flag '${flag}' for 'netkit ${command}'`, command);

@@ -1,0 +1,602 @@
+/**
+ * Tests for the command-line parser: the defaults of every command, every
+ * way of naming a target, the flag conflicts, and that every bad value is a
+ * usage error naming the flag and pointing at the command's `--help`.
+ *
+ * @example
+ * ```sh
+ * deno test lib/cli/parse_test.ts
+ * ```
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import type {
+  ClientConfig,
+  CompareConfig,
+  Config,
+  MessageConfig,
+  PipeConfig,
+  ProbeConfig,
+  ServerConfig,
+} from "../config.ts";
+import { NetkitError } from "../errors.ts";
+import { parseCommandLine } from "./parse.ts";
+import { COMMANDS, renderHelp, renderTopHelp, VERSION } from "./spec.ts";
+
+function server(argv: string[]): ServerConfig {
+  const config: Config = parseCommandLine(["server", ...argv]);
+  assert.equal(config.command, "server");
+  return config as ServerConfig;
+}
+
+function client<A extends ClientConfig["action"]>(
+  action: A,
+  argv: string[],
+): Extract<ClientConfig, { action: A }> {
+  const config: Config = parseCommandLine(["client", ...argv]);
+  assert.equal(config.command, "client");
+  assert.equal((config as ClientConfig).action, action);
+  return config as Extract<ClientConfig, { action: A }>;
+}
+
+function compare(argv: string[]): CompareConfig {
+  const config: Config = parseCommandLine(["compare", ...argv]);
+  assert.equal(config.command, "compare");
+  return config as CompareConfig;
+}
+
+/**
+ * Assert that parsing `argv` throws a usage NetkitError whose message contains
+ * every fragment and ends with the `--help` hint of `argv[0]` (or of netkit).
+ */
+function assertUsage(argv: string[], ...fragments: string[]): NetkitError {
+  const command = argv[0] !== undefined && Object.hasOwn(COMMANDS, argv[0]) ? argv[0] : undefined;
+  const hint = command ? `(see 'netkit ${command} --help')` : "(see 'netkit --help')";
+  let caught: unknown;
+  try {
+    parseCommandLine(argv);
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught !== undefined, `expected ${JSON.stringify(argv)} to be rejected`);
+  assert.ok(caught instanceof NetkitError, `expected a NetkitError, got ${caught}`);
+  assert.equal(caught.kind, "usage");
+  assert.equal(caught.exitCode, 2);
+  for (const fragment of fragments) {
+    assert.ok(
+      caught.message.includes(fragment),
+      `message ${JSON.stringify(caught.message)} should mention ${JSON.stringify(fragment)}`,
+    );
+  }
+  assert.ok(
+    caught.message.endsWith(hint),
+    `message ${JSON.stringify(caught.message)} should end with ${hint}`,
+  );
+  assert.ok(!caught.message.includes("\n"), "a usage error is one line");
+  return caught;
+}
+
+// --- help and version -------------------------------------------------------
+
+Deno.test("'--version' and '-V' return the version as text", () => {
+  assert.deepEqual(parseCommandLine(["--version"]), { command: "text", text: `netkit ${VERSION}` });
+  assert.deepEqual(parseCommandLine(["-V"]), { command: "text", text: "netkit 0.1.0" });
+});
+
+Deno.test("'--help', '-h' and 'help' return the top-level help as text", () => {
+  for (const arg of ["--help", "-h", "help"]) {
+    assert.deepEqual(parseCommandLine([arg]), { command: "text", text: renderTopHelp() });
+  }
+});
+
+Deno.test("'COMMAND --help' and '-h' return that command's help as text", () => {
+  for (const [name, spec] of Object.entries(COMMANDS)) {
+    for (const flag of ["--help", "-h"]) {
+      assert.deepEqual(parseCommandLine([name, flag]), { command: "text", text: renderHelp(spec) });
+    }
+  }
+});
+
+Deno.test("'--help' wins over a bad flag value given with it", () => {
+  assert.deepEqual(parseCommandLine(["client", "--proto", "sctp", "--help"]), {
+    command: "text",
+    text: renderHelp(COMMANDS.client),
+  });
+});
+
+// --- commands ---------------------------------------------------------------
+
+Deno.test("no command is a usage error pointing at 'netkit --help'", () => {
+  assertUsage([], "Missing command", "'server', 'client' or 'compare'");
+});
+
+Deno.test("an unknown command is a usage error naming it", () => {
+  assertUsage(["frob"], "Unknown command 'frob'");
+  assertUsage(["toString"], "Unknown command 'toString'");
+});
+
+// --- server -----------------------------------------------------------------
+
+Deno.test("server defaults: TCP echo on 0.0.0.0:5050, 1024 connections, no idle timeout", () => {
+  assert.deepEqual(server([]), {
+    command: "server",
+    endpoints: [{ transport: "tcp", hostname: "0.0.0.0", port: 5050 }],
+    mode: "echo",
+    maxConns: 1024,
+    idleTimeoutMs: 0,
+    once: false,
+    verbose: false,
+  });
+});
+
+Deno.test("server '--proto both' gives a TCP and a UDP endpoint on one port", () => {
+  assert.deepEqual(server(["--proto", "both", "--host", "127.0.0.1", "--port", "0"]).endpoints, [
+    { transport: "tcp", hostname: "127.0.0.1", port: 0 },
+    { transport: "udp", hostname: "127.0.0.1", port: 0 },
+  ]);
+});
+
+Deno.test("server flags and short forms are all read", () => {
+  assert.deepEqual(
+    server([
+      "--proto",
+      "udp",
+      "--host",
+      "::",
+      "-p",
+      "6000",
+      "--mode",
+      "discard",
+      "-m",
+      "10",
+      "-i",
+      "1.5s",
+      "-v",
+    ]),
+    {
+      command: "server",
+      endpoints: [{ transport: "udp", hostname: "::", port: 6000 }],
+      mode: "discard",
+      maxConns: 10,
+      idleTimeoutMs: 1500,
+      once: false,
+      verbose: true,
+    },
+  );
+  assert.equal(server(["--once"]).once, true);
+  assert.equal(server(["--mode", "chat"]).mode, "chat");
+});
+
+Deno.test("server '--path' implies a Unix socket", () => {
+  assert.deepEqual(server(["--path", "/tmp/nk.sock"]).endpoints, [
+    { transport: "unix", path: "/tmp/nk.sock" },
+  ]);
+  assert.deepEqual(server(["-U", "/tmp/nk.sock", "--proto", "unix"]).endpoints, [
+    { transport: "unix", path: "/tmp/nk.sock" },
+  ]);
+});
+
+Deno.test("server Unix socket conflicts are usage errors naming the flags", () => {
+  assertUsage(["server", "--proto", "unix"], "'--proto unix' needs '--path SOCKET'");
+  assertUsage(["server", "--path", "/tmp/s", "--host", "::1"], "'--path'", "'--host'");
+  assertUsage(["server", "--path", "/tmp/s", "--port", "1"], "'--path'", "'--port'");
+  assertUsage(["server", "--proto", "tcp", "--path", "/tmp/s"], "'--path'", "'--proto tcp'");
+});
+
+Deno.test("server mode and transport conflicts are usage errors", () => {
+  assertUsage(["server", "--mode", "chat", "--proto", "udp"], "'--mode chat'");
+  assertUsage(["server", "--mode", "chat", "--proto", "both"], "'--mode chat'");
+  assertUsage(["server", "--once", "--proto", "udp"], "'--once'");
+});
+
+Deno.test("server takes no positional arguments", () => {
+  assertUsage(["server", "127.0.0.1"], "Unexpected argument '127.0.0.1'");
+});
+
+Deno.test("'--proto sctp' is a usage error naming the flag and the choices", () => {
+  assertUsage(["server", "--proto", "sctp"], "'sctp'", "'--proto'", "tcp, udp, unix, both");
+  assertUsage(["client", "--proto", "sctp"], "'sctp'", "'--proto'", "tcp, udp, unix");
+  assertUsage(["client", "--proto", "both"], "'both'", "'--proto'");
+});
+
+Deno.test("'--port 70000' is a usage error naming the flag", () => {
+  assertUsage(["server", "--port", "70000"], "'70000'", "'--port'", "0 to 65535");
+  assertUsage(["client", "--port", "70000"], "'70000'", "'--port'");
+  assertUsage(["client", "127.0.0.1:70000"], "'70000'", "'--port'");
+  assertUsage(["server", "--port", "http"], "'http'", "'--port'");
+});
+
+Deno.test("server '--mode', '--max-conns' and '--idle-timeout' reject bad values, naming the flag", () => {
+  assertUsage(["server", "--mode", "loud"], "'loud'", "'--mode'", "echo, discard, chat");
+  assertUsage(["server", "--max-conns", "0"], "'0'", "'--max-conns'");
+  assertUsage(["server", "--max-conns", "1e3"], "'1e3'", "'--max-conns'");
+  assertUsage(["server", "--idle-timeout", "soon"], "'soon'", "'--idle-timeout'");
+  assertUsage(["server", "--host", "a b"], "'a b'", "'--host'");
+});
+
+// --- client: targets --------------------------------------------------------
+
+Deno.test("client defaults: pipe to tcp 127.0.0.1:5050 with a 5 s timeout", () => {
+  assert.deepEqual(
+    client("pipe", []),
+    {
+      command: "client",
+      action: "pipe",
+      endpoint: { transport: "tcp", hostname: "127.0.0.1", port: 5050 },
+      timeoutMs: 5000,
+      verbose: false,
+    } satisfies PipeConfig,
+  );
+});
+
+Deno.test("client 'HOST PORT' sets both", () => {
+  assert.deepEqual(client("pipe", ["example.com", "7"]).endpoint, {
+    transport: "tcp",
+    hostname: "example.com",
+    port: 7,
+  });
+});
+
+Deno.test("client 'HOST' alone keeps the default port", () => {
+  assert.deepEqual(client("pipe", ["10.0.0.1"]).endpoint, {
+    transport: "tcp",
+    hostname: "10.0.0.1",
+    port: 5050,
+  });
+});
+
+Deno.test("client 'HOST:PORT' splits host and port", () => {
+  assert.deepEqual(client("pipe", ["127.0.0.1:6000"]).endpoint, {
+    transport: "tcp",
+    hostname: "127.0.0.1",
+    port: 6000,
+  });
+});
+
+Deno.test("client '[::1]:PORT' is an IPv6 host with a port", () => {
+  assert.deepEqual(client("pipe", ["--proto", "udp", "[::1]:6000"]).endpoint, {
+    transport: "udp",
+    hostname: "::1",
+    port: 6000,
+  });
+});
+
+Deno.test("client bare '::1' is an IPv6 host, not HOST:PORT", () => {
+  assert.deepEqual(client("pipe", ["::1"]).endpoint, {
+    transport: "tcp",
+    hostname: "::1",
+    port: 5050,
+  });
+  assert.deepEqual(client("pipe", ["::1", "6000"]).endpoint, {
+    transport: "tcp",
+    hostname: "::1",
+    port: 6000,
+  });
+});
+
+Deno.test("client '--host' and '--port' flags set the target", () => {
+  assert.deepEqual(client("pipe", ["--host", "::1", "-p", "6000"]).endpoint, {
+    transport: "tcp",
+    hostname: "::1",
+    port: 6000,
+  });
+  assert.deepEqual(client("pipe", ["localhost", "--port", "6000"]).endpoint, {
+    transport: "tcp",
+    hostname: "localhost",
+    port: 6000,
+  });
+});
+
+Deno.test("client '--host' plus a positional host is a usage error naming both", () => {
+  assertUsage(["client", "--host", "a", "b"], "'b'", "'--host a'");
+});
+
+Deno.test("client port given twice is a usage error naming both", () => {
+  assertUsage(["client", "a:1", "2"], "'a:1'", "'2'");
+  assertUsage(["client", "a:1", "--port", "2"], "'a:1'", "'--port 2'");
+  assertUsage(["client", "a", "1", "--port", "2"], "'1'", "'--port 2'");
+});
+
+Deno.test("client with a third positional argument is a usage error naming it", () => {
+  assertUsage(["client", "a", "1", "extra"], "Unexpected argument 'extra'");
+});
+
+Deno.test("client unbalanced brackets or an empty host are usage errors naming '--host'", () => {
+  assertUsage(["client", "[::1"], "'[::1'", "'--host'");
+  assertUsage(["client", "[::1]6000"], "'[::1]6000'", "'--host'");
+  assertUsage(["client", ":6000"], "''", "'--host'");
+  assertUsage(["client", "host:"], "''", "'--port'");
+});
+
+Deno.test("client '--path' implies a Unix socket", () => {
+  assert.deepEqual(client("pipe", ["--path", "/tmp/nk.sock"]).endpoint, {
+    transport: "unix",
+    path: "/tmp/nk.sock",
+  });
+  assert.deepEqual(client("message", ["-U", "/tmp/nk.sock", "--message", "hi"]).endpoint, {
+    transport: "unix",
+    path: "/tmp/nk.sock",
+  });
+});
+
+Deno.test("client Unix socket conflicts are usage errors naming the flags", () => {
+  assertUsage(["client", "--proto", "unix"], "'--proto unix' needs '--path SOCKET'");
+  assertUsage(["client", "--path", "/tmp/s", "--host", "h"], "'--path'", "'--host'");
+  assertUsage(["client", "--path", "/tmp/s", "--port", "1"], "'--path'", "'--port'");
+  assertUsage(["client", "--path", "/tmp/s", "127.0.0.1"], "Unexpected argument '127.0.0.1'");
+  assertUsage(["client", "--proto", "udp", "--path", "/tmp/s"], "'--path'", "'--proto udp'");
+});
+
+// --- client: message ----------------------------------------------------------
+
+Deno.test("client '--message' defaults: one message, no interval, one connection", () => {
+  assert.deepEqual(
+    client("message", ["--message", "hi"]),
+    {
+      command: "client",
+      action: "message",
+      endpoint: { transport: "tcp", hostname: "127.0.0.1", port: 5050 },
+      message: new TextEncoder().encode("hi"),
+      count: 1,
+      intervalMs: 0,
+      connections: 1,
+      timeoutMs: 5000,
+      verbose: false,
+    } satisfies MessageConfig,
+  );
+});
+
+Deno.test("client '--message' reads count, interval, connections, timeout and verbose", () => {
+  const config = client("message", [
+    "--proto",
+    "udp",
+    "[::1]:6000",
+    "--message",
+    "ping",
+    "--count",
+    "3",
+    "--interval",
+    "200ms",
+    "-c",
+    "4",
+    "-w",
+    "2",
+    "-v",
+  ]);
+  assert.deepEqual(config.endpoint, { transport: "udp", hostname: "::1", port: 6000 });
+  assert.equal(new TextDecoder().decode(config.message), "ping");
+  assert.equal(config.count, 3);
+  assert.equal(config.intervalMs, 200);
+  assert.equal(config.connections, 4);
+  assert.equal(config.timeoutMs, 2000);
+  assert.equal(config.verbose, true);
+});
+
+Deno.test("client '--count', '--interval' and '--connections' without '--message' are usage errors", () => {
+  assertUsage(["client", "--count", "3"], "'--count' needs '--message'");
+  assertUsage(["client", "--interval", "1s"], "'--interval' needs '--message'");
+  assertUsage(["client", "--connections", "3"], "'--connections' needs '--message'");
+});
+
+Deno.test("client empty '--message' is a usage error naming the flag", () => {
+  assertUsage(["client", "--message", ""], "'--message'");
+});
+
+Deno.test("client UDP '--message' longer than one datagram is a usage error naming the flag", () => {
+  assertUsage(["client", "--proto", "udp", "--message", "x".repeat(65508)], "'--message'", "65507");
+});
+
+Deno.test("'--count -1' is a usage error naming the flag", () => {
+  assertUsage(["client", "--message", "x", "--count", "-1"], "'--count'");
+});
+
+Deno.test("'--count -1' names the rejected value '-1' rather than claiming no value was given", () => {
+  assertUsage(["client", "--message", "x", "--count", "-1"], "'--count'", "'-1'");
+});
+
+Deno.test("'--count=-1', '--count 0' and '--count 1.5' are usage errors naming flag and value", () => {
+  assertUsage(["client", "--message", "x", "--count=-1"], "'-1'", "'--count'", "1 or more");
+  assertUsage(["client", "--message", "x", "--count", "0"], "'0'", "'--count'");
+  assertUsage(["client", "--message", "x", "--count", "1.5"], "'1.5'", "'--count'");
+  assertUsage(["client", "--message", "x", "--count", "ten"], "'ten'", "'--count'");
+});
+
+Deno.test("'--interval abc' is a usage error naming the flag and the duration forms", () => {
+  assertUsage(["client", "--message", "x", "--interval", "abc"], "'abc'", "'--interval'", "500ms");
+});
+
+Deno.test("client '--timeout' and '--connections' reject bad values, naming the flag", () => {
+  assertUsage(["client", "--timeout", "forever"], "'forever'", "'--timeout'");
+  assertUsage(["client", "--timeout=-1s"], "'-1s'", "'--timeout'");
+  assertUsage(["client", "--message", "x", "--connections", "0"], "'0'", "'--connections'");
+  assertUsage(["client", "--message", "x", "-c", "100001"], "'100001'", "'--connections'");
+});
+
+// --- client: probe ------------------------------------------------------------
+
+Deno.test("client '--probe' defaults: 1000 probes at 1000/s, 64 bytes, 2 s wait, text", () => {
+  assert.deepEqual(
+    client("probe", ["--probe"]),
+    {
+      command: "client",
+      action: "probe",
+      endpoint: { transport: "tcp", hostname: "127.0.0.1", port: 5050 },
+      workload: {
+        count: 1000,
+        durationMs: undefined,
+        rate: 1000,
+        size: 64,
+        timeoutMs: 2000,
+        intervalMs: 1000,
+        outstanding: 0,
+      },
+      output: "text",
+    } satisfies ProbeConfig,
+  );
+});
+
+Deno.test("client '--probe' reads every probe flag", () => {
+  const config = client("probe", [
+    "--probe",
+    "--proto",
+    "udp",
+    "127.0.0.1",
+    "6000",
+    "--duration",
+    "5s",
+    "--rate",
+    "2.5",
+    "--size",
+    "1400",
+    "--outstanding",
+    "1",
+    "--interval-report",
+    "0",
+    "--timeout",
+    "500ms",
+    "--json-stream",
+  ]);
+  assert.deepEqual(config.endpoint, { transport: "udp", hostname: "127.0.0.1", port: 6000 });
+  assert.deepEqual(config.workload, {
+    count: undefined,
+    durationMs: 5000,
+    rate: 2.5,
+    size: 1400,
+    timeoutMs: 500,
+    intervalMs: 0,
+    outstanding: 1,
+  });
+  assert.equal(config.output, "json-stream");
+  assert.equal(client("probe", ["--probe", "--json"]).output, "json");
+});
+
+Deno.test("client '--probe' with '--message' is a usage error naming both", () => {
+  assertUsage(["client", "--probe", "--message", "x"], "'--probe' and '--message'");
+});
+
+Deno.test("client '--probe' with '--connections' or '--interval' is a usage error naming both", () => {
+  assertUsage(["client", "--probe", "--connections", "2"], "'--probe' and '--connections'");
+  assertUsage(["client", "--probe", "--interval", "1s"], "'--probe' and '--interval'");
+});
+
+Deno.test("client '--probe' over a Unix socket is a usage error", () => {
+  assertUsage(["client", "--probe", "--path", "/tmp/s"], "'--probe'", "TCP or UDP");
+});
+
+Deno.test("client '--json' without '--probe' is a usage error naming both", () => {
+  assertUsage(["client", "--json"], "'--json' needs '--probe'");
+  for (
+    const flag of ["--json-stream", "--duration=1s", "--rate=1", "--size=64", "--outstanding=1"]
+  ) {
+    const name = flag.replace(/=.*/, "");
+    assertUsage(["client", "--message", "x", flag], `'${name}' needs '--probe'`);
+  }
+});
+
+Deno.test("client '--json' with '--json-stream' is a usage error naming both", () => {
+  assertUsage(["client", "--probe", "--json", "--json-stream"], "'--json' and '--json-stream'");
+});
+
+Deno.test("client '--count' with '--duration' is a usage error naming both", () => {
+  assertUsage(
+    ["client", "--probe", "--count", "3", "--duration", "2s"],
+    "'--count' and '--duration'",
+  );
+});
+
+Deno.test("client probe workload values out of range are usage errors naming the flag", () => {
+  assertUsage(["client", "--probe", "--duration", "0"], "'0'", "'--duration'", "more than 0");
+  assertUsage(["client", "--probe", "--size", "23"], "'23'", "'--size'", "24 to 65507");
+  assertUsage(["client", "--probe", "--size", "65508"], "'65508'", "'--size'");
+  assertUsage(["client", "--probe", "--rate", "fast"], "'fast'", "'--rate'");
+  assertUsage(["client", "--probe", "--rate=-5"], "'-5'", "'--rate'");
+  assertUsage(["client", "--probe", "--outstanding", "x"], "'x'", "'--outstanding'");
+  assertUsage(["client", "--probe", "--interval-report", "1y"], "'1y'", "'--interval-report'");
+});
+
+// --- compare ------------------------------------------------------------------
+
+Deno.test("compare with no arguments runs the embedded demo: no target, no workload", () => {
+  assert.deepEqual(compare([]), {
+    command: "compare",
+    target: undefined,
+    workload: undefined,
+    output: "text",
+  });
+  assert.equal(compare(["--json"]).output, "json");
+});
+
+Deno.test("compare 'HOST PORT' gets a target and the default workload of 10,000 probes", () => {
+  assert.deepEqual(compare(["127.0.0.1", "6000"]), {
+    command: "compare",
+    target: { hostname: "127.0.0.1", port: 6000 },
+    workload: {
+      count: 10_000,
+      durationMs: undefined,
+      rate: 1000,
+      size: 64,
+      timeoutMs: 2000,
+      intervalMs: 1000,
+      outstanding: 0,
+    },
+    output: "text",
+  });
+});
+
+Deno.test("compare 'HOST:PORT' and '[::1]:PORT' are accepted", () => {
+  assert.deepEqual(compare(["127.0.0.1:6000"]).target, { hostname: "127.0.0.1", port: 6000 });
+  assert.deepEqual(compare(["[::1]:6000"]).target, { hostname: "::1", port: 6000 });
+  assert.deepEqual(compare(["::1", "6000"]).target, { hostname: "::1", port: 6000 });
+});
+
+Deno.test("compare with a HOST but no PORT is a usage error", () => {
+  assertUsage(["compare", "127.0.0.1"], "HOST and PORT");
+  assertUsage(["compare", "::1"], "HOST and PORT");
+});
+
+Deno.test("compare with tuning flags but no target gets a workload for the embedded server", () => {
+  const config = compare(["--count", "50", "--rate", "0", "-w", "1s"]);
+  assert.equal(config.target, undefined);
+  assert.equal(config.workload?.count, 50);
+  assert.equal(config.workload?.rate, 0);
+  assert.equal(config.workload?.timeoutMs, 1000);
+});
+
+Deno.test("compare '--count' with '--duration' is a usage error naming both", () => {
+  assertUsage(["compare", "--count", "3", "--duration", "2s"], "'--count' and '--duration'");
+});
+
+Deno.test("compare has no client-only flags", () => {
+  assertUsage(["compare", "--message", "x"], "Unknown flag '--message'", "'netkit compare'");
+  assertUsage(["compare", "--proto", "udp"], "Unknown flag '--proto'");
+});
+
+// --- flag syntax errors -------------------------------------------------------
+
+Deno.test("an unknown flag is a usage error naming the flag and the command", () => {
+  assertUsage(["client", "--bogus"], "Unknown flag '--bogus'", "'netkit client'");
+  assertUsage(["server", "-x"], "Unknown flag '-x'", "'netkit server'");
+  assertUsage(["server", "--probe"], "Unknown flag '--probe'");
+});
+
+Deno.test("a missing value is a usage error naming the flag", () => {
+  assertUsage(["client", "--message"], "'--message' needs a value");
+  assertUsage(["compare", "--duration"], "'--duration' needs a value");
+});
+
+Deno.test("a missing value of a flag with a short form names the long flag, not '-p,'", () => {
+  assertUsage(["server", "--port"], "'--port' needs a value");
+  assertUsage(["client", "-p"], "'--port'");
+  assertUsage(["client", "--timeout"], "'--timeout' needs a value");
+});
+
+Deno.test("a boolean flag with a value is a usage error naming the flag", () => {
+  assertUsage(["client", "--probe=yes"], "'--probe' takes no value");
+  assertUsage(["server", "--once=1"], "'--once' takes no value");
+});
+
+Deno.test("a boolean flag with a short form and a value names the long flag, not '-v,'", () => {
+  assertUsage(["client", "--verbose=yes"], "'--verbose' takes no value");
+  assertUsage(["server", "--help=1"], "'--help' takes no value");
+});

@@ -1,0 +1,190 @@
+/**
+ * Tests for the error table: how raw Deno errors map to kinds and exit codes,
+ * that the printed line is one line with no stack trace, and exit codes of
+ * anything thrown.
+ *
+ * @example
+ * ```sh
+ * deno test lib/errors_test.ts
+ * ```
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import {
+  type ErrorKind,
+  EXIT_CODES,
+  exitCodeOf,
+  formatError,
+  fromSystemError,
+  NetkitError,
+  usageError,
+} from "./errors.ts";
+
+const TARGET = "tcp 127.0.0.1:5050";
+
+function mapped(err: unknown, action = "connect to"): NetkitError {
+  const e = fromSystemError(err, action, TARGET);
+  assert.ok(e instanceof NetkitError);
+  return e;
+}
+
+Deno.test("fromSystemError maps ConnectionRefused to 'refused', exit 3, naming the target", () => {
+  const cause = new Deno.errors.ConnectionRefused("Connection refused (os error 111)");
+  const e = mapped(cause);
+  assert.equal(e.kind, "refused");
+  assert.equal(e.exitCode, 3);
+  assert.ok(e.message.includes(TARGET), e.message);
+  assert.equal(e.cause, cause);
+});
+
+Deno.test("fromSystemError maps AddrInUse to 'addr_in_use', exit 6, naming action and target", () => {
+  const e = mapped(new Deno.errors.AddrInUse("Address already in use (os error 98)"), "listen on");
+  assert.equal(e.kind, "addr_in_use");
+  assert.equal(e.exitCode, 6);
+  assert.ok(e.message.includes(`listen on ${TARGET}`), e.message);
+  assert.ok(e.message.includes("address already in use"), e.message);
+});
+
+Deno.test("fromSystemError maps TimedOut to 'timeout', exit 5", () => {
+  const e = mapped(new Deno.errors.TimedOut("connection timed out (os error 110)"));
+  assert.equal(e.kind, "timeout");
+  assert.equal(e.exitCode, 5);
+  assert.ok(e.message.includes(`connect to ${TARGET}`), e.message);
+});
+
+Deno.test("fromSystemError maps PermissionDenied to 'permission', exit 7, without the os error suffix", () => {
+  const e = mapped(
+    new Deno.errors.PermissionDenied("Permission denied (os error 13)"),
+    "listen on",
+  );
+  assert.equal(e.kind, "permission");
+  assert.equal(e.exitCode, 7);
+  assert.ok(e.message.includes("permission denied (Permission denied)"), e.message);
+  assert.ok(!e.message.includes("os error"), e.message);
+});
+
+Deno.test("fromSystemError maps NotCapable (a missing Deno permission) to 'permission', exit 7", () => {
+  const e = mapped(new Deno.errors.NotCapable("Requires net access"));
+  assert.equal(e.kind, "permission");
+  assert.equal(e.exitCode, 7);
+});
+
+Deno.test("fromSystemError maps a failed address lookup to 'not_found', exit 4", () => {
+  const e = mapped(new Error("failed to lookup address information: Name or service not known"));
+  assert.equal(e.kind, "not_found");
+  assert.equal(e.exitCode, 4);
+  assert.ok(e.message.includes("host name not found"), e.message);
+  assert.ok(e.message.includes(TARGET), e.message);
+});
+
+Deno.test("fromSystemError maps other resolver wordings to 'not_found'", () => {
+  for (
+    const text of [
+      "Name or service not known",
+      "nodename nor servname provided, or not known",
+      "No address associated with hostname",
+    ]
+  ) {
+    assert.equal(mapped(new Error(text)).kind, "not_found", text);
+  }
+});
+
+Deno.test("fromSystemError maps NotFound (e.g. a missing socket path) to 'not_found', exit 4", () => {
+  const e = fromSystemError(
+    new Deno.errors.NotFound("No such file or directory (os error 2)"),
+    "connect to",
+    "unix /tmp/nope.sock",
+  );
+  assert.equal(e.kind, "not_found");
+  assert.equal(e.exitCode, 4);
+  assert.ok(e.message.includes("unix /tmp/nope.sock"), e.message);
+  assert.ok(!e.message.includes("os error"), e.message);
+});
+
+Deno.test("fromSystemError maps a TLS InvalidData error to 'tls', exit 8", () => {
+  const e = mapped(new Deno.errors.InvalidData("invalid peer certificate: UnknownIssuer"));
+  assert.equal(e.kind, "tls");
+  assert.equal(e.exitCode, 8);
+});
+
+Deno.test("fromSystemError maps anything else to 'network', exit 9, with the os error suffix dropped", () => {
+  const e = mapped(new Deno.errors.ConnectionReset("Connection reset by peer (os error 104)"));
+  assert.equal(e.kind, "network");
+  assert.equal(e.exitCode, 9);
+  assert.equal(e.message, `Cannot connect to ${TARGET}: Connection reset by peer`);
+  assert.equal(mapped("weird").message, `Cannot connect to ${TARGET}: weird`);
+});
+
+Deno.test("fromSystemError returns a NetkitError unchanged", () => {
+  const original = new NetkitError("timeout", "already typed");
+  assert.equal(fromSystemError(original, "connect to", TARGET), original);
+});
+
+Deno.test("formatError prints a NetkitError as 'error: MESSAGE'", () => {
+  assert.equal(formatError(new NetkitError("refused", "nobody home")), "error: nobody home");
+});
+
+Deno.test("formatError prints an unexpected Error as one internal-error line without its stack", () => {
+  const err = new TypeError("boom");
+  assert.ok(err.stack?.includes("    at "), "the error does have a stack");
+  const line = formatError(err);
+  assert.equal(line, "error: Internal error: boom; please report it");
+});
+
+Deno.test("formatError never includes a stack trace, whatever was thrown", () => {
+  const thrown: unknown[] = [
+    new NetkitError("usage", "bad flag"),
+    fromSystemError(new Deno.errors.ConnectionRefused("refused"), "connect to", TARGET),
+    new Error("plain"),
+    new RangeError("range"),
+    "a string",
+    42,
+    undefined,
+    null,
+    { stack: "Error\n    at somewhere (file.ts:1:1)" },
+  ];
+  for (const err of thrown) {
+    const line = formatError(err);
+    assert.ok(line.startsWith("error: "), line);
+    assert.ok(!line.includes("\n"), `one line: ${JSON.stringify(line)}`);
+    assert.ok(!line.includes("    at "), `no stack: ${JSON.stringify(line)}`);
+  }
+});
+
+Deno.test("exitCodeOf gives each NetkitError kind its documented code", () => {
+  for (const [kind, { code }] of Object.entries(EXIT_CODES)) {
+    assert.equal(exitCodeOf(new NetkitError(kind as ErrorKind, "x")), code, kind);
+  }
+  assert.equal(exitCodeOf(new NetkitError("usage", "x")), 2);
+  assert.equal(exitCodeOf(new NetkitError("refused", "x")), 3);
+  assert.equal(exitCodeOf(new NetkitError("not_found", "x")), 4);
+  assert.equal(exitCodeOf(new NetkitError("timeout", "x")), 5);
+  assert.equal(exitCodeOf(new NetkitError("addr_in_use", "x")), 6);
+  assert.equal(exitCodeOf(new NetkitError("permission", "x")), 7);
+});
+
+Deno.test("exitCodeOf gives 1 for anything that is not a NetkitError", () => {
+  assert.equal(exitCodeOf(new Error("x")), 1);
+  assert.equal(exitCodeOf("x"), 1);
+  assert.equal(exitCodeOf(undefined), 1);
+});
+
+Deno.test("EXIT_CODES gives every kind its own code, 1 to 9", () => {
+  const codes = Object.values(EXIT_CODES).map((e) => e.code).sort((a, b) => a - b);
+  assert.deepEqual(codes, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+});
+
+Deno.test("usageError is exit 2 and ends with the --help hint of the command, or of netkit", () => {
+  const e = usageError("Bad thing", "client");
+  assert.equal(e.kind, "usage");
+  assert.equal(e.exitCode, 2);
+  assert.equal(e.message, "Bad thing (see 'netkit client --help')");
+  assert.equal(usageError("Bad thing").message, "Bad thing (see 'netkit --help')");
+});
+
+Deno.test("NetkitError is an Error named 'NetkitError'", () => {
+  const e = new NetkitError("failure", "x");
+  assert.ok(e instanceof Error);
+  assert.equal(e.name, "NetkitError");
+});

@@ -1,0 +1,121 @@
+/**
+ * Presentation of probe results: text lines for people, snake_case JSON in
+ * iperf3's style for scripts. Nothing here measures; it only formats.
+ *
+ * @example
+ * ```ts
+ * import { formatProbeReport, probeReportJson } from "./report.ts";
+ * import type { ProbeReport } from "./run_probe.ts";
+ *
+ * declare const report: ProbeReport;
+ * console.log(formatProbeReport(report).join("\n"));
+ * console.log(JSON.stringify(probeReportJson(report)));
+ * ```
+ *
+ * @module
+ */
+
+import type { LatencySummary } from "../stats/histogram.ts";
+import { formatBitRate, formatBytes, formatCount, formatPercent } from "../units.ts";
+import type { ProbeInterval, ProbeReport } from "./run_probe.ts";
+
+/** A JSON value that always serialises (no NaN or Infinity: those become null). */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** A finite number, or null. */
+export function finite(n: number | null | undefined, digits = 6): number | null {
+  if (n === null || n === undefined || !Number.isFinite(n)) return null;
+  return Number(n.toFixed(digits));
+}
+
+/** `rtt_ms` object of the JSON schema. */
+export function rttJson(rtt: LatencySummary): Json {
+  return {
+    min: finite(rtt.min),
+    mean: finite(rtt.mean),
+    p50: finite(rtt.p50),
+    p90: finite(rtt.p90),
+    p99: finite(rtt.p99),
+    p999: finite(rtt.p999),
+    max: finite(rtt.max),
+  };
+}
+
+/** One probe report in the documented JSON schema. */
+export function probeReportJson(r: ProbeReport): Json {
+  return {
+    transport: r.transport,
+    target: r.target,
+    size: r.size,
+    rate_requested_pps: r.rateRequested,
+    sent: r.sent,
+    received: r.received,
+    lost: r.lost,
+    lost_percent: finite(r.lostFraction * 100, 4),
+    out_of_order: r.outOfOrder,
+    duplicates: r.duplicates,
+    stale: r.stale,
+    malformed: r.malformed,
+    rtt_ms: rttJson(r.rtt),
+    jitter_ms: finite(r.jitterMs),
+    bits_per_second: finite(r.bitsPerSecond, 1),
+    rate_pps: finite(r.ratePps, 1),
+    elapsed_s: finite(r.elapsedS),
+  };
+}
+
+/** One interval in the JSON schema (`--json-stream` interval events). */
+export function probeIntervalJson(i: ProbeInterval): Json {
+  return {
+    transport: i.transport,
+    start_s: finite(i.startS, 3),
+    end_s: finite(i.endS, 3),
+    sent: i.sent,
+    received: i.received,
+    out_of_order: i.outOfOrder,
+    duplicates: i.duplicates,
+    rtt_ms: rttJson(i.rtt),
+    jitter_ms: finite(i.jitterMs),
+  };
+}
+
+/** Milliseconds with precision that suits the magnitude. */
+export function ms(value: number | null): string {
+  if (value === null) return "-";
+  if (value < 1) return value.toFixed(3);
+  if (value < 100) return value.toFixed(2);
+  return value.toFixed(0);
+}
+
+/** A rate in probes per second. */
+export function pps(value: number): string {
+  return value === 0 ? "unlimited" : `${formatCount(Math.round(value))}/s`;
+}
+
+/** One progress line. */
+export function formatInterval(i: ProbeInterval): string {
+  const span = `[${i.startS.toFixed(1).padStart(5)}-${i.endS.toFixed(1).padStart(5)} s]`;
+  return `${span} ${i.transport} sent ${formatCount(i.sent)}  received ${formatCount(i.received)}  ` +
+    `out of order ${formatCount(i.outOfOrder)}  duplicates ${formatCount(i.duplicates)}  ` +
+    `rtt p50 ${ms(i.rtt.p50)} p99 ${ms(i.rtt.p99)} max ${ms(i.rtt.max)} ms`;
+}
+
+/** The summary of one run, for people. */
+export function formatProbeReport(r: ProbeReport): string[] {
+  const lines = [
+    `${r.transport} probe to ${r.target.replace(/^\w+ /, "")}: ${formatCount(r.sent)} probes of ${
+      formatBytes(r.size)
+    }, asked ${pps(r.rateRequested)}, achieved ${pps(r.ratePps)}`,
+    `  sent ${formatCount(r.sent)}  received ${formatCount(r.received)}  lost ${formatCount(r.lost)} (${
+      formatPercent(r.lostFraction)
+    })  out of order ${formatCount(r.outOfOrder)}  duplicates ${formatCount(r.duplicates)}`,
+    `  rtt ms  min ${ms(r.rtt.min)}  mean ${ms(r.rtt.mean)}  p50 ${ms(r.rtt.p50)}  p90 ${ms(r.rtt.p90)}  p99 ${
+      ms(r.rtt.p99)
+    }  p99.9 ${ms(r.rtt.p999)}  max ${ms(r.rtt.max)}`,
+    `  jitter ${ms(r.jitterMs)} ms  goodput ${formatBitRate(r.bitsPerSecond)}  elapsed ${r.elapsedS.toFixed(2)} s`,
+  ];
+  if (r.stale > 0 || r.malformed > 0) {
+    lines.push(`  also: ${formatCount(r.stale)} too late to classify, ${formatCount(r.malformed)} malformed echoes`);
+  }
+  return lines;
+}

@@ -1,0 +1,348 @@
+/**
+ * One probe run: send sequence-numbered, timestamped probes to an echo server
+ * at an even pace, match the echoes, and count exactly what came back, in
+ * what order, and how late.
+ *
+ * Counting: a bitmap of received sequence numbers ({@linkcode SequenceTracker})
+ * separates loss, reordering and duplication; RTTs go into a histogram with
+ * ≤ 1% relative error; jitter is RFC 3550's over echo arrival against send
+ * time. Memory is bounded whatever the count.
+ *
+ * @example
+ * ```ts
+ * import { runProbe } from "./run_probe.ts";
+ *
+ * const report = await runProbe({ transport: "udp", hostname: "127.0.0.1", port: 5050 }, {
+ *   count: 1000,
+ *   durationMs: undefined,
+ *   rate: 1000,
+ *   size: 64,
+ *   timeoutMs: 2000,
+ *   intervalMs: 0,
+ *   outstanding: 0,
+ * });
+ * console.log(report.lost, report.rtt.p99);
+ * ```
+ *
+ * @module
+ */
+
+import { setImmediate } from "node:timers";
+import { formatEndpoint, type IpEndpoint } from "../address.ts";
+import type { ProbeWorkload } from "../config.ts";
+import { formatDuration } from "../duration.ts";
+import { NetkitError } from "../errors.ts";
+import { LatencyHistogram, type LatencySummary } from "../stats/histogram.ts";
+import { JitterEstimator } from "../stats/jitter.ts";
+import { SequenceTracker } from "../stats/sequence_tracker.ts";
+import { decodeProbe, type DecodedProbe, ProbeEncoder } from "./codec.ts";
+import { openProbeTransport, type ProbeTransport } from "./transport.ts";
+
+/** What one probe run measured. Every counter counts events that happened. */
+export interface ProbeReport {
+  transport: "tcp" | "udp";
+  target: string;
+  size: number;
+  /** Probes per second asked for; 0 = as fast as possible. */
+  rateRequested: number;
+  sent: number;
+  /** Distinct probes echoed back (duplicates not included). */
+  received: number;
+  /** Sent but not echoed within the timeout after the last send. */
+  lost: number;
+  /** `lost / sent` as a fraction (0 when nothing was sent). */
+  lostFraction: number;
+  /** Echoes that arrived after one with a higher sequence number. */
+  outOfOrder: number;
+  /** Second and later echoes of one probe. */
+  duplicates: number;
+  /** Echoes too far behind the newest to classify (beyond the bitmap window). */
+  stale: number;
+  /** Echoes that were not our probes, or corrupt or truncated ones. */
+  malformed: number;
+  /** Round-trip times in milliseconds, from every distinct echo. */
+  rtt: LatencySummary;
+  /** RFC 3550 interarrival jitter in ms; `null` with fewer than two echoes. */
+  jitterMs: number | null;
+  /** Goodput: distinct echoed probe bytes × 8 over the elapsed time. */
+  bitsPerSecond: number;
+  /** Achieved send rate in probes per second. */
+  ratePps: number;
+  /** First send to the last echo (or the end of sending), seconds. */
+  elapsedS: number;
+}
+
+/** Progress over one reporting interval. */
+export interface ProbeInterval {
+  transport: "tcp" | "udp";
+  startS: number;
+  endS: number;
+  sent: number;
+  received: number;
+  outOfOrder: number;
+  duplicates: number;
+  rtt: LatencySummary;
+  jitterMs: number | null;
+}
+
+/** Options of {@linkcode runProbe}. */
+export interface RunProbeOptions {
+  /**
+   * Called at every `workload.intervalMs`.
+   * @default {undefined}
+   */
+  onInterval?: (interval: ProbeInterval) => void;
+  /**
+   * Aborting stops sending; echoes already on their way are still waited for.
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Run one probe workload against an echo server. */
+export async function runProbe(
+  endpoint: IpEndpoint,
+  workload: ProbeWorkload,
+  options: RunProbeOptions = {},
+): Promise<ProbeReport> {
+  const transport = await openProbeTransport(endpoint, {
+    size: workload.size,
+    timeoutMs: workload.timeoutMs,
+  });
+  try {
+    return await new ProbeRun(endpoint, workload, transport, options).run();
+  } finally {
+    transport.close();
+  }
+}
+
+class ProbeRun {
+  readonly runId = crypto.getRandomValues(new Uint32Array(1))[0] ?? 1;
+  readonly encoder: ProbeEncoder;
+  readonly tracker = new SequenceTracker();
+  readonly rtt = new LatencyHistogram();
+  readonly intervalRtt = new LatencyHistogram();
+  readonly jitter = new JitterEstimator();
+  readonly decoded: DecodedProbe = { seq: 0, sendTimeMs: 0 };
+  sent = 0;
+  malformed = 0;
+  lastEchoAt = 0;
+  lastProgressAt = performance.now();
+  failure: unknown = undefined;
+  /** Resolved on every echo, so waiting senders wake at once. */
+  wake: (() => void) | undefined;
+  /** Window slots given up on after a timeout (`--outstanding`). */
+  givenUp = 0;
+
+  constructor(
+    readonly endpoint: IpEndpoint,
+    readonly workload: ProbeWorkload,
+    readonly transport: ProbeTransport,
+    readonly options: RunProbeOptions,
+  ) {
+    this.encoder = new ProbeEncoder(workload.size, this.runId);
+  }
+
+  onEcho = (view: Uint8Array): void => {
+    const now = performance.now();
+    this.lastProgressAt = now;
+    if (!decodeProbe(view, this.runId, this.decoded)) {
+      this.malformed++;
+      return;
+    }
+    if (this.decoded.seq >= this.sent) {
+      this.malformed++; // never sent: not ours, whatever it claims
+      return;
+    }
+    const kind = this.tracker.record(this.decoded.seq);
+    if (kind === "duplicate") return;
+    const rtt = now - this.decoded.sendTimeMs;
+    this.rtt.record(rtt);
+    this.intervalRtt.record(rtt);
+    this.jitter.update(this.decoded.sendTimeMs, now);
+    this.lastEchoAt = now;
+    const wake = this.wake;
+    if (wake) {
+      this.wake = undefined;
+      wake();
+    }
+  };
+
+  /** Wait for the next echo, at most `ms`. Returns false on timeout. */
+  waitForEcho(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve(false);
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+  }
+
+  async run(): Promise<ProbeReport> {
+    const { workload, transport } = this;
+    const where = formatEndpoint(this.endpoint);
+    let closing = false;
+    const receiving = transport.receive(this.onEcho, () => this.malformed++).then(
+      () => {
+        if (!closing && this.tracker.received < this.sent) {
+          this.failure ??= new NetkitError(
+            "network",
+            `${where} closed the connection after echoing ${this.tracker.received} of ${this.sent} probes`,
+          );
+        }
+      },
+      (err) => {
+        this.failure ??= err;
+      },
+    ).finally(() => this.wake?.());
+    const start = performance.now();
+    let last = { at: start, sent: 0, received: 0, outOfOrder: 0, duplicates: 0 };
+    const reporter = workload.intervalMs > 0 && this.options.onInterval
+      ? setInterval(() => {
+        const now = performance.now();
+        this.options.onInterval?.({
+          transport: this.endpoint.transport,
+          startS: (last.at - start) / 1000,
+          endS: (now - start) / 1000,
+          sent: this.sent - last.sent,
+          received: this.tracker.received - last.received,
+          outOfOrder: this.tracker.outOfOrder - last.outOfOrder,
+          duplicates: this.tracker.duplicates - last.duplicates,
+          rtt: this.intervalRtt.summary(),
+          jitterMs: this.jitter.samples > 1 ? this.jitter.jitterMs : null,
+        });
+        this.intervalRtt.reset();
+        last = {
+          at: now,
+          sent: this.sent,
+          received: this.tracker.received,
+          outOfOrder: this.tracker.outOfOrder,
+          duplicates: this.tracker.duplicates,
+        };
+      }, workload.intervalMs)
+      : undefined;
+    // A peer that stops reading or echoing must not hang the run.
+    const watchdog = setInterval(() => {
+      if (performance.now() - this.lastProgressAt > workload.timeoutMs && this.failure === undefined) {
+        this.failure = new NetkitError(
+          "timeout",
+          `${where} stopped taking or echoing probes for ${formatDuration(workload.timeoutMs)} after ${this.sent} sent`,
+        );
+        transport.close();
+      }
+    }, Math.max(10, Math.min(250, workload.timeoutMs / 4)));
+
+    let sendEnd = start;
+    try {
+      try {
+        await this.send(start);
+      } catch (err) {
+        this.failure ??= err;
+      }
+      sendEnd = performance.now();
+      // Wait for the last echoes: until all are back or the timeout passes.
+      this.lastProgressAt = Infinity; // the watchdog no longer applies
+      const drainBy = sendEnd + workload.timeoutMs;
+      while (this.failure === undefined && this.tracker.received < this.sent) {
+        const left = drainBy - performance.now();
+        if (left <= 0) break;
+        await this.waitForEcho(left);
+      }
+    } finally {
+      clearInterval(watchdog);
+      if (reporter !== undefined) clearInterval(reporter);
+      closing = true;
+      transport.close();
+      await receiving;
+    }
+    if (this.failure instanceof NetkitError) throw this.failure;
+    if (this.failure !== undefined) {
+      throw new NetkitError(
+        "network",
+        `Probe run to ${where} failed after ${this.sent} probes: ${(this.failure as Error).message}`,
+        { cause: this.failure },
+      );
+    }
+    const end = Math.max(sendEnd, this.lastEchoAt);
+    const elapsedS = (end - start) / 1000;
+    const sendS = (sendEnd - start) / 1000;
+    const received = this.tracker.received;
+    const lost = this.tracker.lost(this.sent);
+    return {
+      transport: this.endpoint.transport,
+      target: where,
+      size: workload.size,
+      rateRequested: workload.rate,
+      sent: this.sent,
+      received,
+      lost,
+      lostFraction: this.sent > 0 ? lost / this.sent : 0,
+      outOfOrder: this.tracker.outOfOrder,
+      duplicates: this.tracker.duplicates,
+      stale: this.tracker.stale,
+      malformed: this.malformed,
+      rtt: this.rtt.summary(),
+      jitterMs: this.jitter.samples > 1 ? this.jitter.jitterMs : null,
+      bitsPerSecond: elapsedS > 0 ? (received * workload.size * 8) / elapsedS : 0,
+      ratePps: sendS > 0 ? this.sent / sendS : 0,
+      elapsedS,
+    };
+  }
+
+  /** The paced send loop. */
+  async send(start: number): Promise<void> {
+    const { workload, transport, encoder } = this;
+    const size = workload.size;
+    const total = workload.count ?? Number.POSITIVE_INFINITY;
+    const endBy = workload.durationMs !== undefined ? start + workload.durationMs : Number.POSITIVE_INFINITY;
+    const gap = workload.rate > 0 ? 1000 / workload.rate : 0;
+    const batch = transport.batches ? new Uint8Array(Math.max(1, Math.floor(65536 / size)) * size) : undefined;
+    const signal = this.options.signal;
+    while (this.sent < total && this.failure === undefined && !signal?.aborted) {
+      let now = performance.now();
+      if (now >= endBy) return;
+      if (workload.outstanding > 0) {
+        const inFlight = this.sent - this.tracker.received - this.givenUp;
+        if (inFlight >= workload.outstanding) {
+          if (!(await this.waitForEcho(workload.timeoutMs))) this.givenUp++;
+          continue;
+        }
+      }
+      if (gap > 0) {
+        const due = start + this.sent * gap;
+        if (due > now) {
+          // Sleep coarsely while far off, then yield to the event loop until due:
+          // sends stay evenly spread instead of bursting once per timer tick.
+          if (due - now > 3) await new Promise((resolve) => setTimeout(resolve, due - now - 2));
+          else await yieldToEventLoop();
+          continue;
+        }
+      }
+      if (batch === undefined) {
+        await transport.send(encoder.encode(this.sent, performance.now()));
+        this.sent++;
+      } else {
+        // A byte stream takes every probe that is due in one write.
+        let off = 0;
+        do {
+          batch.set(encoder.encode(this.sent, now), off);
+          off += size;
+          this.sent++;
+          now = performance.now();
+        } while (
+          off + size <= batch.length && this.sent < total &&
+          (gap === 0 || start + this.sent * gap <= now) &&
+          (workload.outstanding === 0 || this.sent - this.tracker.received - this.givenUp < workload.outstanding)
+        );
+        await transport.send(batch.subarray(0, off));
+      }
+      this.lastProgressAt = performance.now();
+    }
+  }
+}
