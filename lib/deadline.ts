@@ -13,7 +13,11 @@
  */
 
 /** Resolve as `promise` does, or reject with `onTimeout()` after `ms` milliseconds. */
-export async function deadline<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+export async function deadline<T>(
+  promise: Promise<T>,
+  ms: number,
+  onTimeout: () => Error,
+): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(onTimeout()), ms);

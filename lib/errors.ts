@@ -35,7 +35,10 @@ export type ErrorKind =
 
 /** The documented exit code and meaning of each error kind. */
 export const EXIT_CODES: Readonly<Record<ErrorKind, { code: number; meaning: string }>> = {
-  failure: { code: 1, meaning: "the run finished but something was missing (a reply, a connection)" },
+  failure: {
+    code: 1,
+    meaning: "the run finished but something was missing (a reply, a connection)",
+  },
   usage: { code: 2, meaning: "usage error: unknown flag, missing or bad value" },
   refused: { code: 3, meaning: "connection refused" },
   not_found: { code: 4, meaning: "host or socket path not found" },

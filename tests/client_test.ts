@@ -57,7 +57,9 @@ Deno.test("netcat mode exits 0 after --timeout of silence once stdin ended, even
   const port = (listener.addr as Deno.NetAddr).port;
   const accepted = listener.accept(); // holds the connection open, never closes it
   const started = performance.now();
-  const result = await runNetkit(["client", "127.0.0.1", String(port), "--timeout", "300ms"], { stdin: "x" });
+  const result = await runNetkit(["client", "127.0.0.1", String(port), "--timeout", "300ms"], {
+    stdin: "x",
+  });
   const elapsed = performance.now() - started;
   using conn = await accepted;
   assert.equal(result.code, 0, result.stderr);
@@ -108,11 +110,21 @@ Deno.test("--message to a discard server fails with exit 5 naming the missing re
     "300ms",
   ]);
   assert.equal(result.code, 5);
-  assert.equal(result.stderr, `error: No reply from tcp 127.0.0.1:${server.port} within 300 ms (message 1 of 1)\n`);
+  assert.equal(
+    result.stderr,
+    `error: No reply from tcp 127.0.0.1:${server.port} within 300 ms (message 1 of 1)\n`,
+  );
 });
 
 Deno.test("--connections reports failures honestly and exits 1 when some connections fail", async () => {
-  await using server = await startServer(["--host", "127.0.0.1", "--max-conns", "1", "--mode", "discard"]);
+  await using server = await startServer([
+    "--host",
+    "127.0.0.1",
+    "--max-conns",
+    "1",
+    "--mode",
+    "discard",
+  ]);
   // With discard, no reply comes back; every connection fails its exchange.
   const result = await runNetkit([
     "client",

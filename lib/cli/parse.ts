@@ -119,7 +119,9 @@ export function parseCommandLine(argv: readonly string[]): Config {
   if (first === "--help" || first === "-h" || first === "help") {
     return { command: "text", text: renderTopHelp() };
   }
-  if (first === "--version" || first === "-V") return { command: "text", text: `netkit ${VERSION}` };
+  if (first === "--version" || first === "-V") {
+    return { command: "text", text: `netkit ${VERSION}` };
+  }
   if (!Object.hasOwn(COMMANDS, first)) {
     throw usageError(
       `Unknown command '${first}': expected 'server', 'client' or 'compare'`,
@@ -191,7 +193,11 @@ function parseFlags(command: CommandName, argv: string[]) {
 }
 
 function buildServer(flags: Flags): ServerConfig {
-  const proto = flags.choice("proto", ["tcp", "udp", "unix", "both"], flags.has("path") ? "unix" : "tcp");
+  const proto = flags.choice(
+    "proto",
+    ["tcp", "udp", "unix", "both"],
+    flags.has("path") ? "unix" : "tcp",
+  );
   const mode = flags.choice<ServerMode>("mode", ["echo", "discard", "chat"], "echo");
   let endpoints: Endpoint[];
   if (proto === "unix") {
@@ -211,7 +217,9 @@ function buildServer(flags: Flags): ServerConfig {
     flags.fail("'--mode chat' needs a stream transport: use '--proto tcp' or '--proto unix'");
   }
   if (flags.bool("once") && proto === "udp") {
-    flags.fail("'--once' serves one connection and UDP has none: use '--proto tcp' or '--proto unix'");
+    flags.fail(
+      "'--once' serves one connection and UDP has none: use '--proto tcp' or '--proto unix'",
+    );
   }
   return {
     command: "server",
@@ -263,7 +271,9 @@ function workload(flags: Flags, defaults: { count: number; timeoutMs: number }):
   const durationMs = flags.has("duration") ? flags.duration("duration", 0) : undefined;
   if (durationMs === 0) flags.invalid("duration", flags.string("duration") ?? "0", "more than 0");
   return {
-    count: durationMs === undefined ? flags.int("count", 1, Number.MAX_SAFE_INTEGER, defaults.count) : undefined,
+    count: durationMs === undefined
+      ? flags.int("count", 1, Number.MAX_SAFE_INTEGER, defaults.count)
+      : undefined,
     durationMs,
     rate: flags.number("rate", 0, 1000),
     size: flags.int("size", PROBE_HEADER_BYTES, PROBE_MAX_BYTES, 64),
@@ -273,7 +283,15 @@ function workload(flags: Flags, defaults: { count: number; timeoutMs: number }):
   };
 }
 
-const PROBE_ONLY = ["duration", "rate", "size", "outstanding", "interval-report", "json", "json-stream"];
+const PROBE_ONLY = [
+  "duration",
+  "rate",
+  "size",
+  "outstanding",
+  "interval-report",
+  "json",
+  "json-stream",
+];
 
 function buildClient(flags: Flags, positionals: string[]): ClientConfig {
   const proto = flags.choice("proto", ["tcp", "udp", "unix"], flags.has("path") ? "unix" : "tcp");
@@ -281,7 +299,9 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
   if (flags.bool("probe")) {
     flags.conflict("probe", "connections");
     flags.conflict("probe", "interval");
-    if (proto === "unix") flags.fail("'--probe' runs over TCP or UDP: use '--proto tcp' or '--proto udp'");
+    if (proto === "unix") {
+      flags.fail("'--probe' runs over TCP or UDP: use '--proto tcp' or '--proto udp'");
+    }
     const { hostname, port } = target(flags, positionals);
     return {
       command: "client",
@@ -296,7 +316,9 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
   if (proto === "unix") {
     flags.conflict("path", "host");
     flags.conflict("path", "port");
-    if (positionals.length > 0) flags.fail(`Unexpected argument '${positionals[0]}' with a Unix socket`);
+    if (positionals.length > 0) {
+      flags.fail(`Unexpected argument '${positionals[0]}' with a Unix socket`);
+    }
     const path = flags.string("path") ?? flags.fail("'--proto unix' needs '--path SOCKET'");
     endpoint = { transport: "unix", path };
   } else {
@@ -330,10 +352,14 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
 
 function buildCompare(flags: Flags, positionals: string[]): CompareConfig {
   if (positionals.length === 1 && splitHostPort(positionals[0] ?? "")?.port === undefined) {
-    flags.fail("Give both HOST and PORT, or neither to compare against an embedded loopback server");
+    flags.fail(
+      "Give both HOST and PORT, or neither to compare against an embedded loopback server",
+    );
   }
   const remote = positionals.length > 0;
-  const tuned = ["count", "duration", "rate", "size", "outstanding", "timeout"].some((f) => flags.has(f));
+  const tuned = ["count", "duration", "rate", "size", "outstanding", "timeout"].some((f) =>
+    flags.has(f)
+  );
   return {
     command: "compare",
     target: remote ? target(flags, positionals) : undefined,

@@ -79,7 +79,8 @@ const PROBE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   json: { type: "boolean", help: "Print one JSON document at the end, nothing else on stdout" },
   "json-stream": {
     type: "boolean",
-    help: 'Print one JSON object per line as it runs: {"event": "interval"|"end"|"error", "data": …}',
+    help:
+      'Print one JSON object per line as it runs: {"event": "interval"|"end"|"error", "data": …}',
   },
 };
 
@@ -87,8 +88,10 @@ const PROBE_FLAGS: Readonly<Record<string, FlagSpec>> = {
 export const COMMANDS = {
   server: {
     name: "server",
-    usage: "netkit server [--proto tcp|udp|unix|both] [--host H] [--port P] [--path SOCKET] [flags]",
-    summary: "Serve echo, discard or chat over TCP, UDP, both, or a Unix socket, to many clients at once.",
+    usage:
+      "netkit server [--proto tcp|udp|unix|both] [--host H] [--port P] [--path SOCKET] [flags]",
+    summary:
+      "Serve echo, discard or chat over TCP, UDP, both, or a Unix socket, to many clients at once.",
     flags: {
       proto: {
         type: "string",
@@ -96,9 +99,25 @@ export const COMMANDS = {
         default: "tcp",
         help: "Transport; 'both' serves TCP and UDP on one port",
       },
-      host: { type: "string", value: "H", default: "0.0.0.0", help: "Address to listen on ('::' for IPv6)" },
-      port: { type: "string", short: "p", value: "P", default: "5050", help: "Port; 0 lets the OS choose" },
-      path: { type: "string", short: "U", value: "SOCKET", help: "Unix socket path (implies --proto unix)" },
+      host: {
+        type: "string",
+        value: "H",
+        default: "0.0.0.0",
+        help: "Address to listen on ('::' for IPv6)",
+      },
+      port: {
+        type: "string",
+        short: "p",
+        value: "P",
+        default: "5050",
+        help: "Port; 0 lets the OS choose",
+      },
+      path: {
+        type: "string",
+        short: "U",
+        value: "SOCKET",
+        help: "Unix socket path (implies --proto unix)",
+      },
       mode: {
         type: "string",
         value: "echo|discard|chat",
@@ -146,7 +165,12 @@ export const COMMANDS = {
       proto: { type: "string", value: "tcp|udp|unix", default: "tcp", help: "Transport" },
       host: { type: "string", value: "H", default: "127.0.0.1", help: "Server address or name" },
       port: { type: "string", short: "p", value: "P", default: "5050", help: "Server port" },
-      path: { type: "string", short: "U", value: "SOCKET", help: "Unix socket path (implies --proto unix)" },
+      path: {
+        type: "string",
+        short: "U",
+        value: "SOCKET",
+        help: "Unix socket path (implies --proto unix)",
+      },
       message: {
         type: "string",
         value: "TEXT",

@@ -37,7 +37,11 @@ export async function dialStream(endpoint: StreamEndpoint, timeoutMs: number): P
     const conn = await deadline<Deno.Conn>(
       pending,
       timeoutMs,
-      () => new NetkitError("timeout", `Timed out after ${formatDuration(timeoutMs)} connecting to ${where}`),
+      () =>
+        new NetkitError(
+          "timeout",
+          `Timed out after ${formatDuration(timeoutMs)} connecting to ${where}`,
+        ),
     );
     if (endpoint.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
     return conn;
@@ -71,7 +75,11 @@ export async function openDatagram(endpoint: IpEndpoint): Promise<DatagramPeer> 
     );
   }
   try {
-    const socket = Deno.listenDatagram({ transport: "udp", hostname: wildcardFor(address), port: 0 });
+    const socket = Deno.listenDatagram({
+      transport: "udp",
+      hostname: wildcardFor(address),
+      port: 0,
+    });
     return { socket, peer: { transport: "udp", hostname: address, port: endpoint.port } };
   } catch (err) {
     throw fromSystemError(err, "open a UDP socket for", where);
@@ -80,7 +88,8 @@ export async function openDatagram(endpoint: IpEndpoint): Promise<DatagramPeer> 
 
 /** Whether a datagram came from `peer` (same address and port). */
 export function isFrom(addr: Deno.Addr, peer: Deno.NetAddr): boolean {
-  return addr.transport === "udp" && addr.port === peer.port && sameHost(addr.hostname, peer.hostname);
+  return addr.transport === "udp" && addr.port === peer.port &&
+    sameHost(addr.hostname, peer.hostname);
 }
 
 function sameHost(a: string, b: string): boolean {

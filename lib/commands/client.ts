@@ -50,7 +50,9 @@ async function runMessages(config: MessageConfig): Promise<number> {
       const text = decoder.decode(reply);
       const line = text.endsWith("\n") ? text : `${text}\n`;
       if (single) out(line);
-      else if (config.verbose) logLine(`connection ${connection + 1} reply ${index + 1}: ${line.trimEnd()}`);
+      else if (config.verbose) {
+        logLine(`connection ${connection + 1} reply ${index + 1}: ${line.trimEnd()}`);
+      }
     },
   });
   if (single) {

@@ -1,18 +1,226 @@
 /**
- * `netkit compare` (placeholder until the probe lands).
+ * `netkit compare`: the same probe workload over TCP, then over UDP, against
+ * one echo server; one side-by-side table and plain sentences per phase.
+ * With no HOST it starts its own echo server (TCP and UDP) on loopback and
+ * runs the demo phases: a paced one and an unpaced one.
  *
  * @example
  * ```ts
  * import { runCompare } from "./compare.ts";
+ *
+ * Deno.exit(await runCompare({ command: "compare", target: undefined, workload: undefined, output: "text" }));
  * ```
  *
  * @module
  */
 
-import type { CompareConfig } from "../config.ts";
-import { NetkitError } from "../errors.ts";
+import { formatHost } from "../address.ts";
+import { type EmbeddedServer, startEmbeddedServer } from "../compare/embedded_server.ts";
+import { describeDifferences } from "../compare/findings.ts";
+import { readUdpCounters } from "../compare/udp_counters.ts";
+import type { CompareConfig, ProbeWorkload } from "../config.ts";
+import { Output } from "../output.ts";
+import {
+  finite,
+  formatInterval,
+  type Json,
+  ms,
+  pps,
+  probeIntervalJson,
+  probeReportJson,
+} from "../probe/report.ts";
+import { type ProbeReport, runProbe } from "../probe/run_probe.ts";
+import { formatBitRate, formatBytes, formatCount, formatPercent } from "../units.ts";
 
-/** Run a comparison; returns the exit code. */
-export function runCompare(_config: CompareConfig): Promise<number> {
-  return Promise.reject(new NetkitError("failure", "Compare is not built yet"));
+/** One phase of a comparison. */
+export interface ComparePhase {
+  name: string;
+  description: string;
+  workload: ProbeWorkload;
+}
+
+/** The loopback demo: informative, and done in well under 15 s. */
+export const DEMO_PHASES: readonly ComparePhase[] = [
+  {
+    name: "paced",
+    description: "3,000 probes of 64 B at 2,000/s: a gentle, even load",
+    workload: {
+      count: 3000,
+      durationMs: undefined,
+      rate: 2000,
+      size: 64,
+      timeoutMs: 1000,
+      intervalMs: 0,
+      outstanding: 0,
+    },
+  },
+  {
+    name: "unpaced",
+    description: "100,000 probes of 64 B sent as fast as possible: more than a receiver reads",
+    workload: {
+      count: 100_000,
+      durationMs: undefined,
+      rate: 0,
+      size: 64,
+      timeoutMs: 1000,
+      intervalMs: 0,
+      outstanding: 0,
+    },
+  },
+];
+
+interface PhaseResult {
+  phase: ComparePhase;
+  tcp: ProbeReport;
+  udp: ProbeReport;
+  rcvbufErrors: number | undefined;
+  udpLossSplit: { toServer: number; fromServer: number } | undefined;
+  findings: string[];
+}
+
+/** Run the comparison; returns the exit code. */
+export async function runCompare(config: CompareConfig): Promise<number> {
+  const out = new Output(config.output);
+  try {
+    if (config.target === undefined) {
+      await using server = await startEmbeddedServer();
+      out.text(
+        `netkit compare: TCP vs UDP against an embedded echo server on ${
+          formatHost(server.hostname, server.port)
+        }`,
+      );
+      return await compare({ hostname: server.hostname, port: server.port }, server, config, out);
+    }
+    out.text(
+      `netkit compare: TCP vs UDP against ${
+        formatHost(config.target.hostname, config.target.port)
+      }`,
+    );
+    return await compare(config.target, undefined, config, out);
+  } catch (err) {
+    out.error(err);
+    throw err;
+  }
+}
+
+async function compare(
+  target: { hostname: string; port: number },
+  embedded: EmbeddedServer | undefined,
+  config: CompareConfig,
+  out: Output,
+): Promise<number> {
+  const phases: readonly ComparePhase[] = config.workload
+    ? [{
+      name: "custom",
+      description: describeWorkload(config.workload),
+      workload: config.workload,
+    }]
+    : DEMO_PHASES;
+  const results: PhaseResult[] = [];
+  for (const [i, phase] of phases.entries()) {
+    out.text("", `Phase ${i + 1} of ${phases.length} (${phase.name}): ${phase.description}`);
+    const onInterval = (interval: Parameters<typeof formatInterval>[0]) => {
+      out.text(formatInterval(interval));
+      out.event("interval", {
+        phase: phase.name,
+        ...(probeIntervalJson(interval) as Record<string, Json>),
+      });
+    };
+    const tcp = await runProbe({ transport: "tcp", ...target }, phase.workload, { onInterval });
+    const before = await readUdpCounters();
+    const serverBefore = await embedded?.counters();
+    const udp = await runProbe({ transport: "udp", ...target }, phase.workload, { onInterval });
+    const serverAfter = await embedded?.counters();
+    const after = await readUdpCounters();
+    const rcvbufErrors = before?.RcvbufErrors !== undefined && after?.RcvbufErrors !== undefined
+      ? after.RcvbufErrors - before.RcvbufErrors
+      : undefined;
+    const udpLossSplit = serverBefore && serverAfter
+      ? {
+        toServer: Math.max(0, udp.sent - (serverAfter.datagramsIn - serverBefore.datagramsIn)),
+        fromServer: Math.max(
+          0,
+          serverAfter.datagramsOut - serverBefore.datagramsOut - udp.received - udp.duplicates,
+        ),
+      }
+      : undefined;
+    const findings = describeDifferences(tcp, udp, {
+      ...(rcvbufErrors !== undefined && { rcvbufErrors }),
+      ...(udpLossSplit && { udpLossSplit }),
+    });
+    results.push({ phase, tcp, udp, rcvbufErrors, udpLossSplit, findings });
+    out.text(...table(tcp, udp), "", ...findings.map((f) => `  ${f}`));
+  }
+  const phaseDocs = results.map((r) => phaseJson(r));
+  const last = phaseDocs[phaseDocs.length - 1] as Record<string, Json>;
+  out.result({
+    target: formatHost(target.hostname, target.port),
+    embedded_server: embedded !== undefined,
+    parameters: last.parameters ?? null,
+    tcp: last.tcp ?? null,
+    udp: last.udp ?? null,
+    findings: last.findings ?? null,
+    phases: phaseDocs,
+  });
+  return 0;
+}
+
+function describeWorkload(w: ProbeWorkload): string {
+  const amount = w.count !== undefined
+    ? `${formatCount(w.count)} probes`
+    : `probes for ${w.durationMs! / 1000} s`;
+  return `${amount} of ${formatBytes(w.size)} at ${
+    w.rate > 0 ? `${formatCount(w.rate)}/s` : "full speed"
+  }`;
+}
+
+function phaseJson(r: PhaseResult): Json {
+  const w = r.phase.workload;
+  return {
+    name: r.phase.name,
+    description: r.phase.description,
+    parameters: {
+      count: w.count ?? null,
+      duration_s: w.durationMs !== undefined ? w.durationMs / 1000 : null,
+      rate_pps: w.rate,
+      size: w.size,
+      timeout_s: w.timeoutMs / 1000,
+      outstanding: w.outstanding,
+    },
+    tcp: probeReportJson(r.tcp),
+    udp: probeReportJson(r.udp),
+    udp_rcvbuf_errors: finite(r.rcvbufErrors ?? null),
+    udp_lost_before_server: r.udpLossSplit?.toServer ?? null,
+    udp_lost_after_server: r.udpLossSplit?.fromServer ?? null,
+    findings: r.findings,
+  };
+}
+
+function table(tcp: ProbeReport, udp: ProbeReport): string[] {
+  const rows: [string, string, string][] = [
+    ["", "TCP", "UDP"],
+    ["sent", formatCount(tcp.sent), formatCount(udp.sent)],
+    ["received", formatCount(tcp.received), formatCount(udp.received)],
+    [
+      "lost",
+      `${formatCount(tcp.lost)} (${formatPercent(tcp.lostFraction)})`,
+      `${formatCount(udp.lost)} (${formatPercent(udp.lostFraction)})`,
+    ],
+    ["out of order", formatCount(tcp.outOfOrder), formatCount(udp.outOfOrder)],
+    ["duplicates", formatCount(tcp.duplicates), formatCount(udp.duplicates)],
+    ["rtt min ms", ms(tcp.rtt.min), ms(udp.rtt.min)],
+    ["rtt p50 ms", ms(tcp.rtt.p50), ms(udp.rtt.p50)],
+    ["rtt p90 ms", ms(tcp.rtt.p90), ms(udp.rtt.p90)],
+    ["rtt p99 ms", ms(tcp.rtt.p99), ms(udp.rtt.p99)],
+    ["rtt p99.9 ms", ms(tcp.rtt.p999), ms(udp.rtt.p999)],
+    ["rtt max ms", ms(tcp.rtt.max), ms(udp.rtt.max)],
+    ["jitter ms", ms(tcp.jitterMs), ms(udp.jitterMs)],
+    ["goodput", formatBitRate(tcp.bitsPerSecond), formatBitRate(udp.bitsPerSecond)],
+    ["send rate", pps(tcp.ratePps), pps(udp.ratePps)],
+    ["elapsed", `${tcp.elapsedS.toFixed(2)} s`, `${udp.elapsedS.toFixed(2)} s`],
+  ];
+  const w0 = Math.max(...rows.map((r) => r[0].length)) + 2;
+  const w1 = Math.max(...rows.map((r) => r[1].length)) + 4;
+  const w2 = Math.max(...rows.map((r) => r[2].length)) + 4;
+  return rows.map(([a, b, c]) => `  ${a.padEnd(w0)}${b.padStart(w1)}${c.padStart(w2)}`.trimEnd());
 }

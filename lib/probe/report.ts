@@ -95,7 +95,9 @@ export function pps(value: number): string {
 /** One progress line. */
 export function formatInterval(i: ProbeInterval): string {
   const span = `[${i.startS.toFixed(1).padStart(5)}-${i.endS.toFixed(1).padStart(5)} s]`;
-  return `${span} ${i.transport} sent ${formatCount(i.sent)}  received ${formatCount(i.received)}  ` +
+  return `${span} ${i.transport} sent ${formatCount(i.sent)}  received ${
+    formatCount(i.received)
+  }  ` +
     `out of order ${formatCount(i.outOfOrder)}  duplicates ${formatCount(i.duplicates)}  ` +
     `rtt p50 ${ms(i.rtt.p50)} p99 ${ms(i.rtt.p99)} max ${ms(i.rtt.max)} ms`;
 }
@@ -106,16 +108,24 @@ export function formatProbeReport(r: ProbeReport): string[] {
     `${r.transport} probe to ${r.target.replace(/^\w+ /, "")}: ${formatCount(r.sent)} probes of ${
       formatBytes(r.size)
     }, asked ${pps(r.rateRequested)}, achieved ${pps(r.ratePps)}`,
-    `  sent ${formatCount(r.sent)}  received ${formatCount(r.received)}  lost ${formatCount(r.lost)} (${
-      formatPercent(r.lostFraction)
-    })  out of order ${formatCount(r.outOfOrder)}  duplicates ${formatCount(r.duplicates)}`,
-    `  rtt ms  min ${ms(r.rtt.min)}  mean ${ms(r.rtt.mean)}  p50 ${ms(r.rtt.p50)}  p90 ${ms(r.rtt.p90)}  p99 ${
-      ms(r.rtt.p99)
-    }  p99.9 ${ms(r.rtt.p999)}  max ${ms(r.rtt.max)}`,
-    `  jitter ${ms(r.jitterMs)} ms  goodput ${formatBitRate(r.bitsPerSecond)}  elapsed ${r.elapsedS.toFixed(2)} s`,
+    `  sent ${formatCount(r.sent)}  received ${formatCount(r.received)}  lost ${
+      formatCount(r.lost)
+    } (${formatPercent(r.lostFraction)})  out of order ${formatCount(r.outOfOrder)}  duplicates ${
+      formatCount(r.duplicates)
+    }`,
+    `  rtt ms  min ${ms(r.rtt.min)}  mean ${ms(r.rtt.mean)}  p50 ${ms(r.rtt.p50)}  p90 ${
+      ms(r.rtt.p90)
+    }  p99 ${ms(r.rtt.p99)}  p99.9 ${ms(r.rtt.p999)}  max ${ms(r.rtt.max)}`,
+    `  jitter ${ms(r.jitterMs)} ms  goodput ${formatBitRate(r.bitsPerSecond)}  elapsed ${
+      r.elapsedS.toFixed(2)
+    } s`,
   ];
   if (r.stale > 0 || r.malformed > 0) {
-    lines.push(`  also: ${formatCount(r.stale)} too late to classify, ${formatCount(r.malformed)} malformed echoes`);
+    lines.push(
+      `  also: ${formatCount(r.stale)} too late to classify, ${
+        formatCount(r.malformed)
+      } malformed echoes`,
+    );
   }
   return lines;
 }

@@ -35,7 +35,7 @@ import { NetkitError } from "../errors.ts";
 import { LatencyHistogram, type LatencySummary } from "../stats/histogram.ts";
 import { JitterEstimator } from "../stats/jitter.ts";
 import { SequenceTracker } from "../stats/sequence_tracker.ts";
-import { decodeProbe, type DecodedProbe, ProbeEncoder } from "./codec.ts";
+import { type DecodedProbe, decodeProbe, ProbeEncoder } from "./codec.ts";
 import { openProbeTransport, type ProbeTransport } from "./transport.ts";
 
 /** What one probe run measured. Every counter counts events that happened. */
@@ -229,10 +229,14 @@ class ProbeRun {
       : undefined;
     // A peer that stops reading or echoing must not hang the run.
     const watchdog = setInterval(() => {
-      if (performance.now() - this.lastProgressAt > workload.timeoutMs && this.failure === undefined) {
+      if (
+        performance.now() - this.lastProgressAt > workload.timeoutMs && this.failure === undefined
+      ) {
         this.failure = new NetkitError(
           "timeout",
-          `${where} stopped taking or echoing probes for ${formatDuration(workload.timeoutMs)} after ${this.sent} sent`,
+          `${where} stopped taking or echoing probes for ${
+            formatDuration(workload.timeoutMs)
+          } after ${this.sent} sent`,
         );
         transport.close();
       }
@@ -265,7 +269,9 @@ class ProbeRun {
     if (this.failure !== undefined) {
       throw new NetkitError(
         "network",
-        `Probe run to ${where} failed after ${this.sent} probes: ${(this.failure as Error).message}`,
+        `Probe run to ${where} failed after ${this.sent} probes: ${
+          (this.failure as Error).message
+        }`,
         { cause: this.failure },
       );
     }
@@ -300,9 +306,13 @@ class ProbeRun {
     const { workload, transport, encoder } = this;
     const size = workload.size;
     const total = workload.count ?? Number.POSITIVE_INFINITY;
-    const endBy = workload.durationMs !== undefined ? start + workload.durationMs : Number.POSITIVE_INFINITY;
+    const endBy = workload.durationMs !== undefined
+      ? start + workload.durationMs
+      : Number.POSITIVE_INFINITY;
     const gap = workload.rate > 0 ? 1000 / workload.rate : 0;
-    const batch = transport.batches ? new Uint8Array(Math.max(1, Math.floor(65536 / size)) * size) : undefined;
+    const batch = transport.batches
+      ? new Uint8Array(Math.max(1, Math.floor(65536 / size)) * size)
+      : undefined;
     const signal = this.options.signal;
     while (this.sent < total && this.failure === undefined && !signal?.aborted) {
       let now = performance.now();
@@ -338,7 +348,8 @@ class ProbeRun {
         } while (
           off + size <= batch.length && this.sent < total &&
           (gap === 0 || start + this.sent * gap <= now) &&
-          (workload.outstanding === 0 || this.sent - this.tracker.received - this.givenUp < workload.outstanding)
+          (workload.outstanding === 0 ||
+            this.sent - this.tracker.received - this.givenUp < workload.outstanding)
         );
         await transport.send(batch.subarray(0, off));
       }

@@ -124,7 +124,11 @@ class TcpProbeTransport implements ProbeTransport {
 class UdpProbeTransport implements ProbeTransport {
   readonly batches = false;
   #closed = false;
-  constructor(readonly socket: Deno.DatagramConn, readonly peer: Deno.NetAddr, readonly size: number) {}
+  constructor(
+    readonly socket: Deno.DatagramConn,
+    readonly peer: Deno.NetAddr,
+    readonly size: number,
+  ) {}
 
   async send(probe: Uint8Array): Promise<void> {
     try {

@@ -49,6 +49,11 @@ export interface ServeOptions {
    */
   onListening?: (endpoint: Endpoint) => void;
   /**
+   * Counters to update live (the returned summary is this object).
+   * @default {a fresh object}
+   */
+  summary?: ServerSummary;
+  /**
    * Where `-v` lines go.
    * @default {logLine} (stderr)
    */
@@ -70,9 +75,12 @@ type Bound =
   | { kind: "datagram"; socket: Deno.DatagramConn; endpoint: Endpoint };
 
 /** Serve until `options.signal` aborts (or one client was served with `--once`). */
-export async function serve(config: ServerConfig, options: ServeOptions = {}): Promise<ServerSummary> {
+export async function serve(
+  config: ServerConfig,
+  options: ServeOptions = {},
+): Promise<ServerSummary> {
   const log = options.log ?? logLine;
-  const summary: ServerSummary = {
+  const summary: ServerSummary = options.summary ?? {
     connections: 0,
     refused: 0,
     bytesIn: 0,
@@ -185,13 +193,15 @@ export async function serve(config: ServerConfig, options: ServeOptions = {}): P
 
   try {
     for (const b of bound) options.onListening?.(b.endpoint);
-    await Promise.all(bound.map((b) =>
-      b.kind === "stream" ? acceptLoop(b.listener) : serveDatagrams(b.socket, {
-        mode: config.mode,
-        signal: stop.signal,
-        counters: summary,
-      })
-    ));
+    await Promise.all(
+      bound.map((b) =>
+        b.kind === "stream" ? acceptLoop(b.listener) : serveDatagrams(b.socket, {
+          mode: config.mode,
+          signal: stop.signal,
+          counters: summary,
+        })
+      ),
+    );
     await Promise.all(handlers);
   } finally {
     clearInterval(sweeper);
@@ -256,7 +266,11 @@ async function bindOne(endpoint: Endpoint): Promise<Bound> {
   try {
     switch (endpoint.transport) {
       case "tcp": {
-        const listener = Deno.listen({ transport: "tcp", hostname: endpoint.hostname, port: endpoint.port });
+        const listener = Deno.listen({
+          transport: "tcp",
+          hostname: endpoint.hostname,
+          port: endpoint.port,
+        });
         const addr = listener.addr as Deno.NetAddr;
         return { kind: "stream", listener, endpoint: { ...endpoint, port: addr.port } };
       }

@@ -143,7 +143,10 @@ export interface RunNetkitOptions {
 }
 
 /** Run `netkit ARGS` to completion. */
-export async function runNetkit(args: string[], options: RunNetkitOptions = {}): Promise<RunResult> {
+export async function runNetkit(
+  args: string[],
+  options: RunNetkitOptions = {},
+): Promise<RunResult> {
   const stdin = options.stdin;
   const child = new Deno.Command(Deno.execPath(), {
     args: [...NETKIT_RUN, ...args],
@@ -170,7 +173,12 @@ export async function runNetkit(args: string[], options: RunNetkitOptions = {}):
   })();
   try {
     const [{ code, stdout, stderr }] = await Promise.all([child.output(), feed.catch(() => {})]);
-    return { code, stdout, stderr: new TextDecoder().decode(stderr), text: new TextDecoder().decode(stdout) };
+    return {
+      code,
+      stdout,
+      stderr: new TextDecoder().decode(stderr),
+      text: new TextDecoder().decode(stdout),
+    };
   } finally {
     clearTimeout(timer);
   }
@@ -179,7 +187,11 @@ export async function runNetkit(args: string[], options: RunNetkitOptions = {}):
 /** Whether a program is on PATH. */
 export function hasCommand(name: string): boolean {
   try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${name}`], stdout: "null", stderr: "null" })
+    return new Deno.Command("sh", {
+      args: ["-c", `command -v ${name}`],
+      stdout: "null",
+      stderr: "null",
+    })
       .outputSync().success;
   } catch {
     return false;
