@@ -20,7 +20,7 @@
  * @module
  */
 
-import type { Endpoint, IpEndpoint } from "./address.ts";
+import type { Endpoint, IpEndpoint, TcpEndpoint } from "./address.ts";
 
 /** What a server does with the bytes it receives. */
 export type ServerMode = "echo" | "discard" | "chat";
@@ -93,8 +93,37 @@ export interface ProbeConfig {
   output: OutputFormat;
 }
 
+/** Which way throughput data flows: up (client → server), down (`--reverse`), or both (`--bidir`). */
+export type Direction = "up" | "down" | "bidir";
+
+/** A throughput test to run. */
+export interface ThroughputPlan {
+  /** The server's TCP address (control, and TCP data). */
+  endpoint: TcpEndpoint;
+  proto: "tcp" | "udp";
+  direction: Direction;
+  parallel: number;
+  durationMs: number;
+  /** TCP: bytes per write; UDP: datagram size. */
+  size: number;
+  /** Bits per second per stream; 0 = unlimited. */
+  bitrate: number;
+  /** Interval report period; 0 disables interval lines. */
+  intervalMs: number;
+  /** Connect timeout, and the bound on each setup step. */
+  timeoutMs: number;
+}
+
+/** `netkit client --throughput`. */
+export interface ThroughputConfig {
+  command: "client";
+  action: "throughput";
+  plan: ThroughputPlan;
+  output: OutputFormat;
+}
+
 /** Any `netkit client` configuration, switched on `action`. */
-export type ClientConfig = PipeConfig | MessageConfig | ProbeConfig;
+export type ClientConfig = PipeConfig | MessageConfig | ProbeConfig | ThroughputConfig;
 
 /** `netkit compare`. */
 export interface CompareConfig {

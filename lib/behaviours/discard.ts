@@ -16,8 +16,17 @@
 
 import type { Session } from "../server/session.ts";
 
-/** Read and drop until the peer ends its side. */
-export async function discardStream(conn: Deno.Conn, session: Session): Promise<void> {
+/**
+ * Read and drop until the peer ends its side.
+ *
+ * @param first Bytes already read, counted first.
+ */
+export async function discardStream(
+  conn: Deno.Conn,
+  session: Session,
+  first?: Uint8Array,
+): Promise<void> {
+  if (first) session.bytesIn += first.length;
   const buf = new Uint8Array(256 * 1024);
   while (true) {
     const n = await conn.read(buf);

@@ -21,9 +21,25 @@ import type { Session } from "../server/session.ts";
 /** Read size of one echo loop; one buffer per connection, reused. */
 export const ECHO_BUFFER_BYTES = 64 * 1024;
 
-/** Echo until the peer ends its side; throws on socket errors. */
-export async function echoStream(conn: Deno.Conn, session: Session): Promise<void> {
-  const buf = new Uint8Array(ECHO_BUFFER_BYTES);
+/**
+ * Echo until the peer ends its side; throws on socket errors.
+ *
+ * @param first Bytes already read (a view at the start of the buffer to reuse), echoed first.
+ */
+export async function echoStream(
+  conn: Deno.Conn,
+  session: Session,
+  first?: Uint8Array,
+): Promise<void> {
+  const buf = first
+    ? new Uint8Array(first.buffer, first.byteOffset)
+    : new Uint8Array(ECHO_BUFFER_BYTES);
+  if (first && first.length > 0) {
+    session.bytesIn += first.length;
+    session.touch();
+    await writeAll(conn, first);
+    session.bytesOut += first.length;
+  }
   while (true) {
     const n = await conn.read(buf);
     if (n === null) return;

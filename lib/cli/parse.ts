@@ -27,6 +27,8 @@ import type {
 import { parseDuration } from "../duration.ts";
 import { usageError } from "../errors.ts";
 import { PROBE_HEADER_BYTES, PROBE_MAX_BYTES } from "../probe/codec.ts";
+import { UDP_HEADER_BYTES } from "../throughput/protocol.ts";
+import { parseScaled } from "../units.ts";
 import { type CommandName, COMMANDS, renderHelp, renderTopHelp, VERSION } from "./spec.ts";
 
 type Values = Record<string, string | boolean | undefined>;
@@ -270,32 +272,72 @@ function workload(flags: Flags, defaults: { count: number; timeoutMs: number }):
   flags.conflict("count", "duration");
   const durationMs = flags.has("duration") ? flags.duration("duration", 0) : undefined;
   if (durationMs === 0) flags.invalid("duration", flags.string("duration") ?? "0", "more than 0");
+  const pingPong = flags.bool("ping-pong");
+  if (pingPong) {
+    flags.conflict("ping-pong", "rate");
+    flags.conflict("ping-pong", "outstanding");
+  }
   return {
     count: durationMs === undefined
       ? flags.int("count", 1, Number.MAX_SAFE_INTEGER, defaults.count)
       : undefined,
     durationMs,
-    rate: flags.number("rate", 0, 1000),
+    rate: pingPong ? 0 : flags.number("rate", 0, 1000),
     size: flags.int("size", PROBE_HEADER_BYTES, PROBE_MAX_BYTES, 64),
     timeoutMs: flags.duration("timeout", defaults.timeoutMs),
     intervalMs: flags.duration("interval-report", 1000),
-    outstanding: flags.int("outstanding", 0, 1_000_000, 0),
+    outstanding: pingPong ? 1 : flags.int("outstanding", 0, 1_000_000, 0),
   };
 }
 
-const PROBE_ONLY = [
-  "duration",
-  "rate",
-  "size",
-  "outstanding",
-  "interval-report",
-  "json",
-  "json-stream",
-];
+const PROBE_ONLY = ["rate", "outstanding", "ping-pong"];
+const THROUGHPUT_ONLY = ["bitrate", "parallel", "reverse", "bidir"];
+const MEASURING = ["duration", "size", "interval-report", "json", "json-stream"];
 
 function buildClient(flags: Flags, positionals: string[]): ClientConfig {
   const proto = flags.choice("proto", ["tcp", "udp", "unix"], flags.has("path") ? "unix" : "tcp");
   flags.conflict("probe", "message");
+  flags.conflict("probe", "throughput");
+  flags.conflict("throughput", "message");
+  if (flags.bool("ping-pong") && !flags.has("probe")) flags.fail("'--ping-pong' needs '--probe'");
+  if (flags.bool("throughput")) {
+    for (const name of [...PROBE_ONLY, "connections", "interval", "count"]) {
+      flags.conflict("throughput", name);
+    }
+    flags.conflict("reverse", "bidir");
+    if (proto === "unix") {
+      flags.fail("'--throughput' runs over TCP or UDP: use '--proto tcp' or '--proto udp'");
+    }
+    const { hostname, port } = target(flags, positionals);
+    const durationMs = flags.duration("duration", 10_000);
+    if (durationMs <= 0) flags.invalid("duration", flags.string("duration") ?? "0", "more than 0");
+    const bitrateText = flags.string("bitrate");
+    const bitrate = bitrateText === undefined ? 0 : parseScaled(bitrateText) ??
+      flags.invalid(
+        "bitrate",
+        bitrateText,
+        "bits per second such as 0 (unlimited), 500k, 100M or 1.5G",
+      );
+    return {
+      command: "client",
+      action: "throughput",
+      plan: {
+        endpoint: { transport: "tcp", hostname, port },
+        proto,
+        direction: flags.bool("reverse") ? "down" : flags.bool("bidir") ? "bidir" : "up",
+        parallel: flags.int("parallel", 1, 128, 1),
+        durationMs,
+        size: proto === "udp"
+          ? flags.int("size", UDP_HEADER_BYTES, PROBE_MAX_BYTES, 1400)
+          : flags.int("size", 1, 4 * 1024 * 1024, 131072),
+        bitrate,
+        intervalMs: flags.duration("interval-report", 1000),
+        timeoutMs: flags.duration("timeout", 5000),
+      },
+      output: flags.output(),
+    };
+  }
+  for (const name of THROUGHPUT_ONLY) flags.requires(name, "throughput");
   if (flags.bool("probe")) {
     flags.conflict("probe", "connections");
     flags.conflict("probe", "interval");
@@ -312,6 +354,9 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
     };
   }
   for (const name of PROBE_ONLY) flags.requires(name, "probe");
+  for (const name of MEASURING) {
+    if (flags.has(name)) flags.fail(`'--${name}' needs '--probe' or '--throughput'`);
+  }
   let endpoint: Endpoint;
   if (proto === "unix") {
     flags.conflict("path", "host");

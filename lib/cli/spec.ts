@@ -49,8 +49,10 @@ const PROBE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   },
   duration: {
     type: "string",
+    short: "t",
     value: "DUR",
-    help: "Send probes for this long instead of --count",
+    default: "10s with --throughput",
+    help: "Send probes for this long instead of --count; the length of a throughput test",
   },
   rate: {
     type: "string",
@@ -60,9 +62,10 @@ const PROBE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   },
   size: {
     type: "string",
+    short: "l",
     value: "BYTES",
-    default: "64",
-    help: "Bytes per probe, 24 to 65507 (header included)",
+    default: "64 (probe), 131072 (TCP throughput), 1400 (UDP throughput)",
+    help: "Bytes per probe (24 to 65507, header included), per throughput write or datagram",
   },
   outstanding: {
     type: "string",
@@ -200,7 +203,37 @@ export const COMMANDS = {
         type: "boolean",
         help: "Send numbered, timestamped probes to an echo server and report delivery",
       },
+      "ping-pong": {
+        type: "boolean",
+        help:
+          "Probe latency one probe at a time (--probe --rate 0 --outstanding 1), like sockperf ping-pong",
+      },
+      throughput: {
+        type: "boolean",
+        help: "Measure throughput against a netkit server (one-way; see --reverse, --bidir)",
+      },
       ...PROBE_FLAGS,
+      bitrate: {
+        type: "string",
+        short: "b",
+        value: "RATE",
+        default: "0 (unlimited)",
+        help: "Throughput: bits per second per stream, with k, M or G (decimal), e.g. 100M",
+      },
+      parallel: {
+        type: "string",
+        short: "P",
+        value: "N",
+        default: "1",
+        help: "Throughput: parallel streams (TCP connections or UDP flows), 1 to 128",
+      },
+      reverse: {
+        type: "boolean",
+        short: "R",
+        help:
+          "Throughput: the server sends, over the connections the client opened (works behind NAT)",
+      },
+      bidir: { type: "boolean", help: "Throughput: both directions at once" },
       verbose: { type: "boolean", short: "v", help: "Log connects and each reply to stderr" },
       help: HELP_FLAG,
     },
@@ -209,6 +242,9 @@ export const COMMANDS = {
       "netkit client --proto udp [::1]:5050 --message ping --count 3 --interval 200ms",
       "netkit client --connections 200 --message hi",
       "netkit client --probe --proto udp 127.0.0.1 5050 --rate 5000 --count 50000 --json",
+      "netkit client --probe --ping-pong --proto udp 127.0.0.1 5050 --count 100000",
+      "netkit client --throughput 127.0.0.1 5050 --duration 10s --parallel 4",
+      "netkit client --throughput --proto udp 127.0.0.1 5050 --bitrate 1G --size 1400 --reverse",
     ],
     notes: [
       "Replies to --message are read as the same number of bytes as the message (an echo).",

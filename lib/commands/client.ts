@@ -23,6 +23,7 @@ import { EXIT_CODES } from "../errors.ts";
 import { logLine } from "../io.ts";
 import { formatBytes, formatCount } from "../units.ts";
 import { runProbeCommand } from "./probe.ts";
+import { runThroughputCommand } from "./throughput.ts";
 
 /** Run a client; returns the exit code. */
 export async function runClient(config: ClientConfig): Promise<number> {
@@ -34,6 +35,8 @@ export async function runClient(config: ClientConfig): Promise<number> {
       return await runMessages(config);
     case "probe":
       return await runProbeCommand(config);
+    case "throughput":
+      return await runThroughputCommand(config);
     default: {
       const never: never = config;
       throw new Error(`unknown client action ${JSON.stringify(never)}`);

@@ -27,7 +27,7 @@
 import { type Endpoint, formatAddr, formatEndpoint } from "../address.ts";
 import { ChatRoom } from "../behaviours/chat.ts";
 import { discardStream } from "../behaviours/discard.ts";
-import { echoStream } from "../behaviours/echo.ts";
+import { ECHO_BUFFER_BYTES, echoStream } from "../behaviours/echo.ts";
 import type { ServerConfig } from "../config.ts";
 import { formatDuration } from "../duration.ts";
 import { fromSystemError, NetkitError } from "../errors.ts";
@@ -35,6 +35,7 @@ import { isClosedError, logLine } from "../io.ts";
 import { formatBytes, formatCount } from "../units.ts";
 import { CoarseClock, Session } from "./session.ts";
 import { serveDatagrams } from "./datagrams.ts";
+import { ThroughputHub } from "../throughput/hub.ts";
 
 /** Options of {@linkcode serve}. */
 export interface ServeOptions {
@@ -98,6 +99,7 @@ export async function serve(
   const live = new Map<Deno.Conn, Session>();
   const handlers = new Set<Promise<void>>();
   const room = new ChatRoom();
+  const hub = new ThroughputHub(config.verbose ? { log } : {});
   const sweeper = setInterval(() => {
     clock.tick();
     if (config.idleTimeoutMs <= 0) return;
@@ -110,6 +112,7 @@ export async function serve(
   }, config.idleTimeoutMs > 0 ? Math.max(10, Math.min(config.idleTimeoutMs / 4, 1000)) : 1000);
 
   const closeAll = () => {
+    hub.closeAll();
     for (const b of bound) closeQuietly(b.kind === "stream" ? b.listener : b.socket);
     for (const [conn, session] of live) {
       session.closeReason ??= "server shutting down";
@@ -126,11 +129,27 @@ export async function serve(
       if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
       switch (config.mode) {
         case "echo":
-          await echoStream(conn, session);
+        case "discard": {
+          // The first bytes say whether this is a throughput test's control or data connection.
+          const buf = new Uint8Array(ECHO_BUFFER_BYTES);
+          const n = await conn.read(buf);
+          if (n === null) break;
+          const first = buf.subarray(0, n);
+          switch (ThroughputHub.sniff(first)) {
+            case "control":
+              session.closeReason = "throughput test control";
+              await hub.control(conn, first);
+              break;
+            case "data":
+              session.closeReason = "throughput test data";
+              await hub.data(conn, first);
+              break;
+            default:
+              if (config.mode === "echo") await echoStream(conn, session, first);
+              else await discardStream(conn, session, first);
+          }
           break;
-        case "discard":
-          await discardStream(conn, session);
-          break;
+        }
         case "chat":
           await room.serve(conn, session);
           break;

@@ -1,0 +1,45 @@
+/**
+ * `netkit client --throughput`: run one test and print intervals and the
+ * summary as text, one JSON document, or a JSON stream.
+ *
+ * @example
+ * ```ts
+ * import { runThroughputCommand } from "./throughput.ts";
+ * import { parseCommandLine } from "../cli/parse.ts";
+ * import type { ThroughputConfig } from "../config.ts";
+ *
+ * const config = parseCommandLine(["client", "--throughput", "-t", "2s"]) as ThroughputConfig;
+ * Deno.exit(await runThroughputCommand(config));
+ * ```
+ *
+ * @module
+ */
+
+import type { ThroughputConfig } from "../config.ts";
+import { Output } from "../output.ts";
+import { runThroughput } from "../throughput/client.ts";
+import {
+  formatThroughput,
+  formatThroughputInterval,
+  throughputIntervalJson,
+  throughputJson,
+} from "../throughput/report.ts";
+
+/** Run a throughput test; returns the exit code. */
+export async function runThroughputCommand(config: ThroughputConfig): Promise<number> {
+  const out = new Output(config.output);
+  try {
+    const result = await runThroughput(config.plan, {
+      onInterval: (interval) => {
+        out.text(formatThroughputInterval(interval, config.plan.direction));
+        out.event("interval", throughputIntervalJson(interval));
+      },
+    });
+    out.text(...formatThroughput(result));
+    out.result(throughputJson(result));
+    return 0;
+  } catch (err) {
+    out.error(err);
+    throw err;
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * Unit tests of probe report presentation: the documented JSON schema and its
+ * handling of non-finite numbers, and the text summary.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  finite,
+  formatProbeReport,
+  ms,
+  pps,
+  probeIntervalJson,
+  probeReportJson,
+} from "./report.ts";
+import type { ProbeInterval, ProbeReport } from "./run_probe.ts";
+import type { LatencySummary } from "../stats/histogram.ts";
+
+const EMPTY_RTT: LatencySummary = {
+  min: null,
+  mean: null,
+  p50: null,
+  p90: null,
+  p99: null,
+  p999: null,
+  max: null,
+};
+
+function report(overrides: Partial<ProbeReport> = {}): ProbeReport {
+  return {
+    transport: "udp",
+    target: "udp 127.0.0.1:5050",
+    size: 64,
+    rateRequested: 1000,
+    sent: 10_000,
+    received: 9_963,
+    lost: 37,
+    lostFraction: 37 / 10_000,
+    outOfOrder: 5,
+    duplicates: 2,
+    stale: 0,
+    malformed: 0,
+    rtt: { min: 0.05, mean: 0.2, p50: 0.18, p90: 0.3, p99: 0.9, p999: 1.4, max: 2.5 },
+    jitterMs: 0.04,
+    bitsPerSecond: 512_000,
+    ratePps: 999.7,
+    elapsedS: 10.002,
+    ...overrides,
+  };
+}
+
+const REPORT_KEYS = [
+  "transport",
+  "target",
+  "size",
+  "rate_requested_pps",
+  "sent",
+  "received",
+  "lost",
+  "lost_percent",
+  "out_of_order",
+  "duplicates",
+  "stale",
+  "malformed",
+  "rtt_ms",
+  "jitter_ms",
+  "bits_per_second",
+  "rate_pps",
+  "elapsed_s",
+];
+const RTT_KEYS = ["min", "mean", "p50", "p90", "p99", "p999", "max"];
+
+/** Serialise and parse back, as a consumer of `--json` sees it. */
+function roundTrip(value: unknown): { text: string; parsed: unknown } {
+  const text = JSON.stringify(value);
+  return { text, parsed: JSON.parse(text) };
+}
+
+Deno.test("probeReportJson has exactly the documented keys, rtt_ms included", () => {
+  const doc = probeReportJson(report()) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(doc).sort(), [...REPORT_KEYS].sort());
+  assert.deepEqual(Object.keys(doc.rtt_ms as object).sort(), [...RTT_KEYS].sort());
+});
+
+Deno.test("probeReportJson maps every counter to its snake_case field and loss to a percentage", () => {
+  const doc = probeReportJson(report()) as Record<string, unknown>;
+  assert.deepEqual(doc, {
+    transport: "udp",
+    target: "udp 127.0.0.1:5050",
+    size: 64,
+    rate_requested_pps: 1000,
+    sent: 10_000,
+    received: 9_963,
+    lost: 37,
+    lost_percent: 0.37,
+    out_of_order: 5,
+    duplicates: 2,
+    stale: 0,
+    malformed: 0,
+    rtt_ms: { min: 0.05, mean: 0.2, p50: 0.18, p90: 0.3, p99: 0.9, p999: 1.4, max: 2.5 },
+    jitter_ms: 0.04,
+    bits_per_second: 512_000,
+    rate_pps: 999.7,
+    elapsed_s: 10.002,
+  });
+});
+
+Deno.test("probeReportJson turns NaN, Infinity and an empty rtt histogram into null and survives a JSON round trip", () => {
+  const doc = probeReportJson(report({
+    received: 0,
+    lost: 10_000,
+    lostFraction: NaN,
+    rtt: EMPTY_RTT,
+    jitterMs: null,
+    bitsPerSecond: Infinity,
+    ratePps: -Infinity,
+    elapsedS: NaN,
+  }));
+  const { text, parsed } = roundTrip(doc);
+  assert.deepEqual(parsed, doc);
+  assert.ok(!/NaN|Infinity/.test(text), text);
+  const d = doc as Record<string, unknown>;
+  assert.equal(d.lost_percent, null);
+  assert.equal(d.jitter_ms, null);
+  assert.equal(d.bits_per_second, null);
+  assert.equal(d.rate_pps, null);
+  assert.equal(d.elapsed_s, null);
+  assert.deepEqual(d.rtt_ms, Object.fromEntries(RTT_KEYS.map((k) => [k, null])));
+});
+
+Deno.test("probeReportJson of an ordinary report round-trips through JSON unchanged", () => {
+  const doc = probeReportJson(report());
+  const { text, parsed } = roundTrip(doc);
+  assert.deepEqual(parsed, doc);
+  assert.ok(!text.includes("NaN"));
+});
+
+Deno.test("probeReportJson rounds long fractions instead of printing float noise", () => {
+  const doc = probeReportJson(report({
+    lostFraction: 1 / 3,
+    bitsPerSecond: 1234.5678,
+    ratePps: 999.96,
+    rtt: { ...report().rtt, mean: 0.123456789 },
+  })) as Record<string, Record<string, unknown>>;
+  assert.equal(doc.lost_percent, 33.3333);
+  assert.equal(doc.bits_per_second, 1234.6);
+  assert.equal(doc.rate_pps, 1000);
+  assert.equal(doc.rtt_ms!.mean, 0.123457);
+});
+
+Deno.test("probeIntervalJson has the interval keys and null for an interval with no echoes", () => {
+  const interval: ProbeInterval = {
+    transport: "tcp",
+    startS: 1,
+    endS: 2.0004,
+    sent: 1000,
+    received: 0,
+    outOfOrder: 0,
+    duplicates: 0,
+    rtt: EMPTY_RTT,
+    jitterMs: null,
+  };
+  const doc = probeIntervalJson(interval) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(doc).sort(), [
+    "duplicates",
+    "end_s",
+    "jitter_ms",
+    "out_of_order",
+    "received",
+    "rtt_ms",
+    "sent",
+    "start_s",
+    "transport",
+  ]);
+  assert.equal(doc.end_s, 2);
+  const { text, parsed } = roundTrip(doc);
+  assert.deepEqual(parsed, doc);
+  assert.ok(!/NaN|Infinity/.test(text));
+});
+
+Deno.test("finite() is null for null, undefined, NaN and ±Infinity and rounds finite numbers", () => {
+  for (const v of [null, undefined, NaN, Infinity, -Infinity]) assert.equal(finite(v), null);
+  assert.equal(finite(0), 0);
+  assert.equal(finite(1.23456789), 1.234568);
+  assert.equal(finite(1.23456789, 2), 1.23);
+});
+
+Deno.test("ms() prints '-' for null and more digits for smaller values; pps() says unlimited for 0", () => {
+  assert.equal(ms(null), "-");
+  assert.equal(ms(0.12345), "0.123");
+  assert.equal(ms(12.345), "12.35");
+  assert.equal(ms(1234.5), "1235");
+  assert.equal(pps(0), "unlimited");
+  assert.equal(pps(1999.6), "2,000/s");
+});
+
+Deno.test("formatProbeReport states every count and adds the 'also' line only for stale or malformed echoes", () => {
+  const lines = formatProbeReport(report());
+  const text = lines.join("\n");
+  assert.match(lines[0]!, /^udp probe to 127\.0\.0\.1:5050: 10,000 probes of 64 B, asked 1,000\/s/);
+  assert.match(
+    text,
+    /sent 10,000 {2}received 9,963 {2}lost 37 \(0\.37%\) {2}out of order 5 {2}duplicates 2/,
+  );
+  assert.match(text, /p99 0\.900/);
+  assert.ok(!text.includes("also:"));
+  const odd = formatProbeReport(report({ stale: 3, malformed: 4 })).join("\n");
+  assert.match(odd, /also: 3 too late to classify, 4 malformed echoes/);
+});
+
+Deno.test("formatProbeReport of a run with no echoes prints '-' for every latency, never NaN", () => {
+  const text = formatProbeReport(report({
+    received: 0,
+    lost: 10_000,
+    lostFraction: 1,
+    rtt: EMPTY_RTT,
+    jitterMs: null,
+    bitsPerSecond: 0,
+  })).join("\n");
+  assert.match(text, /min - {2}mean - {2}p50 -/);
+  assert.ok(!/NaN|null|undefined|Infinity/.test(text), text);
+});

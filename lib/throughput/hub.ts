@@ -1,0 +1,339 @@
+/**
+ * The server role of throughput tests. Any number of tests run at once, each
+ * with its own id, data streams and UDP socket, so figures never mix. A test
+ * ends, and frees everything it holds, when its control connection closes or
+ * breaks, or at the latest its duration plus {@linkcode TEST_GRACE_MS}.
+ *
+ * @example
+ * ```ts
+ * import { ThroughputHub } from "./hub.ts";
+ *
+ * const hub = new ThroughputHub();
+ * // In a server's connection handler, after sniffing the first bytes:
+ * // await hub.control(conn, firstChunk);  or  await hub.data(conn, firstChunk);
+ * ```
+ *
+ * @module
+ */
+
+import { readUdpCounters } from "../compare/udp_counters.ts";
+import { writeAll } from "../io.ts";
+import { LineReader } from "./line_reader.ts";
+import {
+  checkStart,
+  CONTROL_MAGIC,
+  DATA_MAGIC,
+  decodeControl,
+  encodeControl,
+  readUdpHeader,
+  type ReceivedFigures,
+  type SentFigures,
+  type StartRequest,
+  UDP_HEADER_BYTES,
+  type UdpHeader,
+  UdpKind,
+  writeUdpHeader,
+} from "./protocol.ts";
+import { sendTcp, sendUdp, TcpReceiver, UdpReceiver } from "./streams.ts";
+
+/** How long past its duration a test may take before the server ends it. */
+export const TEST_GRACE_MS = 10_000;
+/** How long the streams of a test may take to open. */
+const SETUP_TIMEOUT_MS = 10_000;
+/** How long UDP receivers wait for `end` datagrams after the duration. */
+const UDP_DRAIN_MS = 1000;
+
+/** Options of {@linkcode ThroughputHub}. */
+export interface ThroughputHubOptions {
+  /** Where to log test starts and ends. @default {() => {}} */
+  log?: (line: string) => void;
+}
+
+class ServerTest {
+  readonly id = randomHex(8);
+  readonly key = crypto.getRandomValues(new Uint32Array(1))[0]!;
+  readonly stop = new AbortController();
+  readonly tcpStreams = new Map<number, { conn: Deno.Conn; initial: Uint8Array }>();
+  readonly udpPeers = new Map<number, Deno.NetAddr>();
+  udp: Deno.DatagramConn | undefined;
+  attached: (() => void) | undefined;
+  constructor(readonly request: StartRequest) {}
+
+  get ready(): boolean {
+    const have = this.request.proto === "tcp" ? this.tcpStreams.size : this.udpPeers.size;
+    return have >= this.request.parallel;
+  }
+}
+
+/** Runs the server side of throughput tests. */
+export class ThroughputHub {
+  readonly #tests = new Map<string, ServerTest>();
+  readonly #log: (line: string) => void;
+
+  constructor(options: ThroughputHubOptions = {}) {
+    this.#log = options.log ?? (() => {});
+  }
+
+  /** Tests running now. */
+  get active(): number {
+    return this.#tests.size;
+  }
+
+  /** Whether a connection's first bytes open a control or data connection. */
+  static sniff(first: Uint8Array): "control" | "data" | undefined {
+    if (startsWith(first, CONTROL_BYTES)) return "control";
+    if (startsWith(first, DATA_BYTES)) return "data";
+    return undefined;
+  }
+
+  /** Serve one control connection (its first bytes already read) until the test ends. */
+  async control(conn: Deno.Conn, first: Uint8Array): Promise<void> {
+    const lines = new LineReader(conn, first.subarray(CONTROL_BYTES.length));
+    const send = (m: Parameters<typeof encodeControl>[0]) => writeAll(conn, encodeControl(m));
+    const line = await lines.next();
+    const request = line === null ? undefined : decodeControl(line);
+    if (request?.type !== "start") {
+      await send({ type: "error", message: "expected a start request" });
+      return;
+    }
+    const problem = checkStart(request);
+    if (problem) {
+      await send({ type: "error", message: problem });
+      return;
+    }
+    const test = new ServerTest(request);
+    this.#tests.set(test.id, test);
+    const hardStop = setTimeout(
+      () => test.stop.abort(),
+      request.duration_ms + TEST_GRACE_MS + SETUP_TIMEOUT_MS,
+    );
+    // The control connection closing ends the test at once.
+    const onAbort = () => {
+      for (const { conn } of test.tcpStreams.values()) closeQuietly(conn);
+      if (test.udp) closeQuietly(test.udp);
+      closeQuietly(conn);
+    };
+    test.stop.signal.addEventListener("abort", onAbort, { once: true });
+    this.#log(
+      `throughput test ${test.id}: ${request.proto} ${request.direction}, ${request.parallel} stream(s), ${
+        request.duration_ms / 1000
+      } s`,
+    );
+    try {
+      let udpPort: number | null = null;
+      if (request.proto === "udp") {
+        const local = conn.localAddr as Deno.NetAddr;
+        test.udp = Deno.listenDatagram({ transport: "udp", hostname: local.hostname, port: 0 });
+        udpPort = (test.udp.addr as Deno.NetAddr).port;
+      }
+      await send({ type: "ready", test_id: test.id, udp_port: udpPort });
+      const result = await this.#run(test, lines, send);
+      this.#log(`throughput test ${test.id}: done, ${result}`);
+    } catch (err) {
+      if (!test.stop.signal.aborted) {
+        await send({ type: "error", message: (err as Error).message }).catch(() => {});
+      }
+      this.#log(`throughput test ${test.id}: ended early (${(err as Error).message})`);
+    } finally {
+      clearTimeout(hardStop);
+      test.stop.abort();
+      this.#tests.delete(test.id);
+    }
+  }
+
+  /** Attach one TCP data connection (its first bytes already read) to its test. */
+  async data(conn: Deno.Conn, first: Uint8Array): Promise<void> {
+    const lines = new LineReader(conn, first, 128);
+    const header = await lines.next();
+    const [, id = "", streamText = ""] = (header ?? "").split(" ");
+    const test = this.#tests.get(id);
+    const stream = Number(streamText);
+    if (
+      !test || !Number.isInteger(stream) || stream < 0 || stream >= test.request.parallel ||
+      test.tcpStreams.has(stream)
+    ) {
+      return; // unknown test or stream: close
+    }
+    test.tcpStreams.set(stream, { conn, initial: lines.rest() });
+    test.attached?.();
+    // The connection now belongs to the test, which closes it; hold the handler until then.
+    await new Promise<void>((resolve) => {
+      if (test.stop.signal.aborted) resolve();
+      else test.stop.signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+  }
+
+  /** Stop every test (server shutdown). */
+  closeAll(): void {
+    for (const test of this.#tests.values()) test.stop.abort();
+  }
+
+  async #run(
+    test: ServerTest,
+    lines: LineReader,
+    send: (m: Parameters<typeof encodeControl>[0]) => Promise<void>,
+  ): Promise<string> {
+    const r = test.request;
+    const receiving = r.direction !== "down";
+    const sending = r.direction !== "up";
+    const udpReceivers = new Map<number, UdpReceiver>();
+    let udpLoop: Promise<void> | undefined;
+    if (test.udp) {
+      for (let s = 0; s < r.parallel; s++) udpReceivers.set(s, new UdpReceiver(s, 1000));
+      udpLoop = this.#udpLoop(test, udpReceivers);
+    }
+    // Wait for every stream to attach.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error("data streams did not open in time")),
+        SETUP_TIMEOUT_MS,
+      );
+      const check = () => {
+        if (test.ready) {
+          clearTimeout(timer);
+          test.attached = undefined;
+          resolve();
+        }
+      };
+      test.attached = check;
+      test.stop.signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        reject(new Error("control connection closed"));
+      }, { once: true });
+      check();
+    });
+    const go = performance.now();
+    for (const receiver of udpReceivers.values()) receiver.begin(go);
+    await send({ type: "go" });
+    const udpBefore = r.proto === "udp" && receiving ? await readUdpCounters() : undefined;
+
+    const senders: Promise<SentFigures>[] = [];
+    const tcpReceivers: TcpReceiver[] = [];
+    const tcpReceiving: Promise<void>[] = [];
+    for (let s = 0; s < r.parallel; s++) {
+      const options = {
+        stream: s,
+        size: r.size,
+        bitrate: r.bitrate,
+        durationMs: r.duration_ms,
+        signal: test.stop.signal,
+      };
+      if (r.proto === "tcp") {
+        const { conn, initial } = test.tcpStreams.get(s)!;
+        if (sending) senders.push(sendTcp(conn, options));
+        if (receiving) {
+          const receiver = new TcpReceiver(s, 1000);
+          tcpReceivers.push(receiver);
+          tcpReceiving.push(receiver.run(conn, initial));
+        }
+      } else if (sending) {
+        senders.push(sendUdp(test.udp!, test.udpPeers.get(s)!, { ...options, key: test.key }));
+      }
+    }
+    const sent = await Promise.all(senders);
+    // The client reports once its own side is done; its figures tell ours how much was sent.
+    const line = await lines.next();
+    const clientReport = line === null ? undefined : decodeControl(line);
+    if (clientReport?.type !== "report") {
+      throw new Error("control connection closed before the report");
+    }
+    await Promise.all(tcpReceiving);
+    if (r.proto === "udp" && receiving) {
+      const drainBy = go + r.duration_ms + UDP_DRAIN_MS;
+      while ([...udpReceivers.values()].some((u) => !u.ended) && performance.now() < drainBy) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    const udpAfter = udpBefore ? await readUdpCounters() : undefined;
+    const clientSent = new Map(clientReport.sent.map((s) => [s.stream, s.datagrams]));
+    const received: ReceivedFigures[] = receiving
+      ? r.proto === "tcp"
+        ? tcpReceivers.map((t) => t.figures())
+        : [...udpReceivers.values()].map((u) => u.figures(clientSent.get(u.stream)))
+      : [];
+    const rcvbufErrors =
+      udpBefore?.RcvbufErrors !== undefined && udpAfter?.RcvbufErrors !== undefined
+        ? udpAfter.RcvbufErrors - udpBefore.RcvbufErrors
+        : null;
+    await send({
+      type: "report",
+      sent,
+      received,
+      ...(rcvbufErrors !== null && { rcvbuf_errors: rcvbufErrors }),
+    });
+    test.stop.abort();
+    await udpLoop;
+    const total = received.reduce((a, f) => a + f.bytes, 0) + sent.reduce((a, f) => a + f.bytes, 0);
+    return `${total} bytes`;
+  }
+
+  /** Receive on a test's UDP socket: hellos register stream addresses; data is counted. */
+  async #udpLoop(test: ServerTest, receivers: Map<number, UdpReceiver>): Promise<void> {
+    const socket = test.udp!;
+    const buf = new Uint8Array(65536);
+    const ack = new Uint8Array(UDP_HEADER_BYTES);
+    const ackView = new DataView(ack.buffer);
+    const header: UdpHeader = { key: 0, stream: 0, kind: 0, seq: 0, sendTimeMs: 0 };
+    while (!test.stop.signal.aborted) {
+      let data: Uint8Array;
+      let from: Deno.Addr;
+      try {
+        [data, from] = await socket.receive(buf);
+      } catch {
+        if (test.stop.signal.aborted) return;
+        continue;
+      }
+      const now = performance.now();
+      // Hellos come before the client knows the key (the ack tells it); all else must carry it.
+      if (
+        !readUdpHeader(data, header) || (header.kind !== UdpKind.hello && header.key !== test.key)
+      ) continue;
+      const receiver = receivers.get(header.stream);
+      if (!receiver) continue;
+      switch (header.kind) {
+        case UdpKind.data:
+          receiver.record(header, data.length, now);
+          break;
+        case UdpKind.hello: {
+          if (!test.udpPeers.has(header.stream)) {
+            test.udpPeers.set(header.stream, from as Deno.NetAddr);
+            test.attached?.();
+          }
+          // Never amplify: the ack is exactly as long as a header, no longer than the hello.
+          writeUdpHeader(ackView, test.key, header.stream, UdpKind.helloAck, 0, now);
+          await socket.send(ack.subarray(0, Math.min(UDP_HEADER_BYTES, data.length)), from).catch(
+            () => {},
+          );
+          break;
+        }
+        case UdpKind.end:
+          receiver.ended = true;
+          break;
+      }
+    }
+  }
+}
+
+const CONTROL_BYTES = new TextEncoder().encode(CONTROL_MAGIC);
+const DATA_BYTES = new TextEncoder().encode(DATA_MAGIC);
+
+function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
+  if (data.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (data[i] !== prefix[i]) return false;
+  return true;
+}
+
+function randomHex(bytes: number): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(bytes)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
+function closeQuietly(resource: { close(): void }): void {
+  try {
+    resource.close();
+  } catch {
+    // already closed
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * The throughput test protocol, spoken over the server's ordinary TCP port.
+ *
+ * A control connection starts with `NKCTL/1 ` and then carries one JSON
+ * object per line. A TCP data connection starts with the line
+ * `NKDATA/1 <test-id> <stream>` and then carries test bytes. An echo server
+ * sniffs these prefixes on a connection's first bytes; anything else is
+ * echoed as usual.
+ *
+ * ```
+ * client                                   server
+ *   NKCTL/1 {"type":"start", …}        →
+ *                                      ←   {"type":"ready","test_id":…,"udp_port":…}
+ *   data streams open (TCP: NKDATA line; UDP: hello datagrams, acked)
+ *                                      ←   {"type":"go"}
+ *   both senders send for duration_ms, then end their streams
+ *   {"type":"report", sent, received}  →
+ *                                      ←   {"type":"report", sent, received}
+ * ```
+ *
+ * UDP test datagrams carry a 28-byte header (big-endian): magic `NKT1`, test
+ * key u32, stream u16, kind u16 (0 data, 1 hello, 2 hello-ack, 3 end),
+ * sequence u64, send time float64 ms on the sender's clock (one-way jitter
+ * needs no synchronised clocks: the offset cancels).
+ *
+ * @example
+ * ```ts
+ * import { CONTROL_MAGIC, encodeControl } from "./protocol.ts";
+ *
+ * const line = encodeControl({ type: "go" });
+ * console.log(CONTROL_MAGIC, new TextDecoder().decode(line));
+ * ```
+ *
+ * @module
+ */
+
+/** First bytes of a control connection. */
+export const CONTROL_MAGIC = "NKCTL/1 ";
+/** First bytes of a TCP data connection. */
+export const DATA_MAGIC = "NKDATA/1 ";
+/** Longest control line accepted, in bytes. */
+export const MAX_CONTROL_LINE = 64 * 1024;
+
+import type { Direction } from "../config.ts";
+
+/** What the client asks for. */
+export interface StartRequest {
+  type: "start";
+  proto: "tcp" | "udp";
+  direction: Direction;
+  parallel: number;
+  duration_ms: number;
+  /** TCP: bytes per write; UDP: datagram size. */
+  size: number;
+  /** Bits per second per stream; 0 = unlimited. */
+  bitrate: number;
+}
+
+/** One stream's figures from the side that sent it. */
+export interface SentFigures {
+  stream: number;
+  bytes: number;
+  datagrams: number;
+  seconds: number;
+}
+
+/** One stream's figures from the side that received it. */
+export interface ReceivedFigures {
+  stream: number;
+  bytes: number;
+  datagrams: number;
+  lost: number;
+  out_of_order: number;
+  duplicates: number;
+  jitter_ms: number | null;
+  seconds: number;
+  /** Bytes received per interval (interval length as agreed), for the end-of-test view. */
+  intervals: number[];
+}
+
+/** Control messages. */
+export type ControlMessage =
+  | StartRequest
+  | { type: "ready"; test_id: string; udp_port: number | null }
+  | { type: "go" }
+  | {
+    type: "report";
+    sent: SentFigures[];
+    received: ReceivedFigures[];
+    /** UDP datagrams the receiver's kernel dropped for a full buffer during the test, if known. */
+    rcvbuf_errors?: number;
+  }
+  | { type: "error"; message: string };
+
+const encoder = new TextEncoder();
+
+/** One control message as a line (without the connection's magic). */
+export function encodeControl(message: ControlMessage): Uint8Array {
+  return encoder.encode(JSON.stringify(message) + "\n");
+}
+
+/** Parse one control line; `undefined` when it is not a control message. */
+export function decodeControl(line: string): ControlMessage | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null) return undefined;
+  const type = (value as { type?: unknown }).type;
+  switch (type) {
+    case "start":
+    case "ready":
+    case "go":
+    case "report":
+    case "error":
+      return value as ControlMessage;
+    default:
+      return undefined;
+  }
+}
+
+/** Validate a start request from an untrusted peer; returns an error message or undefined. */
+export function checkStart(r: StartRequest): string | undefined {
+  const int = (v: unknown, min: number, max: number) =>
+    typeof v === "number" && Number.isInteger(v) && v >= min && v <= max;
+  if (r.proto !== "tcp" && r.proto !== "udp") return "proto must be tcp or udp";
+  if (r.direction !== "up" && r.direction !== "down" && r.direction !== "bidir") {
+    return "bad direction";
+  }
+  if (!int(r.parallel, 1, 128)) return "parallel must be 1 to 128";
+  if (!int(r.duration_ms, 1, 3_600_000)) return "duration must be at most 1 hour";
+  const minSize = r.proto === "udp" ? UDP_HEADER_BYTES : 1;
+  if (!int(r.size, minSize, r.proto === "udp" ? 65507 : 4 * 1024 * 1024)) return "bad size";
+  if (typeof r.bitrate !== "number" || !(r.bitrate >= 0) || !Number.isFinite(r.bitrate)) {
+    return "bad bitrate";
+  }
+  return undefined;
+}
+
+/** Bytes of the UDP test datagram header. */
+export const UDP_HEADER_BYTES = 28;
+
+/** Kinds of UDP test datagrams. */
+export const UdpKind = { data: 0, hello: 1, helloAck: 2, end: 3 } as const;
+
+/** A decoded UDP test datagram header (caller-owned, reused). */
+export interface UdpHeader {
+  key: number;
+  stream: number;
+  kind: number;
+  seq: number;
+  sendTimeMs: number;
+}
+
+const MAGIC = [0x4e, 0x4b, 0x54, 0x31]; // NKT1
+
+/** Write a UDP header into `buf` (at least {@linkcode UDP_HEADER_BYTES} long). */
+export function writeUdpHeader(
+  view: DataView,
+  key: number,
+  stream: number,
+  kind: number,
+  seq: number,
+  sendTimeMs: number,
+): void {
+  view.setUint8(0, MAGIC[0]!);
+  view.setUint8(1, MAGIC[1]!);
+  view.setUint8(2, MAGIC[2]!);
+  view.setUint8(3, MAGIC[3]!);
+  view.setUint32(4, key);
+  view.setUint16(8, stream);
+  view.setUint16(10, kind);
+  view.setUint32(12, Math.floor(seq / 2 ** 32));
+  view.setUint32(16, seq >>> 0);
+  view.setFloat64(20, sendTimeMs);
+}
+
+const scratch = new DataView(new ArrayBuffer(8));
+
+function u32(d: Uint8Array, o: number): number {
+  return ((d[o]! << 24) | (d[o + 1]! << 16) | (d[o + 2]! << 8) | d[o + 3]!) >>> 0;
+}
+
+/** Read a UDP header without allocating; false when `data` is not a netkit test datagram. */
+export function readUdpHeader(data: Uint8Array, out: UdpHeader): boolean {
+  if (data.length < UDP_HEADER_BYTES) return false;
+  if (
+    data[0] !== MAGIC[0] || data[1] !== MAGIC[1] || data[2] !== MAGIC[2] || data[3] !== MAGIC[3]
+  ) {
+    return false;
+  }
+  out.key = u32(data, 4);
+  out.stream = (data[8]! << 8) | data[9]!;
+  out.kind = (data[10]! << 8) | data[11]!;
+  out.seq = u32(data, 12) * 2 ** 32 + u32(data, 16);
+  for (let i = 0; i < 8; i++) scratch.setUint8(i, data[20 + i]!);
+  out.sendTimeMs = scratch.getFloat64(0);
+  return true;
+}

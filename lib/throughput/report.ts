@@ -1,0 +1,159 @@
+/**
+ * Presentation of throughput results: interval lines and a summary per
+ * direction (sender and receiver view) for people, and snake_case JSON in
+ * iperf3's style for scripts.
+ *
+ * @example
+ * ```ts
+ * import { formatThroughput, throughputJson } from "./report.ts";
+ * import type { ThroughputResult } from "./client.ts";
+ *
+ * declare const result: ThroughputResult;
+ * console.log(formatThroughput(result).join("\n"));
+ * console.log(JSON.stringify(throughputJson(result)));
+ * ```
+ *
+ * @module
+ */
+
+import { finite, type Json } from "../probe/report.ts";
+import { formatBitRate, formatBytes, formatCount, formatPercent } from "../units.ts";
+import type { DirectionResult, ThroughputInterval, ThroughputResult } from "./client.ts";
+
+function rate(bytes: number, seconds: number): number {
+  return seconds > 0 ? (bytes * 8) / seconds : 0;
+}
+
+/** One live interval line (the client's own view). */
+export function formatThroughputInterval(i: ThroughputInterval, direction: string): string {
+  const span = `[${i.startS.toFixed(1).padStart(5)}-${i.endS.toFixed(1).padStart(5)} s]`;
+  const seconds = i.endS - i.startS;
+  const parts: string[] = [];
+  if (direction !== "down") {
+    parts.push(`sent ${formatBytes(i.sentBytes)}  ${formatBitRate(rate(i.sentBytes, seconds))}`);
+  }
+  if (direction !== "up") {
+    parts.push(
+      `received ${formatBytes(i.receivedBytes)}  ${formatBitRate(rate(i.receivedBytes, seconds))}`,
+    );
+  }
+  return `${span} ${parts.join("   ")}`;
+}
+
+/** One interval in JSON. */
+export function throughputIntervalJson(i: ThroughputInterval): Json {
+  const seconds = i.endS - i.startS;
+  return {
+    start_s: finite(i.startS, 3),
+    end_s: finite(i.endS, 3),
+    sent_bytes: i.sentBytes,
+    sent_bits_per_second: finite(rate(i.sentBytes, seconds), 1),
+    received_bytes: i.receivedBytes,
+    received_bits_per_second: finite(rate(i.receivedBytes, seconds), 1),
+  };
+}
+
+function directionLines(label: string, d: DirectionResult, udp: boolean): string[] {
+  const lines = [
+    `${label}`,
+    `  sender    ${formatBytes(d.sent.bytes).padStart(11)}  ${
+      formatBitRate(rate(d.sent.bytes, d.sent.seconds))
+    }`,
+    `  receiver  ${formatBytes(d.received.bytes).padStart(11)}  ${
+      formatBitRate(rate(d.received.bytes, d.sent.seconds))
+    }`,
+  ];
+  if (udp) {
+    const lostFraction = d.sent.datagrams > 0 ? d.received.lost / d.sent.datagrams : 0;
+    lines.push(
+      `  datagrams sent ${formatCount(d.sent.datagrams)}  received ${
+        formatCount(d.received.datagrams)
+      }  lost ${formatCount(d.received.lost)} (${formatPercent(lostFraction)})  out of order ${
+        formatCount(d.received.outOfOrder)
+      }  duplicates ${formatCount(d.received.duplicates)}  jitter ${
+        d.received.jitterMs === null ? "-" : d.received.jitterMs.toFixed(3)
+      } ms`,
+    );
+    if (d.rcvbufErrors !== null && d.rcvbufErrors > 0) {
+      lines.push(
+        `  the receiver's kernel dropped ${
+          formatCount(d.rcvbufErrors)
+        } datagrams for a full receive buffer (RcvbufErrors)`,
+      );
+    }
+  }
+  return lines;
+}
+
+/** The summary for people. */
+export function formatThroughput(r: ThroughputResult): string[] {
+  const p = r.plan;
+  const udp = p.proto === "udp";
+  const head = `${p.proto} throughput, ${p.parallel} stream${p.parallel === 1 ? "" : "s"}, ${
+    (p.durationMs / 1000).toFixed(1)
+  } s, ${formatBytes(p.size)} ${udp ? "datagrams" : "writes"}${
+    p.bitrate > 0 ? `, paced at ${formatBitRate(p.bitrate)} per stream` : ""
+  }`;
+  const lines = [head];
+  if (r.up) lines.push(...directionLines("up (client → server):", r.up, udp));
+  if (r.down) lines.push(...directionLines("down (server → client):", r.down, udp));
+  return lines;
+}
+
+function directionJson(d: DirectionResult, proto: "tcp" | "udp"): Json {
+  const seconds = d.sent.seconds;
+  const sent: Record<string, Json> = {
+    bytes: d.sent.bytes,
+    seconds: finite(seconds),
+    bits_per_second: finite(rate(d.sent.bytes, seconds), 1),
+  };
+  const received: Record<string, Json> = {
+    bytes: d.received.bytes,
+    seconds: finite(seconds),
+    bits_per_second: finite(rate(d.received.bytes, seconds), 1),
+  };
+  if (proto === "udp") {
+    sent.datagrams = d.sent.datagrams;
+    received.datagrams = d.received.datagrams;
+    received.lost = d.received.lost;
+    received.lost_percent = finite(
+      d.sent.datagrams > 0 ? (d.received.lost / d.sent.datagrams) * 100 : 0,
+      4,
+    );
+    received.out_of_order = d.received.outOfOrder;
+    received.duplicates = d.received.duplicates;
+    received.jitter_ms = finite(d.received.jitterMs);
+    received.rcvbuf_errors = d.rcvbufErrors;
+  }
+  return {
+    sum_sent: sent,
+    sum_received: received,
+    streams: d.received.streams.map((s) => ({
+      stream: s.stream,
+      bytes: s.bytes,
+      datagrams: s.datagrams,
+      lost: s.lost,
+      out_of_order: s.out_of_order,
+      duplicates: s.duplicates,
+      jitter_ms: finite(s.jitter_ms),
+      interval_bytes: s.intervals,
+    })),
+  };
+}
+
+/** The documented JSON document. */
+export function throughputJson(r: ThroughputResult): Json {
+  const p = r.plan;
+  return {
+    proto: p.proto,
+    direction: p.direction,
+    parallel: p.parallel,
+    duration_s: p.durationMs / 1000,
+    size: p.size,
+    bitrate_requested: p.bitrate,
+    target: `${p.endpoint.hostname}:${p.endpoint.port}`,
+    elapsed_s: finite(r.elapsedS),
+    up: r.up ? directionJson(r.up, p.proto) : null,
+    down: r.down ? directionJson(r.down, p.proto) : null,
+  };
+}

@@ -1,0 +1,244 @@
+/**
+ * The data loops of a throughput test, shared by client and server: send for
+ * a duration (paced by a bit rate, or unlimited), and receive while counting.
+ * One buffer per stream, reused; no allocation per write or datagram.
+ *
+ * @example
+ * ```ts
+ * import { sendTcp, TcpReceiver } from "./streams.ts";
+ *
+ * using conn = await Deno.connect({ port: 5050 });
+ * const sent = await sendTcp(conn, { stream: 0, size: 131072, bitrate: 0, durationMs: 1000 });
+ * console.log(sent.bytes);
+ * ```
+ *
+ * @module
+ */
+
+import { setImmediate } from "node:timers";
+import { isClosedError, writeAll } from "../io.ts";
+import { JitterEstimator } from "../stats/jitter.ts";
+import { SequenceTracker } from "../stats/sequence_tracker.ts";
+import {
+  type ReceivedFigures,
+  type SentFigures,
+  UDP_HEADER_BYTES,
+  type UdpHeader,
+  UdpKind,
+  writeUdpHeader,
+} from "./protocol.ts";
+
+/** Options of the senders. */
+export interface SendOptions {
+  /** Stream index. @default {0} */
+  stream: number;
+  /** TCP: bytes per write; UDP: datagram size. @default {131072} */
+  size: number;
+  /** Bits per second; 0 = unlimited. @default {0} */
+  bitrate: number;
+  /** How long to send. @default {10000} */
+  durationMs: number;
+  /** Stops sending early. @default {undefined} */
+  signal?: AbortSignal;
+  /** Live counter of bytes sent, read by interval reporters. @default {undefined} */
+  progress?: { bytes: number };
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Wait until `due` (performance.now time): sleep coarsely, then yield until due. */
+async function waitUntil(due: number): Promise<void> {
+  for (let now = performance.now(); now < due; now = performance.now()) {
+    if (due - now > 3) await new Promise((resolve) => setTimeout(resolve, due - now - 2));
+    else await yieldToEventLoop();
+  }
+}
+
+/** Send test bytes over a TCP connection for the duration, then half-close it. */
+export async function sendTcp(conn: Deno.Conn, options: SendOptions): Promise<SentFigures> {
+  const buf = new Uint8Array(options.size);
+  for (let i = 0; i < buf.length; i++) buf[i] = i & 0xff;
+  const start = performance.now();
+  const end = start + options.durationMs;
+  const bytesPerMs = options.bitrate / 8 / 1000;
+  let bytes = 0;
+  try {
+    while (!options.signal?.aborted) {
+      const now = performance.now();
+      if (now >= end) break;
+      if (bytesPerMs > 0) {
+        const due = start + bytes / bytesPerMs;
+        if (due > now) {
+          await waitUntil(Math.min(due, end));
+          continue;
+        }
+      }
+      await writeAll(conn, buf);
+      bytes += buf.length;
+      if (options.progress) options.progress.bytes += buf.length;
+    }
+    await conn.closeWrite();
+  } catch (err) {
+    if (!isClosedError(err)) throw err;
+  }
+  return {
+    stream: options.stream,
+    bytes,
+    datagrams: 0,
+    seconds: (performance.now() - start) / 1000,
+  };
+}
+
+/** Counts bytes arriving on a TCP data stream, with per-interval bins. */
+export class TcpReceiver {
+  bytes = 0;
+  readonly bins: number[] = [];
+  #start = 0;
+  #end = 0;
+
+  constructor(readonly stream: number, readonly intervalMs: number) {}
+
+  /** Read until the sender half-closes (or the connection closes). */
+  async run(conn: Deno.Conn, initial?: Uint8Array): Promise<void> {
+    this.#start = performance.now();
+    if (initial && initial.length > 0) this.#count(initial.length, this.#start);
+    const buf = new Uint8Array(256 * 1024);
+    try {
+      for (let n; (n = await conn.read(buf)) !== null;) this.#count(n, performance.now());
+    } catch (err) {
+      if (!isClosedError(err)) throw err;
+    }
+    this.#end = performance.now();
+  }
+
+  #count(n: number, now: number): void {
+    this.bytes += n;
+    if (this.intervalMs > 0) {
+      const bin = Math.floor((now - this.#start) / this.intervalMs);
+      while (this.bins.length <= bin) this.bins.push(0);
+      this.bins[bin]! += n;
+    }
+  }
+
+  /** Figures for the report. */
+  figures(): ReceivedFigures {
+    return {
+      stream: this.stream,
+      bytes: this.bytes,
+      datagrams: 0,
+      lost: 0,
+      out_of_order: 0,
+      duplicates: 0,
+      jitter_ms: null,
+      seconds: ((this.#end || performance.now()) - this.#start) / 1000,
+      intervals: this.bins,
+    };
+  }
+}
+
+/** Options of {@linkcode sendUdp}. */
+export interface UdpSendOptions extends SendOptions {
+  /** The test's key, written into every datagram. */
+  key: number;
+}
+
+/** Send test datagrams for the duration, then three `end` datagrams. */
+export async function sendUdp(
+  socket: Deno.DatagramConn,
+  peer: Deno.NetAddr,
+  options: UdpSendOptions,
+): Promise<SentFigures> {
+  const buf = new Uint8Array(Math.max(UDP_HEADER_BYTES, options.size));
+  const view = new DataView(buf.buffer);
+  const start = performance.now();
+  const end = start + options.durationMs;
+  const gapMs = options.bitrate > 0 ? (buf.length * 8 * 1000) / options.bitrate : 0;
+  let seq = 0;
+  try {
+    while (!options.signal?.aborted) {
+      const now = performance.now();
+      if (now >= end) break;
+      if (gapMs > 0) {
+        const due = start + seq * gapMs;
+        if (due > now) {
+          await waitUntil(Math.min(due, end));
+          continue;
+        }
+      }
+      writeUdpHeader(view, options.key, options.stream, UdpKind.data, seq, now);
+      try {
+        await socket.send(buf, peer);
+      } catch (err) {
+        if (err instanceof Deno.errors.BadResource) throw err;
+        // ENOBUFS or an ICMP error: this datagram is lost, which the receiver counts.
+      }
+      seq++;
+      if (options.progress) options.progress.bytes += buf.length;
+    }
+    const seconds = (performance.now() - start) / 1000;
+    for (let i = 0; i < 3; i++) {
+      writeUdpHeader(view, options.key, options.stream, UdpKind.end, seq, performance.now());
+      await socket.send(buf.subarray(0, UDP_HEADER_BYTES), peer).catch(() => {});
+    }
+    return { stream: options.stream, bytes: seq * buf.length, datagrams: seq, seconds };
+  } catch (err) {
+    if (!isClosedError(err)) throw err;
+    return {
+      stream: options.stream,
+      bytes: seq * buf.length,
+      datagrams: seq,
+      seconds: (performance.now() - start) / 1000,
+    };
+  }
+}
+
+/** Counts test datagrams of one stream: loss, order, duplicates, jitter, bins. */
+export class UdpReceiver {
+  bytes = 0;
+  datagrams = 0;
+  ended = false;
+  readonly bins: number[] = [];
+  readonly tracker = new SequenceTracker();
+  readonly jitter = new JitterEstimator();
+  #start = 0;
+  #last = 0;
+
+  constructor(readonly stream: number, readonly intervalMs: number) {}
+
+  /** Mark the start of the test (go). */
+  begin(now: number): void {
+    this.#start = now;
+  }
+
+  /** Count one data datagram. */
+  record(header: UdpHeader, length: number, now: number): void {
+    if (this.tracker.record(header.seq) === "duplicate") return;
+    this.bytes += length;
+    this.datagrams++;
+    this.#last = now;
+    this.jitter.update(header.sendTimeMs, now);
+    if (this.intervalMs > 0 && this.#start > 0) {
+      const bin = Math.max(0, Math.floor((now - this.#start) / this.intervalMs));
+      while (this.bins.length <= bin) this.bins.push(0);
+      this.bins[bin]! += length;
+    }
+  }
+
+  /** Figures for the report, given how many datagrams the sender says it sent. */
+  figures(sent: number | undefined): ReceivedFigures {
+    const lost = sent === undefined
+      ? Math.max(0, this.tracker.highest + 1 - this.tracker.received)
+      : this.tracker.lost(sent);
+    return {
+      stream: this.stream,
+      bytes: this.bytes,
+      datagrams: this.datagrams,
+      lost,
+      out_of_order: this.tracker.outOfOrder,
+      duplicates: this.tracker.duplicates,
+      jitter_ms: this.jitter.samples > 1 ? this.jitter.jitterMs : null,
+      seconds: this.#start > 0 ? ((this.#last || this.#start) - this.#start) / 1000 : 0,
+      intervals: this.bins,
+    };
+  }
+}

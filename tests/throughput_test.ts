@@ -1,0 +1,177 @@
+/**
+ * End-to-end tests of throughput tests: `netkit client --throughput` against
+ * `netkit server`, both as subprocesses with the binary's permissions.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { NETKIT_RUN, ROOT_DIR, runNetkit, startServer } from "./support/cli.ts";
+
+interface Side {
+  bytes: number;
+  bits_per_second: number;
+  datagrams?: number;
+  lost?: number;
+  lost_percent?: number;
+  out_of_order?: number;
+  duplicates?: number;
+  jitter_ms?: number | null;
+}
+interface Doc {
+  proto: string;
+  direction: string;
+  parallel: number;
+  up: { sum_sent: Side; sum_received: Side; streams: unknown[] } | null;
+  down: { sum_sent: Side; sum_received: Side; streams: unknown[] } | null;
+}
+
+async function throughput(port: number, ...args: string[]): Promise<Doc> {
+  const result = await runNetkit([
+    "client",
+    "--throughput",
+    "127.0.0.1",
+    String(port),
+    "--duration",
+    "1s",
+    "--json",
+    ...args,
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.text) as Doc;
+}
+
+Deno.test("tcp throughput up: the server received every byte the client sent", async () => {
+  await using server = await startServer(["--host", "127.0.0.1"]);
+  const doc = await throughput(server.port);
+  assert.equal(doc.direction, "up");
+  assert.equal(doc.down, null);
+  assert.ok(doc.up!.sum_sent.bytes > 1_000_000, "sent something substantial");
+  assert.equal(doc.up!.sum_received.bytes, doc.up!.sum_sent.bytes);
+  assert.ok(doc.up!.sum_received.bits_per_second > 0);
+});
+
+Deno.test("tcp throughput --reverse with 3 streams: the client received every byte the server sent", async () => {
+  await using server = await startServer(["--host", "127.0.0.1"]);
+  const doc = await throughput(server.port, "--reverse", "--parallel", "3");
+  assert.equal(doc.direction, "down");
+  assert.equal(doc.up, null);
+  assert.equal(doc.down!.streams.length, 3);
+  assert.equal(doc.down!.sum_received.bytes, doc.down!.sum_sent.bytes);
+  assert.ok(doc.down!.sum_sent.bytes > 1_000_000);
+});
+
+Deno.test("tcp throughput --bidir measures both directions at once, byte-exact", async () => {
+  await using server = await startServer(["--host", "127.0.0.1"]);
+  const doc = await throughput(server.port, "--bidir");
+  assert.equal(doc.up!.sum_received.bytes, doc.up!.sum_sent.bytes);
+  assert.equal(doc.down!.sum_received.bytes, doc.down!.sum_sent.bytes);
+  assert.ok(doc.up!.sum_sent.bytes > 0 && doc.down!.sum_sent.bytes > 0);
+});
+
+Deno.test("udp throughput paced at 20 Mbit/s: sent counts match, loss is counted exactly, rate is honoured", async () => {
+  await using server = await startServer(["--host", "127.0.0.1"]);
+  const doc = await throughput(server.port, "--proto", "udp", "--bitrate", "20M", "--size", "1000");
+  const sent = doc.up!.sum_sent;
+  const received = doc.up!.sum_received;
+  assert.equal(sent.bytes, sent.datagrams! * 1000);
+  assert.equal(
+    received.datagrams! + received.lost!,
+    sent.datagrams,
+    "every datagram is received or lost",
+  );
+  assert.ok(Math.abs(sent.bits_per_second - 20e6) < 4e6, `paced rate ${sent.bits_per_second}`);
+  assert.equal(received.duplicates, 0);
+  assert.ok(received.jitter_ms !== null && received.jitter_ms! >= 0);
+});
+
+Deno.test("udp throughput --reverse flows back over the client's own UDP flow", async () => {
+  await using server = await startServer(["--host", "127.0.0.1"]);
+  const doc = await throughput(server.port, "--proto", "udp", "--bitrate", "10M", "--reverse");
+  const d = doc.down!;
+  assert.ok(d.sum_sent.datagrams! > 500, `server sent ${d.sum_sent.datagrams}`);
+  assert.equal(d.sum_received.datagrams! + d.sum_received.lost!, d.sum_sent.datagrams);
+});
+
+Deno.test("one server runs two tests at once from two clients without mixing their figures", async () => {
+  await using server = await startServer(["--host", "127.0.0.1"]);
+  const [a, b] = await Promise.all([
+    throughput(server.port, "--bitrate", "40M"),
+    throughput(server.port, "--bitrate", "80M", "--parallel", "2"),
+  ]);
+  assert.equal(a.up!.sum_received.bytes, a.up!.sum_sent.bytes);
+  assert.equal(b.up!.sum_received.bytes, b.up!.sum_sent.bytes);
+  assert.equal(b.up!.streams.length, 2);
+  // Paced at different rates, the two tests report different volumes: nothing was pooled.
+  assert.ok(
+    b.up!.sum_sent.bytes > a.up!.sum_sent.bytes * 1.5,
+    `${a.up!.sum_sent.bytes} vs ${b.up!.sum_sent.bytes}`,
+  );
+});
+
+Deno.test("a client killed mid-test frees its share of the server at once; the next test runs", async () => {
+  await using server = await startServer(["--host", "127.0.0.1", "-v"]);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      ...NETKIT_RUN,
+      "client",
+      "--throughput",
+      "127.0.0.1",
+      String(server.port),
+      "--duration",
+      "30s",
+    ],
+    cwd: ROOT_DIR,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  // Wait until the test is running: the first interval line proves data flows.
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!seen.includes("sent")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen += value;
+  }
+  child.kill("SIGKILL");
+  await child.status;
+  await reader.cancel();
+  const started = performance.now();
+  const next = await throughput(server.port);
+  assert.equal(next.up!.sum_received.bytes, next.up!.sum_sent.bytes);
+  assert.ok(performance.now() - started < 15_000);
+  const { stderr } = await server.stop();
+  assert.match(stderr, /throughput test \w+: ended early/);
+  assert.equal((stderr.match(/: done, /g) ?? []).length, 1, "the second test completed");
+});
+
+Deno.test("throughput against a server that does not speak the protocol fails clearly", async () => {
+  await using server = await startServer(["--host", "127.0.0.1", "--mode", "chat"]);
+  const result = await runNetkit([
+    "client",
+    "--throughput",
+    `127.0.0.1:${server.port}`,
+    "--duration",
+    "1s",
+    "--timeout",
+    "1s",
+  ]);
+  assert.notEqual(result.code, 0);
+  assert.match(result.stderr, /^error: .*(did not answer|does not speak|closed the control)/);
+  assert.equal(result.stderr.trim().split("\n").length, 1);
+});
+
+Deno.test("a garbage control request gets an error reply, and the server keeps serving", async () => {
+  await using server = await startServer(["--host", "127.0.0.1"]);
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  await conn.write(new TextEncoder().encode('NKCTL/1 {"type":"start","proto":"sctp"}\n'));
+  const buf = new Uint8Array(1024);
+  let text = "";
+  for (let n; !text.includes("\n") && (n = await conn.read(buf)) !== null;) {
+    text += new TextDecoder().decode(buf.subarray(0, n));
+  }
+  assert.match(text, /"type":"error"/);
+  const doc = await throughput(server.port);
+  assert.ok(doc.up!.sum_sent.bytes > 0);
+});
