@@ -20,6 +20,7 @@
  * @module
  */
 
+import type { Cidr } from "./acl.ts";
 import type { Endpoint, IpEndpoint, TcpEndpoint } from "./address.ts";
 
 /** What a server does with the bytes it receives. */
@@ -41,6 +42,37 @@ export interface ServerConfig {
   /** Serve one stream client, then exit. */
   once: boolean;
   verbose: boolean;
+  /** Only peers in these networks are served (none: everyone). */
+  allow: Cidr[];
+  /** Peers in these networks are never served. */
+  deny: Cidr[];
+  /** UDP datagrams per second accepted from one source; 0: no limit. */
+  rateLimit: number;
+  /** Close echo/discard connections that send nothing this long; 0 disables. */
+  firstByteTimeoutMs: number;
+  /** On shutdown, how long echoes in flight may finish. */
+  drainTimeoutMs: number;
+  /** Serve TCP over TLS with these PEM files. */
+  tls: { certFile: string; keyFile: string } | undefined;
+}
+
+/** A server configuration with every option at its default, for the given endpoints. */
+export function serverDefaults(endpoints: Endpoint[]): ServerConfig {
+  return {
+    command: "server",
+    endpoints,
+    mode: "echo",
+    maxConns: 1024,
+    idleTimeoutMs: 0,
+    once: false,
+    verbose: false,
+    allow: [],
+    deny: [],
+    rateLimit: 0,
+    firstByteTimeoutMs: 30_000,
+    drainTimeoutMs: 5_000,
+    tls: undefined,
+  };
 }
 
 /** `netkit client` with no `--message` or `--probe`: stdin to the socket, the socket to stdout. */

@@ -37,15 +37,19 @@ export async function echoStream(
   if (first && first.length > 0) {
     session.bytesIn += first.length;
     session.touch();
+    session.busy = true;
     await writeAll(conn, first);
+    session.busy = false;
     session.bytesOut += first.length;
   }
-  while (true) {
+  while (!session.draining) {
     const n = await conn.read(buf);
     if (n === null) return;
     session.bytesIn += n;
     session.touch();
+    session.busy = true;
     await writeAll(conn, buf.subarray(0, n));
+    session.busy = false;
     session.bytesOut += n;
   }
 }

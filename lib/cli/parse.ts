@@ -29,9 +29,17 @@ import { usageError } from "../errors.ts";
 import { PROBE_HEADER_BYTES, PROBE_MAX_BYTES } from "../probe/codec.ts";
 import { UDP_HEADER_BYTES } from "../throughput/protocol.ts";
 import { parseScaled } from "../units.ts";
-import { type CommandName, COMMANDS, renderHelp, renderTopHelp, VERSION } from "./spec.ts";
+import {
+  type CommandName,
+  COMMANDS,
+  type FlagSpec,
+  renderHelp,
+  renderTopHelp,
+  VERSION,
+} from "./spec.ts";
+import { type Cidr, parseCidr } from "../acl.ts";
 
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
 /** Flag values of one command, with helpers that validate and name the command in errors. */
 class Flags {
@@ -48,6 +56,11 @@ class Flags {
   string(name: string): string | undefined {
     const v = this.values[name];
     return typeof v === "string" ? v : undefined;
+  }
+
+  strings(name: string): string[] {
+    const v = this.values[name];
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
   }
 
   fail(message: string): never {
@@ -150,11 +163,19 @@ export function parseCommandLine(argv: readonly string[]): Config {
 }
 
 function parseFlags(command: CommandName, argv: string[]) {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+  const options: Record<
+    string,
+    { type: "string" | "boolean"; short?: string; multiple?: boolean }
+  > = {};
   const takesValue = new Set<string>();
-  for (const [name, flag] of Object.entries(COMMANDS[command].flags)) {
-    const short = "short" in flag ? flag.short : undefined;
-    options[name] = short ? { type: flag.type, short } : { type: flag.type };
+  for (const [name, spec] of Object.entries(COMMANDS[command].flags)) {
+    const flag: FlagSpec = spec;
+    const short = flag.short;
+    options[name] = {
+      type: flag.type,
+      ...(short && { short }),
+      ...(flag.multiple && { multiple: true }),
+    };
     if (flag.type === "string") {
       takesValue.add(`--${name}`);
       if (short) takesValue.add(`-${short}`);
@@ -218,6 +239,15 @@ function buildServer(flags: Flags): ServerConfig {
   if (mode === "chat" && (proto === "udp" || proto === "both")) {
     flags.fail("'--mode chat' needs a stream transport: use '--proto tcp' or '--proto unix'");
   }
+  const tls = tlsFiles(flags, proto);
+  const cidrs = (name: string): Cidr[] =>
+    flags.strings(name).map((text) =>
+      parseCidr(text) ??
+        flags.invalid(name, text, "an IPv4 or IPv6 address or network such as 10.0.0.0/8 or ::1")
+    );
+  if (flags.has("rate-limit") && proto !== "udp" && proto !== "both") {
+    flags.fail("'--rate-limit' applies to UDP: use '--proto udp' or '--proto both'");
+  }
   if (flags.bool("once") && proto === "udp") {
     flags.fail(
       "'--once' serves one connection and UDP has none: use '--proto tcp' or '--proto unix'",
@@ -231,7 +261,28 @@ function buildServer(flags: Flags): ServerConfig {
     idleTimeoutMs: flags.duration("idle-timeout", 0),
     once: flags.bool("once"),
     verbose: flags.bool("verbose"),
+    allow: cidrs("allow"),
+    deny: cidrs("deny"),
+    rateLimit: flags.number("rate-limit", 0, 0),
+    firstByteTimeoutMs: flags.duration("first-byte-timeout", 30_000),
+    drainTimeoutMs: flags.duration("drain-timeout", 5_000),
+    tls,
   };
+}
+
+function tlsFiles(flags: Flags, proto: string): { certFile: string; keyFile: string } | undefined {
+  if (!flags.bool("tls")) {
+    for (const name of ["cert", "key"]) flags.requires(name, "tls");
+    return undefined;
+  }
+  if (proto !== "tcp" && proto !== "both") {
+    flags.fail(`'--tls' runs over TCP, not '--proto ${proto}'`);
+  }
+  const certFile = flags.string("cert") ??
+    flags.fail("'--tls' needs '--cert FILE' (a PEM certificate chain)");
+  const keyFile = flags.string("key") ??
+    flags.fail("'--tls' needs '--key FILE' (a PEM private key)");
+  return { certFile, keyFile };
 }
 
 function hostFlag(flags: Flags, host: string): string {

@@ -127,7 +127,52 @@ Deno.test("server defaults: TCP echo on 0.0.0.0:5050, 1024 connections, no idle 
     idleTimeoutMs: 0,
     once: false,
     verbose: false,
+    allow: [],
+    deny: [],
+    rateLimit: 0,
+    firstByteTimeoutMs: 30_000,
+    drainTimeoutMs: 5_000,
+    tls: undefined,
   });
+});
+
+Deno.test("server security flags: --allow/--deny repeat, --rate-limit, timeouts and TLS files are read", () => {
+  const config = server([
+    "--proto",
+    "both",
+    "--allow",
+    "10.0.0.0/8",
+    "--allow",
+    "::1",
+    "--deny",
+    "10.0.0.66",
+    "--rate-limit",
+    "500",
+    "--first-byte-timeout",
+    "2s",
+    "--drain-timeout",
+    "250ms",
+    "--tls",
+    "--cert",
+    "c.pem",
+    "--key",
+    "k.pem",
+  ]);
+  assert.deepEqual(config.allow.map((c) => c.text), ["10.0.0.0/8", "::1"]);
+  assert.deepEqual(config.deny.map((c) => c.text), ["10.0.0.66"]);
+  assert.equal(config.rateLimit, 500);
+  assert.equal(config.firstByteTimeoutMs, 2000);
+  assert.equal(config.drainTimeoutMs, 250);
+  assert.deepEqual(config.tls, { certFile: "c.pem", keyFile: "k.pem" });
+});
+
+Deno.test("server security flag mistakes are usage errors naming the flag", () => {
+  assertUsage(["server", "--allow", "10.0.0.0/33"], "--allow");
+  assertUsage(["server", "--deny", "not-an-ip"], "--deny");
+  assertUsage(["server", "--tls", "--cert", "c.pem"], "--key");
+  assertUsage(["server", "--cert", "c.pem"], "--tls");
+  assertUsage(["server", "--proto", "udp", "--tls", "--cert", "c", "--key", "k"], "--tls");
+  assertUsage(["server", "--rate-limit", "10"], "--rate-limit");
 });
 
 Deno.test("server '--proto both' gives a TCP and a UDP endpoint on one port", () => {
@@ -162,6 +207,12 @@ Deno.test("server flags and short forms are all read", () => {
       idleTimeoutMs: 1500,
       once: false,
       verbose: true,
+      allow: [],
+      deny: [],
+      rateLimit: 0,
+      firstByteTimeoutMs: 30_000,
+      drainTimeoutMs: 5_000,
+      tls: undefined,
     },
   );
   assert.equal(server(["--once"]).once, true);

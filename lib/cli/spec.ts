@@ -15,6 +15,8 @@
 /** One flag: its type, short form, value name, default and help line. */
 export interface FlagSpec {
   type: "string" | "boolean";
+  /** Repeatable: every occurrence is kept. */
+  multiple?: boolean;
   /** One-letter alias, e.g. `v` for `-v`. */
   short?: string;
   /** Name of the value in help, e.g. `DUR`. */
@@ -141,6 +143,40 @@ export const COMMANDS = {
         default: "0 (never)",
         help: "Close connections idle this long",
       },
+      "first-byte-timeout": {
+        type: "string",
+        value: "DUR",
+        default: "30s",
+        help:
+          "Close an echo or discard connection (or TLS handshake) that sends nothing this long; 0 never",
+      },
+      "drain-timeout": {
+        type: "string",
+        value: "DUR",
+        default: "5s",
+        help: "On Ctrl-C or SIGTERM, let echoes in flight finish this long before closing",
+      },
+      allow: {
+        type: "string",
+        multiple: true,
+        value: "CIDR",
+        help: "Only serve peers in CIDR (repeatable; IPv4 or IPv6, e.g. 10.0.0.0/8, ::1)",
+      },
+      deny: {
+        type: "string",
+        multiple: true,
+        value: "CIDR",
+        help: "Never serve peers in CIDR (repeatable; wins over --allow)",
+      },
+      "rate-limit": {
+        type: "string",
+        value: "PPS",
+        default: "0 (none)",
+        help: "UDP: datagrams per second accepted from one source address; the rest are dropped",
+      },
+      tls: { type: "boolean", help: "Serve TCP over TLS (needs --cert and --key)" },
+      cert: { type: "string", value: "FILE", help: "TLS certificate chain, PEM" },
+      key: { type: "string", value: "FILE", help: "TLS private key, PEM" },
       once: { type: "boolean", help: "Serve one TCP or Unix client, then exit" },
       verbose: {
         type: "boolean",
@@ -153,6 +189,7 @@ export const COMMANDS = {
       "netkit server                              # TCP echo on 0.0.0.0:5050",
       "netkit server --proto both --port 0 -v     # TCP and UDP echo, OS-chosen port",
       "netkit server --proto unix --path /tmp/nk.sock --mode chat",
+      "netkit server --tls --cert cert.pem --key key.pem --allow 10.0.0.0/8 --deny 10.0.0.66",
     ],
     notes: [
       "Prints 'listening on PROTO ADDRESS' on stdout once ready (the real port when --port 0).",
@@ -234,6 +271,13 @@ export const COMMANDS = {
           "Throughput: the server sends, over the connections the client opened (works behind NAT)",
       },
       bidir: { type: "boolean", help: "Throughput: both directions at once" },
+      tls: { type: "boolean", help: "Connect over TLS (TCP; verifies the server's certificate)" },
+      ca: { type: "string", value: "FILE", help: "TLS: trust this CA certificate (PEM) too" },
+      insecure: {
+        type: "boolean",
+        short: "k",
+        help: "TLS: do not verify the server's certificate (like ncat --ssl without --ssl-verify)",
+      },
       verbose: { type: "boolean", short: "v", help: "Log connects and each reply to stderr" },
       help: HELP_FLAG,
     },

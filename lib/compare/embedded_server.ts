@@ -13,6 +13,7 @@
  * @module
  */
 
+import { serverDefaults } from "../config.ts";
 import { NetkitError } from "../errors.ts";
 import type { ServerSummary } from "../server/serve.ts";
 import type { WorkerEvent, WorkerRequest } from "../server/worker.ts";
@@ -44,16 +45,11 @@ export async function startEmbeddedServer(): Promise<EmbeddedServer> {
   send({
     type: "start",
     config: {
-      command: "server",
-      endpoints: [
+      ...serverDefaults([
         { transport: "tcp", hostname: "127.0.0.1", port: 0 },
         { transport: "udp", hostname: "127.0.0.1", port: 0 },
-      ],
-      mode: "echo",
+      ]),
       maxConns: 64,
-      idleTimeoutMs: 0,
-      once: false,
-      verbose: false,
     },
   });
   let port = 0;

@@ -130,6 +130,12 @@ class ProbeRun {
   malformed = 0;
   lastEchoAt = 0;
   lastProgressAt = performance.now();
+  /**
+   * Whether the watchdog applies: not while a wait bounded by the timeout
+   * itself is under way (the final drain, a full `--outstanding` window),
+   * which echoes arriving meanwhile must not turn back on.
+   */
+  watching = true;
   failure: unknown = undefined;
   /** Resolved on every echo, so waiting senders wake at once. */
   wake: (() => void) | undefined;
@@ -230,7 +236,8 @@ class ProbeRun {
     // A peer that stops reading or echoing must not hang the run.
     const watchdog = setInterval(() => {
       if (
-        performance.now() - this.lastProgressAt > workload.timeoutMs && this.failure === undefined
+        this.watching && performance.now() - this.lastProgressAt > workload.timeoutMs &&
+        this.failure === undefined
       ) {
         this.failure = new NetkitError(
           "timeout",
@@ -251,7 +258,7 @@ class ProbeRun {
       }
       sendEnd = performance.now();
       // Wait for the last echoes: until all are back or the timeout passes.
-      this.lastProgressAt = Infinity; // the watchdog no longer applies
+      this.watching = false; // the drain is bounded by the timeout itself
       const drainBy = sendEnd + workload.timeoutMs;
       while (this.failure === undefined && this.tracker.received < this.sent) {
         const left = drainBy - performance.now();
@@ -320,7 +327,12 @@ class ProbeRun {
       if (workload.outstanding > 0) {
         const inFlight = this.sent - this.tracker.received - this.givenUp;
         if (inFlight >= workload.outstanding) {
+          // Bounded by the timeout itself, and a probe given up on is counted
+          // as lost, not fatal: the watchdog must not race this wait.
+          this.watching = false;
           if (!(await this.waitForEcho(workload.timeoutMs))) this.givenUp++;
+          this.watching = true;
+          this.lastProgressAt = performance.now();
           continue;
         }
       }

@@ -19,7 +19,10 @@
  */
 
 import type { ServerMode } from "../config.ts";
+import type { AccessList } from "../acl.ts";
+import { formatAddr } from "../address.ts";
 import { isClosedError } from "../io.ts";
+import type { RateLimiter } from "../rate_limiter.ts";
 
 /** Counters a datagram loop adds to. */
 export interface DatagramCounters {
@@ -27,6 +30,10 @@ export interface DatagramCounters {
   datagramsOut: number;
   bytesIn: number;
   bytesOut: number;
+  /** Datagrams refused by the access list. */
+  denied?: number;
+  /** Datagrams dropped by the rate limiter. */
+  rateLimited?: number;
 }
 
 /** Options of {@linkcode serveDatagrams}. */
@@ -46,6 +53,21 @@ export interface ServeDatagramsOptions {
    * @default {a fresh object}
    */
   counters?: DatagramCounters;
+  /**
+   * Peers allowed to send; others are dropped unread and unanswered.
+   * @default {undefined} (everyone)
+   */
+  acl?: AccessList;
+  /**
+   * Per-source rate limit; datagrams over it are dropped unanswered.
+   * @default {undefined} (none)
+   */
+  limiter?: RateLimiter;
+  /**
+   * Where to log the first refusal of each source.
+   * @default {undefined} (no logs)
+   */
+  log?: (line: string) => void;
 }
 
 /** Largest UDP payload over IPv4 (65,535 − 8 − 20). */
@@ -59,6 +81,14 @@ export async function serveDatagrams(
   const counters = options.counters ??
     { datagramsIn: 0, datagramsOut: 0, bytesIn: 0, bytesOut: 0 };
   const echo = (options.mode ?? "echo") === "echo";
+  // Log a refused source once (bounded), not once per datagram.
+  const noted = new Set<string>();
+  const note = (line: string, source: string) => {
+    if (!options.log || noted.has(source)) return;
+    if (noted.size >= 1024) noted.clear();
+    noted.add(source);
+    options.log(line);
+  };
   const buf = new Uint8Array(65536);
   while (true) {
     let data: Uint8Array;
@@ -68,6 +98,22 @@ export async function serveDatagrams(
     } catch (err) {
       if (options.signal?.aborted || isClosedError(err)) return counters;
       continue; // e.g. an ICMP error queued on the socket: keep serving
+    }
+    if (options.acl || options.limiter) {
+      const host = addr.transport === "udp" ? addr.hostname : "";
+      if (options.acl && !options.acl.permits(host)) {
+        counters.denied = (counters.denied ?? 0) + 1;
+        note(`denied udp ${formatAddr(addr)}: not permitted by --allow/--deny`, host);
+        continue;
+      }
+      if (options.limiter && !options.limiter.take(host, performance.now())) {
+        counters.rateLimited = (counters.rateLimited ?? 0) + 1;
+        note(
+          `rate-limited udp ${formatAddr(addr)}: over --rate-limit ${options.limiter.rate}/s`,
+          host,
+        );
+        continue;
+      }
     }
     counters.datagramsIn++;
     counters.bytesIn += data.length;

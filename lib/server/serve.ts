@@ -6,17 +6,11 @@
  * @example
  * ```ts
  * import { serve } from "./serve.ts";
+ * import { serverDefaults } from "../config.ts";
  *
  * const controller = new AbortController();
- * const done = serve({
- *   command: "server",
- *   endpoints: [{ transport: "tcp", hostname: "127.0.0.1", port: 0 }],
- *   mode: "echo",
- *   maxConns: 1024,
- *   idleTimeoutMs: 0,
- *   once: false,
- *   verbose: false,
- * }, { signal: controller.signal, onListening: (e) => console.log(e) });
+ * const config = serverDefaults([{ transport: "tcp", hostname: "127.0.0.1", port: 0 }]);
+ * const done = serve(config, { signal: controller.signal, onListening: (e) => console.log(e) });
  * controller.abort();
  * console.log(await done);
  * ```
@@ -35,6 +29,8 @@ import { isClosedError, logLine } from "../io.ts";
 import { formatBytes, formatCount } from "../units.ts";
 import { CoarseClock, Session } from "./session.ts";
 import { serveDatagrams } from "./datagrams.ts";
+import { AccessList } from "../acl.ts";
+import { RateLimiter } from "../rate_limiter.ts";
 import { ThroughputHub } from "../throughput/hub.ts";
 
 /** Options of {@linkcode serve}. */
@@ -64,7 +60,12 @@ export interface ServeOptions {
 /** What a server did, for its closing line. */
 export interface ServerSummary {
   connections: number;
+  /** Connections closed at once because `--max-conns` was reached. */
   refused: number;
+  /** Connections and datagrams refused by `--allow`/`--deny`. */
+  denied: number;
+  /** UDP datagrams dropped by `--rate-limit`. */
+  rateLimited: number;
   bytesIn: number;
   bytesOut: number;
   datagramsIn: number;
@@ -81,15 +82,10 @@ export async function serve(
   options: ServeOptions = {},
 ): Promise<ServerSummary> {
   const log = options.log ?? logLine;
-  const summary: ServerSummary = options.summary ?? {
-    connections: 0,
-    refused: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    datagramsIn: 0,
-    datagramsOut: 0,
-  };
-  const bound = await bindAll(config.endpoints);
+  const summary: ServerSummary = options.summary ?? emptySummary();
+  const tls = config.tls ? await loadTls(config.tls) : undefined;
+  const bound = await bindAll(config.endpoints, tls);
+  const acl = new AccessList(config.allow, config.deny);
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   options.signal?.addEventListener("abort", onAbort, { once: true });
@@ -100,23 +96,54 @@ export async function serve(
   const handlers = new Set<Promise<void>>();
   const room = new ChatRoom();
   const hub = new ThroughputHub(config.verbose ? { log } : {});
+  const firstByteApplies = config.firstByteTimeoutMs > 0 && config.mode !== "chat";
+  const period = Math.max(
+    10,
+    Math.min(
+      1000,
+      config.idleTimeoutMs > 0 ? config.idleTimeoutMs / 4 : 1000,
+      firstByteApplies ? config.firstByteTimeoutMs / 4 : 1000,
+    ),
+  );
   const sweeper = setInterval(() => {
     clock.tick();
-    if (config.idleTimeoutMs <= 0) return;
     for (const [conn, session] of live) {
-      if (clock.now - session.lastActive >= config.idleTimeoutMs) {
+      if (config.idleTimeoutMs > 0 && clock.now - session.lastActive >= config.idleTimeoutMs) {
         session.closeReason = `idle for ${formatDuration(config.idleTimeoutMs)}`;
+        closeQuietly(conn);
+      } else if (
+        firstByteApplies && session.bytesIn === 0 && !session.sniffed &&
+        clock.now - session.startedAt >= config.firstByteTimeoutMs
+      ) {
+        session.closeReason = `nothing received within ${
+          formatDuration(config.firstByteTimeoutMs)
+        }`;
         closeQuietly(conn);
       }
     }
-  }, config.idleTimeoutMs > 0 ? Math.max(10, Math.min(config.idleTimeoutMs / 4, 1000)) : 1000);
+  }, period);
 
+  // Shutdown: stop accepting at once; close idle connections; let echoes in flight finish
+  // up to the drain timeout, then close whatever is left.
+  let drainTimer: ReturnType<typeof setTimeout> | undefined;
   const closeAll = () => {
     hub.closeAll();
     for (const b of bound) closeQuietly(b.kind === "stream" ? b.listener : b.socket);
     for (const [conn, session] of live) {
+      session.draining = true;
+      if (session.busy) continue;
       session.closeReason ??= "server shutting down";
       closeQuietly(conn);
+    }
+    if (live.size > 0) {
+      drainTimer = setTimeout(() => {
+        for (const [conn, session] of live) {
+          session.closeReason ??= `still busy after the ${
+            formatDuration(config.drainTimeoutMs)
+          } drain`;
+          closeQuietly(conn);
+        }
+      }, config.drainTimeoutMs);
     }
   };
   stop.signal.addEventListener("abort", closeAll, { once: true });
@@ -134,6 +161,7 @@ export async function serve(
           const buf = new Uint8Array(ECHO_BUFFER_BYTES);
           const n = await conn.read(buf);
           if (n === null) break;
+          session.sniffed = true;
           const first = buf.subarray(0, n);
           switch (ThroughputHub.sniff(first)) {
             case "control":
@@ -160,7 +188,9 @@ export async function serve(
       }
     } catch (err) {
       if (err instanceof Deno.errors.ConnectionReset) session.closeReason ??= "reset by peer";
-      else if (!isClosedError(err)) session.closeReason ??= `error: ${(err as Error).message}`;
+      else if (tls && err instanceof Deno.errors.InvalidData) {
+        session.closeReason ??= `TLS handshake failed: ${(err as Error).message}`;
+      } else if (!isClosedError(err)) session.closeReason ??= `error: ${(err as Error).message}`;
     } finally {
       live.delete(conn);
       closeQuietly(conn);
@@ -189,6 +219,16 @@ export async function serve(
         // Out of file descriptors or a connection reset before accept: keep serving.
         log(`accept failed: ${(err as Error).message}`);
         await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      if (
+        acl.active && conn.remoteAddr.transport === "tcp" && !acl.permits(conn.remoteAddr.hostname)
+      ) {
+        summary.denied++;
+        if (config.verbose) {
+          log(`denied ${formatAddr(conn.remoteAddr)}: not permitted by --allow/--deny`);
+        }
+        closeQuietly(conn);
         continue;
       }
       if (live.size >= config.maxConns) {
@@ -224,6 +264,7 @@ export async function serve(
     await Promise.all(handlers);
   } finally {
     clearInterval(sweeper);
+    clearTimeout(drainTimer);
     options.signal?.removeEventListener("abort", onAbort);
     stop.abort();
     await Promise.allSettled(handlers);
@@ -234,11 +275,27 @@ export async function serve(
   return summary;
 }
 
+/** A summary with every counter at zero. */
+export function emptySummary(): ServerSummary {
+  return {
+    connections: 0,
+    refused: 0,
+    denied: 0,
+    rateLimited: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    datagramsIn: 0,
+    datagramsOut: 0,
+  };
+}
+
 /** The closing line printed when a server stops. */
 export function formatSummary(s: ServerSummary): string {
   const parts = [
     `${formatCount(s.connections)} connections served`,
     `${formatCount(s.refused)} refused`,
+    ...(s.denied > 0 ? [`${formatCount(s.denied)} denied`] : []),
+    ...(s.rateLimited > 0 ? [`${formatCount(s.rateLimited)} datagrams rate-limited`] : []),
     `${formatBytes(s.bytesIn)} in`,
     `${formatBytes(s.bytesOut)} out`,
   ];
@@ -256,7 +313,39 @@ function closeQuietly(resource: { close(): void }): void {
   }
 }
 
-async function bindAll(endpoints: Endpoint[]): Promise<Bound[]> {
+/** Certificate and key, read once at start. */
+interface TlsMaterial {
+  cert: string;
+  key: string;
+}
+
+async function loadTls(files: { certFile: string; keyFile: string }): Promise<TlsMaterial> {
+  const read = async (flag: string, path: string) => {
+    try {
+      return await Deno.readTextFile(path);
+    } catch (err) {
+      throw new NetkitError(
+        "tls",
+        `Cannot read ${flag} '${path}': ${
+          (err as Error).message.replace(/ \(os error \d+\)$/, "")
+        }`,
+      );
+    }
+  };
+  const material = {
+    cert: await read("--cert", files.certFile),
+    key: await read("--key", files.keyFile),
+  };
+  if (!material.cert.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new NetkitError("tls", `--cert '${files.certFile}' holds no PEM certificate`);
+  }
+  if (!/-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/.test(material.key)) {
+    throw new NetkitError("tls", `--key '${files.keyFile}' holds no PEM private key`);
+  }
+  return material;
+}
+
+async function bindAll(endpoints: Endpoint[], tls?: TlsMaterial): Promise<Bound[]> {
   // `--proto both` with port 0: TCP picks a port, UDP must get the same one.
   for (let attempt = 0;; attempt++) {
     const bound: Bound[] = [];
@@ -266,7 +355,7 @@ async function bindAll(endpoints: Endpoint[]): Promise<Bound[]> {
         const want = endpoint.transport !== "unix" && port !== undefined
           ? { ...endpoint, port }
           : endpoint;
-        const b = await bindOne(want);
+        const b = await bindOne(want, tls);
         if (b.endpoint.transport !== "unix") port = b.endpoint.port;
         bound.push(b);
       }
@@ -280,16 +369,35 @@ async function bindAll(endpoints: Endpoint[]): Promise<Bound[]> {
   }
 }
 
-async function bindOne(endpoint: Endpoint): Promise<Bound> {
+async function bindOne(endpoint: Endpoint, tls?: TlsMaterial): Promise<Bound> {
   const where = formatEndpoint(endpoint);
   try {
     switch (endpoint.transport) {
       case "tcp": {
-        const listener = Deno.listen({
+        const options = {
           transport: "tcp",
           hostname: endpoint.hostname,
           port: endpoint.port,
-        });
+        } as const;
+        let listener: Deno.Listener;
+        try {
+          listener = tls
+            ? Deno.listenTls({ ...options, cert: tls.cert, key: tls.key })
+            : Deno.listen(options);
+        } catch (err) {
+          if (
+            tls && !(err instanceof Deno.errors.AddrInUse) &&
+            !(err instanceof Deno.errors.PermissionDenied)
+          ) {
+            throw new NetkitError(
+              "tls",
+              `Cannot use the TLS certificate and key: ${
+                (err as Error).message
+              }; do --cert and --key belong together?`,
+            );
+          }
+          throw err;
+        }
         const addr = listener.addr as Deno.NetAddr;
         return { kind: "stream", listener, endpoint: { ...endpoint, port: addr.port } };
       }

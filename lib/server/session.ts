@@ -38,6 +38,12 @@ export class Session {
   lastActive: number;
   /** Why it ended, when the server ended it (idle, shutdown, too slow). */
   closeReason: string | undefined;
+  /** Writing an echo now: shutdown lets it finish (up to the drain timeout). */
+  busy = false;
+  /** The server is shutting down: finish what is in flight, read no more. */
+  draining = false;
+  /** The first bytes were read (so the first-byte timeout no longer applies). */
+  sniffed = false;
 
   constructor(readonly peer: string, readonly clock: CoarseClock) {
     this.lastActive = clock.now;

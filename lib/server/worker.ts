@@ -20,7 +20,7 @@
 
 import type { Endpoint } from "../address.ts";
 import type { ServerConfig } from "../config.ts";
-import { serve, type ServerSummary } from "./serve.ts";
+import { emptySummary, serve, type ServerSummary } from "./serve.ts";
 
 /** Messages the worker accepts. */
 export type WorkerRequest =
@@ -43,14 +43,7 @@ interface WorkerScope {
 
 const scope = globalThis as unknown as WorkerScope;
 const controller = new AbortController();
-const summary: ServerSummary = {
-  connections: 0,
-  refused: 0,
-  bytesIn: 0,
-  bytesOut: 0,
-  datagramsIn: 0,
-  datagramsOut: 0,
-};
+const summary: ServerSummary = emptySummary();
 
 scope.onmessage = (event) => {
   const request = event.data;
