@@ -258,6 +258,9 @@ export async function serve(
           mode: config.mode,
           signal: stop.signal,
           counters: summary,
+          ...(acl.active && { acl }),
+          ...(config.rateLimit > 0 && { limiter: new RateLimiter(config.rateLimit) }),
+          ...(config.verbose && { log }),
         })
       ),
     );
