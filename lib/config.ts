@@ -22,6 +22,7 @@
 
 import type { Cidr } from "./acl.ts";
 import type { Endpoint, IpEndpoint, TcpEndpoint } from "./address.ts";
+import type { ClientTls } from "./client/dial.ts";
 
 /** What a server does with the bytes it receives. */
 export type ServerMode = "echo" | "discard" | "chat";
@@ -80,6 +81,8 @@ export interface PipeConfig {
   command: "client";
   action: "pipe";
   endpoint: Endpoint;
+  /** TLS over TCP (`--tls`). */
+  tls: ClientTls | undefined;
   /** Connect timeout, and how long to wait for data after stdin ends. */
   timeoutMs: number;
   verbose: boolean;
@@ -90,6 +93,8 @@ export interface MessageConfig {
   command: "client";
   action: "message";
   endpoint: Endpoint;
+  /** TLS over TCP (`--tls`). */
+  tls: ClientTls | undefined;
   message: Uint8Array;
   count: number;
   intervalMs: number;

@@ -81,7 +81,7 @@ export function usageError(message: string, command?: string): NetkitError {
  */
 export function fromSystemError(err: unknown, action: string, target: string): NetkitError {
   if (err instanceof NetkitError) return err;
-  const detail = err instanceof Error ? err.message.replace(/ \(os error \d+\)$/, "") : String(err);
+  const detail = systemDetail(err);
   const options = { cause: err };
   if (err instanceof Deno.errors.ConnectionRefused) {
     return new NetkitError(
@@ -125,6 +125,12 @@ export function fromSystemError(err: unknown, action: string, target: string): N
     return new NetkitError("tls", `TLS failure with ${target}: ${detail}`, options);
   }
   return new NetkitError("network", `Cannot ${action} ${target}: ${detail}`, options);
+}
+
+/** An error's message without Deno's " (os error N)" tail and what follows it. */
+export function systemDetail(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.replace(/ \(os error \d+\).*$/, "");
 }
 
 /** Format any error as the single line printed on stderr. */

@@ -38,6 +38,7 @@ import {
   VERSION,
 } from "./spec.ts";
 import { type Cidr, parseCidr } from "../acl.ts";
+import type { ClientTls } from "../client/dial.ts";
 
 type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
@@ -349,6 +350,9 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
   const proto = flags.choice("proto", ["tcp", "udp", "unix"], flags.has("path") ? "unix" : "tcp");
   flags.conflict("probe", "message");
   flags.conflict("probe", "throughput");
+  for (const mode of ["probe", "throughput"]) {
+    for (const tlsFlag of ["tls", "ca", "insecure"]) flags.conflict(mode, tlsFlag);
+  }
   flags.conflict("throughput", "message");
   if (flags.bool("ping-pong") && !flags.has("probe")) flags.fail("'--ping-pong' needs '--probe'");
   if (flags.bool("throughput")) {
@@ -423,10 +427,19 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
   }
   const timeoutMs = flags.duration("timeout", 5000);
   const verbose = flags.bool("verbose");
+  let tls: ClientTls | undefined;
+  if (flags.bool("tls")) {
+    if (proto !== "tcp") flags.fail(`'--tls' runs over TCP, not '--proto ${proto}'`);
+    tls = { caFile: flags.string("ca"), insecure: flags.bool("insecure") };
+    flags.conflict("ca", "insecure");
+  } else {
+    flags.requires("ca", "tls");
+    flags.requires("insecure", "tls");
+  }
   const text = flags.string("message");
   if (text === undefined) {
     for (const name of ["count", "interval", "connections"]) flags.requires(name, "message");
-    return { command: "client", action: "pipe", endpoint, timeoutMs, verbose };
+    return { command: "client", action: "pipe", endpoint, tls, timeoutMs, verbose };
   }
   if (text === "") flags.invalid("message", text, "at least one character");
   const message = new TextEncoder().encode(text);
@@ -437,6 +450,7 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
     command: "client",
     action: "message",
     endpoint,
+    tls,
     message,
     count: flags.int("count", 1, Number.MAX_SAFE_INTEGER, 1),
     intervalMs: flags.duration("interval", 0),

@@ -22,7 +22,8 @@ import {
 } from "../address.ts";
 import { deadline } from "../deadline.ts";
 import { formatDuration } from "../duration.ts";
-import { fromSystemError, NetkitError } from "../errors.ts";
+import { fromSystemError, NetkitError, systemDetail } from "../errors.ts";
+import { connectInsecureTls } from "./node_tls_conn.ts";
 
 /** A stream endpoint: TCP or a Unix socket. */
 export type StreamEndpoint = TcpEndpoint | UnixEndpoint;
@@ -49,6 +50,88 @@ export async function dialStream(endpoint: StreamEndpoint, timeoutMs: number): P
     // A connect that completes after the deadline must not leak its socket.
     pending.then((conn) => conn.close(), () => {});
     throw fromSystemError(err, "connect to", where);
+  }
+}
+
+/** The part of a connection the client uses: a `Deno.Conn` fits, and so does TLS. */
+export interface StreamConn extends Disposable {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  closeWrite(): Promise<void>;
+  close(): void;
+}
+
+/** TLS for a client connection. */
+export interface ClientTls {
+  /** PEM file of a CA to trust besides the system's. */
+  caFile: string | undefined;
+  /** Skip certificate verification altogether. */
+  insecure: boolean;
+}
+
+/** Connect over TLS (TCP only) and complete the handshake within `timeoutMs`. */
+export async function dialTls(
+  endpoint: TcpEndpoint,
+  tls: ClientTls,
+  timeoutMs: number,
+): Promise<StreamConn> {
+  const where = formatEndpoint(endpoint);
+  let caCerts: string[] | undefined;
+  if (tls.caFile !== undefined) {
+    try {
+      caCerts = [await Deno.readTextFile(tls.caFile)];
+    } catch (err) {
+      throw new NetkitError("tls", `Cannot read --ca '${tls.caFile}': ${systemDetail(err)}`);
+    }
+  }
+  const connecting: Promise<StreamConn> = tls.insecure
+    ? connectInsecureTls(endpoint.hostname, endpoint.port)
+    : (async () => {
+      const conn = await Deno.connectTls({
+        hostname: endpoint.hostname,
+        port: endpoint.port,
+        ...(caCerts && { caCerts }),
+      });
+      try {
+        await conn.handshake();
+      } catch (err) {
+        conn.close();
+        throw err;
+      }
+      return conn;
+    })();
+  try {
+    return await deadline(
+      connecting,
+      timeoutMs,
+      () =>
+        new NetkitError(
+          "timeout",
+          `Timed out after ${
+            formatDuration(timeoutMs)
+          } waiting for a TLS handshake with ${where}: is it a TLS server?`,
+        ),
+    );
+  } catch (err) {
+    connecting.then((conn) => conn.close(), () => {});
+    if (err instanceof NetkitError) throw err;
+    const code = (err as { code?: string }).code;
+    if (code === "ECONNREFUSED") {
+      throw fromSystemError(new Deno.errors.ConnectionRefused(), "connect to", where);
+    }
+    if (
+      err instanceof Deno.errors.ConnectionRefused || err instanceof Deno.errors.NotCapable ||
+      code === "ENOTFOUND" || /lookup address/.test((err as Error).message)
+    ) {
+      throw fromSystemError(err, "connect to", where);
+    }
+    const detail = (err as Error).message;
+    const hint = /certificate|issuer|CaUsedAsEndEntity|expired|NotValidForName/i.test(detail)
+      ? "trust its CA with --ca FILE, or skip verification with --insecure"
+      : "is it a TLS server?";
+    throw new NetkitError("tls", `TLS handshake with ${where} failed: ${detail}; ${hint}`, {
+      cause: err,
+    });
   }
 }
 

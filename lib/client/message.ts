@@ -31,7 +31,7 @@ import { deadline } from "../deadline.ts";
 import { formatDuration } from "../duration.ts";
 import { NetkitError } from "../errors.ts";
 import { writeAll } from "../io.ts";
-import { dialStream, isFrom, openDatagram } from "./dial.ts";
+import { dialStream, dialTls, isFrom, openDatagram, type StreamConn } from "./dial.ts";
 
 /** What the exchange did, counted as it happened. */
 export interface MessageResult {
@@ -116,7 +116,9 @@ async function exchangeOne(
   switch (endpoint.transport) {
     case "tcp":
     case "unix": {
-      using conn = await dialStream(endpoint, timeoutMs);
+      using conn: StreamConn = endpoint.transport === "tcp" && config.tls
+        ? await dialTls(endpoint, config.tls, timeoutMs)
+        : await dialStream(endpoint, timeoutMs);
       const reply = new Uint8Array(message.length);
       for (let i = 0; i < config.count; i++) {
         await writeAll(conn, message);
@@ -166,14 +168,18 @@ async function exchangeOne(
   }
 }
 
-async function readFull(conn: Deno.Conn, buf: Uint8Array, where: string): Promise<void> {
+async function readFull(conn: StreamConn, buf: Uint8Array, where: string): Promise<void> {
   let off = 0;
   while (off < buf.length) {
     const n = await conn.read(buf.subarray(off));
     if (n === null) {
+      // A TLS alert (content type 21, version 3.x) means we spoke plaintext to a TLS server.
+      const tlsAlert = off >= 2 && buf[0] === 0x15 && buf[1] === 0x03;
       throw new NetkitError(
         "failure",
-        `${where} closed the connection after ${off} of ${buf.length} reply bytes`,
+        tlsAlert
+          ? `${where} answered with a TLS alert: it is a TLS server, connect with --tls`
+          : `${where} closed the connection after ${off} of ${buf.length} reply bytes`,
       );
     }
     off += n;

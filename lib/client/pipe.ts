@@ -28,7 +28,7 @@ import { formatEndpoint } from "../address.ts";
 import type { PipeConfig } from "../config.ts";
 import { isClosedError, logLine, writeAll } from "../io.ts";
 import { MAX_DATAGRAM_BYTES } from "../server/datagrams.ts";
-import { dialStream, isFrom, openDatagram } from "./dial.ts";
+import { dialStream, dialTls, isFrom, openDatagram, type StreamConn } from "./dial.ts";
 
 /** Byte source and sink of a pipe; stdin and stdout unless a test swaps them. */
 export interface PipeStdio {
@@ -53,7 +53,9 @@ export async function pipe(config: PipeConfig, stdio: PipeStdio = {}): Promise<v
   switch (endpoint.transport) {
     case "tcp":
     case "unix": {
-      const conn = await dialStream(endpoint, config.timeoutMs);
+      const conn: StreamConn = endpoint.transport === "tcp" && config.tls
+        ? await dialTls(endpoint, config.tls, config.timeoutMs)
+        : await dialStream(endpoint, config.timeoutMs);
       if (config.verbose) logLine(`connected to ${formatEndpoint(endpoint)}`);
       closeNet = () => conn.close();
       upload = (async () => {

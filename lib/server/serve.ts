@@ -24,7 +24,7 @@ import { discardStream } from "../behaviours/discard.ts";
 import { ECHO_BUFFER_BYTES, echoStream } from "../behaviours/echo.ts";
 import type { ServerConfig } from "../config.ts";
 import { formatDuration } from "../duration.ts";
-import { fromSystemError, NetkitError } from "../errors.ts";
+import { fromSystemError, NetkitError, systemDetail } from "../errors.ts";
 import { isClosedError, logLine } from "../io.ts";
 import { formatBytes, formatCount } from "../units.ts";
 import { CoarseClock, Session } from "./session.ts";
@@ -153,7 +153,7 @@ export async function serve(
     live.set(conn, session);
     if (config.verbose) log(`connect ${session.peer}`);
     try {
-      if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
+      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
       switch (config.mode) {
         case "echo":
         case "discard": {
@@ -327,12 +327,7 @@ async function loadTls(files: { certFile: string; keyFile: string }): Promise<Tl
     try {
       return await Deno.readTextFile(path);
     } catch (err) {
-      throw new NetkitError(
-        "tls",
-        `Cannot read ${flag} '${path}': ${
-          (err as Error).message.replace(/ \(os error \d+\)$/, "")
-        }`,
-      );
+      throw new NetkitError("tls", `Cannot read ${flag} '${path}': ${systemDetail(err)}`);
     }
   };
   const material = {
