@@ -169,6 +169,8 @@ export interface CompareConfig {
   target: { hostname: string; port: number } | undefined;
   /** The workload; `undefined` runs the built-in demo phases. */
   workload: ProbeWorkload | undefined;
+  /** `--interval-report` when given (the demo phases report no intervals otherwise). */
+  intervalMs: number | undefined;
   output: OutputFormat;
 }
 

@@ -175,3 +175,57 @@ Deno.test("a garbage control request gets an error reply, and the server keeps s
   const doc = await throughput(server.port);
   assert.ok(doc.up!.sum_sent.bytes > 0);
 });
+
+Deno.test("a client that vanishes without closing (SIGSTOP, like a pulled cable) is dropped within seconds", async () => {
+  await using server = await startServer(["--host", "127.0.0.1", "-v"]);
+  const baseline = await openFds(server.child.pid);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      ...NETKIT_RUN,
+      "client",
+      "--throughput",
+      "127.0.0.1",
+      String(server.port),
+      "--duration",
+      "60s",
+    ],
+    cwd: ROOT_DIR,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    let seen = "";
+    while (!seen.includes("sent")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += value;
+    }
+    child.kill("SIGSTOP"); // the process and its sockets stay, but nothing moves
+    const stopped = performance.now();
+    // Dropping the test closes its control and data connections: wait for the server's
+    // open descriptors to fall back to what it had before the client came (bounded).
+    while ((await openFds(server.child.pid)) > baseline) {
+      assert.ok(
+        performance.now() - stopped < 15_000,
+        "the stalled test was not dropped within 15 s",
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const next = await throughput(server.port);
+    assert.equal(next.up!.sum_received.bytes, next.up!.sum_sent.bytes);
+    const { stderr } = await server.stop();
+    assert.match(stderr, /ended early \(no data moved for 3 s: client gone\)/);
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+    await reader.cancel();
+  }
+});
+
+async function openFds(pid: number): Promise<number> {
+  let n = 0;
+  for await (const _ of Deno.readDir(`/proc/${pid}/fd`)) n++;
+  return n;
+}

@@ -474,6 +474,7 @@ function buildCompare(flags: Flags, positionals: string[]): CompareConfig {
     command: "compare",
     target: remote ? target(flags, positionals) : undefined,
     workload: remote || tuned ? workload(flags, { count: 10_000, timeoutMs: 2000 }) : undefined,
+    intervalMs: flags.has("interval-report") ? flags.duration("interval-report", 1000) : undefined,
     output: flags.output(),
   };
 }

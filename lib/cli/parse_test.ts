@@ -575,9 +575,11 @@ Deno.test("compare with no arguments runs the embedded demo: no target, no workl
     command: "compare",
     target: undefined,
     workload: undefined,
+    intervalMs: undefined,
     output: "text",
   });
   assert.equal(compare(["--json"]).output, "json");
+  assert.equal(compare(["--interval-report", "200ms"]).intervalMs, 200);
 });
 
 Deno.test("compare 'HOST PORT' gets a target and the default workload of 10,000 probes", () => {
@@ -593,6 +595,7 @@ Deno.test("compare 'HOST PORT' gets a target and the default workload of 10,000 
       intervalMs: 1000,
       outstanding: 0,
     },
+    intervalMs: undefined,
     output: "text",
   });
 });

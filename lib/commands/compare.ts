@@ -115,7 +115,11 @@ async function compare(
       description: describeWorkload(config.workload),
       workload: config.workload,
     }]
-    : DEMO_PHASES;
+    : DEMO_PHASES.map((p) =>
+      config.intervalMs === undefined
+        ? p
+        : { ...p, workload: { ...p.workload, intervalMs: config.intervalMs } }
+    );
   const results: PhaseResult[] = [];
   for (const [i, phase] of phases.entries()) {
     out.text("", `Phase ${i + 1} of ${phases.length} (${phase.name}): ${phase.description}`);

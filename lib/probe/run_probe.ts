@@ -330,7 +330,19 @@ class ProbeRun {
           // Bounded by the timeout itself, and a probe given up on is counted
           // as lost, not fatal: the watchdog must not race this wait.
           this.watching = false;
-          if (!(await this.waitForEcho(workload.timeoutMs))) this.givenUp++;
+          if (!(await this.waitForEcho(workload.timeoutMs))) {
+            this.givenUp++;
+            if (this.tracker.received === 0) {
+              // Not one echo in a whole timeout: nothing is echoing there.
+              this.failure ??= new NetkitError(
+                "timeout",
+                `No echo from ${formatEndpoint(this.endpoint)} within ${
+                  formatDuration(workload.timeoutMs)
+                }: is an echo server listening there?`,
+              );
+              return;
+            }
+          }
           this.watching = true;
           this.lastProgressAt = performance.now();
           continue;
@@ -347,8 +359,9 @@ class ProbeRun {
         }
       }
       if (batch === undefined) {
-        await transport.send(encoder.encode(this.sent, performance.now()));
-        this.sent++;
+        // Count the probe as sent before the send completes: its echo may come first.
+        const seq = this.sent++;
+        await transport.send(encoder.encode(seq, performance.now()));
       } else {
         // A byte stream takes every probe that is due in one write.
         let off = 0;

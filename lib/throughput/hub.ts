@@ -40,6 +40,10 @@ import { sendTcp, sendUdp, TcpReceiver, UdpReceiver } from "./streams.ts";
 export const TEST_GRACE_MS = 10_000;
 /** How long the streams of a test may take to open. */
 const SETUP_TIMEOUT_MS = 10_000;
+/** A running test whose bytes stop moving this long is ended (its client is gone). */
+const STALL_MS = 3000;
+/** How long the server waits for the client's report once its own senders are done. */
+const REPORT_TIMEOUT_MS = 5000;
 /** How long UDP receivers wait for `end` datagrams after the duration. */
 const UDP_DRAIN_MS = 1000;
 
@@ -104,7 +108,7 @@ export class ThroughputHub {
     const test = new ServerTest(request);
     this.#tests.set(test.id, test);
     const hardStop = setTimeout(
-      () => test.stop.abort(),
+      () => test.stop.abort("past its deadline"),
       request.duration_ms + TEST_GRACE_MS + SETUP_TIMEOUT_MS,
     );
     // The control connection closing ends the test at once.
@@ -133,10 +137,13 @@ export class ThroughputHub {
       if (!test.stop.signal.aborted) {
         await send({ type: "error", message: (err as Error).message }).catch(() => {});
       }
-      this.#log(`throughput test ${test.id}: ended early (${(err as Error).message})`);
+      const why = test.stop.signal.aborted
+        ? String(test.stop.signal.reason)
+        : (err as Error).message;
+      this.#log(`throughput test ${test.id}: ended early (${why})`);
     } finally {
       clearTimeout(hardStop);
-      test.stop.abort();
+      test.stop.abort("done");
       this.#tests.delete(test.id);
     }
   }
@@ -165,7 +172,7 @@ export class ThroughputHub {
 
   /** Stop every test (server shutdown). */
   closeAll(): void {
-    for (const test of this.#tests.values()) test.stop.abort();
+    for (const test of this.#tests.values()) test.stop.abort("server shutting down");
   }
 
   async #run(
@@ -210,6 +217,25 @@ export class ThroughputHub {
     const senders: Promise<SentFigures>[] = [];
     const tcpReceivers: TcpReceiver[] = [];
     const tcpReceiving: Promise<void>[] = [];
+    // A client that vanishes (killed, cable pulled) stops moving bytes: end its test within
+    // seconds rather than at the hard deadline. Slow paced tests get a longer allowance.
+    const progress = { bytes: 0 };
+    const gapMs = r.bitrate > 0 ? (r.size * 8 * 1000) / r.bitrate : 0;
+    const stallMs = Math.max(STALL_MS, 3 * gapMs);
+    let lastBytes = -1;
+    let lastMove = performance.now();
+    const watchdog = setInterval(() => {
+      let bytes = progress.bytes;
+      for (const t of tcpReceivers) bytes += t.bytes;
+      for (const u of udpReceivers.values()) bytes += u.bytes;
+      const now = performance.now();
+      if (bytes !== lastBytes) {
+        lastBytes = bytes;
+        lastMove = now;
+      } else if (now - lastMove > stallMs) {
+        test.stop.abort(`no data moved for ${Math.round(stallMs / 1000)} s: client gone`);
+      }
+    }, 250);
     for (let s = 0; s < r.parallel; s++) {
       const options = {
         stream: s,
@@ -217,6 +243,7 @@ export class ThroughputHub {
         bitrate: r.bitrate,
         durationMs: r.duration_ms,
         signal: test.stop.signal,
+        progress,
       };
       if (r.proto === "tcp") {
         const { conn, initial } = test.tcpStreams.get(s)!;
@@ -230,9 +257,23 @@ export class ThroughputHub {
         senders.push(sendUdp(test.udp!, test.udpPeers.get(s)!, { ...options, key: test.key }));
       }
     }
-    const sent = await Promise.all(senders);
+    let sent: SentFigures[] = [];
+    let line: string | null = null;
     // The client reports once its own side is done; its figures tell ours how much was sent.
-    const line = await lines.next();
+    const reportBy = setTimeout(
+      () => test.stop.abort("no report from the client in time"),
+      r.duration_ms + REPORT_TIMEOUT_MS,
+    );
+    try {
+      sent = await Promise.all(senders);
+      line = await lines.next();
+    } catch (err) {
+      if (!test.stop.signal.aborted) throw err;
+    } finally {
+      clearInterval(watchdog);
+      clearTimeout(reportBy);
+    }
+    if (test.stop.signal.aborted) throw new Error(String(test.stop.signal.reason));
     const clientReport = line === null ? undefined : decodeControl(line);
     if (clientReport?.type !== "report") {
       throw new Error("control connection closed before the report");
@@ -261,7 +302,7 @@ export class ThroughputHub {
       received,
       ...(rcvbufErrors !== null && { rcvbuf_errors: rcvbufErrors }),
     });
-    test.stop.abort();
+    test.stop.abort("done");
     await udpLoop;
     const total = received.reduce((a, f) => a + f.bytes, 0) + sent.reduce((a, f) => a + f.bytes, 0);
     return `${total} bytes`;

@@ -178,6 +178,8 @@ export function writeUdpHeader(
 }
 
 const scratch = new DataView(new ArrayBuffer(8));
+/** High u32 half of 2^53, the largest sequence number a tracker accepts. */
+const MAX_SEQ_HIGH = 2 ** 21;
 
 function u32(d: Uint8Array, o: number): number {
   return ((d[o]! << 24) | (d[o + 1]! << 16) | (d[o + 2]! << 8) | d[o + 3]!) >>> 0;
@@ -191,10 +193,14 @@ export function readUdpHeader(data: Uint8Array, out: UdpHeader): boolean {
   ) {
     return false;
   }
+  // A sequence number above 2^53 is not exact as a number and never sent by netkit: not ours.
+  const high = u32(data, 12);
+  const low = u32(data, 16);
+  if (high > MAX_SEQ_HIGH || (high === MAX_SEQ_HIGH && low !== 0)) return false;
   out.key = u32(data, 4);
   out.stream = (data[8]! << 8) | data[9]!;
   out.kind = (data[10]! << 8) | data[11]!;
-  out.seq = u32(data, 12) * 2 ** 32 + u32(data, 16);
+  out.seq = high * 2 ** 32 + low;
   for (let i = 0; i < 8; i++) scratch.setUint8(i, data[20 + i]!);
   out.sendTimeMs = scratch.getFloat64(0);
   return true;

@@ -1,0 +1,544 @@
+/**
+ * End-to-end correctness of `netkit client --probe`: the counts it reports
+ * (sent, received, lost, out of order, duplicates, malformed) must equal
+ * exactly what an impairing UDP relay injected, RTTs must reflect injected
+ * delay, TCP framing must survive arbitrary re-chunking of the byte stream,
+ * and pacing must hold the requested rate.
+ *
+ * Everything runs on loopback through the real CLI; results are read from
+ * `--json` on stdout.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { runNetkit, startServer } from "./support/cli.ts";
+import { type ImpairDecision, startImpairRelay } from "./support/impair_relay.ts";
+
+const LOCALHOST = "127.0.0.1";
+/** Upper bound on any single CLI run here; a hang fails the test instead of stalling it. */
+const RUN_TIMEOUT_MS = 20_000;
+
+/** The `--json` document of one probe run (the fields these tests read). */
+interface ProbeJson {
+  transport: "tcp" | "udp";
+  size: number;
+  sent: number;
+  received: number;
+  lost: number;
+  out_of_order: number;
+  duplicates: number;
+  stale: number;
+  malformed: number;
+  rtt_ms: Record<"min" | "mean" | "p50" | "p90" | "p99" | "p999" | "max", number | null>;
+  rate_pps: number | null;
+}
+
+/** Run `netkit client --probe … --json`, require exit 0 and one JSON document on stdout. */
+async function probe(proto: "tcp" | "udp", port: number, flags: string[]): Promise<ProbeJson> {
+  const result = await runNetkit(
+    ["client", "--probe", "--proto", proto, LOCALHOST, String(port), ...flags, "--json"],
+    { timeoutMs: RUN_TIMEOUT_MS },
+  );
+  assert.equal(result.code, 0, `exit ${result.code}: ${result.stderr}`);
+  return JSON.parse(result.text) as ProbeJson;
+}
+
+/** mulberry32: tiny seeded PRNG, floats in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// ---------------------------------------------------------------------------
+// UDP through the impairing relay
+// ---------------------------------------------------------------------------
+
+Deno.test("udp probe counts exactly the drops, duplicates and reorders injected in both directions", async () => {
+  await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
+  // Probes go out in order, so toServer index i is probe seq i. The server
+  // echoes every datagram it gets, in arrival order, so toClient index j is
+  // the j-th datagram the server received — shifted by toServer's drops,
+  // duplicates and reorders:
+  //
+  //   toServer: drop {10, 50}  duplicate {20, 60}  reorder {30, 80}
+  //   server receives (toClient index → seq):
+  //     0..9   → 0..9
+  //     10..19 → 11..20       (seq 10 dropped: everything after shifts down one)
+  //     20     → 20           (second copy of the duplicated seq 20)
+  //     21..29 → 21..29       (the duplicate shifted everything back up)
+  //     30, 31 → 31, 30       (seq 30 held back until seq 31 passed)
+  //     32..49 → 32..49
+  //     50..59 → 51..60       (seq 50 dropped)
+  //     60     → 60           (second copy of seq 60)
+  //     61..79 → 61..79
+  //     80, 81 → 81, 80       (seq 80 held back until seq 81 passed)
+  //     82..199→ 82..199      (200 datagrams in all: 200 − 2 dropped + 2 copies)
+  //
+  //   toClient: drop {5, 20, 150}  duplicate {100}  reorder {30, 140}
+  //     index 5   = seq 5            → lost
+  //     index 20  = seq 20's 2nd copy → dropped, so seq 20 arrives once: no duplicate
+  //     index 150 = seq 150          → lost
+  //     index 100 = seq 100          → arrives twice: 1 duplicate
+  //     index 30  = seq 31, held until index 31 (seq 30) passed: the client sees
+  //                 30, 31 — this reorder undoes toServer's, so no out-of-order
+  //     index 140 = seq 140, held until index 141 (seq 141): out of order
+  //
+  //   Seqs never echoed: 10, 50 (toServer) and 5, 150 (toClient) → lost 4, received 196.
+  //   Duplicates: seq 60 (toServer copy, both echoes delivered) + seq 100 → 2.
+  //   Out of order: seq 80 (after 81) and seq 140 (after 141) → 2.
+  //   Datagrams the client gets: 200 − 3 dropped + 1 copy = 198 = 196 received + 2 duplicates.
+  await using relay = startImpairRelay({ hostname: LOCALHOST, port: server.port }, {
+    toServer: {
+      drop: new Set([10, 50]),
+      duplicate: new Set([20, 60]),
+      reorder: new Set([30, 80]),
+    },
+    toClient: {
+      drop: new Set([5, 20, 150]),
+      duplicate: new Set([100]),
+      reorder: new Set([30, 140]),
+    },
+  });
+  const report = await probe("udp", relay.addr.port, [
+    "--count",
+    "200",
+    "--rate",
+    "500",
+    "--timeout",
+    "500ms",
+  ]);
+  assert.deepEqual(
+    {
+      sent: report.sent,
+      received: report.received,
+      lost: report.lost,
+      duplicates: report.duplicates,
+      out_of_order: report.out_of_order,
+      stale: report.stale,
+      malformed: report.malformed,
+    },
+    { sent: 200, received: 196, lost: 4, duplicates: 2, out_of_order: 2, stale: 0, malformed: 0 },
+  );
+  assert.deepEqual(relay.stats, {
+    toServer: { forwarded: 200, dropped: 2, duplicated: 2, reordered: 2 },
+    toClient: { forwarded: 198, dropped: 3, duplicated: 1, reordered: 2 },
+  });
+  // Every datagram handed to the client is either a distinct echo or a duplicate.
+  assert.equal(relay.stats.toClient.forwarded, report.received + report.duplicates);
+});
+
+Deno.test("udp probe counts match the relay's seeded random drops and duplicates exactly", async () => {
+  await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
+  const decisions: Record<"toServer" | "toClient", ImpairDecision[]> = {
+    toServer: [],
+    toClient: [],
+  };
+  await using relay = startImpairRelay({ hostname: LOCALHOST, port: server.port }, {
+    seed: 20240607,
+    toServer: { dropRate: 0.05, duplicateRate: 0.05 },
+    toClient: { dropRate: 0.05, duplicateRate: 0.05 },
+    onDatagram: (d) => decisions[d.direction][d.index] = d,
+  });
+  const sent = 400;
+  const report = await probe("udp", relay.addr.port, [
+    "--count",
+    String(sent),
+    "--rate",
+    "1000",
+    "--timeout",
+    "500ms",
+  ]);
+  const stats = relay.stats;
+  // The seed must actually exercise every impairment for this test to mean anything.
+  for (const dir of ["toServer", "toClient"] as const) {
+    assert.ok(stats[dir].dropped > 0 && stats[dir].duplicated > 0, JSON.stringify(stats));
+  }
+
+  // Identities that hold whatever the random choices were (no reordering, no
+  // loss outside the relay on loopback at this rate):
+  //  - every probe reaches the relay: toServer saw `sent` datagrams;
+  //  - the server echoes each datagram forwarded to it, so toClient saw exactly
+  //    toServer.forwarded datagrams, each dropped or forwarded (plus copies);
+  //  - every datagram forwarded to the client is a distinct echo or a duplicate.
+  assert.equal(decisions.toServer.length, sent);
+  assert.equal(stats.toServer.forwarded, sent - stats.toServer.dropped + stats.toServer.duplicated);
+  assert.equal(decisions.toClient.length, stats.toServer.forwarded);
+  assert.equal(
+    stats.toClient.forwarded,
+    decisions.toClient.length - stats.toClient.dropped + stats.toClient.duplicated,
+  );
+  assert.equal(report.received + report.duplicates, stats.toClient.forwarded);
+
+  // Exact expectation, replaying the relay's decisions: toServer index i is
+  // seq i; the server's echoes, in order, are each forwarded seq once or twice;
+  // toClient index j is the j-th of those echoes.
+  const echoed: number[] = [];
+  for (const d of decisions.toServer) {
+    if (d.dropped) continue;
+    echoed.push(d.index);
+    if (d.duplicated) echoed.push(d.index);
+  }
+  const arrivals = new Map<number, number>();
+  for (const d of decisions.toClient) {
+    if (d.dropped) continue;
+    const seq = echoed[d.index]!;
+    arrivals.set(seq, (arrivals.get(seq) ?? 0) + (d.duplicated ? 2 : 1));
+  }
+  const distinct = arrivals.size;
+  let duplicates = 0;
+  for (const n of arrivals.values()) duplicates += n - 1;
+  assert.deepEqual(
+    {
+      sent: report.sent,
+      received: report.received,
+      lost: report.lost,
+      duplicates: report.duplicates,
+      out_of_order: report.out_of_order,
+      malformed: report.malformed,
+    },
+    {
+      sent,
+      received: distinct,
+      lost: sent - distinct,
+      duplicates,
+      out_of_order: 0,
+      malformed: 0,
+    },
+  );
+  // A probe dropped toward the server has no echo at all, so it is always lost.
+  assert.ok(report.lost >= stats.toServer.dropped);
+});
+
+Deno.test("udp probe rtt reflects 30 ms of delay injected on the way back", async () => {
+  await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
+  const delayMs = 30;
+  const toleranceMs = 25;
+  await using relay = startImpairRelay({ hostname: LOCALHOST, port: server.port }, {
+    toClient: { delayMs },
+  });
+  const report = await probe("udp", relay.addr.port, [
+    "--count",
+    "50",
+    "--rate",
+    "100",
+    "--timeout",
+    "1s",
+  ]);
+  assert.equal(report.received, 50);
+  const { min, p50 } = report.rtt_ms;
+  assert.ok(min !== null && min >= delayMs, `min ${min} ms`);
+  assert.ok(p50 !== null && p50 >= delayMs && p50 < delayMs + toleranceMs, `p50 ${p50} ms`);
+});
+
+Deno.test("udp probe with --outstanding 1 is a ping-pong: one probe in flight, every one echoed", async () => {
+  await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
+  const order: string[] = [];
+  await using relay = startImpairRelay({ hostname: LOCALHOST, port: server.port }, {
+    onDatagram: (d) => order.push(`${d.direction === "toServer" ? "S" : "C"}${d.index}`),
+  });
+  const count = 200;
+  const report = await probe("udp", relay.addr.port, [
+    "--count",
+    String(count),
+    "--rate",
+    "0",
+    "--outstanding",
+    "1",
+    "--timeout",
+    "2s",
+  ]);
+  assert.equal(report.sent, count);
+  assert.equal(report.received, count);
+  assert.equal(report.lost, 0);
+  assert.equal(report.malformed, 0);
+  assert.ok(report.rtt_ms.p50 !== null && report.rtt_ms.max !== null);
+  // Probe k+1 never left before echo k came back through the relay.
+  const expected = Array.from({ length: count }, (_, i) => [`S${i}`, `C${i}`]).flat();
+  assert.deepEqual(order, expected);
+});
+
+Deno.test("udp probe --duration 1s --rate 200 sends about 200 probes at about 200 per second", async () => {
+  await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
+  const report = await probe("udp", server.port, [
+    "--duration",
+    "1s",
+    "--rate",
+    "200",
+    "--timeout",
+    "1s",
+  ]);
+  assert.ok(report.sent >= 150 && report.sent <= 250, `sent ${report.sent}`);
+  assert.ok(
+    report.rate_pps !== null && report.rate_pps >= 160 && report.rate_pps <= 240,
+    `rate_pps ${report.rate_pps}`,
+  );
+  assert.equal(report.received, report.sent);
+});
+
+// ---------------------------------------------------------------------------
+// TCP through a re-chunking proxy
+// ---------------------------------------------------------------------------
+
+/** Counters of one direction through {@linkcode startTcpProxy}. */
+interface ProxyDirection {
+  bytes: number;
+  reads: number;
+  writes: number;
+  /** Writes that carried bytes from more than one read. */
+  coalesced: number;
+}
+
+/** A TCP proxy on 127.0.0.1 in front of one server port. */
+interface TcpProxy extends AsyncDisposable {
+  port: number;
+  toServer: ProxyDirection;
+  toClient: ProxyDirection;
+  /** Most bytes ever read from the client but not yet echoed back by the server. */
+  maxInFlight: number;
+}
+
+/**
+ * Start a TCP proxy to `targetPort`. With `seed`, each direction re-chunks
+ * the stream: reads of random size (1..maxChunk bytes) are queued, and a
+ * separate writer sends random-sized pieces (1..maxChunk) that split reads and
+ * join consecutive ones; otherwise bytes pass through as read.
+ */
+function startTcpProxy(
+  targetPort: number,
+  options: { seed?: number; maxChunk?: number } = {},
+): TcpProxy {
+  const listener = Deno.listen({ hostname: LOCALHOST, port: 0 });
+  const maxChunk = options.maxChunk ?? 200;
+  const conns = new Set<Deno.Conn>();
+  const sessions: Promise<void>[] = [];
+  const newDirection = (): ProxyDirection => ({ bytes: 0, reads: 0, writes: 0, coalesced: 0 });
+  const proxy = {
+    port: (listener.addr as Deno.NetAddr).port,
+    toServer: newDirection(),
+    toClient: newDirection(),
+    maxInFlight: 0,
+  };
+  const close = (conn: Deno.Conn) => {
+    if (!conns.delete(conn)) return;
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  };
+
+  async function pump(
+    from: Deno.Conn,
+    to: Deno.Conn,
+    stats: ProxyDirection,
+    random: (() => number) | undefined,
+  ): Promise<void> {
+    const size = () => random ? 1 + Math.floor(random() * maxChunk) : 65536;
+    const queue: Uint8Array[] = [];
+    let queued = 0;
+    let readerDone = false;
+    let wake: (() => void) | undefined;
+    const notify = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const reader = (async () => {
+      const buf = new Uint8Array(65536);
+      try {
+        for (;;) {
+          const n = await from.read(buf.subarray(0, size()));
+          if (n === null) break;
+          stats.reads++;
+          stats.bytes += n;
+          if (stats === proxy.toServer) {
+            proxy.maxInFlight = Math.max(
+              proxy.maxInFlight,
+              proxy.toServer.bytes - proxy.toClient.bytes,
+            );
+          }
+          queue.push(buf.slice(0, n));
+          queued += n;
+          notify();
+        }
+      } catch { /* closed */ }
+      readerDone = true;
+      notify();
+    })();
+    try {
+      for (;;) {
+        while (queued === 0 && !readerDone) await new Promise<void>((r) => (wake = r));
+        if (queued === 0) break;
+        const want = Math.min(size(), queued);
+        const out = new Uint8Array(want);
+        let off = 0;
+        let pieces = 0;
+        while (off < want) {
+          const head = queue[0]!;
+          const take = Math.min(head.length, want - off);
+          out.set(head.subarray(0, take), off);
+          off += take;
+          pieces++;
+          if (take === head.length) queue.shift();
+          else queue[0] = head.subarray(take);
+        }
+        queued -= want;
+        stats.writes++;
+        if (pieces > 1) stats.coalesced++;
+        for (let w = 0; w < out.length;) w += await to.write(out.subarray(w));
+      }
+    } catch { /* closed */ }
+    // Either side ending ends the session.
+    close(from);
+    close(to);
+    await reader;
+  }
+
+  const accepting = (async () => {
+    let session = 0;
+    for (;;) {
+      let client: Deno.Conn;
+      try {
+        client = await listener.accept();
+      } catch {
+        return; // listener closed
+      }
+      conns.add(client);
+      const seed = options.seed === undefined ? undefined : options.seed + 2 * session++;
+      sessions.push((async () => {
+        let server: Deno.Conn;
+        try {
+          server = await Deno.connect({ hostname: LOCALHOST, port: targetPort });
+        } catch {
+          close(client);
+          return;
+        }
+        conns.add(server);
+        await Promise.all([
+          pump(client, server, proxy.toServer, seed === undefined ? undefined : mulberry32(seed)),
+          pump(
+            server,
+            client,
+            proxy.toClient,
+            seed === undefined ? undefined : mulberry32(seed + 1),
+          ),
+        ]);
+      })());
+    }
+  })();
+
+  return Object.assign(proxy, {
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await accepting;
+      for (const conn of [...conns]) close(conn);
+      await Promise.all(sessions);
+    },
+  });
+}
+
+Deno.test("tcp probe frames 2,000 probes exactly when the stream is split and coalesced at random", async () => {
+  await using server = await startServer(["--proto", "tcp", "--host", LOCALHOST]);
+  await using proxy = startTcpProxy(server.port, { seed: 42, maxChunk: 200 });
+  const count = 2000;
+  const size = 100;
+  const report = await probe("tcp", proxy.port, [
+    "--size",
+    String(size),
+    "--count",
+    String(count),
+    "--rate",
+    "0",
+    "--timeout",
+    "5s",
+  ]);
+  assert.deepEqual(
+    {
+      sent: report.sent,
+      received: report.received,
+      lost: report.lost,
+      out_of_order: report.out_of_order,
+      duplicates: report.duplicates,
+      malformed: report.malformed,
+    },
+    { sent: count, received: count, lost: 0, out_of_order: 0, duplicates: 0, malformed: 0 },
+  );
+  // The proxy really did re-chunk: every byte passed both ways in pieces of at
+  // most 200 bytes (so at least total / 200 writes each way), and some writes
+  // joined bytes of several reads.
+  for (const dir of [proxy.toServer, proxy.toClient]) {
+    assert.equal(dir.bytes, count * size);
+    assert.ok(dir.writes >= (count * size) / 200, JSON.stringify(dir));
+    assert.ok(dir.coalesced > 0, JSON.stringify(dir));
+  }
+});
+
+Deno.test("tcp probe with --outstanding 1 is a ping-pong: one probe in flight, every one echoed", async () => {
+  await using server = await startServer(["--proto", "tcp", "--host", LOCALHOST]);
+  await using proxy = startTcpProxy(server.port);
+  const count = 200;
+  const size = 64;
+  const report = await probe("tcp", proxy.port, [
+    "--count",
+    String(count),
+    "--size",
+    String(size),
+    "--rate",
+    "0",
+    "--outstanding",
+    "1",
+    "--timeout",
+    "2s",
+  ]);
+  assert.equal(report.sent, count);
+  assert.equal(report.received, count);
+  assert.equal(report.lost, 0);
+  assert.equal(report.malformed, 0);
+  assert.ok(report.rtt_ms.p50 !== null && report.rtt_ms.max !== null);
+  // The client never had more than one probe's bytes unanswered.
+  assert.ok(proxy.maxInFlight <= size, `max in flight ${proxy.maxInFlight} bytes`);
+  assert.equal(proxy.toServer.bytes, count * size);
+});
+
+Deno.test("udp probe with --outstanding 1 counts probes the relay dropped as lost and carries on", async () => {
+  await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
+  // Each dropped probe holds the window for one --timeout, then is given up
+  // on. (Netkit once let its stall watchdog race that wait and fail the run.)
+  const drops = [5, 15, 25, 35, 45, 55, 65, 75];
+  await using relay = startImpairRelay({ hostname: LOCALHOST, port: server.port }, {
+    toServer: { drop: new Set(drops) },
+  });
+  const count = 100;
+  const report = await probe("udp", relay.addr.port, [
+    "--count",
+    String(count),
+    "--rate",
+    "0",
+    "--outstanding",
+    "1",
+    "--timeout",
+    "150ms",
+  ]);
+  assert.deepEqual(
+    {
+      sent: report.sent,
+      received: report.received,
+      lost: report.lost,
+      duplicates: report.duplicates,
+      malformed: report.malformed,
+    },
+    {
+      sent: count,
+      received: count - drops.length,
+      lost: drops.length,
+      duplicates: 0,
+      malformed: 0,
+    },
+  );
+  assert.equal(relay.stats.toServer.forwarded, count - drops.length);
+});
