@@ -97,12 +97,16 @@ export function formatEndpoint(endpoint: Endpoint): string {
   }
 }
 
-/** Format a Deno address as a peer: `127.0.0.1:40000` or a Unix path. */
+/**
+ * Format a Deno address as a peer: `127.0.0.1:40000` or a Unix path. An IPv4
+ * peer of a dual-stack (`::`) socket, which Deno reports IPv4-mapped
+ * (`::ffff:127.0.0.1`), prints as the IPv4 address it is, as `--allow`/`--deny` match it.
+ */
 export function formatAddr(addr: Deno.Addr): string {
   switch (addr.transport) {
     case "tcp":
     case "udp":
-      return formatHost(addr.hostname, addr.port);
+      return formatHost(addr.hostname.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, ""), addr.port);
     case "unix":
     case "unixpacket":
       return addr.path || "unix-peer";

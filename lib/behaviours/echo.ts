@@ -18,22 +18,22 @@
 import { writeAll } from "../io.ts";
 import type { Session } from "../server/session.ts";
 
-/** Read size of one echo loop; one buffer per connection, reused. */
+/** Largest read of one echo loop; one buffer per connection, reused. */
 export const ECHO_BUFFER_BYTES = 64 * 1024;
 
 /**
  * Echo until the peer ends its side; throws on socket errors.
  *
- * @param first Bytes already read (a view at the start of the buffer to reuse), echoed first.
+ * @param first Bytes already read, echoed first; its buffer is reused when it is large enough.
  */
 export async function echoStream(
   conn: Deno.Conn,
   session: Session,
   first?: Uint8Array,
 ): Promise<void> {
-  const buf = first
-    ? new Uint8Array(first.buffer, first.byteOffset)
-    : new Uint8Array(ECHO_BUFFER_BYTES);
+  // Start small (the first read's own buffer, or 4 KiB) and grow while reads fill the
+  // buffer: a connection trading short messages stays cheap, a bulk stream gets 64 KiB.
+  let buf = first ? new Uint8Array(first.buffer, first.byteOffset) : new Uint8Array(4096);
   if (first && first.length > 0) {
     session.bytesIn += first.length;
     session.touch();
@@ -51,5 +51,8 @@ export async function echoStream(
     await writeAll(conn, buf.subarray(0, n));
     session.busy = false;
     session.bytesOut += n;
+    if (n === buf.length && buf.length < ECHO_BUFFER_BYTES) {
+      buf = new Uint8Array(Math.min(buf.length * 4, ECHO_BUFFER_BYTES));
+    }
   }
 }

@@ -124,7 +124,11 @@ async function exchangeOne(
         await writeAll(conn, message);
         result.sent++;
         result.bytesOut += message.length;
-        await deadline(readFull(conn, reply, where), timeoutMs, noReply(i));
+        await deadline(
+          readFull(conn, reply, where, config.tls ? undefined : message),
+          timeoutMs,
+          noReply(i),
+        );
         result.replies++;
         result.bytesIn += reply.length;
         options.onReply?.(connection, i, reply);
@@ -168,20 +172,36 @@ async function exchangeOne(
   }
 }
 
-async function readFull(conn: StreamConn, buf: Uint8Array, where: string): Promise<void> {
+/**
+ * Read a whole reply. `sent` (the message, on a plaintext connection) lets a TLS
+ * server's alert be told from an echo even when the message is shorter than the alert.
+ */
+async function readFull(
+  conn: StreamConn,
+  buf: Uint8Array,
+  where: string,
+  sent?: Uint8Array,
+): Promise<void> {
+  const tlsAlert = () =>
+    new NetkitError(
+      "failure",
+      `${where} answered with a TLS alert: it is a TLS server, connect with --tls`,
+    );
   let off = 0;
   while (off < buf.length) {
     const n = await conn.read(buf.subarray(off));
     if (n === null) {
       // A TLS alert (content type 21, version 3.x) means we spoke plaintext to a TLS server.
-      const tlsAlert = off >= 2 && buf[0] === 0x15 && buf[1] === 0x03;
+      if (off >= 2 && buf[0] === 0x15 && buf[1] === 0x03) throw tlsAlert();
       throw new NetkitError(
         "failure",
-        tlsAlert
-          ? `${where} answered with a TLS alert: it is a TLS server, connect with --tls`
-          : `${where} closed the connection after ${off} of ${buf.length} reply bytes`,
+        `${where} closed the connection after ${off} of ${buf.length} reply bytes`,
       );
     }
     off += n;
   }
+  // A message no longer than the alert's 7 bytes is "answered" by the alert's first bytes.
+  if (
+    sent && sent[0] !== 0x15 && buf[0] === 0x15 && (buf.length < 2 || buf[1] === 0x03)
+  ) throw tlsAlert();
 }

@@ -162,9 +162,13 @@ class ProbeRun {
       this.malformed++; // never sent: not ours, whatever it claims
       return;
     }
+    const rtt = now - this.decoded.sendTimeMs;
+    if (!(rtt >= 0 && rtt < Infinity)) {
+      this.malformed++; // a send time in our future, or not a number: corrupted on the way
+      return;
+    }
     const kind = this.tracker.record(this.decoded.seq);
     if (kind === "duplicate") return;
-    const rtt = now - this.decoded.sendTimeMs;
     this.rtt.record(rtt);
     this.intervalRtt.record(rtt);
     this.jitter.update(this.decoded.sendTimeMs, now);

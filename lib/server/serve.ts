@@ -21,7 +21,7 @@
 import { type Endpoint, formatAddr, formatEndpoint } from "../address.ts";
 import { ChatRoom } from "../behaviours/chat.ts";
 import { discardStream } from "../behaviours/discard.ts";
-import { ECHO_BUFFER_BYTES, echoStream } from "../behaviours/echo.ts";
+import { echoStream } from "../behaviours/echo.ts";
 import type { ServerConfig } from "../config.ts";
 import { formatDuration } from "../duration.ts";
 import { fromSystemError, NetkitError, systemDetail } from "../errors.ts";
@@ -71,6 +71,9 @@ export interface ServerSummary {
   datagramsIn: number;
   datagramsOut: number;
 }
+
+/** Size of the buffer of a connection's first read (enough to recognise a throughput test). */
+const FIRST_READ_BYTES = 4096;
 
 type Bound =
   | { kind: "stream"; listener: Deno.Listener; endpoint: Endpoint }
@@ -158,7 +161,8 @@ export async function serve(
         case "echo":
         case "discard": {
           // The first bytes say whether this is a throughput test's control or data connection.
-          const buf = new Uint8Array(ECHO_BUFFER_BYTES);
+          // A small buffer for the first read keeps idle connections cheap (4 KiB, not 64).
+          const buf = new Uint8Array(FIRST_READ_BYTES);
           const n = await conn.read(buf);
           if (n === null) break;
           session.sniffed = true;

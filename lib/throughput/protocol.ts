@@ -193,15 +193,18 @@ export function readUdpHeader(data: Uint8Array, out: UdpHeader): boolean {
   ) {
     return false;
   }
-  // A sequence number above 2^53 is not exact as a number and never sent by netkit: not ours.
+  // A sequence number above 2^53 is not exact as a number and never sent by netkit: not ours
+  // (and would throw in the sequence tracker).
   const high = u32(data, 12);
   const low = u32(data, 16);
   if (high > MAX_SEQ_HIGH || (high === MAX_SEQ_HIGH && low !== 0)) return false;
+  for (let i = 0; i < 8; i++) scratch.setUint8(i, data[20 + i]!);
+  const sendTimeMs = scratch.getFloat64(0);
+  if (!Number.isFinite(sendTimeMs)) return false; // netkit always sends a clock reading
   out.key = u32(data, 4);
   out.stream = (data[8]! << 8) | data[9]!;
   out.kind = (data[10]! << 8) | data[11]!;
   out.seq = high * 2 ** 32 + low;
-  for (let i = 0; i < 8; i++) scratch.setUint8(i, data[20 + i]!);
-  out.sendTimeMs = scratch.getFloat64(0);
+  out.sendTimeMs = sendTimeMs;
   return true;
 }
