@@ -139,6 +139,10 @@ class ProbeRun {
   failure: unknown = undefined;
   /** Resolved on every echo, so waiting senders wake at once. */
   wake: (() => void) | undefined;
+  /** When the current wait gives up; checked by the ticker, not a timer per wait. */
+  waitDeadline = Infinity;
+  /** Resolves the current wait with false once its deadline passed. */
+  expire: (() => void) | undefined;
   /** Window slots given up on after a timeout (`--outstanding`). */
   givenUp = 0;
 
@@ -180,18 +184,29 @@ class ProbeRun {
     }
   };
 
-  /** Wait for the next echo, at most `ms`. Returns false on timeout. */
+  /**
+   * Wait for the next echo, at most `ms` (to the ticker's resolution). Returns
+   * false on timeout. No timer is armed per wait: in a ping-pong that would cost
+   * two timer operations per probe, measurable against a 40 µs round trip.
+   */
   waitForEcho(ms: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      this.waitDeadline = performance.now() + ms;
+      this.expire = () => {
         this.wake = undefined;
+        this.expire = undefined;
         resolve(false);
-      }, ms);
+      };
       this.wake = () => {
-        clearTimeout(timer);
+        this.expire = undefined;
         resolve(true);
       };
     });
+  }
+
+  /** Called by the ticker: end a wait whose deadline passed. */
+  checkWait(now: number): void {
+    if (this.expire && now >= this.waitDeadline) this.expire();
   }
 
   async run(): Promise<ProbeReport> {
@@ -239,6 +254,7 @@ class ProbeRun {
       : undefined;
     // A peer that stops reading or echoing must not hang the run.
     const watchdog = setInterval(() => {
+      this.checkWait(performance.now());
       if (
         this.watching && performance.now() - this.lastProgressAt > workload.timeoutMs &&
         this.failure === undefined
@@ -251,7 +267,7 @@ class ProbeRun {
         );
         transport.close();
       }
-    }, Math.max(10, Math.min(250, workload.timeoutMs / 4)));
+    }, Math.max(5, Math.min(50, workload.timeoutMs / 8)));
 
     let sendEnd = start;
     try {
