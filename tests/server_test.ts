@@ -72,7 +72,7 @@ for (const host of ["127.0.0.1", "::1"]) {
       assert.equal(code, 0);
       assert.match(
         stderr,
-        /summary: 1 connections served, 0 refused, 292\.97 KiB in, 292\.97 KiB out/,
+        /summary: 1 connection served, 0 refused, 292\.97 KiB in, 292\.97 KiB out/,
       );
     }
   });

@@ -49,6 +49,9 @@ Deno.test("tcp throughput up: the server received every byte the client sent", a
   assert.ok(doc.up!.sum_sent.bytes > 1_000_000, "sent something substantial");
   assert.equal(doc.up!.sum_received.bytes, doc.up!.sum_sent.bytes);
   assert.ok(doc.up!.sum_received.bits_per_second > 0);
+  // The server's closing summary counts the test's bytes too.
+  const { stderr } = await server.stop();
+  assert.match(stderr, /summary: 2 connections served, 0 refused, [1-9][\d.]* [KMG]iB in, 0 B out/);
 });
 
 Deno.test("tcp throughput --reverse with 3 streams: the client received every byte the server sent", async () => {

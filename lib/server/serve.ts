@@ -98,7 +98,7 @@ export async function serve(
   const live = new Map<Deno.Conn, Session>();
   const handlers = new Set<Promise<void>>();
   const room = new ChatRoom();
-  const hub = new ThroughputHub(config.verbose ? { log } : {});
+  const hub = new ThroughputHub({ counters: summary, ...(config.verbose && { log }) });
   const firstByteApplies = config.firstByteTimeoutMs > 0 && config.mode !== "chat";
   const period = Math.max(
     10,
@@ -299,7 +299,7 @@ export function emptySummary(): ServerSummary {
 /** The closing line printed when a server stops. */
 export function formatSummary(s: ServerSummary): string {
   const parts = [
-    `${formatCount(s.connections)} connections served`,
+    `${formatCount(s.connections)} connection${s.connections === 1 ? "" : "s"} served`,
     `${formatCount(s.refused)} refused`,
     ...(s.denied > 0 ? [`${formatCount(s.denied)} denied`] : []),
     ...(s.rateLimited > 0 ? [`${formatCount(s.rateLimited)} datagrams rate-limited`] : []),

@@ -49,6 +49,11 @@ const UDP_DRAIN_MS = 1000;
 
 /** Options of {@linkcode ThroughputHub}. */
 export interface ThroughputHubOptions {
+  /**
+   * Counters to add every test's bytes and datagrams to (the server's summary).
+   * @default {undefined}
+   */
+  counters?: { bytesIn: number; bytesOut: number; datagramsIn: number; datagramsOut: number };
   /** Where to log test starts and ends. @default {() => {}} */
   log?: (line: string) => void;
 }
@@ -73,9 +78,11 @@ class ServerTest {
 export class ThroughputHub {
   readonly #tests = new Map<string, ServerTest>();
   readonly #log: (line: string) => void;
+  readonly #counters: ThroughputHubOptions["counters"];
 
   constructor(options: ThroughputHubOptions = {}) {
     this.#log = options.log ?? (() => {});
+    this.#counters = options.counters;
   }
 
   /** Tests running now. */
@@ -180,10 +187,39 @@ export class ThroughputHub {
     lines: LineReader,
     send: (m: Parameters<typeof encodeControl>[0]) => Promise<void>,
   ): Promise<string> {
+    const udpReceivers = new Map<number, UdpReceiver>();
+    const tcpReceivers: TcpReceiver[] = [];
+    const progress = { bytes: 0 };
+    try {
+      return await this.#runTest(test, lines, send, udpReceivers, tcpReceivers, progress);
+    } finally {
+      // Count what moved, finished or not, in the server's totals.
+      const c = this.#counters;
+      if (c) {
+        for (const t of tcpReceivers) c.bytesIn += t.bytes;
+        for (const u of udpReceivers.values()) {
+          c.bytesIn += u.bytes;
+          c.datagramsIn += u.datagrams;
+        }
+        c.bytesOut += progress.bytes;
+        if (test.request.proto === "udp") {
+          c.datagramsOut += Math.floor(progress.bytes / test.request.size);
+        }
+      }
+    }
+  }
+
+  async #runTest(
+    test: ServerTest,
+    lines: LineReader,
+    send: (m: Parameters<typeof encodeControl>[0]) => Promise<void>,
+    udpReceivers: Map<number, UdpReceiver>,
+    tcpReceivers: TcpReceiver[],
+    progress: { bytes: number },
+  ): Promise<string> {
     const r = test.request;
     const receiving = r.direction !== "down";
     const sending = r.direction !== "up";
-    const udpReceivers = new Map<number, UdpReceiver>();
     let udpLoop: Promise<void> | undefined;
     if (test.udp) {
       for (let s = 0; s < r.parallel; s++) udpReceivers.set(s, new UdpReceiver(s, 1000));
@@ -215,11 +251,9 @@ export class ThroughputHub {
     const udpBefore = r.proto === "udp" && receiving ? await readUdpCounters() : undefined;
 
     const senders: Promise<SentFigures>[] = [];
-    const tcpReceivers: TcpReceiver[] = [];
     const tcpReceiving: Promise<void>[] = [];
     // A client that vanishes (killed, cable pulled) stops moving bytes: end its test within
     // seconds rather than at the hard deadline. Slow paced tests get a longer allowance.
-    const progress = { bytes: 0 };
     const gapMs = r.bitrate > 0 ? (r.size * 8 * 1000) / r.bitrate : 0;
     const stallMs = Math.max(STALL_MS, 3 * gapMs);
     let lastBytes = -1;

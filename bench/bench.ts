@@ -1,0 +1,1247 @@
+/**
+ * netkit against its anchors on loopback: iperf3 (TCP and UDP throughput,
+ * server memory) and sockperf (ping-pong RTT). Each measurement runs netkit
+ * and its anchor alternately (A B A B …), each run with its own fresh server,
+ * and reports medians, the ratio netkit/anchor and whether netkit meets its
+ * target, then the same table as Markdown for the README.
+ *
+ * ```sh
+ * deno task bench                          # 5 pairs of 10 s runs per measurement
+ * deno task bench --pairs 2 --duration 3s  # quicker
+ * deno task bench --json                   # one JSON summary on stdout
+ * ```
+ *
+ * Linux only (peak RSS comes from /proc/PID/status). Installs nothing: an
+ * anchor that is not on PATH is named, and netkit's side of it still runs.
+ *
+ * @module
+ */
+
+import { NETKIT_RUN, ROOT_DIR } from "../tests/support/cli.ts";
+
+// ---------------------------------------------------------------------------
+// Flags
+
+interface Options {
+  pairs: number;
+  durationS: number;
+  json: boolean;
+}
+
+const USAGE = `Usage: deno task bench [--pairs N] [--duration DUR] [--json]
+
+Runs netkit and its anchors (iperf3, sockperf) alternately on loopback and prints
+medians, ratios netkit/anchor and targets, then a Markdown table.
+
+  --pairs N        netkit/anchor pairs per measurement (default 5)
+  --duration DUR   length of each run, whole seconds: 10, 10s, 1m (default 10s)
+  --json           print one JSON summary on stdout instead of the report
+  -h, --help       show this help`;
+
+function parseDurationS(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!m) throw new Error(`bad --duration '${text}': use e.g. 10s, 3, 1m`);
+  const n = Number(m[1]);
+  const s = m[2] === "ms" ? n / 1000 : m[2] === "m" ? n * 60 : n;
+  if (!Number.isInteger(s) || s < 1) {
+    // iperf3 -t and sockperf -t take whole seconds.
+    throw new Error(`bad --duration '${text}': whole seconds, at least 1 (iperf3 and sockperf)`);
+  }
+  return s;
+}
+
+function parseOptions(args: string[]): Options {
+  const options: Options = { pairs: 5, durationS: 10, json: false };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const [name, inline] = arg.includes("=") ? arg.split("=", 2) as [string, string] : [arg];
+    const value = () => {
+      const v = inline ?? args[++i];
+      if (v === undefined) throw new Error(`${name} needs a value`);
+      return v;
+    };
+    switch (name) {
+      case "--pairs": {
+        const v = value();
+        const n = Number(v);
+        if (!/^\d+$/.test(v) || n < 1) throw new Error(`bad --pairs '${v}': a whole number ≥ 1`);
+        options.pairs = n;
+        break;
+      }
+      case "--duration":
+      case "-t":
+        options.durationS = parseDurationS(value());
+        break;
+      case "--json":
+        options.json = true;
+        break;
+      case "-h":
+      case "--help":
+        console.log(USAGE);
+        Deno.exit(0);
+        break;
+      default:
+        throw new Error(`unknown argument '${arg}'\n\n${USAGE}`);
+    }
+  }
+  return options;
+}
+
+// ---------------------------------------------------------------------------
+// Processes: every one is registered, killed and awaited, and bounded in time.
+
+const live = new Set<Deno.ChildProcess>();
+
+function kill(child: Deno.ChildProcess, signal: Deno.Signal): void {
+  try {
+    child.kill(signal);
+  } catch { /* already exited */ }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit status. */
+async function terminate(child: Deno.ChildProcess, graceMs = 5000): Promise<Deno.CommandStatus> {
+  kill(child, "SIGTERM");
+  const killer = setTimeout(() => kill(child, "SIGKILL"), graceMs);
+  try {
+    return await child.status;
+  } finally {
+    clearTimeout(killer);
+    live.delete(child);
+  }
+}
+
+interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  ms: number;
+}
+
+/** Run a command to completion, killed after `timeoutMs`. */
+async function run(
+  cmd: string,
+  args: string[],
+  timeoutMs: number,
+  cwd?: string,
+): Promise<RunResult> {
+  const started = performance.now();
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  live.add(child);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    kill(child, "SIGKILL");
+  }, timeoutMs);
+  try {
+    const out = await child.output();
+    return {
+      code: out.code,
+      stdout: new TextDecoder().decode(out.stdout),
+      stderr: new TextDecoder().decode(out.stderr),
+      timedOut,
+      ms: performance.now() - started,
+    };
+  } finally {
+    clearTimeout(timer);
+    kill(child, "SIGKILL"); // no-op once exited
+    await child.status;
+    live.delete(child);
+  }
+}
+
+/** Read a stream line by line into `sink`, calling `onLine` on each. */
+async function pumpLines(
+  stream: ReadableStream<Uint8Array>,
+  sink: string[],
+  onLine: () => void,
+): Promise<void> {
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      pending += value;
+      let nl;
+      while ((nl = pending.indexOf("\n")) >= 0) {
+        sink.push(pending.slice(0, nl));
+        pending = pending.slice(nl + 1);
+        onLine();
+      }
+    }
+    if (pending) {
+      sink.push(pending);
+      onLine();
+    }
+  } catch { /* the process went away */ }
+}
+
+/** A server we started; `stop` reads its peak RSS, then stops it and awaits it. */
+interface Server {
+  name: string;
+  child: Deno.ChildProcess;
+  /** stdout and stderr lines, interleaved as they came. */
+  lines: string[];
+  stop(): Promise<{ code: number; vmHwmKiB: number | null }>;
+}
+
+/**
+ * Start a server and resolve once `ready(lines)` holds, polled on every output
+ * line and every 20 ms (for readiness checks that look elsewhere, e.g. at
+ * /proc/net/tcp). Never a fixed sleep; gives up after `timeoutMs`.
+ */
+async function startServer(
+  name: string,
+  cmd: string,
+  args: string[],
+  ready: (lines: string[]) => boolean | Promise<boolean>,
+  timeoutMs = 15000,
+  cwd?: string,
+): Promise<Server> {
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  live.add(child);
+  const lines: string[] = [];
+  let wake = () => {};
+  const pumps = Promise.all([
+    pumpLines(child.stdout, lines, () => wake()),
+    pumpLines(child.stderr, lines, () => wake()),
+  ]);
+  let exited = false;
+  child.status.then(() => {
+    exited = true;
+    wake();
+  });
+  let stopped: Promise<{ code: number; vmHwmKiB: number | null }> | undefined;
+  const stop = () =>
+    stopped ??= (async () => {
+      const vmHwmKiB = exited ? null : await peakRssKiB(child.pid);
+      const { code } = await terminate(child);
+      await pumps;
+      return { code, vmHwmKiB };
+    })();
+  const server: Server = { name, child, lines, stop };
+  const deadlineAt = performance.now() + timeoutMs;
+  try {
+    while (!(await ready(lines))) {
+      if (exited) {
+        throw new Error(`${name} exited before it was ready: ${lines.slice(-5).join(" | ")}`);
+      }
+      if (performance.now() > deadlineAt) {
+        throw new Error(
+          `${name} not ready after ${timeoutMs} ms: ${lines.slice(-5).join(" | ")}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 20);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return server;
+}
+
+/** VmHWM (peak resident set) of a live process, KiB. */
+async function peakRssKiB(pid: number): Promise<number | null> {
+  try {
+    const status = await Deno.readTextFile(`/proc/${pid}/status`);
+    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a TCP socket is listening on 127.0.0.1:port (or any address), per /proc/net/tcp. */
+async function tcpListening(port: number): Promise<boolean> {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try {
+      text = await Deno.readTextFile(file);
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // f[1] = local "ADDR:PORT", f[3] = state, 0A = LISTEN
+      if (f[3] === "0A" && f[1]?.endsWith(`:${hex}`)) return true;
+    }
+  }
+  return false;
+}
+
+/** A port free for both TCP and UDP on 127.0.0.1: bind port 0, read it, close. */
+function freePort(): number {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    try {
+      const udp = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port });
+      udp.close();
+      return port;
+    } catch { /* UDP port taken: try another */ }
+  }
+  throw new Error("no port free for both TCP and UDP on 127.0.0.1");
+}
+
+function hasCommand(name: string): boolean {
+  try {
+    return new Deno.Command("sh", {
+      args: ["-c", `command -v ${name}`],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The runs
+
+const HOST = "127.0.0.1";
+const DENO = Deno.execPath();
+/** The netkit command line as shown in the report (permissions as the binary's). */
+const NETKIT_SHOWN = `deno ${NETKIT_RUN.join(" ")}`;
+
+/** A problem seen in one run, stated precisely. */
+const problems: string[] = [];
+
+function problem(text: string): void {
+  problems.push(text);
+  console.error(`  problem: ${text}`);
+}
+
+/** Pull a finite number out of a parsed JSON document by path. */
+function num(doc: unknown, path: string): number | undefined {
+  let cur: unknown = doc;
+  for (const key of path.split(".")) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return typeof cur === "number" && Number.isFinite(cur) ? cur : undefined;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function tail(text: string, n = 300): string {
+  const t = text.trim().replace(/\s+/g, " ");
+  return t.length > n ? `…${t.slice(-n)}` : t;
+}
+
+/** Extract named figures; every missing one is a problem, and the run is discarded. */
+function extract<K extends string>(
+  who: string,
+  doc: unknown,
+  paths: Record<K, string>,
+): Record<K, number> | undefined {
+  const out = {} as Record<K, number>;
+  let ok = true;
+  for (const key of Object.keys(paths) as K[]) {
+    const path = paths[key];
+    const v = num(doc, path);
+    if (v === undefined) {
+      problem(`${who}: JSON field ${path} missing or not a finite number`);
+      ok = false;
+    } else out[key] = v;
+  }
+  return ok ? out : undefined;
+}
+
+function runFailed(who: string, r: RunResult): boolean {
+  if (r.timedOut) {
+    problem(`${who}: killed after ${(r.ms / 1000).toFixed(1)} s without finishing`);
+    return true;
+  }
+  if (r.code !== 0) {
+    problem(`${who}: exit ${r.code}: ${tail(r.stderr || r.stdout)}`);
+    return true;
+  }
+  return false;
+}
+
+async function startNetkitServer(): Promise<{ server: Server; port: number }> {
+  const server = await startServer(
+    "netkit server",
+    DENO,
+    [...NETKIT_RUN, "server", "--proto", "both", "--host", HOST, "--port", "0"],
+    (lines) => lines.filter((l) => l.startsWith("listening on ")).length >= 2,
+    30000,
+    ROOT_DIR,
+  );
+  const line = server.lines.find((l) => l.startsWith("listening on tcp "));
+  const port = Number(/:(\d+)$/.exec(line ?? "")?.[1]);
+  if (!Number.isInteger(port)) {
+    await server.stop();
+    throw new Error(`netkit server printed no tcp port: ${server.lines.join(" | ")}`);
+  }
+  return { server, port };
+}
+
+/** Stop a netkit server, and flag a non-zero exit or a missing summary. */
+async function stopNetkitServer(
+  server: Server,
+  who: string,
+): Promise<{ vmHwmKiB: number | null; summary: string | undefined }> {
+  const { code, vmHwmKiB } = await server.stop();
+  const summary = server.lines.find((l) => l.startsWith("summary:"));
+  if (code !== 0) {
+    problem(
+      `${who}: netkit server exited ${code} on SIGTERM (expected 0): ${
+        tail(server.lines.join(" | "))
+      }`,
+    );
+  } else if (!summary) {
+    problem(`${who}: netkit server printed no 'summary:' line on SIGTERM`);
+  }
+  return { vmHwmKiB, summary };
+}
+
+const runTimeoutMs = (durationS: number) => (durationS + 30) * 1000;
+
+function netkitClient(args: string[], durationS: number): Promise<RunResult> {
+  return run(DENO, [...NETKIT_RUN, "client", ...args], runTimeoutMs(durationS), ROOT_DIR);
+}
+
+interface Sample {
+  values: Record<string, number>;
+  /** netkit server's 'summary:' line, where there is one. */
+  summary?: string;
+}
+
+// --- 1 and 4: TCP throughput, and the server's peak RSS while serving it
+
+function netkitTcpArgs(port: number | string, d: number): string[] {
+  return ["--throughput", "--proto", "tcp", HOST, String(port), "--duration", `${d}s`, "--json"];
+}
+
+async function netkitTcp(d: number, who: string): Promise<Sample | undefined> {
+  const { server, port } = await startNetkitServer();
+  let r: RunResult;
+  let stopped: Awaited<ReturnType<typeof stopNetkitServer>>;
+  try {
+    r = await netkitClient(netkitTcpArgs(port, d), d);
+  } finally {
+    stopped = await stopNetkitServer(server, who);
+  }
+  if (runFailed(who, r)) return undefined;
+  const doc = parseJson(r.stdout);
+  if (doc === undefined) return void problem(`${who}: stdout is not JSON: ${tail(r.stdout)}`);
+  const v = extract(who, doc, {
+    bps: "up.sum_received.bits_per_second",
+    sentBps: "up.sum_sent.bits_per_second",
+    bytes: "up.sum_received.bytes",
+  });
+  if (!v) return undefined;
+  if (stopped.vmHwmKiB === null) problem(`${who}: could not read the server's VmHWM`);
+  if (v.bps > v.sentBps * 1.01) {
+    problem(`${who}: receiver ${v.bps} bit/s exceeds sender ${v.sentBps} bit/s`);
+  }
+  if (v.bytes > 0 && stopped.summary && /\b0 B in\b/.test(stopped.summary)) {
+    problem(
+      `${who}: the server received ${v.bytes} bytes of test data, but its SIGTERM summary says '${stopped.summary}'`,
+    );
+  }
+  return {
+    values: { ...v, ...(stopped.vmHwmKiB === null ? {} : { rssKiB: stopped.vmHwmKiB }) },
+    summary: stopped.summary,
+  };
+}
+
+function iperfServerArgs(port: number | string): string[] {
+  return ["-s", "-B", HOST, "-p", String(port)];
+}
+
+async function startIperfServer(): Promise<{ server: Server; port: number }> {
+  const port = freePort();
+  // Fresh per run, without -1 (one-off), so nothing but our test touches it;
+  // ready once its TCP control port is listening (seen in /proc/net/tcp, so no
+  // probe connection disturbs it).
+  const server = await startServer(
+    "iperf3 server",
+    "iperf3",
+    iperfServerArgs(port),
+    () => tcpListening(port),
+  );
+  return { server, port };
+}
+
+function iperfTcpArgs(port: number | string, d: number): string[] {
+  return ["-c", HOST, "-p", String(port), "-t", String(d), "-J"];
+}
+
+async function iperfTcp(d: number, who: string): Promise<Sample | undefined> {
+  const { server, port } = await startIperfServer();
+  let r: RunResult;
+  let stopped: Awaited<ReturnType<Server["stop"]>>;
+  try {
+    r = await run("iperf3", iperfTcpArgs(port, d), runTimeoutMs(d));
+  } finally {
+    stopped = await server.stop();
+  }
+  const doc = parseJson(r.stdout);
+  const err = (doc as { error?: string } | undefined)?.error;
+  if (err) return void problem(`${who}: iperf3 error: ${err}`);
+  if (runFailed(who, r)) return undefined;
+  if (doc === undefined) return void problem(`${who}: stdout is not JSON: ${tail(r.stdout)}`);
+  const v = extract(who, doc, { bps: "end.sum_received.bits_per_second" });
+  if (!v) return undefined;
+  if (stopped.vmHwmKiB === null) problem(`${who}: could not read the server's VmHWM`);
+  return {
+    values: { ...v, ...(stopped.vmHwmKiB === null ? {} : { rssKiB: stopped.vmHwmKiB }) },
+  };
+}
+
+// --- 2: UDP throughput, 1400-byte datagrams, unlimited rate
+
+function netkitUdpArgs(port: number | string, d: number): string[] {
+  return [
+    "--throughput",
+    "--proto",
+    "udp",
+    HOST,
+    String(port),
+    "--duration",
+    `${d}s`,
+    "--size",
+    "1400",
+    "--bitrate",
+    "0",
+    "--json",
+  ];
+}
+
+async function netkitUdp(d: number, who: string): Promise<Sample | undefined> {
+  const { server, port } = await startNetkitServer();
+  let r: RunResult;
+  let stopped: Awaited<ReturnType<typeof stopNetkitServer>>;
+  try {
+    r = await netkitClient(netkitUdpArgs(port, d), d);
+  } finally {
+    stopped = await stopNetkitServer(server, who);
+  }
+  if (runFailed(who, r)) return undefined;
+  const doc = parseJson(r.stdout);
+  if (doc === undefined) return void problem(`${who}: stdout is not JSON: ${tail(r.stdout)}`);
+  const v = extract(who, doc, {
+    received: "up.sum_received.datagrams",
+    sent: "up.sum_sent.datagrams",
+    seconds: "up.sum_sent.seconds",
+    lossPct: "up.sum_received.lost_percent",
+    lost: "up.sum_received.lost",
+  });
+  if (!v) return undefined;
+  if (v.seconds <= 0) return void problem(`${who}: up.sum_sent.seconds is ${v.seconds}`);
+  const dps = v.received / v.seconds;
+  // Cross-checks of netkit's own figures.
+  if (v.received + v.lost !== v.sent) {
+    problem(
+      `${who}: received ${v.received} + lost ${v.lost} = ${
+        v.received + v.lost
+      }, but sent is ${v.sent}`,
+    );
+  }
+  const expectPct = v.sent > 0 ? (100 * v.lost) / v.sent : 0;
+  if (Math.abs(expectPct - v.lossPct) > 0.01) {
+    problem(`${who}: lost_percent ${v.lossPct} but lost/sent = ${expectPct.toFixed(4)}%`);
+  }
+  if (v.received > 0 && stopped.summary && !/datagrams in/.test(stopped.summary)) {
+    problem(
+      `${who}: the server received ${v.received} test datagrams, but its SIGTERM summary counts none: '${stopped.summary}'`,
+    );
+  }
+  return { values: { ...v, dps }, summary: stopped.summary };
+}
+
+function iperfUdpArgs(port: number | string, d: number): string[] {
+  return ["-c", HOST, "-p", String(port), "-t", String(d), "-u", "-b", "0", "-l", "1400", "-J"];
+}
+
+async function iperfUdp(d: number, who: string): Promise<Sample | undefined> {
+  const { server, port } = await startIperfServer();
+  let r: RunResult;
+  try {
+    r = await run("iperf3", iperfUdpArgs(port, d), runTimeoutMs(d));
+  } finally {
+    await server.stop();
+  }
+  const doc = parseJson(r.stdout);
+  const err = (doc as { error?: string } | undefined)?.error;
+  if (err) return void problem(`${who}: iperf3 error: ${err}`);
+  if (runFailed(who, r)) return undefined;
+  if (doc === undefined) return void problem(`${who}: stdout is not JSON: ${tail(r.stdout)}`);
+  const v = extract(who, doc, {
+    packets: "end.sum.packets",
+    lost: "end.sum.lost_packets",
+    seconds: "end.sum.seconds",
+    lossPct: "end.sum.lost_percent",
+  });
+  if (!v) return undefined;
+  if (v.seconds <= 0) return void problem(`${who}: end.sum.seconds is ${v.seconds}`);
+  return { values: { ...v, dps: (v.packets - v.lost) / v.seconds } };
+}
+
+// --- 3: ping-pong RTT, 64 bytes
+
+function netkitPingArgs(proto: "tcp" | "udp", port: number | string, d: number): string[] {
+  return [
+    "--probe",
+    "--ping-pong",
+    "--proto",
+    proto,
+    HOST,
+    String(port),
+    "--duration",
+    `${d}s`,
+    "--size",
+    "64",
+    "--json",
+    "--interval-report",
+    "0",
+  ];
+}
+
+async function netkitPing(
+  proto: "tcp" | "udp",
+  d: number,
+  who: string,
+): Promise<Sample | undefined> {
+  const { server, port } = await startNetkitServer();
+  let r: RunResult;
+  let stopped: Awaited<ReturnType<typeof stopNetkitServer>>;
+  try {
+    r = await netkitClient(netkitPingArgs(proto, port, d), d);
+  } finally {
+    stopped = await stopNetkitServer(server, who);
+  }
+  if (runFailed(who, r)) return undefined;
+  const doc = parseJson(r.stdout);
+  if (doc === undefined) return void problem(`${who}: stdout is not JSON: ${tail(r.stdout)}`);
+  const v = extract(who, doc, {
+    p50ms: "rtt_ms.p50",
+    p99ms: "rtt_ms.p99",
+    minms: "rtt_ms.min",
+    maxms: "rtt_ms.max",
+    sent: "sent",
+    received: "received",
+  });
+  if (!v) return undefined;
+  if (!(v.minms <= v.p50ms && v.p50ms <= v.p99ms && v.p99ms <= v.maxms)) {
+    problem(
+      `${who}: rtt_ms not ordered: min ${v.minms} p50 ${v.p50ms} p99 ${v.p99ms} max ${v.maxms}`,
+    );
+  }
+  if (v.received !== v.sent) problem(`${who}: ${v.sent - v.received} of ${v.sent} probes lost`);
+  return {
+    values: { p50us: v.p50ms * 1000, p99us: v.p99ms * 1000, samples: v.received },
+    summary: stopped.summary,
+  };
+}
+
+function sockperfServerArgs(proto: "tcp" | "udp", port: number | string): string[] {
+  return ["server", ...(proto === "tcp" ? ["--tcp"] : []), "-i", HOST, "-p", String(port)];
+}
+
+function sockperfClientArgs(proto: "tcp" | "udp", port: number | string, d: number): string[] {
+  return [
+    "ping-pong",
+    ...(proto === "tcp" ? ["--tcp"] : []),
+    "-i",
+    HOST,
+    "-p",
+    String(port),
+    "-m",
+    "64",
+    "-t",
+    String(d),
+    "--full-rtt",
+  ];
+}
+
+/** Whether this sockperf knows --full-rtt (checked once). */
+let sockperfFullRtt = true;
+
+async function sockperfPing(
+  proto: "tcp" | "udp",
+  d: number,
+  who: string,
+): Promise<Sample | undefined> {
+  const port = freePort();
+  // sockperf binds (and listens) before it prints "[tid N] using recvfrom() to
+  // block on socket(s)", right before its loop: that line is its readiness.
+  const server = await startServer(
+    "sockperf server",
+    "sockperf",
+    sockperfServerArgs(proto, port),
+    (lines) => lines.some((l) => /using \S+\(\) to block on socket/.test(l)),
+  );
+  let r: RunResult;
+  const args = sockperfClientArgs(proto, port, d).filter((a) =>
+    sockperfFullRtt || a !== "--full-rtt"
+  );
+  try {
+    r = await run("sockperf", args, runTimeoutMs(d));
+  } finally {
+    await server.stop();
+  }
+  if (runFailed(who, r)) return undefined;
+  const out = r.stdout + "\n" + r.stderr;
+  // With --full-rtt sockperf says "avg-rtt" / "Round trip is"; without, it
+  // reports half the round trip ("avg-latency" / "Latency is"): double it.
+  const full = /avg-rtt|Round trip is/.test(out);
+  const half = /avg-latency|Latency is/.test(out);
+  if (!full && !half) {
+    return void problem(`${who}: cannot tell whether figures are RTT or latency: ${tail(out)}`);
+  }
+  const factor = full ? 1 : 2;
+  const pct = (p: string) => {
+    const m = new RegExp(`---> percentile ${p.replace(".", "\\.")} =\\s*([\\d.]+)`).exec(out);
+    return m ? Number(m[1]) * factor : undefined;
+  };
+  const p50us = pct("50.000");
+  const p99us = pct("99.000");
+  const samples = Number(/Total (\d+) observations/.exec(out)?.[1] ?? NaN);
+  if (p50us === undefined || p99us === undefined) {
+    return void problem(`${who}: no percentile 50.000/99.000 lines in output: ${tail(out)}`);
+  }
+  return { values: { p50us, p99us, samples, doubled: factor === 2 ? 1 : 0 } };
+}
+
+// ---------------------------------------------------------------------------
+// Statistics and the report
+
+function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+interface Row {
+  metric: string;
+  unit: string;
+  netkit: number | null;
+  anchor: number | null;
+  netkitRuns: number[];
+  anchorRuns: number[];
+  anchorName: string;
+  ratio: number | null;
+  target: string;
+  met: boolean | null;
+  /** Decimal places for the figures. */
+  digits: number;
+}
+
+function fmt(x: number | null, digits: number): string {
+  if (x === null) return "n/a";
+  return x.toLocaleString("en-US", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+}
+
+function metText(row: Row): string {
+  if (row.target === "report only") return "—";
+  if (row.met === null) return "n/a";
+  return row.met ? "yes" : "no";
+}
+
+function ratioText(r: number | null): string {
+  // Three decimals below 10x, so a ratio just under a target never prints as the target.
+  return r === null ? "n/a" : `${r.toFixed(r < 10 ? 3 : 1)}x`;
+}
+
+function tableRows(rows: Row[]): string[][] {
+  return rows.map((row) => [
+    `${row.metric} (${row.unit})`,
+    fmt(row.netkit, row.digits),
+    row.anchor === null && row.anchorRuns.length === 0
+      ? `n/a (${row.anchorName})`
+      : `${fmt(row.anchor, row.digits)} (${row.anchorName})`,
+    ratioText(row.ratio),
+    row.target,
+    metText(row),
+  ]);
+}
+
+const HEADER = ["metric", "netkit median", "anchor median", "ratio", "target", "met?"];
+
+function plainTable(rows: string[][]): string {
+  const all = [HEADER, ...rows];
+  const widths = HEADER.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join(" | ").trimEnd();
+  return [line(HEADER), widths.map((w) => "-".repeat(w)).join("-|-"), ...rows.map(line)].join(
+    "\n",
+  );
+}
+
+function markdownTable(rows: string[][]): string {
+  const esc = (c: string) => c.replaceAll("|", "\\|");
+  return [
+    `| ${HEADER.join(" | ")} |`,
+    `| ${HEADER.map(() => "---").join(" | ")} |`,
+    ...rows.map((r) => `| ${r.map(esc).join(" | ")} |`),
+  ].join("\n");
+}
+
+async function firstLine(cmd: string, args: string[]): Promise<string> {
+  try {
+    const r = await run(cmd, args, 10000);
+    return (r.stdout + r.stderr).split("\n").map((l) => l.trim()).find((l) => l) ?? "?";
+  } catch {
+    return "?";
+  }
+}
+
+async function machine(): Promise<Record<string, string>> {
+  const read = async (f: string) => {
+    try {
+      return await Deno.readTextFile(f);
+    } catch {
+      return "";
+    }
+  };
+  const cpuinfo = await read("/proc/cpuinfo");
+  const meminfo = await read("/proc/meminfo");
+  const memKiB = Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? NaN);
+  return {
+    load: (await read("/proc/loadavg")).split(" ").slice(0, 3).join(" "),
+    cores: (await firstLine("nproc", [])) || String(navigator.hardwareConcurrency),
+    cpu: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown",
+    memory: Number.isFinite(memKiB) ? `${(memKiB / 1024 / 1024).toFixed(1)} GiB` : "unknown",
+    kernel: `${Deno.build.os} ${Deno.osRelease()} ${Deno.build.arch}`,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<number> {
+  let options: Options;
+  try {
+    options = parseOptions(Deno.args);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    return 2;
+  }
+  if (Deno.build.os !== "linux") {
+    console.error("error: the bench reads /proc (peak RSS, listening sockets): Linux only");
+    return 2;
+  }
+  const { pairs, durationS: d } = options;
+  const log = (s: string) => console.error(s);
+
+  const haveIperf = hasCommand("iperf3");
+  const haveSockperf = hasCommand("sockperf");
+  const missing = [...(haveIperf ? [] : ["iperf3"]), ...(haveSockperf ? [] : ["sockperf"])];
+  for (const m of missing) {
+    log(
+      `anchor missing: ${m} is not on PATH; its comparisons run netkit only (install: apt-get install ${m})`,
+    );
+  }
+
+  const versions: Record<string, string> = {
+    deno: Deno.version.deno,
+    netkit: await firstLine(DENO, [...NETKIT_RUN, "--version"]),
+    iperf3: haveIperf ? await firstLine("iperf3", ["--version"]) : "missing",
+    sockperf: haveSockperf ? await firstLine("sockperf", ["--version"]) : "missing",
+  };
+  if (haveSockperf) {
+    const help = await run("sockperf", ["ping-pong", "--help"], 10000);
+    sockperfFullRtt = (help.stdout + help.stderr).includes("--full-rtt");
+  }
+  const host = await machine();
+  const date = new Date().toISOString();
+
+  const P = "PORT";
+  const sk = (proto: "tcp" | "udp") =>
+    sockperfClientArgs(proto, P, d).filter((a) => sockperfFullRtt || a !== "--full-rtt");
+  const commands = {
+    netkit_server: `${NETKIT_SHOWN} server --proto both --host ${HOST} --port 0`,
+    netkit_tcp: `${NETKIT_SHOWN} client ${netkitTcpArgs(P, d).join(" ")}`,
+    netkit_udp: `${NETKIT_SHOWN} client ${netkitUdpArgs(P, d).join(" ")}`,
+    netkit_pingpong_tcp: `${NETKIT_SHOWN} client ${netkitPingArgs("tcp", P, d).join(" ")}`,
+    netkit_pingpong_udp: `${NETKIT_SHOWN} client ${netkitPingArgs("udp", P, d).join(" ")}`,
+    iperf3_server: `iperf3 ${iperfServerArgs(P).join(" ")}`,
+    iperf3_tcp: `iperf3 ${iperfTcpArgs(P, d).join(" ")}`,
+    iperf3_udp: `iperf3 ${iperfUdpArgs(P, d).join(" ")}`,
+    sockperf_server_tcp: `sockperf ${sockperfServerArgs("tcp", P).join(" ")}`,
+    sockperf_server_udp: `sockperf ${sockperfServerArgs("udp", P).join(" ")}`,
+    sockperf_pingpong_tcp: `sockperf ${sk("tcp").join(" ")}`,
+    sockperf_pingpong_udp: `sockperf ${sk("udp").join(" ")}`,
+  };
+
+  // The measurements, each run alternately: netkit, anchor, netkit, anchor, …
+  type Runner = (who: string) => Promise<Sample | undefined>;
+  interface Measurement {
+    key: string;
+    title: string;
+    anchorName: string;
+    haveAnchor: boolean;
+    netkit: Runner;
+    anchor: Runner;
+  }
+  const measurements: Measurement[] = [
+    {
+      key: "tcp",
+      title: `TCP throughput, 1 stream, ${d} s`,
+      anchorName: "iperf3",
+      haveAnchor: haveIperf,
+      netkit: (w) => netkitTcp(d, w),
+      anchor: (w) => iperfTcp(d, w),
+    },
+    {
+      key: "udp",
+      title: `UDP throughput, 1400 B datagrams, unlimited rate, ${d} s`,
+      anchorName: "iperf3",
+      haveAnchor: haveIperf,
+      netkit: (w) => netkitUdp(d, w),
+      anchor: (w) => iperfUdp(d, w),
+    },
+    {
+      key: "pp_tcp",
+      title: `TCP ping-pong, 64 B, ${d} s`,
+      anchorName: "sockperf",
+      haveAnchor: haveSockperf,
+      netkit: (w) => netkitPing("tcp", d, w),
+      anchor: (w) => sockperfPing("tcp", d, w),
+    },
+    {
+      key: "pp_udp",
+      title: `UDP ping-pong, 64 B, ${d} s`,
+      anchorName: "sockperf",
+      haveAnchor: haveSockperf,
+      netkit: (w) => netkitPing("udp", d, w),
+      anchor: (w) => sockperfPing("udp", d, w),
+    },
+  ];
+
+  const samples: Record<string, { netkit: Sample[]; anchor: Sample[] }> = {};
+  const describe = (key: string, s: Sample): string => {
+    const v = s.values;
+    switch (key) {
+      case "tcp":
+        return `${fmt(v.bps! / 1e9, 2)} Gbit/s received, peak RSS ${
+          fmt((v.rssKiB ?? NaN) / 1024, 1)
+        } MiB`;
+      case "udp":
+        return `${fmt(v.dps!, 0)} datagrams/s delivered, loss ${fmt(v.lossPct!, 2)}%`;
+      default:
+        return `p50 ${fmt(v.p50us!, 1)} µs, p99 ${fmt(v.p99us!, 1)} µs, ${
+          fmt(v.samples!, 0)
+        } samples`;
+    }
+  };
+  const benchStart = performance.now();
+  for (const m of measurements) {
+    log(
+      `\n${m.title}: ${pairs} pair(s), ${
+        m.haveAnchor
+          ? `netkit and ${m.anchorName} alternately`
+          : `netkit only (${m.anchorName} missing)`
+      }`,
+    );
+    const got = samples[m.key] = { netkit: [] as Sample[], anchor: [] as Sample[] };
+    for (let i = 1; i <= pairs; i++) {
+      const sides: Array<["netkit" | "anchor", string, Runner]> = [
+        ["netkit", "netkit", m.netkit],
+        ...(m.haveAnchor ? [["anchor", m.anchorName, m.anchor] as ["anchor", string, Runner]] : []),
+      ];
+      for (const [side, name, runner] of sides) {
+        const who = `${m.key} run ${i} ${name}`;
+        try {
+          const s = await runner(who);
+          if (s) {
+            got[side].push(s);
+            log(`  ${i}/${pairs} ${name.padEnd(8)} ${describe(m.key, s)}`);
+          } else log(`  ${i}/${pairs} ${name.padEnd(8)} failed (see problem above)`);
+        } catch (e) {
+          problem(`${who}: ${(e as Error).message}`);
+        }
+      }
+    }
+  }
+  const elapsedS = (performance.now() - benchStart) / 1000;
+  host.loadAfter = (await Deno.readTextFile("/proc/loadavg").catch(() => "")).split(" ").slice(0, 3)
+    .join(" ");
+
+  // Rows of the table.
+  const pick = (key: string, side: "netkit" | "anchor", field: string, scale = 1) =>
+    samples[key]![side].map((s) => s.values[field]).filter((x): x is number =>
+      x !== undefined && Number.isFinite(x)
+    ).map((x) => x * scale);
+  const row = (
+    metric: string,
+    unit: string,
+    anchorName: string,
+    netkitRuns: number[],
+    anchorRuns: number[],
+    target: string,
+    test: ((ratio: number, n: number, a: number) => boolean) | null,
+    digits: number,
+    haveAnchor: boolean,
+  ): Row => {
+    const n = median(netkitRuns);
+    const a = median(anchorRuns);
+    const ratio = n !== null && a !== null && a !== 0 ? n / a : null;
+    return {
+      metric,
+      unit,
+      anchorName: haveAnchor ? anchorName : `${anchorName} missing`,
+      netkit: n,
+      anchor: a,
+      netkitRuns,
+      anchorRuns,
+      ratio,
+      target,
+      met: test && n !== null && a !== null && ratio !== null ? test(ratio, n, a) : null,
+      digits,
+    };
+  };
+  const nkLoss = median(pick("udp", "netkit", "lossPct"));
+  const ipLoss = median(pick("udp", "anchor", "lossPct"));
+  const lossOk = nkLoss !== null && ipLoss !== null ? nkLoss <= ipLoss : null;
+  const rows: Row[] = [
+    row(
+      "TCP throughput, 1 stream",
+      "Gbit/s",
+      "iperf3",
+      pick("tcp", "netkit", "bps", 1e-9),
+      pick("tcp", "anchor", "bps", 1e-9),
+      "≥ 1.0x iperf3",
+      (r) => r >= 1.0,
+      2,
+      haveIperf,
+    ),
+    row(
+      "UDP delivered, 1400 B, unlimited",
+      "datagrams/s",
+      "iperf3",
+      pick("udp", "netkit", "dps"),
+      pick("udp", "anchor", "dps"),
+      "≥ 0.8x iperf3, loss ≤ iperf3's",
+      (r) => r >= 0.8 && lossOk === true,
+      0,
+      haveIperf,
+    ),
+    row(
+      "UDP receiver loss",
+      "%",
+      "iperf3",
+      pick("udp", "netkit", "lossPct"),
+      pick("udp", "anchor", "lossPct"),
+      "≤ iperf3",
+      (_r, n, a) => n <= a,
+      2,
+      haveIperf,
+    ),
+    row(
+      "TCP ping-pong 64 B, RTT p50",
+      "µs",
+      "sockperf",
+      pick("pp_tcp", "netkit", "p50us"),
+      pick("pp_tcp", "anchor", "p50us"),
+      "≤ 1.3x sockperf",
+      (r) => r <= 1.3,
+      1,
+      haveSockperf,
+    ),
+    row(
+      "TCP ping-pong 64 B, RTT p99",
+      "µs",
+      "sockperf",
+      pick("pp_tcp", "netkit", "p99us"),
+      pick("pp_tcp", "anchor", "p99us"),
+      "report only",
+      null,
+      1,
+      haveSockperf,
+    ),
+    row(
+      "UDP ping-pong 64 B, RTT p50",
+      "µs",
+      "sockperf",
+      pick("pp_udp", "netkit", "p50us"),
+      pick("pp_udp", "anchor", "p50us"),
+      "≤ 1.3x sockperf",
+      (r) => r <= 1.3,
+      1,
+      haveSockperf,
+    ),
+    row(
+      "UDP ping-pong 64 B, RTT p99",
+      "µs",
+      "sockperf",
+      pick("pp_udp", "netkit", "p99us"),
+      pick("pp_udp", "anchor", "p99us"),
+      "report only",
+      null,
+      1,
+      haveSockperf,
+    ),
+    row(
+      "Server peak RSS (VmHWM) serving the TCP test",
+      "MiB",
+      "iperf3 -s",
+      pick("tcp", "netkit", "rssKiB", 1 / 1024),
+      pick("tcp", "anchor", "rssKiB", 1 / 1024),
+      "report only",
+      null,
+      1,
+      haveIperf,
+    ),
+  ];
+  const sockperfDoubled = samples.pp_tcp!.anchor.concat(samples.pp_udp!.anchor).some((s) =>
+    s.values.doubled === 1
+  );
+  const rttNote = sockperfFullRtt && !sockperfDoubled
+    ? "sockperf run with --full-rtt: both sides report the full round trip, in µs"
+    : "sockperf reports half the round trip: its figures were doubled to the full round trip";
+  const notes = [
+    `Loopback (${HOST}) only; every run has its own fresh server; medians of ${pairs} run(s) each, netkit and anchor alternately.`,
+    "TCP: receiver bits/s (iperf3 end.sum_received; netkit up.sum_received); both write 128 KiB blocks.",
+    "UDP delivered datagrams/s: iperf3 (end.sum.packets − end.sum.lost_packets) / end.sum.seconds; netkit up.sum_received.datagrams / up.sum_sent.seconds. Loss: iperf3 end.sum.lost_percent; netkit up.sum_received.lost_percent.",
+    `Ping-pong: ${rttNote}. sockperf drops its first 400 ms (warm-up) and last ~50 ms from its statistics; netkit counts every probe of the run.`,
+    "Memory: VmHWM from /proc/PID/status of the server process (the deno process for netkit) just before stopping it, after it served one TCP test.",
+  ];
+
+  const sampleSummaries = Object.fromEntries(
+    Object.entries(samples).map(([k, v]) => [k, {
+      netkit: v.netkit.map((s) => ({ ...s.values, ...(s.summary ? { summary: s.summary } : {}) })),
+      anchor: v.anchor.map((s) => s.values),
+    }]),
+  );
+  const allMeasured = rows.every((r) => r.netkit !== null) &&
+    rows.every((r) => r.anchor !== null || r.anchorName.endsWith("missing"));
+
+  if (options.json) {
+    console.log(JSON.stringify(
+      {
+        date,
+        machine: host,
+        versions,
+        options: { pairs, duration_s: d },
+        missing_anchors: missing,
+        elapsed_s: Math.round(elapsedS),
+        commands,
+        notes,
+        rows: rows.map((r) => ({
+          metric: r.metric,
+          unit: r.unit,
+          anchor: r.anchorName,
+          netkit_median: r.netkit,
+          anchor_median: r.anchor,
+          ratio: r.ratio,
+          target: r.target,
+          met: r.target === "report only" ? null : r.met,
+          netkit_runs: r.netkitRuns,
+          anchor_runs: r.anchorRuns,
+        })),
+        samples: sampleSummaries,
+        problems,
+      },
+      null,
+      2,
+    ));
+    return allMeasured ? 0 : 1;
+  }
+
+  const out: string[] = [];
+  const p = (s = "") => out.push(s);
+  p("");
+  p("netkit benchmark against iperf3 and sockperf, loopback");
+  p("");
+  p(`date      ${date}`);
+  p(`machine   ${host.cores} cores, ${host.cpu}, ${host.memory} RAM, ${host.kernel}`);
+  p(`load avg  ${host.load} before, ${host.loadAfter} after (1, 5, 15 min; other load skews figures)`);
+  p(`versions  deno ${versions.deno}; ${versions.netkit}`);
+  p(`anchors   ${versions.iperf3}; ${versions.sockperf}`);
+  if (missing.length) p(`missing   ${missing.join(", ")} (its rows show netkit only)`);
+  p(`runs      ${pairs} pair(s) per measurement, ${d} s each; bench took ${
+    Math.round(elapsedS)
+  } s`);
+  p("");
+  p("Commands (PORT: a fresh free port per run; netkit's server uses --port 0):");
+  for (const [k, v] of Object.entries(commands)) p(`  ${k.padEnd(22)} ${v}`);
+  p("");
+  p("Per-run figures (netkit, anchor):");
+  for (const r of rows) {
+    p(`  ${r.metric} (${r.unit}): netkit [${
+      r.netkitRuns.map((x) => fmt(x, r.digits)).join(", ")
+    }]; ${r.anchorName} [${r.anchorRuns.map((x) => fmt(x, r.digits)).join(", ")}]`);
+  }
+  const summaries = samples.tcp!.netkit.map((s) => s.summary).filter((s) => s);
+  if (summaries.length) p(`  netkit server after one TCP run: ${summaries[0]}`);
+  p("");
+  const cells = tableRows(rows);
+  p(plainTable(cells));
+  p("");
+  for (const n of notes) p(`- ${n}`);
+  if (problems.length) {
+    p("");
+    p(`Problems (${problems.length}):`);
+    for (const pr of problems) p(`  - ${pr}`);
+  }
+  p("");
+  p("## Markdown");
+  p("");
+  p(
+    `Loopback, ${
+      date.slice(0, 10)
+    }: ${host.cores} cores, ${host.cpu}, ${host.memory} RAM, ${host.kernel}; ` +
+      `deno ${versions.deno}, ${versions.iperf3}, ${versions.sockperf}. ` +
+      `Medians of ${pairs} alternating run(s) of ${d} s each (\`deno task bench\`).`,
+  );
+  p("");
+  p(markdownTable(cells));
+  p("");
+  for (const n of notes) p(`- ${n}`);
+  console.log(out.join("\n"));
+  return allMeasured ? 0 : 1;
+}
+
+// Ctrl-C or SIGTERM: stop every process we started, then exit.
+const onSignal = () => {
+  for (const child of live) kill(child, "SIGKILL");
+  Promise.allSettled([...live].map((c) => c.status)).then(() => Deno.exit(130));
+};
+Deno.addSignalListener("SIGINT", onSignal);
+Deno.addSignalListener("SIGTERM", onSignal);
+let code = 1;
+try {
+  code = await main();
+} catch (e) {
+  console.error(`error: ${(e as Error).stack ?? e}`);
+} finally {
+  // Nothing may outlive the bench.
+  await Promise.allSettled([...live].map((c) => terminate(c, 2000)));
+  Deno.removeSignalListener("SIGINT", onSignal);
+  Deno.removeSignalListener("SIGTERM", onSignal);
+}
+Deno.exit(code);
