@@ -225,6 +225,13 @@ export class ThroughputHub {
       for (let s = 0; s < r.parallel; s++) udpReceivers.set(s, new UdpReceiver(s, 1000));
       udpLoop = this.#udpLoop(test, udpReceivers);
     }
+    // The client says nothing more until its report, so reading the control connection now
+    // notices at once when it closes during setup, and later yields the report.
+    const nextLine = lines.next();
+    nextLine.then(
+      (line) => line === null && test.stop.abort("control connection closed"),
+      () => test.stop.abort("control connection failed"),
+    );
     // Wait for every stream to attach.
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
@@ -300,7 +307,7 @@ export class ThroughputHub {
     );
     try {
       sent = await Promise.all(senders);
-      line = await lines.next();
+      line = await nextLine;
     } catch (err) {
       if (!test.stop.signal.aborted) throw err;
     } finally {
