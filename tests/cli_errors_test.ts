@@ -14,6 +14,7 @@
 import assert from "node:assert/strict";
 import { COMMANDS } from "../lib/cli/spec.ts";
 import { runNetkit, type RunResult, startServer } from "./support/cli.ts";
+import { closedPort } from "./support/sockets.ts";
 
 /**
  * Assert that `result` exited with `code` and printed exactly one stderr line,
@@ -33,14 +34,6 @@ function assertOneErrorLine(result: RunResult, code: number, ...fragments: strin
   }
   assert.equal(result.text, "", "nothing on stdout");
   return line;
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago and has no listener now. */
-function closedPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 // --- usage errors: exit 2 ---------------------------------------------------

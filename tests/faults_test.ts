@@ -12,39 +12,12 @@
 
 import assert from "node:assert/strict";
 import { NETKIT_RUN, ROOT_DIR, runNetkit, type RunningServer, startServer } from "./support/cli.ts";
+import { isConnectionEnd, openFds as fdCount, readToEnd, writeAll } from "./support/sockets.ts";
 
 const LOOPBACK = "127.0.0.1";
 /** Each test's runtime bound: past it the server and every client it spawned are killed. */
 const TEST_BUDGET_MS = 60_000;
 const encoder = new TextEncoder();
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await conn.write(data.subarray(off));
-}
-
-async function readToEnd(conn: Deno.Conn): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const buf = new Uint8Array(65_536);
-  for (let n; (n = await conn.read(buf)) !== null;) chunks.push(buf.slice(0, n));
-  const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
-}
-
-/** Errors that mean the connection ended under us (reset, closed, broken). */
-function isConnectionEnd(err: unknown): boolean {
-  return err instanceof Deno.errors.ConnectionReset ||
-    err instanceof Deno.errors.BrokenPipe ||
-    err instanceof Deno.errors.ConnectionAborted ||
-    err instanceof Deno.errors.NotConnected ||
-    err instanceof Deno.errors.BadResource ||
-    err instanceof Deno.errors.Interrupted;
-}
 
 function pattern(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
@@ -56,12 +29,6 @@ function pattern(n: number, seed: number): Uint8Array {
     out[i] = x & 0xff;
   }
   return out;
-}
-
-async function fdCount(pid: number): Promise<number> {
-  let n = 0;
-  for await (const _ of Deno.readDir(`/proc/${pid}/fd`)) n++;
-  return n;
 }
 
 /** Poll (bounded) until `check` holds; fails with `describe()` when it never does. */

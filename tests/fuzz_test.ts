@@ -15,6 +15,7 @@
 
 import assert from "node:assert/strict";
 import { runNetkit, type RunningServer, startServer } from "./support/cli.ts";
+import { isConnectionEnd, openFds as fdCount, writeAll } from "./support/sockets.ts";
 
 // ---------------------------------------------------------------- seeded PRNG
 
@@ -109,21 +110,6 @@ function startsWithText(data: Uint8Array, prefix: string): boolean {
   return true;
 }
 
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await conn.write(data.subarray(off));
-}
-
-/** Errors that mean the peer closed or reset the connection (or we closed it). */
-function isConnectionEnd(err: unknown): boolean {
-  return err instanceof Deno.errors.ConnectionReset ||
-    err instanceof Deno.errors.BrokenPipe ||
-    err instanceof Deno.errors.ConnectionAborted ||
-    err instanceof Deno.errors.NotConnected ||
-    err instanceof Deno.errors.BadResource ||
-    err instanceof Deno.errors.Interrupted;
-}
-
 /** Read until EOF (or the first newline), noting a reset instead of throwing. */
 async function readReply(
   conn: Deno.Conn,
@@ -144,12 +130,6 @@ async function readReply(
     if (!isConnectionEnd(err)) throw err;
     return { data: concat(...chunks), reset: true };
   }
-}
-
-async function fdCount(pid: number): Promise<number> {
-  let n = 0;
-  for await (const _ of Deno.readDir(`/proc/${pid}/fd`)) n++;
-  return n;
 }
 
 /** Poll (bounded) until the server holds exactly its baseline of file descriptors. */

@@ -19,6 +19,7 @@
 
 import assert from "node:assert/strict";
 import { startServer } from "./support/cli.ts";
+import { openFds, readExactly, writeAll } from "./support/sockets.ts";
 
 const HOST = "127.0.0.1";
 const CONNECTIONS = 5_000;
@@ -74,22 +75,6 @@ function message(i: number, m: number): Uint8Array {
   return out;
 }
 
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await conn.write(data.subarray(off));
-}
-
-async function readExactly(conn: Deno.Conn, length: number): Promise<Uint8Array> {
-  const buf = new Uint8Array(length);
-  let off = 0;
-  while (off < length) {
-    const n = await conn.read(buf.subarray(off));
-    if (n === null) throw new Error(`closed by the server after ${off} of ${length} echoed bytes`);
-    off += n;
-  }
-  return buf;
-}
-
 /** Send message `m` of connection `i`, check its echo byte for byte, and return its length. */
 async function exchange(conn: Deno.Conn, i: number, m: number): Promise<number> {
   const sent = message(i, m);
@@ -111,13 +96,6 @@ async function memoryKiB(pid: number): Promise<{ hwm: number; rss: number }> {
   const field = (name: string) =>
     Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, "m").exec(status)?.[1]);
   return { hwm: field("VmHWM"), rss: field("VmRSS") };
-}
-
-/** How many file descriptors a process has open, from /proc/PID/fd. */
-async function openFds(pid: number): Promise<number> {
-  let n = 0;
-  for await (const _ of Deno.readDir(`/proc/${pid}/fd`)) n++;
-  return n;
 }
 
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;

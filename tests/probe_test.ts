@@ -14,6 +14,7 @@
 import assert from "node:assert/strict";
 import { runNetkit, startServer } from "./support/cli.ts";
 import { type ImpairDecision, startImpairRelay } from "./support/impair_relay.ts";
+import { mulberry32 } from "./support/prng.ts";
 
 const LOCALHOST = "127.0.0.1";
 /** Upper bound on any single CLI run here; a hang fails the test instead of stalling it. */
@@ -42,18 +43,6 @@ async function probe(proto: "tcp" | "udp", port: number, flags: string[]): Promi
   );
   assert.equal(result.code, 0, `exit ${result.code}: ${result.stderr}`);
   return JSON.parse(result.text) as ProbeJson;
-}
-
-/** mulberry32: tiny seeded PRNG, floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // ---------------------------------------------------------------------------

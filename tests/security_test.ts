@@ -18,6 +18,7 @@
 import assert from "node:assert/strict";
 import { makeTestCerts } from "./support/certs.ts";
 import { runNetkit, type RunningServer, skipWithout, startServer } from "./support/cli.ts";
+import { writeAll } from "./support/sockets.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -38,11 +39,6 @@ function closeQuietly(resource: { close(): void }): void {
   } catch {
     // already closed
   }
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await conn.write(data.subarray(off));
 }
 
 /** Resolve with `promise`, or reject after `ms` (the timer is always cleared). */

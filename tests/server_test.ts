@@ -7,38 +7,10 @@
 
 import assert from "node:assert/strict";
 import { runNetkit, startServer } from "./support/cli.ts";
+import { readExactly, readToEnd, writeAll } from "./support/sockets.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-async function readExactly(conn: Deno.Conn, length: number): Promise<Uint8Array> {
-  const buf = new Uint8Array(length);
-  let off = 0;
-  while (off < length) {
-    const n = await conn.read(buf.subarray(off));
-    if (n === null) throw new Error(`closed after ${off} of ${length} bytes`);
-    off += n;
-  }
-  return buf;
-}
-
-async function readToEnd(conn: Deno.Conn): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const buf = new Uint8Array(65536);
-  for (let n; (n = await conn.read(buf)) !== null;) chunks.push(buf.slice(0, n));
-  const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await conn.write(data.subarray(off));
-}
 
 function randomBytes(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { NETKIT_RUN, ROOT_DIR, runNetkit, startServer } from "./support/cli.ts";
+import { openFds } from "./support/sockets.ts";
 
 interface Side {
   bytes: number;
@@ -226,9 +227,3 @@ Deno.test("a client that vanishes without closing (SIGSTOP, like a pulled cable)
     await reader.cancel();
   }
 });
-
-async function openFds(pid: number): Promise<number> {
-  let n = 0;
-  for await (const _ of Deno.readDir(`/proc/${pid}/fd`)) n++;
-  return n;
-}

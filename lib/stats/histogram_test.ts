@@ -11,18 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { LatencyHistogram } from "./histogram.ts";
-
-/** Small seeded PRNG (mulberry32) returning floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../../tests/support/prng.ts";
 
 /** Percentiles checked: 0, 0.1, …, 100 plus a few extreme tails. */
 const PERCENTILES: number[] = [

@@ -38,6 +38,8 @@
  * @module
  */
 
+import { mulberry32 } from "./prng.ts";
+
 /** How long a reordered datagram waits for a successor before it is sent anyway. */
 export const REORDER_FLUSH_MS = 50;
 
@@ -165,18 +167,6 @@ export interface ImpairRelay extends AsyncDisposable {
   readonly stats: ImpairRelayStats;
   /** Closes both sockets, clears every timer and waits for pending operations. Idempotent. */
   close(): Promise<void>;
-}
-
-/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Held {
