@@ -4,17 +4,10 @@
  *
  * @example
  * ```ts
- * import type { ServerConfig } from "./config.ts";
+ * import { serverDefaults } from "./config.ts";
  *
- * const config: ServerConfig = {
- *   command: "server",
- *   endpoints: [{ transport: "tcp", hostname: "127.0.0.1", port: 0 }],
- *   mode: "echo",
- *   maxConns: 1024,
- *   idleTimeoutMs: 0,
- *   once: false,
- *   verbose: false,
- * };
+ * const config = serverDefaults([{ transport: "tcp", hostname: "127.0.0.1", port: 0 }]);
+ * config.mode = "discard";
  * ```
  *
  * @module

@@ -12,6 +12,7 @@
  *   command: "client",
  *   action: "message",
  *   endpoint: { transport: "tcp", hostname: "127.0.0.1", port: 5050 },
+ *   tls: undefined,
  *   message: new TextEncoder().encode("hi"),
  *   count: 1,
  *   intervalMs: 0,

@@ -16,6 +16,7 @@
  *   command: "client",
  *   action: "pipe",
  *   endpoint: { transport: "tcp", hostname: "127.0.0.1", port: 5050 },
+ *   tls: undefined,
  *   timeoutMs: 5000,
  *   verbose: false,
  * });

@@ -8,7 +8,15 @@
  * ```ts
  * import { runCompare } from "./compare.ts";
  *
- * Deno.exit(await runCompare({ command: "compare", target: undefined, workload: undefined, output: "text" }));
+ * Deno.exit(
+ *   await runCompare({
+ *     command: "compare",
+ *     target: undefined,
+ *     workload: undefined,
+ *     intervalMs: undefined,
+ *     output: "text",
+ *   }),
+ * );
  * ```
  *
  * @module

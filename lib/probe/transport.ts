@@ -12,7 +12,7 @@
  *   { transport: "udp", hostname: "127.0.0.1", port: 5050 },
  *   { size: 64, timeoutMs: 5000 },
  * );
- * const done = transport.receive((probe) => console.log(probe.length));
+ * const done = transport.receive((probe) => console.log(probe.length), () => {});
  * await transport.send(new Uint8Array(64));
  * transport.close();
  * await done;
