@@ -49,7 +49,8 @@ function parseIpv6(text: string): Uint8Array | undefined {
   const left = groups(halves[0] ?? "");
   const right = halves.length === 2 ? groups(halves[1] ?? "") : [];
   const missing = 8 - left.length - right.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 0) return undefined;
+  // "::" stands for one or more zero groups (RFC 4291), never for none.
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
   const all = [...left, ...Array(halves.length === 2 ? missing : 0).fill("0"), ...right];
   const out = new Uint8Array(16);
   for (const [i, g] of all.entries()) {

@@ -29,7 +29,9 @@ export class RateLimiter {
   readonly #buckets = new Map<string, { tokens: number; at: number }>();
   readonly #max: number;
 
+  /** @param rate Datagrams per second per source, at least 1 (a bucket must hold one token). */
   constructor(readonly rate: number, options: RateLimiterOptions = {}) {
+    if (!(rate >= 1)) throw new RangeError(`rate must be at least 1, got ${rate}`);
     this.#max = options.maxSources ?? 65536;
   }
 

@@ -264,7 +264,7 @@ function buildServer(flags: Flags): ServerConfig {
     verbose: flags.bool("verbose"),
     allow: cidrs("allow"),
     deny: cidrs("deny"),
-    rateLimit: flags.number("rate-limit", 0, 0),
+    rateLimit: flags.int("rate-limit", 0, 100_000_000, 0),
     firstByteTimeoutMs: flags.duration("first-byte-timeout", 30_000),
     drainTimeoutMs: flags.duration("drain-timeout", 5_000),
     tls,

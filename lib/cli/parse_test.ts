@@ -173,6 +173,7 @@ Deno.test("server security flag mistakes are usage errors naming the flag", () =
   assertUsage(["server", "--cert", "c.pem"], "--tls");
   assertUsage(["server", "--proto", "udp", "--tls", "--cert", "c", "--key", "k"], "--tls");
   assertUsage(["server", "--rate-limit", "10"], "--rate-limit");
+  assertUsage(["server", "--proto", "udp", "--rate-limit", "0.5"], "--rate-limit");
 });
 
 Deno.test("server '--proto both' gives a TCP and a UDP endpoint on one port", () => {

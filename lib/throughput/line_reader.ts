@@ -37,6 +37,9 @@ export class LineReader {
   async next(): Promise<string | null> {
     while (true) {
       const nl = this.#pending.subarray(0, this.#len).indexOf(10);
+      if (nl > this.maxBytes) {
+        throw new NetkitError("network", `Control line longer than ${this.maxBytes} bytes`);
+      }
       if (nl >= 0) {
         const line = this.#decoder.decode(this.#pending.subarray(0, nl));
         this.#pending.copyWithin(0, nl + 1, this.#len);

@@ -1,0 +1,131 @@
+/**
+ * Tests for the stdout writer of each output format. `Output` writes to the
+ * process's stdout directly, so each case runs a tiny `deno eval` child that
+ * imports the module and the test asserts on the child's captured stdout.
+ *
+ * @example
+ * ```sh
+ * deno test --allow-run --allow-read lib/output_test.ts
+ * ```
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+
+const OUTPUT_URL = import.meta.resolve("./output.ts");
+const ERRORS_URL = import.meta.resolve("./errors.ts");
+
+interface Child {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/**
+ * Run `body` in a child where `out` is an `Output` for `format` and
+ * `NetkitError` is in scope; returns what the child printed.
+ */
+async function runOutput(format: string, body: string): Promise<Child> {
+  const script = [
+    `import { Output } from ${JSON.stringify(OUTPUT_URL)};`,
+    `import { NetkitError } from ${JSON.stringify(ERRORS_URL)};`,
+    `const out = new Output(${JSON.stringify(format)});`,
+    `void NetkitError;`,
+    body,
+  ].join("\n");
+  const result = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "-q", "--no-config", script],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const decoder = new TextDecoder();
+  const child = {
+    stdout: decoder.decode(result.stdout),
+    stderr: decoder.decode(result.stderr),
+    code: result.code,
+  };
+  assert.equal(child.code, 0, `child failed: ${child.stderr}`);
+  assert.equal(child.stderr, "", "Output must never write to stderr");
+  return child;
+}
+
+/** Calls every method once, with a NaN and an Infinity in the figures. */
+const EVERY_METHOD = `
+out.text("line one", "line two");
+out.event("interval", { sent: 10, rate: NaN });
+out.result({ total: 20, loss: NaN, rtt: Infinity, ok: true });
+`;
+
+Deno.test("Output 'text' prints text lines only, each ending in a newline; events and results print nothing", async () => {
+  const child = await runOutput("text", EVERY_METHOD);
+  assert.equal(child.stdout, "line one\nline two\n");
+});
+
+Deno.test("Output 'text' error() prints nothing on stdout (main reports text failures on stderr)", async () => {
+  const child = await runOutput("text", `out.error(new NetkitError("timeout", "too slow"));`);
+  assert.equal(child.stdout, "");
+});
+
+Deno.test("Output 'json' prints exactly one parseable document: the result, with no text or events", async () => {
+  const child = await runOutput("json", EVERY_METHOD);
+  const doc = JSON.parse(child.stdout);
+  assert.deepEqual(doc, { total: 20, loss: null, rtt: null, ok: true });
+  assert.ok(child.stdout.endsWith("}\n"), "document ends with one newline");
+  assert.ok(!child.stdout.includes("line one"));
+  assert.ok(!child.stdout.includes("interval"));
+});
+
+Deno.test("Output 'json' never prints NaN or Infinity: non-finite numbers become null", async () => {
+  const child = await runOutput("json", `out.result({ a: NaN, b: [Infinity, -Infinity, 1.5] });`);
+  assert.ok(!/NaN|Infinity/.test(child.stdout), child.stdout);
+  assert.deepEqual(JSON.parse(child.stdout), { a: null, b: [null, null, 1.5] });
+});
+
+Deno.test("Output 'json' error() prints one document {error, exit_code} with the NetkitError's code", async () => {
+  const child = await runOutput("json", `out.error(new NetkitError("timeout", "timed out"));`);
+  assert.deepEqual(JSON.parse(child.stdout), { error: "timed out", exit_code: 5 });
+});
+
+Deno.test("Output 'json' error() gives exit_code 1 for a plain Error and a thrown non-Error", async () => {
+  const plain = await runOutput("json", `out.error(new Error("boom"));`);
+  assert.deepEqual(JSON.parse(plain.stdout), { error: "boom", exit_code: 1 });
+  const str = await runOutput("json", `out.error("just a string");`);
+  assert.deepEqual(JSON.parse(str.stdout), { error: "just a string", exit_code: 1 });
+});
+
+Deno.test("Output 'json-stream' prints one {event, data} line per event and the result as 'end'", async () => {
+  const child = await runOutput("json-stream", EVERY_METHOD);
+  assert.ok(child.stdout.endsWith("\n"));
+  const lines = child.stdout.slice(0, -1).split("\n");
+  assert.deepEqual(lines.map((l) => JSON.parse(l)), [
+    { event: "interval", data: { sent: 10, rate: null } },
+    { event: "end", data: { total: 20, loss: null, rtt: null, ok: true } },
+  ]);
+  assert.ok(!/NaN|Infinity/.test(child.stdout), child.stdout);
+  assert.ok(!child.stdout.includes("line one"));
+});
+
+Deno.test("Output 'json-stream' writes each event as a single compact line, even for nested data", async () => {
+  const child = await runOutput(
+    "json-stream",
+    `out.event("interval", { nested: { list: [1, 2, { deep: "a\\nb" }] } });`,
+  );
+  assert.equal(
+    child.stdout,
+    '{"event":"interval","data":{"nested":{"list":[1,2,{"deep":"a\\nb"}]}}}\n',
+  );
+});
+
+Deno.test("Output 'json-stream' error() prints an 'error' event carrying {error, exit_code}", async () => {
+  const child = await runOutput(
+    "json-stream",
+    `out.event("interval", { n: 1 });\nout.error(new NetkitError("refused", "Connection refused"));`,
+  );
+  const lines = child.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(lines, [
+    { event: "interval", data: { n: 1 } },
+    { event: "error", data: { error: "Connection refused", exit_code: 3 } },
+  ]);
+});

@@ -1,0 +1,303 @@
+/**
+ * Tests for the throughput wire protocol: the 28-byte UDP test header (round
+ * trip and what is refused as not ours), control message encoding, and the
+ * validation of start requests from untrusted peers.
+ *
+ * @example
+ * ```sh
+ * deno test lib/throughput/protocol_test.ts
+ * ```
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import {
+  checkStart,
+  type ControlMessage,
+  decodeControl,
+  encodeControl,
+  readUdpHeader,
+  type StartRequest,
+  UDP_HEADER_BYTES,
+  type UdpHeader,
+  UdpKind,
+  writeUdpHeader,
+} from "./protocol.ts";
+
+function emptyHeader(): UdpHeader {
+  return { key: -1, stream: -1, kind: -1, seq: -1, sendTimeMs: -1 };
+}
+
+function datagram(
+  key: number,
+  stream: number,
+  kind: number,
+  seq: number,
+  sendTimeMs: number,
+  length = UDP_HEADER_BYTES,
+): Uint8Array {
+  const buf = new Uint8Array(length);
+  writeUdpHeader(new DataView(buf.buffer), key, stream, kind, seq, sendTimeMs);
+  return buf;
+}
+
+function roundTrip(
+  key: number,
+  stream: number,
+  kind: number,
+  seq: number,
+  sendTimeMs: number,
+): UdpHeader {
+  const out = emptyHeader();
+  assert.ok(readUdpHeader(datagram(key, stream, kind, seq, sendTimeMs), out));
+  return out;
+}
+
+Deno.test("UDP header is 28 bytes starting with the magic NKT1, fields big-endian", () => {
+  assert.equal(UDP_HEADER_BYTES, 28);
+  const buf = datagram(0x01020304, 0x0506, UdpKind.hello, 0x0708, 0);
+  assert.deepEqual([...buf.subarray(0, 4)], [0x4e, 0x4b, 0x54, 0x31]);
+  assert.deepEqual([...buf.subarray(4, 8)], [1, 2, 3, 4]);
+  assert.deepEqual([...buf.subarray(8, 10)], [5, 6]);
+  assert.deepEqual([...buf.subarray(10, 12)], [0, 1]);
+  assert.deepEqual([...buf.subarray(12, 20)], [0, 0, 0, 0, 0, 0, 7, 8]);
+});
+
+Deno.test("UDP header round trip keeps key, stream, kind, seq and send time", () => {
+  assert.deepEqual(roundTrip(42, 3, UdpKind.data, 1234, 5678.25), {
+    key: 42,
+    stream: 3,
+    kind: UdpKind.data,
+    seq: 1234,
+    sendTimeMs: 5678.25,
+  });
+});
+
+Deno.test("UDP header round trip keeps the extreme values of each field", () => {
+  assert.deepEqual(roundTrip(0xffffffff, 0xffff, UdpKind.end, 0, -1.5), {
+    key: 0xffffffff,
+    stream: 0xffff,
+    kind: UdpKind.end,
+    seq: 0,
+    sendTimeMs: -1.5,
+  });
+  assert.equal(roundTrip(0, 0, UdpKind.helloAck, 2 ** 32, Number.MAX_VALUE).seq, 2 ** 32);
+  assert.equal(roundTrip(0, 0, 0, 2 ** 32 - 1, 0).seq, 2 ** 32 - 1);
+  assert.equal(roundTrip(0, 0, 0, 2 ** 32 + 1, 0).seq, 2 ** 32 + 1);
+});
+
+Deno.test("UDP header round trip keeps sequence numbers up to 2^53 exactly", () => {
+  assert.equal(roundTrip(1, 1, 0, Number.MAX_SAFE_INTEGER, 0).seq, Number.MAX_SAFE_INTEGER);
+  assert.equal(roundTrip(1, 1, 0, 2 ** 53, 0).seq, 2 ** 53);
+});
+
+Deno.test("UDP header round trip keeps a performance.now()-style fractional send time bit-exact", () => {
+  const t = 123456.78912345678;
+  assert.equal(roundTrip(1, 1, 0, 1, t).sendTimeMs, t);
+});
+
+Deno.test("readUdpHeader reads the header at the start of a longer datagram (payload ignored)", () => {
+  const buf = datagram(7, 2, UdpKind.data, 99, 1.5, 1400);
+  buf.fill(0xaa, UDP_HEADER_BYTES);
+  const out = emptyHeader();
+  assert.ok(readUdpHeader(buf, out));
+  assert.deepEqual(out, { key: 7, stream: 2, kind: 0, seq: 99, sendTimeMs: 1.5 });
+});
+
+Deno.test("readUdpHeader refuses a datagram shorter than 28 bytes and leaves `out` untouched", () => {
+  const full = datagram(7, 2, UdpKind.data, 99, 1.5);
+  const out = emptyHeader();
+  assert.equal(readUdpHeader(full.subarray(0, UDP_HEADER_BYTES - 1), out), false);
+  assert.equal(readUdpHeader(new Uint8Array(0), out), false);
+  assert.deepEqual(out, emptyHeader());
+});
+
+Deno.test("readUdpHeader refuses a datagram whose magic differs in any of its four bytes", () => {
+  for (let i = 0; i < 4; i++) {
+    const buf = datagram(7, 2, UdpKind.data, 99, 1.5);
+    buf[i] = buf[i]! ^ 0x20;
+    const out = emptyHeader();
+    assert.equal(readUdpHeader(buf, out), false, `magic byte ${i}`);
+    assert.deepEqual(out, emptyHeader());
+  }
+  assert.equal(readUdpHeader(new TextEncoder().encode("x".repeat(64)), emptyHeader()), false);
+});
+
+Deno.test("readUdpHeader refuses sequence numbers above 2^53 (not exact as a number)", () => {
+  const out = emptyHeader();
+  const cases: Array<[number, number]> = [
+    [2 ** 21, 1], // 2^53 + 1
+    [2 ** 21 + 1, 0],
+    [0xffffffff, 0xffffffff],
+  ];
+  for (const [high, low] of cases) {
+    const buf = datagram(7, 2, UdpKind.data, 0, 1.5);
+    const view = new DataView(buf.buffer);
+    view.setUint32(12, high);
+    view.setUint32(16, low);
+    assert.equal(readUdpHeader(buf, out), false, `high ${high} low ${low}`);
+  }
+  assert.deepEqual(out, emptyHeader());
+});
+
+Deno.test("readUdpHeader refuses a non-finite send time (NaN, +Infinity, -Infinity)", () => {
+  const out = emptyHeader();
+  for (const t of [NaN, Infinity, -Infinity]) {
+    assert.equal(readUdpHeader(datagram(7, 2, UdpKind.data, 1, t), out), false, String(t));
+  }
+  assert.deepEqual(out, emptyHeader());
+});
+
+Deno.test("readUdpHeader reuses the caller's object: a second read overwrites every field", () => {
+  const out = emptyHeader();
+  assert.ok(readUdpHeader(datagram(1, 2, UdpKind.hello, 3, 4), out));
+  assert.ok(readUdpHeader(datagram(5, 6, UdpKind.end, 7, 8), out));
+  assert.deepEqual(out, { key: 5, stream: 6, kind: UdpKind.end, seq: 7, sendTimeMs: 8 });
+});
+
+const START: StartRequest = {
+  type: "start",
+  proto: "tcp",
+  direction: "up",
+  parallel: 4,
+  duration_ms: 10_000,
+  size: 128 * 1024,
+  bitrate: 0,
+};
+
+Deno.test("encodeControl writes one JSON line ending in a single newline", () => {
+  const text = new TextDecoder().decode(encodeControl({ type: "go" }));
+  assert.equal(text, '{"type":"go"}\n');
+  const start = new TextDecoder().decode(encodeControl(START));
+  assert.ok(start.endsWith("\n"));
+  assert.equal(start.indexOf("\n"), start.length - 1);
+});
+
+Deno.test("encodeControl → decodeControl round trips every message type", () => {
+  const messages: ControlMessage[] = [
+    START,
+    { type: "ready", test_id: "abc123", udp_port: 40000 },
+    { type: "ready", test_id: "abc123", udp_port: null },
+    { type: "go" },
+    {
+      type: "report",
+      sent: [{ stream: 0, bytes: 100, datagrams: 0, seconds: 1.5 }],
+      received: [{
+        stream: 0,
+        bytes: 90,
+        datagrams: 3,
+        lost: 1,
+        out_of_order: 0,
+        duplicates: 0,
+        jitter_ms: null,
+        seconds: 1.5,
+        intervals: [45, 45],
+      }],
+      rcvbuf_errors: 2,
+    },
+    { type: "error", message: 'line 1\nline 2 "quoted" ✓' },
+  ];
+  for (const message of messages) {
+    const line = new TextDecoder().decode(encodeControl(message));
+    assert.deepEqual(decodeControl(line.slice(0, -1)), message);
+  }
+});
+
+Deno.test("decodeControl returns undefined for garbage: not JSON, not an object, unknown type", () => {
+  for (
+    const line of [
+      "",
+      "not json",
+      "{",
+      '{"type":"go"} trailing',
+      "null",
+      "42",
+      '"go"',
+      "true",
+      "[]",
+      '["go"]',
+      "{}",
+      '{"type":"nope"}',
+      '{"type":"GO"}',
+      '{"type":1}',
+      '{"type":null}',
+    ]
+  ) {
+    assert.equal(decodeControl(line), undefined, JSON.stringify(line));
+  }
+});
+
+Deno.test("checkStart accepts valid TCP and UDP requests, at the edges of every range", () => {
+  assert.equal(checkStart(START), undefined);
+  const ok: StartRequest[] = [
+    { ...START, direction: "down" },
+    { ...START, direction: "bidir" },
+    { ...START, parallel: 1 },
+    { ...START, parallel: 128 },
+    { ...START, duration_ms: 1 },
+    { ...START, duration_ms: 3_600_000 },
+    { ...START, size: 1 },
+    { ...START, size: 4 * 1024 * 1024 },
+    { ...START, bitrate: 1.5e9 },
+    { ...START, proto: "udp", size: UDP_HEADER_BYTES },
+    { ...START, proto: "udp", size: 1400, bitrate: 1e6 },
+    { ...START, proto: "udp", size: 65507 },
+  ];
+  for (const r of ok) assert.equal(checkStart(r), undefined, JSON.stringify(r));
+});
+
+/** A start request with one field replaced by a value its type does not allow. */
+function bad(field: string, value: unknown, base: StartRequest = START): StartRequest {
+  return { ...base, [field]: value } as StartRequest;
+}
+
+Deno.test("checkStart rejects a proto other than tcp or udp", () => {
+  for (const proto of ["sctp", "TCP", "", undefined, 6]) {
+    assert.equal(checkStart(bad("proto", proto)), "proto must be tcp or udp", String(proto));
+  }
+});
+
+Deno.test("checkStart rejects a direction other than up, down or bidir", () => {
+  for (const direction of ["sideways", "UP", "", null, 1]) {
+    assert.equal(checkStart(bad("direction", direction)), "bad direction", String(direction));
+  }
+});
+
+Deno.test("checkStart rejects parallel 0, 129, 1.5, negative, NaN and non-numbers", () => {
+  for (const parallel of [0, 129, 1.5, -1, NaN, Infinity, "4", null]) {
+    assert.equal(
+      checkStart(bad("parallel", parallel)),
+      "parallel must be 1 to 128",
+      String(parallel),
+    );
+  }
+});
+
+Deno.test("checkStart rejects duration 0, over one hour, fractional, NaN and non-numbers", () => {
+  for (const duration of [0, -1, 3_600_001, 10.5, NaN, Infinity, "1000", undefined]) {
+    assert.equal(
+      checkStart(bad("duration_ms", duration)),
+      "duration must be at most 1 hour",
+      String(duration),
+    );
+  }
+});
+
+Deno.test("checkStart rejects TCP write sizes of 0, above 4 MiB, fractional or non-numeric", () => {
+  for (const size of [0, -1, 4 * 1024 * 1024 + 1, 1.5, NaN, "1024"]) {
+    assert.equal(checkStart(bad("size", size)), "bad size", String(size));
+  }
+});
+
+Deno.test("checkStart rejects UDP datagrams smaller than the header or larger than 65507 bytes", () => {
+  const udp: StartRequest = { ...START, proto: "udp", size: 1400 };
+  for (const size of [0, 1, UDP_HEADER_BYTES - 1, 65508, 128 * 1024, 100.5]) {
+    assert.equal(checkStart(bad("size", size, udp)), "bad size", String(size));
+  }
+});
+
+Deno.test("checkStart rejects a negative, NaN, infinite or non-numeric bitrate", () => {
+  for (const bitrate of [-1, -0.001, NaN, Infinity, -Infinity, "0", null, undefined]) {
+    assert.equal(checkStart(bad("bitrate", bitrate)), "bad bitrate", String(bitrate));
+  }
+});
