@@ -282,3 +282,18 @@ Deno.test("server survives clients that reset, send garbage and vanish mid-strea
   assert.equal(code, 0);
   assert.doesNotMatch(stderr, /error|Uncaught/);
 });
+
+Deno.test("without -v, refusals past --max-conns are still logged, as a count", async () => {
+  await using server = await startServer(["--host", "127.0.0.1", "--max-conns", "1"]);
+  using held = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  await writeAll(held, encoder.encode("x"));
+  assert.equal(decoder.decode(await readExactly(held, 1)), "x");
+  for (let i = 0; i < 3; i++) {
+    using extra = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    assert.equal((await readToEnd(extra)).length, 0, "refused connection is closed at once");
+  }
+  held.close();
+  const { stderr } = await server.stop();
+  assert.match(stderr, /^refused 3 connections: --max-conns 1 reached/m);
+  assert.match(stderr, /summary: 1 connection served, 3 refused/);
+});

@@ -108,8 +108,23 @@ export async function serve(
       firstByteApplies ? config.firstByteTimeoutMs / 4 : 1000,
     ),
   );
+  // Without -v, refusals are logged as a count, at most once a second.
+  let refusedUnlogged = 0;
+  let refusedLoggedAt = 0;
+  const logRefused = () => {
+    if (refusedUnlogged === 0) return;
+    const s = refusedUnlogged === 1 ? "" : "s";
+    log(
+      `refused ${
+        formatCount(refusedUnlogged)
+      } connection${s}: --max-conns ${config.maxConns} reached`,
+    );
+    refusedUnlogged = 0;
+    refusedLoggedAt = clock.now;
+  };
   const sweeper = setInterval(() => {
     clock.tick();
+    if (clock.now - refusedLoggedAt >= 1000) logRefused();
     for (const [conn, session] of live) {
       if (config.idleTimeoutMs > 0 && clock.now - session.lastActive >= config.idleTimeoutMs) {
         session.closeReason = `idle for ${formatDuration(config.idleTimeoutMs)}`;
@@ -239,6 +254,8 @@ export async function serve(
         summary.refused++;
         if (config.verbose) {
           log(`refused ${formatAddr(conn.remoteAddr)}: --max-conns ${config.maxConns} reached`);
+        } else {
+          refusedUnlogged++;
         }
         closeQuietly(conn);
         continue;
@@ -272,6 +289,7 @@ export async function serve(
   } finally {
     clearInterval(sweeper);
     clearTimeout(drainTimer);
+    logRefused();
     options.signal?.removeEventListener("abort", onAbort);
     stop.abort();
     await Promise.allSettled(handlers);
