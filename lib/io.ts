@@ -40,9 +40,25 @@ export function isClosedError(err: unknown): boolean {
     err instanceof Deno.errors.UnexpectedEof;
 }
 
+const encoder = new TextEncoder();
+
+/** Write all of `text` to a standard stream synchronously, looping over short writes. */
+export function writeText(stream: { writeSync(p: Uint8Array): number }, text: string): void {
+  const bytes = encoder.encode(text);
+  let off = 0;
+  while (off < bytes.length) off += stream.writeSync(bytes.subarray(off));
+}
+
 /** Write one line to stderr (logs and summaries; never stdout). */
 export function logLine(line: string): void {
-  const bytes = new TextEncoder().encode(line + "\n");
-  let off = 0;
-  while (off < bytes.length) off += Deno.stderr.writeSync(bytes.subarray(off));
+  writeText(Deno.stderr, line + "\n");
+}
+
+/** Close a socket or listener that may already be closed. */
+export function closeQuietly(resource: { close(): void }): void {
+  try {
+    resource.close();
+  } catch {
+    // Already closed.
+  }
 }

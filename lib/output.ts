@@ -16,9 +16,8 @@
 
 import type { OutputFormat } from "./config.ts";
 import { EXIT_CODES, NetkitError } from "./errors.ts";
+import { writeText } from "./io.ts";
 import type { Json } from "./probe/report.ts";
-
-const encoder = new TextEncoder();
 
 /** Writes results to stdout in one of the output formats. */
 export class Output {
@@ -51,7 +50,5 @@ export class Output {
 }
 
 function write(text: string): void {
-  const bytes = encoder.encode(text);
-  let off = 0;
-  while (off < bytes.length) off += Deno.stdout.writeSync(bytes.subarray(off));
+  writeText(Deno.stdout, text);
 }

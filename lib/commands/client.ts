@@ -20,7 +20,7 @@ import { pipe } from "../client/pipe.ts";
 import type { ClientConfig, MessageConfig } from "../config.ts";
 import { formatDuration } from "../duration.ts";
 import { EXIT_CODES } from "../errors.ts";
-import { logLine } from "../io.ts";
+import { logLine, writeText } from "../io.ts";
 import { formatBytes, formatCount } from "../units.ts";
 import { runProbeCommand } from "./probe.ts";
 import { runThroughputCommand } from "./throughput.ts";
@@ -47,7 +47,7 @@ export async function runClient(config: ClientConfig): Promise<number> {
 async function runMessages(config: MessageConfig): Promise<number> {
   const decoder = new TextDecoder();
   const single = config.connections === 1;
-  const out = (text: string) => Deno.stdout.writeSync(new TextEncoder().encode(text));
+  const out = (text: string) => writeText(Deno.stdout, text);
   const result = await exchangeMessages(config, {
     onReply: (connection, index, reply) => {
       const text = decoder.decode(reply);

@@ -17,7 +17,7 @@
 
 import { formatEndpoint } from "../address.ts";
 import type { ServerConfig } from "../config.ts";
-import { logLine } from "../io.ts";
+import { logLine, writeText } from "../io.ts";
 import { formatSummary, serve } from "../server/serve.ts";
 
 const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
@@ -34,10 +34,8 @@ export async function runServer(config: ServerConfig): Promise<number> {
   try {
     const summary = await serve(config, {
       signal: controller.signal,
-      onListening: (endpoint) => {
-        const line = new TextEncoder().encode(`listening on ${formatEndpoint(endpoint)}\n`);
-        Deno.stdout.writeSync(line);
-      },
+      onListening: (endpoint) =>
+        writeText(Deno.stdout, `listening on ${formatEndpoint(endpoint)}\n`),
     });
     logLine(formatSummary(summary));
     return 0;

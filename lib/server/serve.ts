@@ -25,7 +25,7 @@ import { echoStream } from "../behaviours/echo.ts";
 import type { ServerConfig } from "../config.ts";
 import { formatDuration } from "../duration.ts";
 import { fromSystemError, NetkitError, systemDetail } from "../errors.ts";
-import { isClosedError, logLine } from "../io.ts";
+import { closeQuietly, isClosedError, logLine } from "../io.ts";
 import { formatBytes, formatCount } from "../units.ts";
 import { CoarseClock, Session } from "./session.ts";
 import { serveDatagrams } from "./datagrams.ts";
@@ -328,14 +328,6 @@ export function formatSummary(s: ServerSummary): string {
     parts.push(`${formatCount(s.datagramsIn)} datagrams in`, `${formatCount(s.datagramsOut)} out`);
   }
   return `summary: ${parts.join(", ")}`;
-}
-
-function closeQuietly(resource: { close(): void }): void {
-  try {
-    resource.close();
-  } catch {
-    // Already closed.
-  }
 }
 
 /** Certificate and key, read once at start. */

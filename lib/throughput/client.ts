@@ -25,7 +25,7 @@ import { dialStream, openDatagram } from "../client/dial.ts";
 import { formatEndpoint } from "../address.ts";
 import { deadline } from "../deadline.ts";
 import { NetkitError } from "../errors.ts";
-import { writeAll } from "../io.ts";
+import { closeQuietly, writeAll } from "../io.ts";
 import { LineReader } from "./line_reader.ts";
 import {
   CONTROL_MAGIC,
@@ -344,13 +344,5 @@ async function receiveUdp(
     }
     if (header.kind === UdpKind.data) receiver.record(header, data.length, now);
     else if (header.kind === UdpKind.end) receiver.ended = true;
-  }
-}
-
-function closeQuietly(resource: { close(): void }): void {
-  try {
-    resource.close();
-  } catch {
-    // already closed
   }
 }

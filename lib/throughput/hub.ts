@@ -17,7 +17,7 @@
  */
 
 import { readUdpCounters } from "../compare/udp_counters.ts";
-import { writeAll } from "../io.ts";
+import { closeQuietly, writeAll } from "../io.ts";
 import { LineReader } from "./line_reader.ts";
 import {
   checkStart,
@@ -410,12 +410,4 @@ function randomHex(bytes: number): string {
     crypto.getRandomValues(new Uint8Array(bytes)),
     (b) => b.toString(16).padStart(2, "0"),
   ).join("");
-}
-
-function closeQuietly(resource: { close(): void }): void {
-  try {
-    resource.close();
-  } catch {
-    // already closed
-  }
 }
