@@ -73,7 +73,8 @@ export function usageError(message: string, command?: string): NetkitError {
 }
 
 /**
- * Translate an error thrown by a Deno API into a {@linkcode NetkitError}.
+ * Translate an error thrown by a Deno API, or by one of Deno's `node:` modules
+ * (which carry a `code` such as `ECONNREFUSED` instead), into a {@linkcode NetkitError}.
  *
  * @param err What was thrown.
  * @param action What netkit was doing, e.g. `"connect to"` or `"listen on"`.
@@ -83,28 +84,32 @@ export function fromSystemError(err: unknown, action: string, target: string): N
   if (err instanceof NetkitError) return err;
   const detail = systemDetail(err);
   const options = { cause: err };
-  if (err instanceof Deno.errors.ConnectionRefused) {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (err instanceof Deno.errors.ConnectionRefused || code === "ECONNREFUSED") {
     return new NetkitError(
       "refused",
       `Connection refused by ${target}: is a server listening there?`,
       options,
     );
   }
-  if (err instanceof Deno.errors.AddrInUse) {
+  if (err instanceof Deno.errors.AddrInUse || code === "EADDRINUSE") {
     return new NetkitError(
       "addr_in_use",
       `Cannot ${action} ${target}: address already in use; pick another port or stop the other program`,
       options,
     );
   }
-  if (err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable) {
+  if (
+    err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable ||
+    code === "EACCES"
+  ) {
     return new NetkitError(
       "permission",
       `Cannot ${action} ${target}: permission denied (${detail}); ports below 1024 need privileges`,
       options,
     );
   }
-  if (err instanceof Deno.errors.TimedOut) {
+  if (err instanceof Deno.errors.TimedOut || code === "ETIMEDOUT") {
     return new NetkitError("timeout", `Timed out trying to ${action} ${target}`, options);
   }
   if (err instanceof Deno.errors.NotFound) {
@@ -114,7 +119,10 @@ export function fromSystemError(err: unknown, action: string, target: string): N
       options,
     );
   }
-  if (/lookup address|Name or service not known|nodename nor servname|No address/i.test(detail)) {
+  if (
+    code === "ENOTFOUND" ||
+    /lookup address|Name or service not known|nodename nor servname|No address/i.test(detail)
+  ) {
     return new NetkitError(
       "not_found",
       `Cannot ${action} ${target}: host name not found; check the spelling or use an IP address`,

@@ -188,3 +188,11 @@ Deno.test("NetkitError is an Error named 'NetkitError'", () => {
   assert.ok(e instanceof Error);
   assert.equal(e.name, "NetkitError");
 });
+
+Deno.test("fromSystemError reads the codes of node: module errors as it reads Deno's classes", () => {
+  const node = (code: string) => Object.assign(new Error(`connect ${code}`), { code });
+  assert.equal(fromSystemError(node("ECONNREFUSED"), "connect to", "tcp x:1").kind, "refused");
+  assert.equal(fromSystemError(node("ENOTFOUND"), "connect to", "tcp x:1").kind, "not_found");
+  assert.equal(fromSystemError(node("EADDRINUSE"), "listen on", "tcp x:1").kind, "addr_in_use");
+  assert.equal(fromSystemError(node("ETIMEDOUT"), "connect to", "tcp x:1").kind, "timeout");
+});

@@ -115,16 +115,9 @@ export async function dialTls(
   } catch (err) {
     connecting.then((conn) => conn.close(), () => {});
     if (err instanceof NetkitError) throw err;
-    const code = (err as { code?: string }).code;
-    if (code === "ECONNREFUSED") {
-      throw fromSystemError(new Deno.errors.ConnectionRefused(), "connect to", where);
-    }
-    if (
-      err instanceof Deno.errors.ConnectionRefused || err instanceof Deno.errors.NotCapable ||
-      code === "ENOTFOUND" || /lookup address/.test((err as Error).message)
-    ) {
-      throw fromSystemError(err, "connect to", where);
-    }
+    // Failing to reach the server is reported as for any connection; the rest is TLS's.
+    const reached = fromSystemError(err, "connect to", where);
+    if (reached.kind !== "network" && reached.kind !== "tls") throw reached;
     const detail = (err as Error).message;
     const hint = /certificate|issuer|CaUsedAsEndEntity|expired|NotValidForName/i.test(detail)
       ? "trust its CA with --ca FILE, or skip verification with --insecure"
