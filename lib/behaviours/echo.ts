@@ -34,17 +34,10 @@ export async function echoStream(
   // Start small (the first read's own buffer, or 4 KiB) and grow while reads fill the
   // buffer: a connection trading short messages stays cheap, a bulk stream gets 64 KiB.
   let buf = first ? new Uint8Array(first.buffer, first.byteOffset) : new Uint8Array(4096);
-  if (first && first.length > 0) {
-    session.bytesIn += first.length;
-    session.touch();
-    session.busy = true;
-    await writeAll(conn, first);
-    session.busy = false;
-    session.bytesOut += first.length;
-  }
+  // The bytes already read sit at the start of `buf`: echo them as the first round.
+  let n: number | null = first?.length ?? 0;
   while (!session.draining) {
-    const n = await conn.read(buf);
-    if (n === null) return;
+    if (n === 0 && (n = await conn.read(buf)) === null) return;
     session.bytesIn += n;
     session.touch();
     session.busy = true;
@@ -54,5 +47,6 @@ export async function echoStream(
     if (n === buf.length && buf.length < ECHO_BUFFER_BYTES) {
       buf = new Uint8Array(Math.min(buf.length * 4, ECHO_BUFFER_BYTES));
     }
+    n = 0;
   }
 }
