@@ -25,7 +25,7 @@
 import { formatHost } from "../address.ts";
 import { type EmbeddedServer, startEmbeddedServer } from "../compare/embedded_server.ts";
 import { describeDifferences } from "../compare/findings.ts";
-import { readUdpCounters } from "../compare/udp_counters.ts";
+import { readUdpCounters } from "../udp_counters.ts";
 import type { CompareConfig, ProbeWorkload } from "../config.ts";
 import { Output } from "../output.ts";
 import {

@@ -27,8 +27,8 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import { formatEndpoint, type IpEndpoint } from "../address.ts";
+import { waitUntil } from "../pace.ts";
 import type { ProbeWorkload } from "../config.ts";
 import { formatDuration } from "../duration.ts";
 import { NetkitError } from "../errors.ts";
@@ -98,8 +98,6 @@ export interface RunProbeOptions {
    */
   signal?: AbortSignal;
 }
-
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Run one probe workload against an echo server. */
 export async function runProbe(
@@ -371,10 +369,7 @@ class ProbeRun {
       if (gap > 0) {
         const due = start + this.sent * gap;
         if (due > now) {
-          // Sleep coarsely while far off, then yield to the event loop until due:
-          // sends stay evenly spread instead of bursting once per timer tick.
-          if (due - now > 3) await new Promise((resolve) => setTimeout(resolve, due - now - 2));
-          else await yieldToEventLoop();
+          await waitUntil(Math.min(due, endBy)); // evenly spread, not a burst per timer tick
           continue;
         }
       }

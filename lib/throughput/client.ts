@@ -41,7 +41,7 @@ import {
   UdpKind,
   writeUdpHeader,
 } from "./protocol.ts";
-import { sendTcp, sendUdp, TcpReceiver, UdpReceiver } from "./streams.ts";
+import { drainUdp, sendTcp, sendUdp, TcpReceiver, UdpReceiver } from "./streams.ts";
 
 /** Totals of one direction, from both ends. */
 export interface DirectionResult {
@@ -214,10 +214,7 @@ export async function runThroughput(
         () => new NetkitError("timeout", `${where} kept sending past the test's end`),
       );
       if (plan.proto === "udp" && receiving) {
-        const drainBy = start + plan.durationMs + 1000;
-        while (udpReceivers.some((u) => !u.ended) && performance.now() < drainBy) {
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
+        await drainUdp(udpReceivers, start + plan.durationMs + 1000);
       }
       await send({ type: "report", sent, received: [] });
       const server = await expect("report", plan.timeoutMs + 2000);
@@ -237,9 +234,10 @@ export async function runThroughput(
     } finally {
       if (reporter !== undefined) clearInterval(reporter);
       for (const r of resources) closeQuietly(r);
-      await Promise.allSettled(udpLoops);
+      await Promise.allSettled(udpLoops); // they end once their sockets are closed
     }
   } finally {
+    // Setup may have failed before the inner block: close whatever was opened.
     for (const r of resources) closeQuietly(r);
   }
 }
@@ -343,6 +341,6 @@ async function receiveUdp(
       continue;
     }
     if (header.kind === UdpKind.data) receiver.record(header, data.length, now);
-    else if (header.kind === UdpKind.end) receiver.ended = true;
+    else if (header.kind === UdpKind.end) receiver.end();
   }
 }

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { readUdpCounters } from "../compare/udp_counters.ts";
+import { readUdpCounters } from "../udp_counters.ts";
 import { closeQuietly, writeAll } from "../io.ts";
 import { LineReader } from "./line_reader.ts";
 import {
@@ -34,7 +34,7 @@ import {
   UdpKind,
   writeUdpHeader,
 } from "./protocol.ts";
-import { sendTcp, sendUdp, TcpReceiver, UdpReceiver } from "./streams.ts";
+import { drainUdp, sendTcp, sendUdp, TcpReceiver, UdpReceiver } from "./streams.ts";
 
 /** How long past its duration a test may take before the server ends it. */
 export const TEST_GRACE_MS = 10_000;
@@ -321,10 +321,7 @@ export class ThroughputHub {
     }
     await Promise.all(tcpReceiving);
     if (r.proto === "udp" && receiving) {
-      const drainBy = go + r.duration_ms + UDP_DRAIN_MS;
-      while ([...udpReceivers.values()].some((u) => !u.ended) && performance.now() < drainBy) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await drainUdp(udpReceivers.values(), go + r.duration_ms + UDP_DRAIN_MS);
     }
     const udpAfter = udpBefore ? await readUdpCounters() : undefined;
     const clientSent = new Map(clientReport.sent.map((s) => [s.stream, s.datagrams]));
@@ -389,7 +386,7 @@ export class ThroughputHub {
           break;
         }
         case UdpKind.end:
-          receiver.ended = true;
+          receiver.end();
           break;
       }
     }

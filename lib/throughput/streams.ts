@@ -15,8 +15,9 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
+import { deadline } from "../deadline.ts";
 import { isClosedError, writeAll } from "../io.ts";
+import { waitUntil } from "../pace.ts";
 import { JitterEstimator } from "../stats/jitter.ts";
 import { SequenceTracker } from "../stats/sequence_tracker.ts";
 import {
@@ -42,16 +43,6 @@ export interface SendOptions {
   signal?: AbortSignal;
   /** Live counter of bytes sent, read by interval reporters. @default {undefined} */
   progress?: { bytes: number };
-}
-
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** Wait until `due` (performance.now time): sleep coarsely, then yield until due. */
-async function waitUntil(due: number): Promise<void> {
-  for (let now = performance.now(); now < due; now = performance.now()) {
-    if (due - now > 3) await new Promise((resolve) => setTimeout(resolve, due - now - 2));
-    else await yieldToEventLoop();
-  }
 }
 
 /** Send test bytes over a TCP connection for the duration, then half-close it. */
@@ -196,14 +187,21 @@ export async function sendUdp(
 export class UdpReceiver {
   bytes = 0;
   datagrams = 0;
-  ended = false;
+  /** Resolves when the sender's `end` datagram arrives. */
+  readonly whenEnded: Promise<void>;
+  /** Call on the sender's `end` datagram. */
+  readonly end: () => void;
   readonly bins: number[] = [];
   readonly tracker = new SequenceTracker();
   readonly jitter = new JitterEstimator();
   #start = 0;
   #last = 0;
 
-  constructor(readonly stream: number, readonly intervalMs: number) {}
+  constructor(readonly stream: number, readonly intervalMs: number) {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.whenEnded = promise;
+    this.end = resolve;
+  }
 
   /** Mark the start of the test (go). */
   begin(now: number): void {
@@ -241,4 +239,15 @@ export class UdpReceiver {
       intervals: this.bins,
     };
   }
+}
+
+/**
+ * Wait until every receiver has seen its sender's `end` datagrams, or until
+ * `by` (a `performance.now()` time) if an `end` was lost on the way.
+ */
+export async function drainUdp(receivers: Iterable<UdpReceiver>, by: number): Promise<void> {
+  const left = by - performance.now();
+  if (left <= 0) return;
+  const ended = Promise.all(Array.from(receivers, (r) => r.whenEnded));
+  await deadline(ended, left, () => new Error("end not seen")).catch(() => {});
 }
