@@ -15,14 +15,15 @@
 
 import { parseArgs } from "node:util";
 import { type Endpoint, type IpEndpoint, parsePort, splitHostPort } from "../address.ts";
-import type {
-  ClientConfig,
-  CompareConfig,
-  Config,
-  OutputFormat,
-  ProbeWorkload,
-  ServerConfig,
-  ServerMode,
+import {
+  type ClientConfig,
+  type CompareConfig,
+  type Config,
+  type OutputFormat,
+  type ProbeWorkload,
+  type ServerConfig,
+  serverDefaults,
+  type ServerMode,
 } from "../config.ts";
 import { parseDuration } from "../duration.ts";
 import { usageError } from "../errors.ts";
@@ -254,19 +255,20 @@ function buildServer(flags: Flags): ServerConfig {
       "'--once' serves one connection and UDP has none: use '--proto tcp' or '--proto unix'",
     );
   }
+  // The defaults live in one place, serverDefaults; flags override them.
+  const d = serverDefaults(endpoints);
   return {
-    command: "server",
-    endpoints,
+    ...d,
     mode,
-    maxConns: flags.int("max-conns", 1, 1_000_000, 1024),
-    idleTimeoutMs: flags.duration("idle-timeout", 0),
+    maxConns: flags.int("max-conns", 1, 1_000_000, d.maxConns),
+    idleTimeoutMs: flags.duration("idle-timeout", d.idleTimeoutMs),
     once: flags.bool("once"),
     verbose: flags.bool("verbose"),
     allow: cidrs("allow"),
     deny: cidrs("deny"),
-    rateLimit: flags.int("rate-limit", 0, 100_000_000, 0),
-    firstByteTimeoutMs: flags.duration("first-byte-timeout", 30_000),
-    drainTimeoutMs: flags.duration("drain-timeout", 5_000),
+    rateLimit: flags.int("rate-limit", 0, 100_000_000, d.rateLimit),
+    firstByteTimeoutMs: flags.duration("first-byte-timeout", d.firstByteTimeoutMs),
+    drainTimeoutMs: flags.duration("drain-timeout", d.drainTimeoutMs),
     tls,
   };
 }
