@@ -183,7 +183,12 @@ async function readFull(
   where: string,
   sent?: Uint8Array,
 ): Promise<void> {
-  const tlsAlert = () =>
+  // A TLS alert (content type 21, version 3.x) where we sent plaintext that was not one:
+  // we spoke to a TLS server. It may end the reply early, or fill a short one.
+  const tlsAlert = (got: Uint8Array) =>
+    sent !== undefined && got.length > 0 && sent[0] !== 0x15 && got[0] === 0x15 &&
+    (got.length < 2 || got[1] === 0x03);
+  const alertError = () =>
     new NetkitError(
       "failure",
       `${where} answered with a TLS alert: it is a TLS server, connect with --tls`,
@@ -192,8 +197,7 @@ async function readFull(
   while (off < buf.length) {
     const n = await conn.read(buf.subarray(off));
     if (n === null) {
-      // A TLS alert (content type 21, version 3.x) means we spoke plaintext to a TLS server.
-      if (off >= 2 && buf[0] === 0x15 && buf[1] === 0x03) throw tlsAlert();
+      if (tlsAlert(buf.subarray(0, off))) throw alertError();
       throw new NetkitError(
         "failure",
         `${where} closed the connection after ${off} of ${buf.length} reply bytes`,
@@ -201,8 +205,5 @@ async function readFull(
     }
     off += n;
   }
-  // A message no longer than the alert's 7 bytes is "answered" by the alert's first bytes.
-  if (
-    sent && sent[0] !== 0x15 && buf[0] === 0x15 && (buf.length < 2 || buf[1] === 0x03)
-  ) throw tlsAlert();
+  if (tlsAlert(buf)) throw alertError();
 }
