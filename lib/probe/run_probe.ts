@@ -135,12 +135,8 @@ class ProbeRun {
    */
   watching = true;
   failure: unknown = undefined;
-  /** Resolved on every echo, so waiting senders wake at once. */
-  wake: (() => void) | undefined;
-  /** When the current wait gives up; checked by the ticker, not a timer per wait. */
-  waitDeadline = Infinity;
-  /** Resolves the current wait with false once its deadline passed. */
-  expire: (() => void) | undefined;
+  /** The sender's current wait: settled true by the next echo, false by the ticker at `deadline`. */
+  waiter: { deadline: number; resolve: (echoed: boolean) => void } | undefined;
   /** Window slots given up on after a timeout (`--outstanding`). */
   givenUp = 0;
 
@@ -175,11 +171,7 @@ class ProbeRun {
     this.intervalRtt.record(rtt);
     this.jitter.update(this.decoded.sendTimeMs, now);
     this.lastEchoAt = now;
-    const wake = this.wake;
-    if (wake) {
-      this.wake = undefined;
-      wake();
-    }
+    this.settleWait(true);
   };
 
   /**
@@ -189,22 +181,20 @@ class ProbeRun {
    */
   waitForEcho(ms: number): Promise<boolean> {
     return new Promise((resolve) => {
-      this.waitDeadline = performance.now() + ms;
-      this.expire = () => {
-        this.wake = undefined;
-        this.expire = undefined;
-        resolve(false);
-      };
-      this.wake = () => {
-        this.expire = undefined;
-        resolve(true);
-      };
+      this.waiter = { deadline: performance.now() + ms, resolve };
     });
+  }
+
+  /** End the current wait, if any. */
+  settleWait(echoed: boolean): void {
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.resolve(echoed);
   }
 
   /** Called by the ticker: end a wait whose deadline passed. */
   checkWait(now: number): void {
-    if (this.expire && now >= this.waitDeadline) this.expire();
+    if (this.waiter && now >= this.waiter.deadline) this.settleWait(false);
   }
 
   async run(): Promise<ProbeReport> {
@@ -223,7 +213,7 @@ class ProbeRun {
       (err) => {
         this.failure ??= err;
       },
-    ).finally(() => this.wake?.());
+    ).finally(() => this.settleWait(true));
     const start = performance.now();
     let last = { at: start, sent: 0, received: 0, outOfOrder: 0, duplicates: 0 };
     const reporter = workload.intervalMs > 0 && this.options.onInterval
