@@ -66,7 +66,19 @@ class ServerTest {
   readonly udpPeers = new Map<number, Deno.NetAddr>();
   udp: Deno.DatagramConn | undefined;
   attached: (() => void) | undefined;
+  readonly udpReceivers = new Map<number, UdpReceiver>();
+  readonly tcpReceivers: TcpReceiver[] = [];
+  /** Bytes the server has sent in this test so far (its senders add to it). */
+  readonly sent = { bytes: 0 };
   constructor(readonly request: StartRequest) {}
+
+  /** Bytes the server has received in this test so far, on every stream. */
+  get receivedBytes(): number {
+    let bytes = 0;
+    for (const t of this.tcpReceivers) bytes += t.bytes;
+    for (const u of this.udpReceivers.values()) bytes += u.bytes;
+    return bytes;
+  }
 
   get ready(): boolean {
     const have = this.request.proto === "tcp" ? this.tcpStreams.size : this.udpPeers.size;
@@ -149,6 +161,7 @@ export class ThroughputHub {
         : (err as Error).message;
       this.#log(`throughput test ${test.id}: ended early (${why})`);
     } finally {
+      this.#tally(test);
       clearTimeout(hardStop);
       test.stop.abort("done");
       this.#tests.delete(test.id);
@@ -182,42 +195,25 @@ export class ThroughputHub {
     for (const test of this.#tests.values()) test.stop.abort("server shutting down");
   }
 
+  /** Add what a test moved, finished or not, to the server's totals. */
+  #tally(test: ServerTest): void {
+    const c = this.#counters;
+    if (!c) return;
+    c.bytesIn += test.receivedBytes;
+    for (const u of test.udpReceivers.values()) c.datagramsIn += u.datagrams;
+    c.bytesOut += test.sent.bytes;
+    if (test.request.proto === "udp") {
+      c.datagramsOut += Math.floor(test.sent.bytes / test.request.size);
+    }
+  }
+
   async #run(
     test: ServerTest,
     lines: LineReader,
     send: (m: Parameters<typeof encodeControl>[0]) => Promise<void>,
   ): Promise<string> {
-    const udpReceivers = new Map<number, UdpReceiver>();
-    const tcpReceivers: TcpReceiver[] = [];
-    const progress = { bytes: 0 };
-    try {
-      return await this.#runTest(test, lines, send, udpReceivers, tcpReceivers, progress);
-    } finally {
-      // Count what moved, finished or not, in the server's totals.
-      const c = this.#counters;
-      if (c) {
-        for (const t of tcpReceivers) c.bytesIn += t.bytes;
-        for (const u of udpReceivers.values()) {
-          c.bytesIn += u.bytes;
-          c.datagramsIn += u.datagrams;
-        }
-        c.bytesOut += progress.bytes;
-        if (test.request.proto === "udp") {
-          c.datagramsOut += Math.floor(progress.bytes / test.request.size);
-        }
-      }
-    }
-  }
-
-  async #runTest(
-    test: ServerTest,
-    lines: LineReader,
-    send: (m: Parameters<typeof encodeControl>[0]) => Promise<void>,
-    udpReceivers: Map<number, UdpReceiver>,
-    tcpReceivers: TcpReceiver[],
-    progress: { bytes: number },
-  ): Promise<string> {
     const r = test.request;
+    const { udpReceivers, tcpReceivers } = test;
     const receiving = r.direction !== "down";
     const sending = r.direction !== "up";
     let udpLoop: Promise<void> | undefined;
@@ -266,9 +262,7 @@ export class ThroughputHub {
     let lastBytes = -1;
     let lastMove = performance.now();
     const watchdog = setInterval(() => {
-      let bytes = progress.bytes;
-      for (const t of tcpReceivers) bytes += t.bytes;
-      for (const u of udpReceivers.values()) bytes += u.bytes;
+      const bytes = test.sent.bytes + test.receivedBytes;
       const now = performance.now();
       if (bytes !== lastBytes) {
         lastBytes = bytes;
@@ -284,7 +278,7 @@ export class ThroughputHub {
         bitrate: r.bitrate,
         durationMs: r.duration_ms,
         signal: test.stop.signal,
-        progress,
+        progress: test.sent,
       };
       if (r.proto === "tcp") {
         const { conn, initial } = test.tcpStreams.get(s)!;
