@@ -10,7 +10,7 @@
  *
  * @module
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertRejects, assertStrictEquals } from "@std/assert";
 import { deadline } from "./deadline.ts";
 
 class TimeoutError extends Error {}
@@ -22,32 +22,30 @@ function never<T>(): Promise<T> {
 
 Deno.test("deadline resolves with the promise's value and clears its (long) timer", async () => {
   // A 60 s timer left running would fail this test under --sanitize-ops.
-  assert.equal(await deadline(Promise.resolve(42), 60_000, () => new TimeoutError()), 42);
+  assertEquals(await deadline(Promise.resolve(42), 60_000, () => new TimeoutError()), 42);
 });
 
 Deno.test("deadline resolves with a value that arrives later, before the timeout", async () => {
   const { promise, resolve } = Promise.withResolvers<string>();
   const bounded = deadline(promise, 60_000, () => new TimeoutError());
   queueMicrotask(() => resolve("late but in time"));
-  assert.equal(await bounded, "late but in time");
+  assertEquals(await bounded, "late but in time");
 });
 
 Deno.test("deadline passes the promise's own rejection through and clears its timer", async () => {
   const cause = new Error("refused");
-  await assert.rejects(
-    deadline(Promise.reject(cause), 60_000, () => new TimeoutError()),
-    (err: unknown) => err === cause,
+  const err = await assertRejects(() =>
+    deadline(Promise.reject(cause), 60_000, () => new TimeoutError())
   );
+  assertStrictEquals(err, cause);
 });
 
 Deno.test("deadline rejects with the error from onTimeout once the timeout passes", async () => {
   const expected = new TimeoutError("timed out after 20 ms");
   const started = performance.now();
-  await assert.rejects(deadline(never<number>(), 20, () => expected), (err: unknown) => {
-    assert.equal(err, expected);
-    return true;
-  });
-  assert.ok(performance.now() - started >= 15, "rejected before the timeout");
+  const err = await assertRejects(() => deadline(never<number>(), 20, () => expected));
+  assertStrictEquals(err, expected);
+  assert(performance.now() - started >= 15, "rejected before the timeout");
 });
 
 Deno.test("deadline calls onTimeout only when the timeout fires, exactly once", async () => {
@@ -57,11 +55,11 @@ Deno.test("deadline calls onTimeout only when the timeout fires, exactly once", 
     return new TimeoutError();
   };
   await deadline(Promise.resolve("ok"), 60_000, onTimeout);
-  assert.equal(calls, 0);
-  await assert.rejects(deadline(never(), 20, onTimeout), TimeoutError);
-  assert.equal(calls, 1);
+  assertEquals(calls, 0);
+  await assertRejects(() => deadline(never(), 20, onTimeout), TimeoutError);
+  assertEquals(calls, 1);
 });
 
 Deno.test("deadline with a 0 ms timeout still prefers an already-resolved promise", async () => {
-  assert.equal(await deadline(Promise.resolve("ready"), 0, () => new TimeoutError()), "ready");
+  assertEquals(await deadline(Promise.resolve("ready"), 0, () => new TimeoutError()), "ready");
 });

@@ -9,48 +9,48 @@
  *
  * @module
  */
-import assert from "node:assert/strict";
+import { assertEquals } from "@std/assert";
 import { formatDuration, parseDuration } from "./duration.ts";
 
 Deno.test("parseDuration reads microseconds with 'us' and 'µs'", () => {
-  assert.equal(parseDuration("250us"), 0.25);
-  assert.equal(parseDuration("1000µs"), 1);
+  assertEquals(parseDuration("250us"), 0.25);
+  assertEquals(parseDuration("1000µs"), 1);
 });
 
 Deno.test("parseDuration reads milliseconds with 'ms'", () => {
-  assert.equal(parseDuration("250ms"), 250);
-  assert.equal(parseDuration("0ms"), 0);
+  assertEquals(parseDuration("250ms"), 250);
+  assertEquals(parseDuration("0ms"), 0);
 });
 
 Deno.test("parseDuration reads seconds, minutes and hours", () => {
-  assert.equal(parseDuration("2s"), 2000);
-  assert.equal(parseDuration("2m"), 120_000);
-  assert.equal(parseDuration("1h"), 3_600_000);
+  assertEquals(parseDuration("2s"), 2000);
+  assertEquals(parseDuration("2m"), 120_000);
+  assertEquals(parseDuration("1h"), 3_600_000);
 });
 
 Deno.test("parseDuration reads a bare number as seconds", () => {
-  assert.equal(parseDuration("3"), 3000);
-  assert.equal(parseDuration("0"), 0);
-  assert.equal(parseDuration("0.25"), 250);
+  assertEquals(parseDuration("3"), 3000);
+  assertEquals(parseDuration("0"), 0);
+  assertEquals(parseDuration("0.25"), 250);
 });
 
 Deno.test("parseDuration reads decimals, with or without a leading zero", () => {
-  assert.equal(parseDuration("1.5s"), 1500);
-  assert.equal(parseDuration("1.5m"), 90_000);
-  assert.equal(parseDuration("0.5ms"), 0.5);
-  assert.equal(parseDuration(".5s"), 500);
-  assert.equal(parseDuration(".5"), 500);
+  assertEquals(parseDuration("1.5s"), 1500);
+  assertEquals(parseDuration("1.5m"), 90_000);
+  assertEquals(parseDuration("0.5ms"), 0.5);
+  assertEquals(parseDuration(".5s"), 500);
+  assertEquals(parseDuration(".5"), 500);
 });
 
 Deno.test("parseDuration ignores surrounding spaces and a space before the unit", () => {
-  assert.equal(parseDuration(" 2s "), 2000);
-  assert.equal(parseDuration("2 s"), 2000);
-  assert.equal(parseDuration("500 ms"), 500);
+  assertEquals(parseDuration(" 2s "), 2000);
+  assertEquals(parseDuration("2 s"), 2000);
+  assertEquals(parseDuration("500 ms"), 500);
 });
 
 Deno.test("parseDuration rejects negative durations", () => {
   for (const text of ["-1", "-1s", "-0.5ms", "-.5"]) {
-    assert.equal(parseDuration(text), undefined, text);
+    assertEquals(parseDuration(text), undefined, text);
   }
 });
 
@@ -77,19 +77,19 @@ Deno.test("parseDuration rejects garbage, unknown units and empty text", () => {
       "0x10",
     ]
   ) {
-    assert.equal(parseDuration(text), undefined, JSON.stringify(text));
+    assertEquals(parseDuration(text), undefined, JSON.stringify(text));
   }
 });
 
 Deno.test("formatDuration picks µs, ms, s or min by size", () => {
-  assert.equal(formatDuration(0.25), "250 µs");
-  assert.equal(formatDuration(5), "5.00 ms");
-  assert.equal(formatDuration(850), "850 ms");
-  assert.equal(formatDuration(1500), "1.50 s");
-  assert.equal(formatDuration(125_000), "2 min 5 s");
+  assertEquals(formatDuration(0.25), "250 µs");
+  assertEquals(formatDuration(5), "5.00 ms");
+  assertEquals(formatDuration(850), "850 ms");
+  assertEquals(formatDuration(1500), "1.50 s");
+  assertEquals(formatDuration(125_000), "2 min 5 s");
 });
 
 Deno.test("formatDuration prints what parseDuration reads back, to its precision", () => {
-  assert.equal(formatDuration(parseDuration("300ms") ?? NaN), "300 ms");
-  assert.equal(formatDuration(parseDuration("2s") ?? NaN), "2.00 s");
+  assertEquals(formatDuration(parseDuration("300ms") ?? NaN), "300 ms");
+  assertEquals(formatDuration(parseDuration("2s") ?? NaN), "2.00 s");
 });

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals } from "@std/assert";
 import {
   type ErrorKind,
   EXIT_CODES,
@@ -25,32 +25,32 @@ const TARGET = "tcp 127.0.0.1:5050";
 
 function mapped(err: unknown, action = "connect to"): NetkitError {
   const e = fromSystemError(err, action, TARGET);
-  assert.ok(e instanceof NetkitError);
+  assert(e instanceof NetkitError);
   return e;
 }
 
 Deno.test("fromSystemError maps ConnectionRefused to 'refused', exit 3, naming the target", () => {
   const cause = new Deno.errors.ConnectionRefused("Connection refused (os error 111)");
   const e = mapped(cause);
-  assert.equal(e.kind, "refused");
-  assert.equal(e.exitCode, 3);
-  assert.ok(e.message.includes(TARGET), e.message);
-  assert.equal(e.cause, cause);
+  assertEquals(e.kind, "refused");
+  assertEquals(e.exitCode, 3);
+  assert(e.message.includes(TARGET), e.message);
+  assertEquals(e.cause, cause);
 });
 
 Deno.test("fromSystemError maps AddrInUse to 'addr_in_use', exit 6, naming action and target", () => {
   const e = mapped(new Deno.errors.AddrInUse("Address already in use (os error 98)"), "listen on");
-  assert.equal(e.kind, "addr_in_use");
-  assert.equal(e.exitCode, 6);
-  assert.ok(e.message.includes(`listen on ${TARGET}`), e.message);
-  assert.ok(e.message.includes("address already in use"), e.message);
+  assertEquals(e.kind, "addr_in_use");
+  assertEquals(e.exitCode, 6);
+  assert(e.message.includes(`listen on ${TARGET}`), e.message);
+  assert(e.message.includes("address already in use"), e.message);
 });
 
 Deno.test("fromSystemError maps TimedOut to 'timeout', exit 5", () => {
   const e = mapped(new Deno.errors.TimedOut("connection timed out (os error 110)"));
-  assert.equal(e.kind, "timeout");
-  assert.equal(e.exitCode, 5);
-  assert.ok(e.message.includes(`connect to ${TARGET}`), e.message);
+  assertEquals(e.kind, "timeout");
+  assertEquals(e.exitCode, 5);
+  assert(e.message.includes(`connect to ${TARGET}`), e.message);
 });
 
 Deno.test("fromSystemError maps PermissionDenied to 'permission', exit 7, without the os error suffix", () => {
@@ -58,24 +58,24 @@ Deno.test("fromSystemError maps PermissionDenied to 'permission', exit 7, withou
     new Deno.errors.PermissionDenied("Permission denied (os error 13)"),
     "listen on",
   );
-  assert.equal(e.kind, "permission");
-  assert.equal(e.exitCode, 7);
-  assert.ok(e.message.includes("permission denied (Permission denied)"), e.message);
-  assert.ok(!e.message.includes("os error"), e.message);
+  assertEquals(e.kind, "permission");
+  assertEquals(e.exitCode, 7);
+  assert(e.message.includes("permission denied (Permission denied)"), e.message);
+  assert(!e.message.includes("os error"), e.message);
 });
 
 Deno.test("fromSystemError maps NotCapable (a missing Deno permission) to 'permission', exit 7", () => {
   const e = mapped(new Deno.errors.NotCapable("Requires net access"));
-  assert.equal(e.kind, "permission");
-  assert.equal(e.exitCode, 7);
+  assertEquals(e.kind, "permission");
+  assertEquals(e.exitCode, 7);
 });
 
 Deno.test("fromSystemError maps a failed address lookup to 'not_found', exit 4", () => {
   const e = mapped(new Error("failed to lookup address information: Name or service not known"));
-  assert.equal(e.kind, "not_found");
-  assert.equal(e.exitCode, 4);
-  assert.ok(e.message.includes("host name not found"), e.message);
-  assert.ok(e.message.includes(TARGET), e.message);
+  assertEquals(e.kind, "not_found");
+  assertEquals(e.exitCode, 4);
+  assert(e.message.includes("host name not found"), e.message);
+  assert(e.message.includes(TARGET), e.message);
 });
 
 Deno.test("fromSystemError maps other resolver wordings to 'not_found'", () => {
@@ -86,7 +86,7 @@ Deno.test("fromSystemError maps other resolver wordings to 'not_found'", () => {
       "No address associated with hostname",
     ]
   ) {
-    assert.equal(mapped(new Error(text)).kind, "not_found", text);
+    assertEquals(mapped(new Error(text)).kind, "not_found", text);
   }
 });
 
@@ -96,40 +96,40 @@ Deno.test("fromSystemError maps NotFound (e.g. a missing socket path) to 'not_fo
     "connect to",
     "unix /tmp/nope.sock",
   );
-  assert.equal(e.kind, "not_found");
-  assert.equal(e.exitCode, 4);
-  assert.ok(e.message.includes("unix /tmp/nope.sock"), e.message);
-  assert.ok(!e.message.includes("os error"), e.message);
+  assertEquals(e.kind, "not_found");
+  assertEquals(e.exitCode, 4);
+  assert(e.message.includes("unix /tmp/nope.sock"), e.message);
+  assert(!e.message.includes("os error"), e.message);
 });
 
 Deno.test("fromSystemError maps a TLS InvalidData error to 'tls', exit 8", () => {
   const e = mapped(new Deno.errors.InvalidData("invalid peer certificate: UnknownIssuer"));
-  assert.equal(e.kind, "tls");
-  assert.equal(e.exitCode, 8);
+  assertEquals(e.kind, "tls");
+  assertEquals(e.exitCode, 8);
 });
 
 Deno.test("fromSystemError maps anything else to 'network', exit 9, with the os error suffix dropped", () => {
   const e = mapped(new Deno.errors.ConnectionReset("Connection reset by peer (os error 104)"));
-  assert.equal(e.kind, "network");
-  assert.equal(e.exitCode, 9);
-  assert.equal(e.message, `Cannot connect to ${TARGET}: Connection reset by peer`);
-  assert.equal(mapped("weird").message, `Cannot connect to ${TARGET}: weird`);
+  assertEquals(e.kind, "network");
+  assertEquals(e.exitCode, 9);
+  assertEquals(e.message, `Cannot connect to ${TARGET}: Connection reset by peer`);
+  assertEquals(mapped("weird").message, `Cannot connect to ${TARGET}: weird`);
 });
 
 Deno.test("fromSystemError returns a NetkitError unchanged", () => {
   const original = new NetkitError("timeout", "already typed");
-  assert.equal(fromSystemError(original, "connect to", TARGET), original);
+  assertEquals(fromSystemError(original, "connect to", TARGET), original);
 });
 
 Deno.test("formatError prints a NetkitError as 'error: MESSAGE'", () => {
-  assert.equal(formatError(new NetkitError("refused", "nobody home")), "error: nobody home");
+  assertEquals(formatError(new NetkitError("refused", "nobody home")), "error: nobody home");
 });
 
 Deno.test("formatError prints an unexpected Error as one internal-error line without its stack", () => {
   const err = new TypeError("boom");
-  assert.ok(err.stack?.includes("    at "), "the error does have a stack");
+  assert(err.stack?.includes("    at "), "the error does have a stack");
   const line = formatError(err);
-  assert.equal(line, "error: Internal error: boom; please report it");
+  assertEquals(line, "error: Internal error: boom; please report it");
 });
 
 Deno.test("formatError never includes a stack trace, whatever was thrown", () => {
@@ -146,53 +146,53 @@ Deno.test("formatError never includes a stack trace, whatever was thrown", () =>
   ];
   for (const err of thrown) {
     const line = formatError(err);
-    assert.ok(line.startsWith("error: "), line);
-    assert.ok(!line.includes("\n"), `one line: ${JSON.stringify(line)}`);
-    assert.ok(!line.includes("    at "), `no stack: ${JSON.stringify(line)}`);
+    assert(line.startsWith("error: "), line);
+    assert(!line.includes("\n"), `one line: ${JSON.stringify(line)}`);
+    assert(!line.includes("    at "), `no stack: ${JSON.stringify(line)}`);
   }
 });
 
 Deno.test("exitCodeOf gives each NetkitError kind its documented code", () => {
   for (const [kind, { code }] of Object.entries(EXIT_CODES)) {
-    assert.equal(exitCodeOf(new NetkitError(kind as ErrorKind, "x")), code, kind);
+    assertEquals(exitCodeOf(new NetkitError(kind as ErrorKind, "x")), code, kind);
   }
-  assert.equal(exitCodeOf(new NetkitError("usage", "x")), 2);
-  assert.equal(exitCodeOf(new NetkitError("refused", "x")), 3);
-  assert.equal(exitCodeOf(new NetkitError("not_found", "x")), 4);
-  assert.equal(exitCodeOf(new NetkitError("timeout", "x")), 5);
-  assert.equal(exitCodeOf(new NetkitError("addr_in_use", "x")), 6);
-  assert.equal(exitCodeOf(new NetkitError("permission", "x")), 7);
+  assertEquals(exitCodeOf(new NetkitError("usage", "x")), 2);
+  assertEquals(exitCodeOf(new NetkitError("refused", "x")), 3);
+  assertEquals(exitCodeOf(new NetkitError("not_found", "x")), 4);
+  assertEquals(exitCodeOf(new NetkitError("timeout", "x")), 5);
+  assertEquals(exitCodeOf(new NetkitError("addr_in_use", "x")), 6);
+  assertEquals(exitCodeOf(new NetkitError("permission", "x")), 7);
 });
 
 Deno.test("exitCodeOf gives 1 for anything that is not a NetkitError", () => {
-  assert.equal(exitCodeOf(new Error("x")), 1);
-  assert.equal(exitCodeOf("x"), 1);
-  assert.equal(exitCodeOf(undefined), 1);
+  assertEquals(exitCodeOf(new Error("x")), 1);
+  assertEquals(exitCodeOf("x"), 1);
+  assertEquals(exitCodeOf(undefined), 1);
 });
 
 Deno.test("EXIT_CODES gives every kind its own code, 1 to 9", () => {
   const codes = Object.values(EXIT_CODES).map((e) => e.code).sort((a, b) => a - b);
-  assert.deepEqual(codes, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assertEquals(codes, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
 });
 
 Deno.test("usageError is exit 2 and ends with the --help hint of the command, or of netkit", () => {
   const e = usageError("Bad thing", "client");
-  assert.equal(e.kind, "usage");
-  assert.equal(e.exitCode, 2);
-  assert.equal(e.message, "Bad thing (see 'netkit client --help')");
-  assert.equal(usageError("Bad thing").message, "Bad thing (see 'netkit --help')");
+  assertEquals(e.kind, "usage");
+  assertEquals(e.exitCode, 2);
+  assertEquals(e.message, "Bad thing (see 'netkit client --help')");
+  assertEquals(usageError("Bad thing").message, "Bad thing (see 'netkit --help')");
 });
 
 Deno.test("NetkitError is an Error named 'NetkitError'", () => {
   const e = new NetkitError("failure", "x");
-  assert.ok(e instanceof Error);
-  assert.equal(e.name, "NetkitError");
+  assert(e instanceof Error);
+  assertEquals(e.name, "NetkitError");
 });
 
 Deno.test("fromSystemError reads the codes of node: module errors as it reads Deno's classes", () => {
   const node = (code: string) => Object.assign(new Error(`connect ${code}`), { code });
-  assert.equal(fromSystemError(node("ECONNREFUSED"), "connect to", "tcp x:1").kind, "refused");
-  assert.equal(fromSystemError(node("ENOTFOUND"), "connect to", "tcp x:1").kind, "not_found");
-  assert.equal(fromSystemError(node("EADDRINUSE"), "listen on", "tcp x:1").kind, "addr_in_use");
-  assert.equal(fromSystemError(node("ETIMEDOUT"), "connect to", "tcp x:1").kind, "timeout");
+  assertEquals(fromSystemError(node("ECONNREFUSED"), "connect to", "tcp x:1").kind, "refused");
+  assertEquals(fromSystemError(node("ENOTFOUND"), "connect to", "tcp x:1").kind, "not_found");
+  assertEquals(fromSystemError(node("EADDRINUSE"), "listen on", "tcp x:1").kind, "addr_in_use");
+  assertEquals(fromSystemError(node("ETIMEDOUT"), "connect to", "tcp x:1").kind, "timeout");
 });

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import { isClosedError, writeAll, type Writer } from "./io.ts";
 
 /** A writer that accepts at most `chunk` bytes per call and records each call. */
@@ -40,31 +40,31 @@ Deno.test("writeAll loops over short writes (3 bytes at a time) until every byte
   const writer = new ShortWriter(3);
   const data = sequence(10);
   await writeAll(writer, data);
-  assert.deepEqual(writer.written, data);
+  assertEquals(writer.written, data);
   // Each call is offered what is left: 10, 7, 4, 1.
-  assert.deepEqual(writer.calls, [10, 7, 4, 1]);
+  assertEquals(writer.calls, [10, 7, 4, 1]);
 });
 
 Deno.test("writeAll makes a single call when the writer takes the whole buffer", async () => {
   const writer = new ShortWriter(1 << 20);
   const data = sequence(4096);
   await writeAll(writer, data);
-  assert.deepEqual(writer.written, data);
-  assert.deepEqual(writer.calls, [4096]);
+  assertEquals(writer.written, data);
+  assertEquals(writer.calls, [4096]);
 });
 
 Deno.test("writeAll handles a length that is an exact multiple of the short write size", async () => {
   const writer = new ShortWriter(3);
   const data = sequence(9);
   await writeAll(writer, data);
-  assert.deepEqual(writer.written, data);
-  assert.deepEqual(writer.calls, [9, 6, 3]);
+  assertEquals(writer.written, data);
+  assertEquals(writer.calls, [9, 6, 3]);
 });
 
 Deno.test("writeAll does not call the writer for an empty buffer", async () => {
   const writer = new ShortWriter(3);
   await writeAll(writer, new Uint8Array(0));
-  assert.deepEqual(writer.calls, []);
+  assertEquals(writer.calls, []);
 });
 
 Deno.test("writeAll propagates the writer's error and stops writing", async () => {
@@ -76,8 +76,8 @@ Deno.test("writeAll propagates the writer's error and stops writing", async () =
       return Promise.resolve(Math.min(2, p.length));
     },
   };
-  await assert.rejects(writeAll(failing, sequence(10)), Deno.errors.BrokenPipe);
-  assert.equal(calls, 2);
+  await assertRejects(() => writeAll(failing, sequence(10)), Deno.errors.BrokenPipe);
+  assertEquals(calls, 2);
 });
 
 Deno.test("isClosedError is true for every error that means the socket ended", () => {
@@ -90,7 +90,7 @@ Deno.test("isClosedError is true for every error that means the socket ended", (
     new Deno.errors.NotConnected("Socket is not connected (os error 107)"),
     new Deno.errors.UnexpectedEof("early eof"),
   ];
-  for (const err of closed) assert.equal(isClosedError(err), true, err.name);
+  for (const err of closed) assertEquals(isClosedError(err), true, err.name);
 });
 
 Deno.test("isClosedError is false for real failures, plain errors and non-errors", () => {
@@ -108,7 +108,7 @@ Deno.test("isClosedError is false for real failures, plain errors and non-errors
     null,
     undefined,
   ];
-  for (const err of notClosed) assert.equal(isClosedError(err), false, String(err));
+  for (const err of notClosed) assertEquals(isClosedError(err), false, String(err));
 });
 
 Deno.test("isClosedError is true for the error a read on a closed connection really throws", async () => {
@@ -120,6 +120,6 @@ Deno.test("isClosedError is true for the error a read on a closed connection rea
   server.close();
   client.close();
   const err = await client.read(new Uint8Array(1)).then(() => undefined, (e: unknown) => e);
-  assert.ok(err !== undefined, "read on a closed connection should throw");
-  assert.equal(isClosedError(err), true, String(err));
+  assert(err !== undefined, "read on a closed connection should throw");
+  assertEquals(isClosedError(err), true, String(err));
 });

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals } from "@std/assert";
 
 const OUTPUT_URL = import.meta.resolve("./output.ts");
 const ERRORS_URL = import.meta.resolve("./errors.ts");
@@ -46,8 +46,8 @@ async function runOutput(format: string, body: string): Promise<Child> {
     stderr: decoder.decode(result.stderr),
     code: result.code,
   };
-  assert.equal(child.code, 0, `child failed: ${child.stderr}`);
-  assert.equal(child.stderr, "", "Output must never write to stderr");
+  assertEquals(child.code, 0, `child failed: ${child.stderr}`);
+  assertEquals(child.stderr, "", "Output must never write to stderr");
   return child;
 }
 
@@ -60,51 +60,51 @@ out.result({ total: 20, loss: NaN, rtt: Infinity, ok: true });
 
 Deno.test("Output 'text' prints text lines only, each ending in a newline; events and results print nothing", async () => {
   const child = await runOutput("text", EVERY_METHOD);
-  assert.equal(child.stdout, "line one\nline two\n");
+  assertEquals(child.stdout, "line one\nline two\n");
 });
 
 Deno.test("Output 'text' error() prints nothing on stdout (main reports text failures on stderr)", async () => {
   const child = await runOutput("text", `out.error(new NetkitError("timeout", "too slow"));`);
-  assert.equal(child.stdout, "");
+  assertEquals(child.stdout, "");
 });
 
 Deno.test("Output 'json' prints exactly one parseable document: the result, with no text or events", async () => {
   const child = await runOutput("json", EVERY_METHOD);
   const doc = JSON.parse(child.stdout);
-  assert.deepEqual(doc, { total: 20, loss: null, rtt: null, ok: true });
-  assert.ok(child.stdout.endsWith("}\n"), "document ends with one newline");
-  assert.ok(!child.stdout.includes("line one"));
-  assert.ok(!child.stdout.includes("interval"));
+  assertEquals(doc, { total: 20, loss: null, rtt: null, ok: true });
+  assert(child.stdout.endsWith("}\n"), "document ends with one newline");
+  assert(!child.stdout.includes("line one"));
+  assert(!child.stdout.includes("interval"));
 });
 
 Deno.test("Output 'json' never prints NaN or Infinity: non-finite numbers become null", async () => {
   const child = await runOutput("json", `out.result({ a: NaN, b: [Infinity, -Infinity, 1.5] });`);
-  assert.ok(!/NaN|Infinity/.test(child.stdout), child.stdout);
-  assert.deepEqual(JSON.parse(child.stdout), { a: null, b: [null, null, 1.5] });
+  assert(!/NaN|Infinity/.test(child.stdout), child.stdout);
+  assertEquals(JSON.parse(child.stdout), { a: null, b: [null, null, 1.5] });
 });
 
 Deno.test("Output 'json' error() prints one document {error, exit_code} with the NetkitError's code", async () => {
   const child = await runOutput("json", `out.error(new NetkitError("timeout", "timed out"));`);
-  assert.deepEqual(JSON.parse(child.stdout), { error: "timed out", exit_code: 5 });
+  assertEquals(JSON.parse(child.stdout), { error: "timed out", exit_code: 5 });
 });
 
 Deno.test("Output 'json' error() gives exit_code 1 for a plain Error and a thrown non-Error", async () => {
   const plain = await runOutput("json", `out.error(new Error("boom"));`);
-  assert.deepEqual(JSON.parse(plain.stdout), { error: "boom", exit_code: 1 });
+  assertEquals(JSON.parse(plain.stdout), { error: "boom", exit_code: 1 });
   const str = await runOutput("json", `out.error("just a string");`);
-  assert.deepEqual(JSON.parse(str.stdout), { error: "just a string", exit_code: 1 });
+  assertEquals(JSON.parse(str.stdout), { error: "just a string", exit_code: 1 });
 });
 
 Deno.test("Output 'json-stream' prints one {event, data} line per event and the result as 'end'", async () => {
   const child = await runOutput("json-stream", EVERY_METHOD);
-  assert.ok(child.stdout.endsWith("\n"));
+  assert(child.stdout.endsWith("\n"));
   const lines = child.stdout.slice(0, -1).split("\n");
-  assert.deepEqual(lines.map((l) => JSON.parse(l)), [
+  assertEquals(lines.map((l) => JSON.parse(l)), [
     { event: "interval", data: { sent: 10, rate: null } },
     { event: "end", data: { total: 20, loss: null, rtt: null, ok: true } },
   ]);
-  assert.ok(!/NaN|Infinity/.test(child.stdout), child.stdout);
-  assert.ok(!child.stdout.includes("line one"));
+  assert(!/NaN|Infinity/.test(child.stdout), child.stdout);
+  assert(!child.stdout.includes("line one"));
 });
 
 Deno.test("Output 'json-stream' writes each event as a single compact line, even for nested data", async () => {
@@ -112,7 +112,7 @@ Deno.test("Output 'json-stream' writes each event as a single compact line, even
     "json-stream",
     `out.event("interval", { nested: { list: [1, 2, { deep: "a\\nb" }] } });`,
   );
-  assert.equal(
+  assertEquals(
     child.stdout,
     '{"event":"interval","data":{"nested":{"list":[1,2,{"deep":"a\\nb"}]}}}\n',
   );
@@ -124,7 +124,7 @@ Deno.test("Output 'json-stream' error() prints an 'error' event carrying {error,
     `out.event("interval", { n: 1 });\nout.error(new NetkitError("refused", "Connection refused"));`,
   );
   const lines = child.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
-  assert.deepEqual(lines, [
+  assertEquals(lines, [
     { event: "interval", data: { n: 1 } },
     { event: "error", data: { error: "Connection refused", exit_code: 3 } },
   ]);

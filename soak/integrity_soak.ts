@@ -11,7 +11,7 @@
  * @module
  */
 
-import assert from "node:assert/strict";
+import { assertEquals, assertMatch } from "@std/assert";
 import { createHash, type Hash } from "node:crypto";
 import { NETKIT_RUN, ROOT_DIR, startServer } from "../tests/support/cli.ts";
 
@@ -149,14 +149,14 @@ Deno.test(
         const memory = await memoryMiB(server.child.pid);
         let verified = 0;
         for (const r of results) {
-          assert.equal(r.bytes, TCP_STREAM_BYTES, `stream ${r.i}: echo length`);
-          assert.equal(r.digest, r.sent, `stream ${r.i} (seed ${r.i}): SHA-256 of the echo`);
+          assertEquals(r.bytes, TCP_STREAM_BYTES, `stream ${r.i}: echo length`);
+          assertEquals(r.digest, r.sent, `stream ${r.i} (seed ${r.i}): SHA-256 of the echo`);
           verified += r.bytes;
         }
         closeAll();
         stopped = await server.stop();
-        assert.equal(stopped.code, 0, stopped.stderr);
-        assert.match(stopped.stderr, /summary: 100 connections served, 0 refused/);
+        assertEquals(stopped.code, 0, stopped.stderr);
+        assertMatch(stopped.stderr, /summary: 100 connections served, 0 refused/);
         report(`tcp, ${TCP_STREAMS} streams`, verified, elapsed, memory);
       } finally {
         signal.removeEventListener("abort", closeAll);
@@ -232,14 +232,14 @@ Deno.test(
         const memory = await memoryMiB(server.child.pid);
         let verified = 0;
         for (const r of results) {
-          assert.equal(r.code, 0, `client ${r.i} exited ${r.code}: ${r.stderr}`);
-          assert.equal(r.bytes, CLIENT_BYTES, `client ${r.i}: stdout length`);
-          assert.equal(r.got, r.sent, `client ${r.i} (seed ${1000 + r.i}): SHA-256 of stdout`);
+          assertEquals(r.code, 0, `client ${r.i} exited ${r.code}: ${r.stderr}`);
+          assertEquals(r.bytes, CLIENT_BYTES, `client ${r.i}: stdout length`);
+          assertEquals(r.got, r.sent, `client ${r.i} (seed ${1000 + r.i}): SHA-256 of stdout`);
           verified += r.bytes;
         }
         stopped = await server.stop();
-        assert.equal(stopped.code, 0, stopped.stderr);
-        assert.match(stopped.stderr, /summary: 10 connections served, 0 refused/);
+        assertEquals(stopped.code, 0, stopped.stderr);
+        assertMatch(stopped.stderr, /summary: 10 connections served, 0 refused/);
         report(`netcat, ${CLIENTS} netkit clients`, verified, elapsed, memory);
       } finally {
         signal.removeEventListener("abort", killAll);

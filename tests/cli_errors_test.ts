@@ -11,7 +11,7 @@
  *
  * @module
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import { COMMANDS } from "../lib/cli/spec.ts";
 import { runNetkit, type RunResult, startServer } from "./support/cli.ts";
 import { closedPort } from "./support/sockets.ts";
@@ -22,17 +22,17 @@ import { closedPort } from "./support/sockets.ts";
  */
 function assertOneErrorLine(result: RunResult, code: number, ...fragments: string[]): string {
   const context = `stderr: ${JSON.stringify(result.stderr)}`;
-  assert.equal(result.code, code, `exit code; ${context}`);
-  assert.ok(result.stderr.endsWith("\n"), `stderr ends with a newline; ${context}`);
+  assertEquals(result.code, code, `exit code; ${context}`);
+  assert(result.stderr.endsWith("\n"), `stderr ends with a newline; ${context}`);
   const lines = result.stderr.slice(0, -1).split("\n");
-  assert.equal(lines.length, 1, `exactly one stderr line; ${context}`);
+  assertEquals(lines.length, 1, `exactly one stderr line; ${context}`);
   const line = lines[0] ?? "";
-  assert.ok(line.startsWith("error: "), `starts with 'error: '; ${context}`);
-  assert.ok(!result.stderr.includes("    at "), `no stack trace; ${context}`);
+  assert(line.startsWith("error: "), `starts with 'error: '; ${context}`);
+  assert(!result.stderr.includes("    at "), `no stack trace; ${context}`);
   for (const fragment of fragments) {
-    assert.ok(line.includes(fragment), `mentions ${JSON.stringify(fragment)}; ${context}`);
+    assert(line.includes(fragment), `mentions ${JSON.stringify(fragment)}; ${context}`);
   }
-  assert.equal(result.text, "", "nothing on stdout");
+  assertEquals(result.text, "", "nothing on stdout");
   return line;
 }
 
@@ -173,26 +173,26 @@ Deno.test("no reply from a UDP discard server within '--timeout' is one error li
 for (const [name, spec] of Object.entries(COMMANDS)) {
   Deno.test(`'netkit ${name} --help' exits 0 and shows every flag and its defaults`, async () => {
     const result = await runNetkit([name, "--help"]);
-    assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stderr, "");
-    assert.ok(result.text.startsWith(`Usage: netkit ${name}`), result.text);
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(result.stderr, "");
+    assert(result.text.startsWith(`Usage: netkit ${name}`), result.text);
     for (const flag of Object.keys(spec.flags)) {
-      assert.match(result.text, new RegExp(`--${flag}\\b`), `help shows --${flag}`);
+      assertMatch(result.text, new RegExp(`--${flag}\\b`), `help shows --${flag}`);
     }
-    assert.ok(result.text.includes("default"), "help shows defaults");
+    assert(result.text.includes("default"), "help shows defaults");
   });
 }
 
 Deno.test("'netkit --help' exits 0 and lists every command", async () => {
   const result = await runNetkit(["--help"]);
-  assert.equal(result.code, 0, result.stderr);
-  assert.equal(result.stderr, "");
-  for (const name of Object.keys(COMMANDS)) assert.ok(result.text.includes(`  ${name} `), name);
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(result.stderr, "");
+  for (const name of Object.keys(COMMANDS)) assert(result.text.includes(`  ${name} `), name);
 });
 
 Deno.test("'netkit --version' prints 'netkit 0.1.0' and exits 0", async () => {
   const result = await runNetkit(["--version"]);
-  assert.equal(result.code, 0, result.stderr);
-  assert.equal(result.text, "netkit 0.1.0\n");
-  assert.equal(result.stderr, "");
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(result.text, "netkit 0.1.0\n");
+  assertEquals(result.stderr, "");
 });

@@ -5,7 +5,7 @@
  * @module
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import { createHash } from "node:crypto";
 import { runNetkit, startServer } from "./support/cli.ts";
 
@@ -37,9 +37,9 @@ Deno.test("netcat mode round-trips 100 MB of random bytes through a tcp echo ser
       stdin: { file },
       timeoutMs: 120_000,
     });
-    assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stdout.length, 100 * (1 << 20));
-    assert.equal(sha256(result.stdout), hash.digest("hex"));
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(result.stdout.length, 100 * (1 << 20));
+    assertEquals(sha256(result.stdout), hash.digest("hex"));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -48,8 +48,8 @@ Deno.test("netcat mode round-trips 100 MB of random bytes through a tcp echo ser
 Deno.test("netcat mode over [::1]:PORT half-closes on stdin EOF and exits when the server closes", async () => {
   await using server = await startServer(["--host", "::1"]);
   const result = await runNetkit(["client", `[::1]:${server.port}`], { stdin: "six\nlines\n" });
-  assert.equal(result.code, 0, result.stderr);
-  assert.equal(result.text, "six\nlines\n");
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(result.text, "six\nlines\n");
 });
 
 Deno.test("netcat mode exits 0 after --timeout of silence once stdin ended, even if the peer never closes", async () => {
@@ -62,10 +62,10 @@ Deno.test("netcat mode exits 0 after --timeout of silence once stdin ended, even
   });
   const elapsed = performance.now() - started;
   using conn = await accepted;
-  assert.equal(result.code, 0, result.stderr);
-  assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
+  assertEquals(result.code, 0, result.stderr);
+  assert(elapsed < 10_000, `took ${elapsed} ms`);
   const buf = new Uint8Array(8);
-  assert.equal(await conn.read(buf), 1, "the byte from stdin arrived");
+  assertEquals(await conn.read(buf), 1, "the byte from stdin arrived");
 });
 
 Deno.test("udp netcat mode sends stdin as a datagram and prints the echo", async () => {
@@ -74,8 +74,8 @@ Deno.test("udp netcat mode sends stdin as a datagram and prints the echo", async
     ["client", "--proto", "udp", "127.0.0.1", String(server.port), "--timeout", "300ms"],
     { stdin: "datagram\n" },
   );
-  assert.equal(result.code, 0, result.stderr);
-  assert.equal(result.text, "datagram\n");
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(result.text, "datagram\n");
 });
 
 Deno.test("--message with --count prints every reply on its own line, over tcp and udp", async () => {
@@ -94,8 +94,8 @@ Deno.test("--message with --count prints every reply on its own line, over tcp a
       "--interval",
       "10ms",
     ]);
-    assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.text, `hi ${proto}\nhi ${proto}\nhi ${proto}\n`);
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(result.text, `hi ${proto}\nhi ${proto}\nhi ${proto}\n`);
   }
 });
 
@@ -109,8 +109,8 @@ Deno.test("--message to a discard server fails with exit 5 naming the missing re
     "--timeout",
     "300ms",
   ]);
-  assert.equal(result.code, 5);
-  assert.equal(
+  assertEquals(result.code, 5);
+  assertEquals(
     result.stderr,
     `error: No reply from tcp 127.0.0.1:${server.port} within 300 ms (message 1 of 1)\n`,
   );
@@ -136,7 +136,7 @@ Deno.test("--connections reports failures honestly and exits 1 when some connect
     "--timeout",
     "300ms",
   ]);
-  assert.equal(result.code, 1);
-  assert.match(result.text, /^connections: 0 ok, 3 failed; messages: 3 sent, 0 replies;/);
-  assert.match(result.stderr, /^error: \d connections?: /m);
+  assertEquals(result.code, 1);
+  assertMatch(result.text, /^connections: 0 ok, 3 failed; messages: 3 sent, 0 replies;/);
+  assertMatch(result.stderr, /^error: \d connections?: /m);
 });

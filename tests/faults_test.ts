@@ -10,7 +10,7 @@
  * @module
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertNotMatch, fail } from "@std/assert";
 import { NETKIT_RUN, ROOT_DIR, runNetkit, type RunningServer, startServer } from "./support/cli.ts";
 import { isConnectionEnd, openFds as fdCount, readToEnd, writeAll } from "./support/sockets.ts";
 
@@ -39,7 +39,7 @@ async function eventually(
 ): Promise<number> {
   const started = performance.now();
   while (!(await check())) {
-    if (performance.now() - started > timeoutMs) assert.fail(await describe());
+    if (performance.now() - started > timeoutMs) fail(await describe());
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   return performance.now() - started;
@@ -136,7 +136,7 @@ async function withServer(
     children,
     async check(when) {
       const failure = await canary.exchange(`check-${when.replaceAll(" ", "-")}`);
-      assert.equal(failure, undefined, `canary ${when}`);
+      assertEquals(failure, undefined, `canary ${when}`);
     },
     async settled(when) {
       let last = -1;
@@ -151,8 +151,8 @@ async function withServer(
     canary.start();
     await scenario(h);
     await canary.stop();
-    assert.deepEqual(canary.failures, [], "canary exchanges");
-    assert.ok(canary.runs >= 1, "the canary ran");
+    assertEquals(canary.failures, [], "canary exchanges");
+    assert(canary.runs >= 1, "the canary ran");
     const ms = await h.settled("once every client is gone");
     console.log(
       `canary: ${canary.runs} background exchanges, all ok; fds ${h.baseline} at the end ` +
@@ -181,9 +181,9 @@ async function withServer(
       { cause: failure },
     );
   }
-  assert.doesNotMatch(stderr, CRASH, "no uncaught error or stack trace in the server's log");
-  assert.equal(code, 0, stderr.slice(-2000));
-  assert.match(stderr, /^summary: [\d,]+ connections served, 0 refused, /m);
+  assertNotMatch(stderr, CRASH, "no uncaught error or stack trace in the server's log");
+  assertEquals(code, 0, stderr.slice(-2000));
+  assertMatch(stderr, /^summary: [\d,]+ connections served, 0 refused, /m);
   return { stderr, canaryRuns: canary.runs };
 }
 
@@ -219,10 +219,10 @@ Deno.test("clients SIGKILLed mid-transfer: the server frees their connections an
         let got = 0;
         while (got < KILL_AFTER) {
           const { value, done } = await reader.read();
-          assert.ok(!done, `client ${i} ended after ${got} bytes`);
+          assert(!done, `client ${i} ended after ${got} bytes`);
           for (let j = 0; j < value.length; j++) {
             if (value[j] !== chunk[(got + j) % chunk.length]) {
-              assert.fail(`client ${i}: echo differs at byte ${got + j}`);
+              fail(`client ${i}: echo differs at byte ${got + j}`);
             }
           }
           got += value.length;
@@ -232,12 +232,12 @@ Deno.test("clients SIGKILLed mid-transfer: the server frees their connections an
       return { child, feeding, reader, midway };
     });
     const echoed = await Promise.all(runs.map((r) => r.midway));
-    assert.ok(h.baseline + CLIENTS <= await fdCount(h.pid), "all four are connected");
+    assert(h.baseline + CLIENTS <= await fdCount(h.pid), "all four are connected");
     await h.check("while four transfers are stalled mid-way");
     for (const r of runs) r.child.kill("SIGKILL");
     for (const r of runs) {
       const status = await r.child.status;
-      assert.equal(status.signal, "SIGKILL");
+      assertEquals(status.signal, "SIGKILL");
       await r.reader.cancel();
       await r.feeding;
       h.children.delete(r.child);
@@ -292,8 +292,8 @@ Deno.test("resets with unread data and a client that never reads: 20 others are 
       "5s",
     ], { timeoutMs: 20_000 });
     const took = performance.now() - started;
-    assert.equal(many.code, 0, many.stderr);
-    assert.match(many.text, /^connections: 20 ok, 0 failed; messages: 60 sent, 60 replies;/);
+    assertEquals(many.code, 0, many.stderr);
+    assertMatch(many.text, /^connections: 20 ok, 0 failed; messages: 60 sent, 60 replies;/);
 
     // Ten clients that write 1 MiB, see the echo begin, and close with unread data: RST.
     const resets = Array.from({ length: 10 }, async (_, i) => {
@@ -303,8 +303,8 @@ Deno.test("resets with unread data and a client that never reads: 20 others are 
         if (!isConnectionEnd(err)) throw err;
       });
       const first = new Uint8Array(1);
-      assert.equal(await conn.read(first), 1);
-      assert.equal(first[0], data[0]);
+      assertEquals(await conn.read(first), 1);
+      assertEquals(first[0], data[0]);
       conn.close();
       await writing;
     });
@@ -348,13 +348,13 @@ Deno.test("half-open connections: a half-closed client is finished and a silent 
       // The server echoes the half-closed ones, sees their end and closes; it drops the silent
       // ones after --first-byte-timeout: it frees all ten while the clients still hold them.
       const ms = await h.settled("with ten half-open connections still held by their clients");
-      for (const { conn, data } of halfClosed) assert.deepEqual(await readToEnd(conn), data);
+      for (const { conn, data } of halfClosed) assertEquals(await readToEnd(conn), data);
       for (const conn of silent) {
         const got = await readToEnd(conn).catch((err) => {
           if (!isConnectionEnd(err)) throw err;
           return new Uint8Array(0);
         });
-        assert.equal(got.length, 0);
+        assertEquals(got.length, 0);
       }
       console.log(`ten half-open connections freed by the server in ${Math.round(ms)} ms`);
     } finally {
@@ -363,7 +363,7 @@ Deno.test("half-open connections: a half-closed client is finished and a silent 
     }
   });
   const timedOut = stderr.match(/\(nothing received within 1(?:\.00)? s\)/g) ?? [];
-  assert.equal(timedOut.length, 5, "the five silent connections were closed by the timeout");
+  assertEquals(timedOut.length, 5, "the five silent connections were closed by the timeout");
 });
 
 Deno.test("a flood of 2,000 connect/close cycles, 50 at a time, while the canary keeps exchanging", async () => {
@@ -388,10 +388,10 @@ Deno.test("a flood of 2,000 connect/close cycles, 50 at a time, while the canary
               let got = 0;
               while (got < 4) {
                 const n = await conn.read(reply.subarray(got));
-                assert.ok(n !== null, "echo cut short");
+                assert(n !== null, "echo cut short");
                 got += n;
               }
-              assert.equal(new TextDecoder().decode(reply), "ping");
+              assertEquals(new TextDecoder().decode(reply), "ping");
               break;
             }
             default: // half-close, then close
@@ -416,6 +416,6 @@ Deno.test("a flood of 2,000 connect/close cycles, 50 at a time, while the canary
   const served = Number(
     /summary: ([\d,]+) connections served/.exec(stderr)?.[1]?.replaceAll(",", ""),
   );
-  assert.ok(served >= CYCLES + canaryRuns, `summary counts ${served} connections`);
-  assert.ok(rate > 0);
+  assert(served >= CYCLES + canaryRuns, `summary counts ${served} connections`);
+  assert(rate > 0);
 });

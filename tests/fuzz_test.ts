@@ -13,7 +13,7 @@
  * @module
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, fail } from "@std/assert";
 import { runNetkit, type RunningServer, startServer } from "./support/cli.ts";
 import { isConnectionEnd, openFds as fdCount, writeAll } from "./support/sockets.ts";
 
@@ -138,7 +138,7 @@ async function waitForFdBaseline(pid: number, baseline: number, what: string): P
   let n = await fdCount(pid);
   while (n !== baseline) {
     if (performance.now() - started > 15_000) {
-      assert.fail(`${what}: the server still holds ${n} fds, baseline ${baseline} (seed ${SEED})`);
+      fail(`${what}: the server still holds ${n} fds, baseline ${baseline} (seed ${SEED})`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
     n = await fdCount(pid);
@@ -156,7 +156,7 @@ const CRASH = /Uncaught|^\s+at \S/m;
 
 function assertNoCrash(stderr: string, who: string): void {
   const m = CRASH.exec(stderr);
-  assert.equal(m, null, `${who} printed a crash or stack trace (seed ${SEED}):\n${stderr}`);
+  assertEquals(m, null, `${who} printed a crash or stack trace (seed ${SEED}):\n${stderr}`);
 }
 
 /** Simple line reader over a control connection. */
@@ -182,7 +182,7 @@ class Lines {
 
 async function nextJson(lines: Lines, what: string): Promise<Record<string, unknown>> {
   const line = await lines.next();
-  assert.ok(line !== null, `${what}: the server closed the control connection`);
+  assert(line !== null, `${what}: the server closed the control connection`);
   return JSON.parse(line) as Record<string, unknown>;
 }
 
@@ -530,15 +530,15 @@ async function runTcpCase(port: number, c: TcpCase, stats: CaseStats): Promise<v
       writeFailed = true;
     }
     const { data, reset } = reading ? await reading : { data: new Uint8Array(0), reset: false };
-    assert.ok(!timedOut, `${label}: no reply or close within ${CASE_TIMEOUT_MS} ms`);
+    assert(!timedOut, `${label}: no reply or close within ${CASE_TIMEOUT_MS} ms`);
     stats.byFamily.set(c.family, (stats.byFamily.get(c.family) ?? 0) + 1);
     if (reset || writeFailed) stats.resets++;
     if (c.finish === "close") return;
     switch (c.expect) {
       case "echo":
-        assert.ok(!reset && !writeFailed, `${label}: echo connection was reset`);
-        assert.equal(data.length, c.payload.length, `${label}: echo length`);
-        assert.ok(
+        assert(!reset && !writeFailed, `${label}: echo connection was reset`);
+        assertEquals(data.length, c.payload.length, `${label}: echo length`);
+        assert(
           data.every((b, i) => b === c.payload[i]),
           `${label}: echo differs from what was sent`,
         );
@@ -546,26 +546,26 @@ async function runTcpCase(port: number, c: TcpCase, stats: CaseStats): Promise<v
         stats.echoBytes += data.length;
         break;
       case "silent":
-        assert.equal(data.length, 0, `${label}: expected no reply, got ${decoder.decode(data)}`);
+        assertEquals(data.length, 0, `${label}: expected no reply, got ${decoder.decode(data)}`);
         break;
       case "error-line":
       case "ready-line":
       case "any": {
         const text = decoder.decode(data);
-        assert.ok(text.length < 4096, `${label}: reply of ${text.length} bytes`);
+        assert(text.length < 4096, `${label}: reply of ${text.length} bytes`);
         const lines = text.split("\n");
         const last = lines.pop();
         if (c.clean) {
-          assert.ok(!reset, `${label}: reset instead of a reply`);
-          assert.equal(lines.length, 1, `${label}: expected one reply line, got ${text}`);
-          assert.equal(last, "", `${label}: trailing bytes after the reply: ${text}`);
+          assert(!reset, `${label}: reset instead of a reply`);
+          assertEquals(lines.length, 1, `${label}: expected one reply line, got ${text}`);
+          assertEquals(last, "", `${label}: trailing bytes after the reply: ${text}`);
         }
         for (const line of lines) {
           const reply = JSON.parse(line) as { type?: unknown; message?: unknown };
           const want: string = c.expect === "ready-line" ? "ready" : "error";
-          assert.equal(reply.type, want, `${label}: reply ${line}`);
+          assertEquals(reply.type, want, `${label}: reply ${line}`);
           if (want === "error") {
-            assert.equal(typeof reply.message, "string", `${label}: reply ${line}`);
+            assertEquals(typeof reply.message, "string", `${label}: reply ${line}`);
             stats.errorLines++;
           }
         }
@@ -628,7 +628,7 @@ async function startLiveUdpTest(port: number): Promise<LiveTest> {
   await writeAll(control, encoder.encode(`NKCTL/1 ${JSON.stringify(start)}\n`));
   const lines = new Lines(control);
   const ready = await nextJson(lines, "live udp test");
-  assert.equal(ready.type, "ready", JSON.stringify(ready));
+  assertEquals(ready.type, "ready", JSON.stringify(ready));
   const udpPort = ready.udp_port as number;
   const socket = Deno.listenDatagram({ transport: "udp", hostname: LOOPBACK, port: 0 });
   const live: LiveTest = {
@@ -672,7 +672,7 @@ async function startLiveUdpTest(port: number): Promise<LiveTest> {
   const target: Deno.NetAddr = { transport: "udp", hostname: LOOPBACK, port: udpPort };
   // Hellos for every stream (resent until acked: UDP), then the server says go.
   for (let attempt = 0; live.key === 0; attempt++) {
-    assert.ok(attempt < 20, "live udp test: hellos never acknowledged");
+    assert(attempt < 20, "live udp test: hellos never acknowledged");
     for (let s = 0; s < LIVE_PARALLEL; s++) {
       await socket.send(udpTestDatagram(0, s, KIND.hello, 0, performance.now()), target);
     }
@@ -681,7 +681,7 @@ async function startLiveUdpTest(port: number): Promise<LiveTest> {
     clearTimeout(timer);
   }
   const go = await nextJson(lines, "live udp test");
-  assert.equal(go.type, "go", JSON.stringify(go));
+  assertEquals(go.type, "go", JSON.stringify(go));
   return live;
 }
 
@@ -851,19 +851,19 @@ async function fuzzUdpEcho(
         }
         await waitForEchoes(3000);
       }
-      assert.equal(
+      assertEquals(
         pending.size,
         0,
         `udp echo: ${pending.size} datagrams never echoed (seed ${SEED})`,
       );
-      assert.deepEqual(problems, [], `udp echo (seed ${SEED})`);
+      assertEquals(problems, [], `udp echo (seed ${SEED})`);
       await afterWindow();
     }
   } finally {
     socket.close();
     await receiving;
   }
-  assert.deepEqual(problems, [], `udp echo (seed ${SEED})`);
+  assertEquals(problems, [], `udp echo (seed ${SEED})`);
   return { resent, bytes };
 }
 
@@ -940,19 +940,19 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): hostile TCP and UDP input to netkit 
       encoder.encode(JSON.stringify({ type: "report", sent, received: [] }) + "\n"),
     );
     const report = await nextJson(live.lines, "live udp test report");
-    assert.equal(report.type, "report", `live test after the fuzz: ${JSON.stringify(report)}`);
+    assertEquals(report.type, "report", `live test after the fuzz: ${JSON.stringify(report)}`);
     const received = report.received as { datagrams: number; lost: number; bytes: number }[];
-    assert.equal(received.length, LIVE_PARALLEL);
+    assertEquals(received.length, LIVE_PARALLEL);
     for (const f of received) {
-      assert.ok(Number.isFinite(f.datagrams) && f.datagrams > 0, JSON.stringify(f));
-      assert.ok(Number.isFinite(f.lost) && f.lost >= 0, JSON.stringify(f));
+      assert(Number.isFinite(f.datagrams) && f.datagrams > 0, JSON.stringify(f));
+      assert(Number.isFinite(f.lost) && f.lost >= 0, JSON.stringify(f));
     }
-    assert.equal(await live.lines.next(), null, "the server closes the control connection");
+    assertEquals(await live.lines.next(), null, "the server closes the control connection");
     closeLive(live);
     await live.receiving;
-    assert.deepEqual(live.bad, [], `replies from the live test's port (seed ${SEED})`);
+    assertEquals(live.bad, [], `replies from the live test's port (seed ${SEED})`);
     // Acks never outnumber the hellos that deserve one (the first four were ours).
-    assert.ok(
+    assert(
       live.acks <= hellosAcked + LIVE_PARALLEL * 20,
       `${live.acks} acks for ${hellosAcked} hellos`,
     );
@@ -1007,8 +1007,8 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): hostile TCP and UDP input to netkit 
       "-w",
       "5s",
     ]);
-    assert.equal(tcp.code, 0, tcp.stderr);
-    assert.equal(tcp.text, "after\n");
+    assertEquals(tcp.code, 0, tcp.stderr);
+    assertEquals(tcp.text, "after\n");
     const udpEcho = await runNetkit([
       "client",
       "--proto",
@@ -1017,8 +1017,8 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): hostile TCP and UDP input to netkit 
       "--message",
       "after-udp",
     ]);
-    assert.equal(udpEcho.code, 0, udpEcho.stderr);
-    assert.equal(udpEcho.text, "after-udp\n");
+    assertEquals(udpEcho.code, 0, udpEcho.stderr);
+    assertEquals(udpEcho.text, "after-udp\n");
 
     // 5. Every connection, socket and test freed.
     const waited = await waitForFdBaseline(pid, baseline, "after the fuzz");
@@ -1033,7 +1033,7 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): hostile TCP and UDP input to netkit 
           (startRss / 1024).toFixed(1)
         } MiB at start, ${(maxRss / 1024).toFixed(1)} MiB at most`,
     );
-    assert.ok(maxRss < RSS_LIMIT_KIB, `VmRSS reached ${maxRss} kB`);
+    assert(maxRss < RSS_LIMIT_KIB, `VmRSS reached ${maxRss} kB`);
   } catch (err) {
     failure = err;
   } finally {
@@ -1061,8 +1061,8 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): hostile TCP and UDP input to netkit 
     );
   }
   assertNoCrash(stderr, "the server");
-  assert.equal(code, 0, `server exit (seed ${SEED}):\n${stderr.slice(-3000)}`);
-  assert.match(stderr, /summary: \d[\d,]* connections served/);
+  assertEquals(code, 0, `server exit (seed ${SEED}):\n${stderr.slice(-3000)}`);
+  assertMatch(stderr, /summary: \d[\d,]* connections served/);
 });
 
 // ---------------------------------------------------------------- probe client vs mangling echo servers
@@ -1247,9 +1247,9 @@ function assertProbeDoc(doc: ProbeDoc, count: number, expected: Expected, what: 
     stale: 0,
     malformed: expected.malformed,
   };
-  assert.deepEqual(got, want, `${what} (seed ${SEED})`);
+  assertEquals(got, want, `${what} (seed ${SEED})`);
   for (const v of Object.values(doc.rtt_ms)) {
-    assert.ok(v === null || (Number.isFinite(v) && v >= 0), `${what}: rtt ${v}`);
+    assert(v === null || (Number.isFinite(v) && v >= 0), `${what}: rtt ${v}`);
   }
 }
 
@@ -1257,7 +1257,7 @@ function parseProbeJson(text: string, stderr: string, what: string): ProbeDoc {
   try {
     return JSON.parse(text) as ProbeDoc;
   } catch {
-    assert.fail(`${what}: stdout is not JSON (seed ${SEED}): ${text}\nstderr: ${stderr}`);
+    fail(`${what}: stdout is not JSON (seed ${SEED}): ${text}\nstderr: ${stderr}`);
   }
 }
 
@@ -1316,7 +1316,7 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): client --probe --json over TCP count
     ], { timeoutMs: 20_000 });
     assertNoCrash(result.stderr, "the probe client");
     await serving;
-    assert.equal(result.code, 0, result.stderr);
+    assertEquals(result.code, 0, result.stderr);
     const doc = parseProbeJson(result.text, result.stderr, "tcp probe");
     assertProbeDoc(doc, COUNT, expected!, "tcp probe against a mangling echo server");
     console.log(
@@ -1380,7 +1380,7 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): client --probe --json over UDP count
       "--json",
     ], { timeoutMs: 20_000 });
     assertNoCrash(result.stderr, "the probe client");
-    assert.equal(result.code, 0, result.stderr);
+    assertEquals(result.code, 0, result.stderr);
     const doc = parseProbeJson(result.text, result.stderr, "udp probe");
     assertProbeDoc(doc, COUNT, expected!, "udp probe against a mangling echo server");
     console.log(
@@ -1436,14 +1436,14 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): client --probe --json against a UDP 
       "--json",
     ], { timeoutMs: 20_000 });
     assertNoCrash(result.stderr, "the probe client");
-    assert.equal(result.code, 0, result.stderr);
+    assertEquals(result.code, 0, result.stderr);
     const doc = parseProbeJson(result.text, result.stderr, "garbage-only probe");
-    assert.equal(doc.sent, COUNT);
-    assert.equal(doc.received, 0);
-    assert.equal(doc.lost, COUNT);
-    assert.equal(doc.malformed, garbage, `every garbage reply counted (seed ${SEED})`);
-    assert.deepEqual(Object.values(doc.rtt_ms), Array(7).fill(null));
-    assert.equal(doc.jitter_ms, null);
+    assertEquals(doc.sent, COUNT);
+    assertEquals(doc.received, 0);
+    assertEquals(doc.lost, COUNT);
+    assertEquals(doc.malformed, garbage, `every garbage reply counted (seed ${SEED})`);
+    assertEquals(Object.values(doc.rtt_ms), Array(7).fill(null));
+    assertEquals(doc.jitter_ms, null);
   } finally {
     socket.close();
     await serving;
@@ -1493,11 +1493,11 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): client --probe --json against a TCP 
       "--json",
     ], { timeoutMs: 20_000 });
     assertNoCrash(result.stderr, "the probe client");
-    assert.equal(result.code, 9, `exit code (seed ${SEED}): ${result.stderr}`);
+    assertEquals(result.code, 9, `exit code (seed ${SEED}): ${result.stderr}`);
     const doc = JSON.parse(result.text) as { error: string; exit_code: number };
-    assert.equal(doc.exit_code, 9);
-    assert.match(doc.error, /closed the connection|reset|failed after/i);
-    assert.match(result.stderr, /^error: .+\n$/);
+    assertEquals(doc.exit_code, 9);
+    assertMatch(doc.error, /closed the connection|reset|failed after/i);
+    assertMatch(result.stderr, /^error: .+\n$/);
   } finally {
     listener.close();
     await serving;

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertNotEquals, assertThrows } from "@std/assert";
 import {
   type ImpairDecision,
   type ImpairRelayOptions,
@@ -73,7 +73,7 @@ function startClient(to: Deno.NetAddr): Client {
       });
       try {
         const [data] = await Promise.race([socket.receive(buffer), timeout]);
-        assert.equal(data.length, 4);
+        assertEquals(data.length, 4);
         return new DataView(data.buffer, data.byteOffset, 4).getUint32(0);
       } finally {
         clearTimeout(timer);
@@ -117,10 +117,10 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
 Deno.test("impair relay without impairments forwards every datagram both ways in order", async () => {
   await withRelay({}, async (client, relay) => {
     await sendRange(client, 0, 10);
-    assert.deepEqual(await client.receiveMany(10), range(0, 10));
-    assert.equal(relay.addr.hostname, LOCALHOST);
-    assert.ok(relay.addr.port > 0);
-    assert.deepEqual(relay.stats, {
+    assertEquals(await client.receiveMany(10), range(0, 10));
+    assertEquals(relay.addr.hostname, LOCALHOST);
+    assert(relay.addr.port > 0);
+    assertEquals(relay.stats, {
       toServer: { forwarded: 10, dropped: 0, duplicated: 0, reordered: 0 },
       toClient: { forwarded: 10, dropped: 0, duplicated: 0, reordered: 0 },
     });
@@ -130,17 +130,17 @@ Deno.test("impair relay without impairments forwards every datagram both ways in
 Deno.test("impair relay dropping index 3 of 10 toward the server returns exactly 9 replies", async () => {
   await withRelay({ toServer: { drop: new Set([3]) } }, async (client, relay) => {
     await sendRange(client, 0, 10);
-    assert.deepEqual(await client.receiveMany(9), [0, 1, 2, 4, 5, 6, 7, 8, 9]);
+    assertEquals(await client.receiveMany(9), [0, 1, 2, 4, 5, 6, 7, 8, 9]);
     // No 10th reply: the next one is the sentinel sent afterwards.
     await client.send(10);
-    assert.equal(await client.receive(), 10);
-    assert.deepEqual(relay.stats.toServer, {
+    assertEquals(await client.receive(), 10);
+    assertEquals(relay.stats.toServer, {
       forwarded: 10,
       dropped: 1,
       duplicated: 0,
       reordered: 0,
     });
-    assert.deepEqual(relay.stats.toClient, {
+    assertEquals(relay.stats.toClient, {
       forwarded: 10,
       dropped: 0,
       duplicated: 0,
@@ -152,11 +152,11 @@ Deno.test("impair relay dropping index 3 of 10 toward the server returns exactly
 Deno.test("impair relay drops toward the client by reply index", async () => {
   await withRelay({ toClient: { drop: new Set([0, 9]) } }, async (client, relay) => {
     await sendRange(client, 0, 10);
-    assert.deepEqual(await client.receiveMany(8), range(1, 9));
+    assertEquals(await client.receiveMany(8), range(1, 9));
     await client.send(10);
-    assert.equal(await client.receive(), 10);
-    assert.equal(relay.stats.toServer.forwarded, 11);
-    assert.deepEqual(relay.stats.toClient, {
+    assertEquals(await client.receive(), 10);
+    assertEquals(relay.stats.toServer.forwarded, 11);
+    assertEquals(relay.stats.toClient, {
       forwarded: 9,
       dropped: 2,
       duplicated: 0,
@@ -168,24 +168,24 @@ Deno.test("impair relay drops toward the client by reply index", async () => {
 Deno.test("impair relay duplicating index 2 toward the server returns 11 replies with 2 twice", async () => {
   await withRelay({ toServer: { duplicate: new Set([2]) } }, async (client, relay) => {
     await sendRange(client, 0, 10);
-    assert.deepEqual(await client.receiveMany(11), [0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assertEquals(await client.receiveMany(11), [0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9]);
     await client.send(10);
-    assert.equal(await client.receive(), 10);
-    assert.deepEqual(relay.stats.toServer, {
+    assertEquals(await client.receive(), 10);
+    assertEquals(relay.stats.toServer, {
       forwarded: 12,
       dropped: 0,
       duplicated: 1,
       reordered: 0,
     });
-    assert.equal(relay.stats.toClient.forwarded, 12);
+    assertEquals(relay.stats.toClient.forwarded, 12);
   });
 });
 
 Deno.test("impair relay duplicates toward the client by reply index", async () => {
   await withRelay({ toClient: { duplicate: new Set([5]) } }, async (client, relay) => {
     await sendRange(client, 0, 10);
-    assert.deepEqual(await client.receiveMany(11), [0, 1, 2, 3, 4, 5, 5, 6, 7, 8, 9]);
-    assert.deepEqual(relay.stats.toClient, {
+    assertEquals(await client.receiveMany(11), [0, 1, 2, 3, 4, 5, 5, 6, 7, 8, 9]);
+    assertEquals(relay.stats.toClient, {
       forwarded: 11,
       dropped: 0,
       duplicated: 1,
@@ -197,8 +197,8 @@ Deno.test("impair relay duplicates toward the client by reply index", async () =
 Deno.test("impair relay sends a reordered datagram right after the next one", async () => {
   await withRelay({ toServer: { reorder: new Set([4]) } }, async (client, relay) => {
     await sendRange(client, 0, 10);
-    assert.deepEqual(await client.receiveMany(10), [0, 1, 2, 3, 5, 4, 6, 7, 8, 9]);
-    assert.deepEqual(relay.stats.toServer, {
+    assertEquals(await client.receiveMany(10), [0, 1, 2, 3, 5, 4, 6, 7, 8, 9]);
+    assertEquals(relay.stats.toServer, {
       forwarded: 10,
       dropped: 0,
       duplicated: 0,
@@ -210,29 +210,29 @@ Deno.test("impair relay sends a reordered datagram right after the next one", as
 Deno.test("impair relay holds consecutive reordered replies together and releases them in order", async () => {
   await withRelay({ toClient: { reorder: new Set([2, 3]) } }, async (client, relay) => {
     await sendRange(client, 0, 10);
-    assert.deepEqual(await client.receiveMany(10), [0, 1, 4, 2, 3, 5, 6, 7, 8, 9]);
-    assert.equal(relay.stats.toClient.reordered, 2);
+    assertEquals(await client.receiveMany(10), [0, 1, 4, 2, 3, 5, 6, 7, 8, 9]);
+    assertEquals(relay.stats.toClient.reordered, 2);
   });
 });
 
 Deno.test("impair relay releases a reordered datagram after a dropped successor", async () => {
   await withRelay({ toServer: { reorder: new Set([1]), drop: new Set([2]) } }, async (client) => {
     await sendRange(client, 0, 5);
-    assert.deepEqual(await client.receiveMany(4), [0, 1, 3, 4]);
+    assertEquals(await client.receiveMany(4), [0, 1, 3, 4]);
   });
 });
 
 Deno.test("impair relay flushes a reordered last datagram after 50 ms without a successor", async () => {
   await withRelay({ toServer: { reorder: new Set([9]) } }, async (client, relay) => {
     await sendRange(client, 0, 9);
-    assert.deepEqual(await client.receiveMany(9), range(0, 9));
+    assertEquals(await client.receiveMany(9), range(0, 9));
     const sentAt = performance.now();
     await client.send(9);
-    assert.equal(await client.receive(), 9);
+    assertEquals(await client.receive(), 9);
     const waited = performance.now() - sentAt;
-    assert.ok(waited >= REORDER_FLUSH_MS - 5, `flushed after ${waited} ms`);
-    assert.equal(relay.stats.toServer.reordered, 1);
-    assert.equal(relay.stats.toServer.forwarded, 10);
+    assert(waited >= REORDER_FLUSH_MS - 5, `flushed after ${waited} ms`);
+    assertEquals(relay.stats.toServer.reordered, 1);
+    assertEquals(relay.stats.toServer.forwarded, 10);
   });
 });
 
@@ -240,9 +240,9 @@ Deno.test("impair relay adds delayMs in each direction and keeps order", async (
   await withRelay({ toServer: { delayMs: 30 }, toClient: { delayMs: 20 } }, async (client) => {
     const sentAt = performance.now();
     await sendRange(client, 0, 5);
-    assert.deepEqual(await client.receiveMany(5), range(0, 5));
+    assertEquals(await client.receiveMany(5), range(0, 5));
     const rtt = performance.now() - sentAt;
-    assert.ok(rtt >= 50 - 5, `round trip ${rtt} ms`);
+    assert(rtt >= 50 - 5, `round trip ${rtt} ms`);
   });
 });
 
@@ -270,21 +270,21 @@ Deno.test("impair relay random drop and duplicate rates are seeded, reported and
         if (d.duplicated) expected.push(d.index);
       }
       const stats = relay.stats.toServer;
-      assert.equal(stats.dropped, decisions.filter((d) => d.dropped).length);
-      assert.equal(stats.duplicated, decisions.filter((d) => d.duplicated).length);
-      assert.equal(stats.forwarded, expected.length);
-      assert.ok(stats.dropped > 30 && stats.dropped < 90, `dropped ${stats.dropped}`);
-      assert.ok(stats.duplicated > 10 && stats.duplicated < 60, `duplicated ${stats.duplicated}`);
+      assertEquals(stats.dropped, decisions.filter((d) => d.dropped).length);
+      assertEquals(stats.duplicated, decisions.filter((d) => d.duplicated).length);
+      assertEquals(stats.forwarded, expected.length);
+      assert(stats.dropped > 30 && stats.dropped < 90, `dropped ${stats.dropped}`);
+      assert(stats.duplicated > 10 && stats.duplicated < 60, `duplicated ${stats.duplicated}`);
       const replies = await client.receiveMany(expected.length);
-      assert.deepEqual(replies, expected); // ids equal indices; no reordering configured
+      assertEquals(replies, expected); // ids equal indices; no reordering configured
     });
     return decisions;
   }
   const first = await run(7);
   const again = await run(7);
   const other = await run(8);
-  assert.deepEqual(again, first);
-  assert.notDeepEqual(other, first);
+  assertEquals(again, first);
+  assertNotEquals(other, first);
 });
 
 Deno.test("impair relay close clears pending delay and reorder-flush timers", async () => {
@@ -304,8 +304,8 @@ Deno.test("impair relay close clears pending delay and reorder-flush timers", as
       await client.send(0); // parked in a 60 s delay timer
       await client.send(1); // parked as reordered, with a 50 ms flush timer
       await decided;
-      assert.equal(relay.stats.toServer.forwarded, 0);
-      assert.equal(relay.stats.toServer.reordered, 1);
+      assertEquals(relay.stats.toServer.forwarded, 0);
+      assertEquals(relay.stats.toServer.reordered, 1);
     } finally {
       client.close();
     }
@@ -326,7 +326,7 @@ Deno.test("impair relay close is idempotent", async () => {
 
 Deno.test("impair relay rejects rates outside 0..1 and negative delays", () => {
   const target = { hostname: LOCALHOST, port: 9 };
-  assert.throws(() => startImpairRelay(target, { toServer: { dropRate: 1.5 } }), RangeError);
-  assert.throws(() => startImpairRelay(target, { toClient: { duplicateRate: -0.1 } }), RangeError);
-  assert.throws(() => startImpairRelay(target, { toClient: { delayMs: -1 } }), RangeError);
+  assertThrows(() => startImpairRelay(target, { toServer: { dropRate: 1.5 } }), RangeError);
+  assertThrows(() => startImpairRelay(target, { toClient: { duplicateRate: -0.1 } }), RangeError);
+  assertThrows(() => startImpairRelay(target, { toClient: { delayMs: -1 } }), RangeError);
 });

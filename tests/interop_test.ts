@@ -14,7 +14,7 @@
  *
  * @module
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import { runNetkit, skipWithout, startServer } from "./support/cli.ts";
 import {
   hasIpv6Loopback,
@@ -47,8 +47,8 @@ const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 /** Assert two byte strings are identical, by length and SHA-256 (no 1 MiB diffs in the output). */
 function assertSameBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: byte count`);
-  assert.equal(sha256(actual), sha256(expected), `${what}: SHA-256`);
+  assertEquals(actual.length, expected.length, `${what}: byte count`);
+  assertEquals(sha256(actual), sha256(expected), `${what}: SHA-256`);
 }
 
 /** Feed `data` to the peer's stdin, close it, and collect the peer's exit and output. */
@@ -90,8 +90,8 @@ for (const client of TCP_CLIENTS) {
           timeoutMs: RUN_TIMEOUT_MS,
         });
         const result = await feedAndWait(peer, data);
-        assert.equal(result.signal, null, `${peer.name} killed at its deadline: ${result.stderr}`);
-        assert.equal(result.code, 0, `${peer.name}: ${result.stderr}`);
+        assertEquals(result.signal, null, `${peer.name} killed at its deadline: ${result.stderr}`);
+        assertEquals(result.code, 0, `${peer.name}: ${result.stderr}`);
         assertSameBytes(result.stdout, data, peer.name);
       },
     });
@@ -136,7 +136,7 @@ for (const client of UDP_CLIENTS) {
         });
         await peer.write(message);
         const echoed = await peer.waitForOutput(message.length, ECHO_TIMEOUT_MS);
-        assert.equal(decode(echoed), decode(message));
+        assertEquals(decode(echoed), decode(message));
       },
     });
   }
@@ -168,7 +168,7 @@ for (const { host, url, ignore } of HOSTS) {
         stdin: data,
         timeoutMs: RUN_TIMEOUT_MS,
       });
-      assert.equal(result.code, 0, result.stderr);
+      assertEquals(result.code, 0, result.stderr);
       assertSameBytes(result.stdout, data, "netkit client via socat EXEC:/bin/cat");
     },
   });
@@ -197,8 +197,8 @@ Deno.test({
       ["client", "127.0.0.1", String(port), "--message", "hello ncat", "--count", "3"],
       { timeoutMs: RUN_TIMEOUT_MS },
     );
-    assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.text, "hello ncat\n".repeat(3));
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(result.text, "hello ncat\n".repeat(3));
   },
 });
 
@@ -222,8 +222,8 @@ Deno.test({
       ],
       { timeoutMs: RUN_TIMEOUT_MS },
     );
-    assert.equal(result.code, 0, result.stderr);
-    assert.match(result.text, /^connections: 4 ok, 0 failed; messages: 20 sent, 20 replies;/);
+    assertEquals(result.code, 0, result.stderr);
+    assertMatch(result.text, /^connections: 4 ok, 0 failed; messages: 20 sent, 20 replies;/);
   },
 });
 
@@ -253,12 +253,12 @@ Deno.test({
       stdin: toNc,
       timeoutMs: RUN_TIMEOUT_MS,
     });
-    assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.text, fromNc);
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(result.text, fromNc);
     const nc = await peer.wait();
-    assert.equal(nc.signal, null, `nc killed at its deadline: ${nc.stderr}`);
-    assert.equal(nc.code, 0, nc.stderr);
-    assert.equal(decode(nc.stdout), toNc);
+    assertEquals(nc.signal, null, `nc killed at its deadline: ${nc.stderr}`);
+    assertEquals(nc.code, 0, nc.stderr);
+    assertEquals(decode(nc.stdout), toNc);
   },
 });
 
@@ -287,8 +287,8 @@ for (const { host, url, ignore } of HOSTS) {
         ["client", "--proto", "udp", `${url}:${port}`, "--message", "ping", "--count", "3"],
         { timeoutMs: RUN_TIMEOUT_MS },
       );
-      assert.equal(result.code, 0, result.stderr);
-      assert.equal(result.text, "ping\n".repeat(3));
+      assertEquals(result.code, 0, result.stderr);
+      assertEquals(result.text, "ping\n".repeat(3));
     },
   });
 }
@@ -307,8 +307,8 @@ Deno.test({
       { stdin: message, timeoutMs: RUN_TIMEOUT_MS },
     );
     const elapsed = performance.now() - started;
-    assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.text, message);
-    assert.ok(elapsed < 5000, `took ${elapsed.toFixed(0)} ms to exit with --timeout 300ms`);
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(result.text, message);
+    assert(elapsed < 5000, `took ${elapsed.toFixed(0)} ms to exit with --timeout 300ms`);
   },
 });

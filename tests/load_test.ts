@@ -17,7 +17,7 @@
  * @module
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, fail } from "@std/assert";
 import { startServer } from "./support/cli.ts";
 import { openFds, readExactly, writeAll } from "./support/sockets.ts";
 
@@ -108,13 +108,13 @@ Deno.test({
     }`,
   ignore: skip,
   async fn() {
-    if (fdShortfall) assert.fail(`cannot run the load test: ${fdShortfall}`);
+    if (fdShortfall) fail(`cannot run the load test: ${fdShortfall}`);
     const onLinux = Deno.build.os === "linux";
     const server = await startServer(["--host", HOST, "--max-conns", "10000"]);
     const pid = server.child.pid;
     const conns: (Deno.Conn | undefined)[] = new Array(CONNECTIONS);
     const failures: string[] = [];
-    const fail = (i: number, phase: string, err: unknown) =>
+    const noteFailure = (i: number, phase: string, err: unknown) =>
       failures.push(`connection ${i} (${phase}): ${(err as Error).message ?? err}`);
     const closeAll = () => {
       for (const conn of conns) {
@@ -147,7 +147,7 @@ Deno.test({
               });
             } catch (err) {
               if (deadline.signal.aborted || attempt >= CONNECT_ATTEMPTS) {
-                fail(i, `connect, ${attempt} tries`, err);
+                noteFailure(i, `connect, ${attempt} tries`, err);
                 break;
               }
               connectRetries++;
@@ -159,7 +159,7 @@ Deno.test({
             const n = await exchange(conn, i, 0);
             checkedBytes += n;
           } catch (err) {
-            fail(i, "first echo", err);
+            noteFailure(i, "first echo", err);
             conn.close();
             conns[i] = undefined;
           }
@@ -168,7 +168,7 @@ Deno.test({
       await Promise.all(Array.from({ length: CONNECT_CONCURRENCY }, opener));
       const opened = performance.now();
       const confirmed = conns.filter((c) => c !== undefined).length;
-      assert.equal(
+      assertEquals(
         confirmed,
         CONNECTIONS,
         `only ${confirmed} of ${CONNECTIONS} connections opened and echoed; first failures:\n${
@@ -180,7 +180,7 @@ Deno.test({
       const idle = onLinux ? await memoryKiB(pid) : undefined;
       const fds = onLinux ? await openFds(pid) : undefined;
       if (fds !== undefined) {
-        assert.ok(fds >= CONNECTIONS, `the server has only ${fds} descriptors open`);
+        assert(fds >= CONNECTIONS, `the server has only ${fds} descriptors open`);
       }
 
       // Phase 2: the remaining messages on every connection at once.
@@ -194,12 +194,12 @@ Deno.test({
           }
           served++;
         } catch (err) {
-          fail(i, "held, all at once", err);
+          noteFailure(i, "held, all at once", err);
         }
       }));
       const exchanged = performance.now();
       const busy = onLinux ? await memoryKiB(pid) : undefined;
-      assert.equal(
+      assertEquals(
         served,
         CONNECTIONS,
         `${served} of ${CONNECTIONS} connections served; first failures:\n${
@@ -214,11 +214,11 @@ Deno.test({
         await conn.closeWrite();
         if ((await conn.read(new Uint8Array(1))) !== null) extra++;
       }));
-      assert.equal(extra, 0, `${extra} connections got bytes nobody sent`);
+      assertEquals(extra, 0, `${extra} connections got bytes nobody sent`);
       closeAll();
       stopped = await server.stop();
-      assert.equal(stopped.code, 0, stopped.stderr);
-      assert.match(stopped.stderr, /summary: 5,000 connections served, 0 refused/);
+      assertEquals(stopped.code, 0, stopped.stderr);
+      assertMatch(stopped.stderr, /summary: 5,000 connections served, 0 refused/);
 
       console.log(
         [

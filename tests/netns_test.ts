@@ -20,7 +20,7 @@
  *
  * @module
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, fail } from "@std/assert";
 import { hasCommand, NETKIT_RUN, ROOT_DIR } from "./support/cli.ts";
 
 /** Share of the packets (in percent) the namespace's loopback drops, each way. */
@@ -228,9 +228,9 @@ async function startServerIn(children: Children, ns: string): Promise<Namespaced
       const { code } = await stop();
       throw new Error(`server in ${ns} exited (${code}) before listening: ${await stderr}`);
     }
-    assert.match(lines[0] ?? "", /^listening on tcp 127\.0\.0\.1:\d+$/);
+    assertMatch(lines[0] ?? "", /^listening on tcp 127\.0\.0\.1:\d+$/);
     const port = Number(/:(\d+)$/.exec(lines[0] ?? "")?.[1]);
-    assert.equal(lines[1], `listening on udp 127.0.0.1:${port}`, "TCP and UDP share one port");
+    assertEquals(lines[1], `listening on udp 127.0.0.1:${port}`, "TCP and UDP share one port");
     return { port, stop };
   } catch (err) {
     await stop();
@@ -277,7 +277,7 @@ async function probeIn(
     ]),
     { timeoutMs: TEST_DEADLINE_MS },
   );
-  assert.equal(result.code, 0, `${proto} probe in ${ns} failed: ${result.stderr}`);
+  assertEquals(result.code, 0, `${proto} probe in ${ns} failed: ${result.stderr}`);
   return JSON.parse(result.stdout) as ProbeJson;
 }
 
@@ -289,12 +289,12 @@ async function droppedPackets(
   const listed = await children.run(
     ...inNamespace(ns, "nft", ["list", "chain", "inet", "nk", "input"]),
   );
-  assert.equal(listed.code, 0, `nft list chain: ${listed.stderr}`);
+  assertEquals(listed.code, 0, `nft list chain: ${listed.stderr}`);
   const count = (proto: string) => {
     const match = new RegExp(
       `meta l4proto ${proto} numgen random mod 100 < \\d+ counter packets (\\d+)`,
     ).exec(listed.stdout);
-    assert.ok(match, `no ${proto} drop rule with a counter in:\n${listed.stdout}`);
+    assert(match, `no ${proto} drop rule with a counter in:\n${listed.stdout}`);
     return Number(match[1]);
   };
   return { udp: count("udp"), tcp: count("tcp") };
@@ -308,13 +308,13 @@ async function droppedPackets(
  */
 async function udpBufferDrops(children: Children, ns: string): Promise<number> {
   const snmp = await children.run(...inNamespace(ns, "cat", ["/proc/net/snmp"]));
-  assert.equal(snmp.code, 0, `/proc/net/snmp in ${ns}: ${snmp.stderr}`);
+  assertEquals(snmp.code, 0, `/proc/net/snmp in ${ns}: ${snmp.stderr}`);
   const [names, values] = snmp.stdout.split("\n").filter((l) => l.startsWith("Udp: "))
     .map((l) => l.split(/\s+/).slice(1));
-  assert.ok(names && values, `no Udp lines in /proc/net/snmp:\n${snmp.stdout}`);
+  assert(names && values, `no Udp lines in /proc/net/snmp:\n${snmp.stdout}`);
   const field = (name: string) => {
     const i = names.indexOf(name);
-    assert.ok(i >= 0, `no Udp ${name} in /proc/net/snmp`);
+    assert(i >= 0, `no Udp ${name} in /proc/net/snmp`);
     return Number(values[i]);
   };
   // InErrors counts every datagram dropped on receive (RcvbufErrors, MemErrors, checksums).
@@ -326,7 +326,7 @@ Deno.test({
     "in a netns dropping 5% of packets each way, udp probe counts every kernel drop (~9.75%), tcp delivers all in order with a higher p99",
   ignore: UNSUPPORTED !== undefined && !REQUIRED,
   async fn() {
-    if (UNSUPPORTED !== undefined) assert.fail(`NETKIT_REQUIRE_PEERS=1 but ${UNSUPPORTED}`);
+    if (UNSUPPORTED !== undefined) fail(`NETKIT_REQUIRE_PEERS=1 but ${UNSUPPORTED}`);
     const children = new Children(TEST_DEADLINE_MS);
     const ns = `nk-${crypto.randomUUID().slice(0, 8)}`;
     let server: NamespacedServer | undefined;
@@ -335,14 +335,14 @@ Deno.test({
     let failed = true;
     try {
       const add = await children.run("ip", ["netns", "add", ns]);
-      assert.equal(add.code, 0, `ip netns add ${ns}: ${add.stderr}`);
+      assertEquals(add.code, 0, `ip netns add ${ns}: ${add.stderr}`);
       created = true;
       const lo = await children.run("ip", ["-n", ns, "link", "set", "lo", "up"]);
-      assert.equal(lo.code, 0, `ip -n ${ns} link set lo up: ${lo.stderr}`);
+      assertEquals(lo.code, 0, `ip -n ${ns} link set lo up: ${lo.stderr}`);
       const nft = await children.run(...inNamespace(ns, "nft", ["-f", "-"]), {
         input: NFT_SCRIPT,
       });
-      assert.equal(
+      assertEquals(
         nft.code,
         0,
         `nft rules in ${ns} (does this kernel have nf_tables?): ${nft.stderr}`,
@@ -366,31 +366,31 @@ Deno.test({
           `tcp lost ${tcp.lost}/${tcp.sent}, p99 ${tcp.rtt_ms.p99} ms`,
       );
 
-      assert.ok(dropped.udp > 0, "the udp drop rule dropped nothing");
-      assert.ok(dropped.tcp > 0, "the tcp drop rule dropped nothing");
-      assert.equal(udp.sent, COUNT, "udp probes sent");
-      assert.equal(udp.received + udp.lost, udp.sent, "udp: received + lost = sent");
+      assert(dropped.udp > 0, "the udp drop rule dropped nothing");
+      assert(dropped.tcp > 0, "the tcp drop rule dropped nothing");
+      assertEquals(udp.sent, COUNT, "udp probes sent");
+      assertEquals(udp.received + udp.lost, udp.sent, "udp: received + lost = sent");
       // Each lost probe is one dropped datagram (its request or its echo), and
       // nothing else sends UDP in the namespace: the counts must agree exactly.
-      assert.equal(
+      assertEquals(
         udp.lost,
         dropped.udp + overflow,
         `udp lost vs the kernel's drops (${dropped.udp} by the rule, ${overflow} by overflow)`,
       );
-      assert.ok(
+      assert(
         Math.abs(ruleLossPercent - EXPECTED_UDP_LOSS_PERCENT) <= UDP_LOSS_TOLERANCE,
         `udp lost ${udp.lost_percent}% (${ruleLossPercent.toFixed(3)}% without buffer ` +
           `overflow), expected ${EXPECTED_UDP_LOSS_PERCENT.toFixed(2)}% ± ${UDP_LOSS_TOLERANCE}`,
       );
-      assert.equal(udp.duplicates, 0, "udp duplicates");
-      assert.equal(udp.malformed, 0, "udp malformed echoes");
+      assertEquals(udp.duplicates, 0, "udp duplicates");
+      assertEquals(udp.malformed, 0, "udp malformed echoes");
 
-      assert.equal(tcp.sent, COUNT, "tcp probes sent");
-      assert.equal(tcp.received, tcp.sent, "tcp: every probe echoed");
-      assert.equal(tcp.lost, 0, "tcp lost");
-      assert.equal(tcp.out_of_order, 0, "tcp out of order");
-      assert.equal(tcp.duplicates, 0, "tcp duplicates");
-      assert.equal(tcp.malformed, 0, "tcp malformed echoes");
+      assertEquals(tcp.sent, COUNT, "tcp probes sent");
+      assertEquals(tcp.received, tcp.sent, "tcp: every probe echoed");
+      assertEquals(tcp.lost, 0, "tcp lost");
+      assertEquals(tcp.out_of_order, 0, "tcp out of order");
+      assertEquals(tcp.duplicates, 0, "tcp duplicates");
+      assertEquals(tcp.malformed, 0, "tcp malformed echoes");
       // A lost segment holds back every probe behind it until it is retransmitted
       // (RTO ≥ 200 ms when the loss is at the tail or a retransmission is lost
       // too), which UDP never waits for. Measured: tcp p99 204–1452 ms, udp 1.5–64 ms.
@@ -398,7 +398,7 @@ Deno.test({
       // 2000/s, a badly overloaded machine) inflates UDP's tail to the same
       // order, so the comparison means nothing then (seen: 178 vs 230 ms).
       if (overflow === 0) {
-        assert.ok(
+        assert(
           tcp.rtt_ms.p99 > udp.rtt_ms.p99,
           `tcp p99 ${tcp.rtt_ms.p99} ms should exceed udp p99 ${udp.rtt_ms.p99} ms (retransmissions)`,
         );
@@ -424,9 +424,9 @@ Deno.test({
       }
     }
     // Reached only when the body passed: the cleanup must have worked too.
-    assert.equal(removal?.code, 0, `ip netns del ${ns}: ${removal?.stderr}`);
+    assertEquals(removal?.code, 0, `ip netns del ${ns}: ${removal?.stderr}`);
     const list = await new Deno.Command("ip", { args: ["netns", "list"] }).output();
     const names = new TextDecoder().decode(list.stdout).split("\n").map((l) => l.split(" ")[0]);
-    assert.ok(!names.includes(ns), `${ns} still listed by ip netns list`);
+    assert(!names.includes(ns), `${ns} still listed by ip netns list`);
   },
 });

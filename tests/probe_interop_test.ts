@@ -16,7 +16,7 @@
  *
  * @module
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals } from "@std/assert";
 import { runNetkit, skipWithout } from "./support/cli.ts";
 import { type Peer, spawnPeer, startOnFreePort, waitForTcp } from "./support/peers.ts";
 
@@ -63,7 +63,7 @@ async function probe(proto: "tcp" | "udp", port: number, size: number): Promise<
     ],
     { timeoutMs: RUN_TIMEOUT_MS },
   );
-  assert.equal(result.code, 0, `probe failed: ${result.stderr}`);
+  assertEquals(result.code, 0, `probe failed: ${result.stderr}`);
   return JSON.parse(result.text) as ProbeJson;
 }
 
@@ -74,22 +74,22 @@ async function probe(proto: "tcp" | "udp", port: number, size: number): Promise<
  */
 function assertEveryProbeEchoedOnceInOrder(report: ProbeJson, peer: Peer, overflow = 0): void {
   const where = `via ${peer.name}: ${JSON.stringify(report)}`;
-  assert.equal(report.sent, COUNT, `sent ${where}`);
-  assert.equal(report.received + report.lost, report.sent, `received + lost ${where}`);
+  assertEquals(report.sent, COUNT, `sent ${where}`);
+  assertEquals(report.received + report.lost, report.sent, `received + lost ${where}`);
   if (overflow === 0) {
-    assert.equal(report.received, report.sent, `received ${where}`);
-    assert.equal(report.lost, 0, `lost ${where}`);
+    assertEquals(report.received, report.sent, `received ${where}`);
+    assertEquals(report.lost, 0, `lost ${where}`);
   } else {
     console.warn(`${overflow} udp datagrams overflowed socket buffers on this machine meanwhile`);
-    assert.ok(
+    assert(
       report.lost <= overflow,
       `lost ${report.lost}, more than the ${overflow} buffer overflows the kernel counted, ${where}`,
     );
   }
-  assert.equal(report.out_of_order, 0, `out of order ${where}`);
-  assert.equal(report.duplicates, 0, `duplicates ${where}`);
-  assert.equal(report.stale, 0, `stale ${where}`);
-  assert.equal(report.malformed, 0, `malformed ${where}`);
+  assertEquals(report.out_of_order, 0, `out of order ${where}`);
+  assertEquals(report.duplicates, 0, `duplicates ${where}`);
+  assertEquals(report.stale, 0, `stale ${where}`);
+  assertEquals(report.malformed, 0, `malformed ${where}`);
 }
 
 /**
@@ -104,10 +104,10 @@ async function udpBufferDrops(): Promise<number> {
   const snmp = await Deno.readTextFile("/proc/net/snmp");
   const [names, values] = snmp.split("\n").filter((l) => l.startsWith("Udp: "))
     .map((l) => l.split(/\s+/).slice(1));
-  assert.ok(names && values, `no Udp lines in /proc/net/snmp:\n${snmp}`);
+  assert(names && values, `no Udp lines in /proc/net/snmp:\n${snmp}`);
   const field = (name: string) => Number(values[names.indexOf(name)] ?? NaN);
   const drops = field("InErrors") + field("SndbufErrors");
-  assert.ok(Number.isFinite(drops), `no Udp InErrors or SndbufErrors in /proc/net/snmp`);
+  assert(Number.isFinite(drops), `no Udp InErrors or SndbufErrors in /proc/net/snmp`);
   return drops;
 }
 

@@ -11,7 +11,7 @@
  * @module
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals } from "@std/assert";
 import { runNetkit, startServer } from "./support/cli.ts";
 import { type ImpairDecision, startImpairRelay } from "./support/impair_relay.ts";
 import { mulberry32 } from "./support/prng.ts";
@@ -41,7 +41,7 @@ async function probe(proto: "tcp" | "udp", port: number, flags: string[]): Promi
     ["client", "--probe", "--proto", proto, LOCALHOST, String(port), ...flags, "--json"],
     { timeoutMs: RUN_TIMEOUT_MS },
   );
-  assert.equal(result.code, 0, `exit ${result.code}: ${result.stderr}`);
+  assertEquals(result.code, 0, `exit ${result.code}: ${result.stderr}`);
   return JSON.parse(result.text) as ProbeJson;
 }
 
@@ -103,7 +103,7 @@ Deno.test("udp probe counts exactly the drops, duplicates and reorders injected 
     "--timeout",
     "500ms",
   ]);
-  assert.deepEqual(
+  assertEquals(
     {
       sent: report.sent,
       received: report.received,
@@ -115,12 +115,12 @@ Deno.test("udp probe counts exactly the drops, duplicates and reorders injected 
     },
     { sent: 200, received: 196, lost: 4, duplicates: 2, out_of_order: 2, stale: 0, malformed: 0 },
   );
-  assert.deepEqual(relay.stats, {
+  assertEquals(relay.stats, {
     toServer: { forwarded: 200, dropped: 2, duplicated: 2, reordered: 2 },
     toClient: { forwarded: 198, dropped: 3, duplicated: 1, reordered: 2 },
   });
   // Every datagram handed to the client is either a distinct echo or a duplicate.
-  assert.equal(relay.stats.toClient.forwarded, report.received + report.duplicates);
+  assertEquals(relay.stats.toClient.forwarded, report.received + report.duplicates);
 });
 
 Deno.test("udp probe counts match the relay's seeded random drops and duplicates exactly", async () => {
@@ -147,7 +147,7 @@ Deno.test("udp probe counts match the relay's seeded random drops and duplicates
   const stats = relay.stats;
   // The seed must actually exercise every impairment for this test to mean anything.
   for (const dir of ["toServer", "toClient"] as const) {
-    assert.ok(stats[dir].dropped > 0 && stats[dir].duplicated > 0, JSON.stringify(stats));
+    assert(stats[dir].dropped > 0 && stats[dir].duplicated > 0, JSON.stringify(stats));
   }
 
   // Identities that hold whatever the random choices were (no reordering, no
@@ -156,14 +156,14 @@ Deno.test("udp probe counts match the relay's seeded random drops and duplicates
   //  - the server echoes each datagram forwarded to it, so toClient saw exactly
   //    toServer.forwarded datagrams, each dropped or forwarded (plus copies);
   //  - every datagram forwarded to the client is a distinct echo or a duplicate.
-  assert.equal(decisions.toServer.length, sent);
-  assert.equal(stats.toServer.forwarded, sent - stats.toServer.dropped + stats.toServer.duplicated);
-  assert.equal(decisions.toClient.length, stats.toServer.forwarded);
-  assert.equal(
+  assertEquals(decisions.toServer.length, sent);
+  assertEquals(stats.toServer.forwarded, sent - stats.toServer.dropped + stats.toServer.duplicated);
+  assertEquals(decisions.toClient.length, stats.toServer.forwarded);
+  assertEquals(
     stats.toClient.forwarded,
     decisions.toClient.length - stats.toClient.dropped + stats.toClient.duplicated,
   );
-  assert.equal(report.received + report.duplicates, stats.toClient.forwarded);
+  assertEquals(report.received + report.duplicates, stats.toClient.forwarded);
 
   // Exact expectation, replaying the relay's decisions: toServer index i is
   // seq i; the server's echoes, in order, are each forwarded seq once or twice;
@@ -183,7 +183,7 @@ Deno.test("udp probe counts match the relay's seeded random drops and duplicates
   const distinct = arrivals.size;
   let duplicates = 0;
   for (const n of arrivals.values()) duplicates += n - 1;
-  assert.deepEqual(
+  assertEquals(
     {
       sent: report.sent,
       received: report.received,
@@ -202,7 +202,7 @@ Deno.test("udp probe counts match the relay's seeded random drops and duplicates
     },
   );
   // A probe dropped toward the server has no echo at all, so it is always lost.
-  assert.ok(report.lost >= stats.toServer.dropped);
+  assert(report.lost >= stats.toServer.dropped);
 });
 
 Deno.test("udp probe rtt reflects 30 ms of delay injected on the way back", async () => {
@@ -220,10 +220,10 @@ Deno.test("udp probe rtt reflects 30 ms of delay injected on the way back", asyn
     "--timeout",
     "1s",
   ]);
-  assert.equal(report.received, 50);
+  assertEquals(report.received, 50);
   const { min, p50 } = report.rtt_ms;
-  assert.ok(min !== null && min >= delayMs, `min ${min} ms`);
-  assert.ok(p50 !== null && p50 >= delayMs && p50 < delayMs + toleranceMs, `p50 ${p50} ms`);
+  assert(min !== null && min >= delayMs, `min ${min} ms`);
+  assert(p50 !== null && p50 >= delayMs && p50 < delayMs + toleranceMs, `p50 ${p50} ms`);
 });
 
 Deno.test("udp probe with --outstanding 1 is a ping-pong: one probe in flight, every one echoed", async () => {
@@ -243,14 +243,14 @@ Deno.test("udp probe with --outstanding 1 is a ping-pong: one probe in flight, e
     "--timeout",
     "2s",
   ]);
-  assert.equal(report.sent, count);
-  assert.equal(report.received, count);
-  assert.equal(report.lost, 0);
-  assert.equal(report.malformed, 0);
-  assert.ok(report.rtt_ms.p50 !== null && report.rtt_ms.max !== null);
+  assertEquals(report.sent, count);
+  assertEquals(report.received, count);
+  assertEquals(report.lost, 0);
+  assertEquals(report.malformed, 0);
+  assert(report.rtt_ms.p50 !== null && report.rtt_ms.max !== null);
   // Probe k+1 never left before echo k came back through the relay.
   const expected = Array.from({ length: count }, (_, i) => [`S${i}`, `C${i}`]).flat();
-  assert.deepEqual(order, expected);
+  assertEquals(order, expected);
 });
 
 Deno.test("udp probe --duration 1s --rate 200 sends about 200 probes at about 200 per second", async () => {
@@ -263,12 +263,12 @@ Deno.test("udp probe --duration 1s --rate 200 sends about 200 probes at about 20
     "--timeout",
     "1s",
   ]);
-  assert.ok(report.sent >= 150 && report.sent <= 250, `sent ${report.sent}`);
-  assert.ok(
+  assert(report.sent >= 150 && report.sent <= 250, `sent ${report.sent}`);
+  assert(
     report.rate_pps !== null && report.rate_pps >= 160 && report.rate_pps <= 240,
     `rate_pps ${report.rate_pps}`,
   );
-  assert.equal(report.received, report.sent);
+  assertEquals(report.received, report.sent);
 });
 
 // ---------------------------------------------------------------------------
@@ -446,7 +446,7 @@ Deno.test("tcp probe frames 2,000 probes exactly when the stream is split and co
     "--timeout",
     "5s",
   ]);
-  assert.deepEqual(
+  assertEquals(
     {
       sent: report.sent,
       received: report.received,
@@ -461,9 +461,9 @@ Deno.test("tcp probe frames 2,000 probes exactly when the stream is split and co
   // most 200 bytes (so at least total / 200 writes each way), and some writes
   // joined bytes of several reads.
   for (const dir of [proxy.toServer, proxy.toClient]) {
-    assert.equal(dir.bytes, count * size);
-    assert.ok(dir.writes >= (count * size) / 200, JSON.stringify(dir));
-    assert.ok(dir.coalesced > 0, JSON.stringify(dir));
+    assertEquals(dir.bytes, count * size);
+    assert(dir.writes >= (count * size) / 200, JSON.stringify(dir));
+    assert(dir.coalesced > 0, JSON.stringify(dir));
   }
 });
 
@@ -484,14 +484,14 @@ Deno.test("tcp probe with --outstanding 1 is a ping-pong: one probe in flight, e
     "--timeout",
     "2s",
   ]);
-  assert.equal(report.sent, count);
-  assert.equal(report.received, count);
-  assert.equal(report.lost, 0);
-  assert.equal(report.malformed, 0);
-  assert.ok(report.rtt_ms.p50 !== null && report.rtt_ms.max !== null);
+  assertEquals(report.sent, count);
+  assertEquals(report.received, count);
+  assertEquals(report.lost, 0);
+  assertEquals(report.malformed, 0);
+  assert(report.rtt_ms.p50 !== null && report.rtt_ms.max !== null);
   // The client never had more than one probe's bytes unanswered.
-  assert.ok(proxy.maxInFlight <= size, `max in flight ${proxy.maxInFlight} bytes`);
-  assert.equal(proxy.toServer.bytes, count * size);
+  assert(proxy.maxInFlight <= size, `max in flight ${proxy.maxInFlight} bytes`);
+  assertEquals(proxy.toServer.bytes, count * size);
 });
 
 Deno.test("udp probe with --outstanding 1 counts probes the relay dropped as lost and carries on", async () => {
@@ -513,7 +513,7 @@ Deno.test("udp probe with --outstanding 1 counts probes the relay dropped as los
     "--timeout",
     "150ms",
   ]);
-  assert.deepEqual(
+  assertEquals(
     {
       sent: report.sent,
       received: report.received,
@@ -529,5 +529,5 @@ Deno.test("udp probe with --outstanding 1 counts probes the relay dropped as los
       malformed: 0,
     },
   );
-  assert.equal(relay.stats.toServer.forwarded, count - drops.length);
+  assertEquals(relay.stats.toServer.forwarded, count - drops.length);
 });

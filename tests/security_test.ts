@@ -15,7 +15,7 @@
  * @module
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertNotEquals, assertNotMatch } from "@std/assert";
 import { makeTestCerts } from "./support/certs.ts";
 import { runNetkit, type RunningServer, skipWithout, startServer } from "./support/cli.ts";
 import { writeAll } from "./support/sockets.ts";
@@ -83,7 +83,7 @@ async function readExactly(conn: Deno.Conn, length: number, ms = 5000): Promise<
 /** Send `text` and expect it back, byte for byte. */
 async function assertEchoes(conn: Deno.Conn, text: string): Promise<void> {
   await writeAll(conn, encoder.encode(text));
-  assert.equal(decoder.decode(await readExactly(conn, encoder.encode(text).length)), text);
+  assertEquals(decoder.decode(await readExactly(conn, encoder.encode(text).length)), text);
 }
 
 /** How a connection ended, seen by a client that reads until the end. */
@@ -134,7 +134,7 @@ async function writeIgnoringClose(conn: Deno.Conn, text: string): Promise<void> 
 /** The one `summary:` line of a server's stderr. */
 function summaryLine(stderr: string): string {
   const lines = stderr.split("\n").filter((l) => l.startsWith("summary: "));
-  assert.equal(lines.length, 1, `expected one summary line in:\n${stderr}`);
+  assertEquals(lines.length, 1, `expected one summary line in:\n${stderr}`);
   return lines[0]!;
 }
 
@@ -205,7 +205,7 @@ class UdpInbox implements AsyncDisposable {
   /** The next datagram; fails when none arrives within `ms`. */
   async expect(ms: number, what: string): Promise<{ data: Uint8Array; from: Deno.NetAddr }> {
     const got = await this.next(ms);
-    assert.ok(got, `${what}: no datagram within ${ms} ms`);
+    assert(got, `${what}: no datagram within ${ms} ms`);
     return got;
   }
 
@@ -281,7 +281,7 @@ Deno.test("--deny 127.0.0.1 closes an IPv4 client without reading or echoing a b
     try {
       await writeIgnoringClose(v4, "hello");
       const ending = await readUntilClosed(v4, 5000);
-      assert.equal(ending.bytes, 0, "a denied client gets no echo");
+      assertEquals(ending.bytes, 0, "a denied client gets no echo");
     } finally {
       closeQuietly(v4);
     }
@@ -292,20 +292,20 @@ Deno.test("--deny 127.0.0.1 closes an IPv4 client without reading or echoing a b
       closeQuietly(v6);
     }
     const { codes, stderr } = await servers.stop();
-    assert.deepEqual(new Set(codes), new Set([0]));
-    assert.match(
+    assertEquals(new Set(codes), new Set([0]));
+    assertMatch(
       stderr,
       new RegExp(`^denied 127\\.0\\.0\\.1:${v4Port}: not permitted by --allow/--deny$`, "m"),
     );
-    assert.doesNotMatch(
+    assertNotMatch(
       stderr,
       new RegExp(`connect (127\\.0\\.0\\.1|\\[::ffff:127\\.0\\.0\\.1\\]):${v4Port}`),
     );
-    assert.equal(counted(stderr, "denied"), 1);
+    assertEquals(counted(stderr, "denied"), 1);
     // Only ::1's 5 bytes were read: the denied client's "hello" never was.
-    assert.equal(counted(stderr, "connections? served"), 1);
-    assert.equal(counted(stderr, "B in"), 5);
-    assert.equal(counted(stderr, "B out"), 5);
+    assertEquals(counted(stderr, "connections? served"), 1);
+    assertEquals(counted(stderr, "B in"), 5);
+    assertEquals(counted(stderr, "B out"), 5);
   } finally {
     await servers.stop();
   }
@@ -318,7 +318,7 @@ Deno.test("--allow ::1 alone refuses 127.0.0.1 and serves ::1", async () => {
     const v4Port = v4.localAddr.port;
     try {
       await writeIgnoringClose(v4, "let me in");
-      assert.equal((await readUntilClosed(v4, 5000)).bytes, 0, "no echo to a peer not allowed");
+      assertEquals((await readUntilClosed(v4, 5000)).bytes, 0, "no echo to a peer not allowed");
     } finally {
       closeQuietly(v4);
     }
@@ -330,10 +330,10 @@ Deno.test("--allow ::1 alone refuses 127.0.0.1 and serves ::1", async () => {
       closeQuietly(v6);
     }
     const { codes, stderr } = await servers.stop();
-    assert.deepEqual(new Set(codes), new Set([0]));
-    assert.match(stderr, new RegExp(`^denied 127\\.0\\.0\\.1:${v4Port}: `, "m"));
-    assert.equal(counted(stderr, "denied"), 1);
-    assert.equal(counted(stderr, "connections? served"), 1);
+    assertEquals(new Set(codes), new Set([0]));
+    assertMatch(stderr, new RegExp(`^denied 127\\.0\\.0\\.1:${v4Port}: `, "m"));
+    assertEquals(counted(stderr, "denied"), 1);
+    assertEquals(counted(stderr, "connections? served"), 1);
   } finally {
     await servers.stop();
   }
@@ -358,17 +358,17 @@ Deno.test("udp --allow 127.0.0.0/8 --deny 127.0.0.2: datagrams from 127.0.0.2 ge
     for (let i = 0; i < 3; i++) await denied.send(encoder.encode(`denied ${i}`), server.port);
     await allowed.send(encoder.encode("allowed"), server.port);
     const echo = await allowed.expect(5000, "echo to 127.0.0.1");
-    assert.equal(decoder.decode(echo.data), "allowed");
-    assert.equal(echo.from.port, server.port);
-    assert.equal(await denied.next(ABSENCE_MS), undefined, "127.0.0.2 got a reply");
+    assertEquals(decoder.decode(echo.data), "allowed");
+    assertEquals(echo.from.port, server.port);
+    assertEquals(await denied.next(ABSENCE_MS), undefined, "127.0.0.2 got a reply");
     const { code, stderr } = await server.stop();
-    assert.equal(code, 0);
+    assertEquals(code, 0);
     // One log line per refused source, not one per datagram.
     const logged = stderr.split("\n").filter((l) => l.startsWith("denied udp 127.0.0.2:"));
-    assert.deepEqual(logged, [
+    assertEquals(logged, [
       `denied udp 127.0.0.2:${denied.port}: not permitted by --allow/--deny`,
     ]);
-    assert.match(summaryLine(stderr), /, 3 denied, .*1 datagrams in, 1 out$/);
+    assertMatch(summaryLine(stderr), /, 3 denied, .*1 datagrams in, 1 out$/);
   } finally {
     await server.stop();
   }
@@ -405,38 +405,38 @@ Deno.test("udp --rate-limit 50 echoes about 50 of a 500-datagram burst from one 
       await other.send(encoder.encode("other first"), server.port);
       first = await other.next(1000);
     }
-    assert.ok(first, "the second source got no echo");
+    assert(first, "the second source got no echo");
     for (let i = 0; i < 20; i++) {
       await other.send(encoder.encode(`other ${i}`), server.port);
       let echo = await other.expect(5000, `second source, datagram ${i}`);
       while (decoder.decode(echo.data) === "other first") { // a late echo of a retried first
         echo = await other.expect(5000, `second source, datagram ${i}`);
       }
-      assert.equal(decoder.decode(echo.data), `other ${i}`);
+      assertEquals(decoder.decode(echo.data), `other ${i}`);
     }
     // The server handled the whole burst before the other source's datagrams (one socket,
     // in order), so every echo to the flood is already queued here.
     const echoed = new Set<string>();
     for (let got; (got = await flood.next(ABSENCE_MS / 2));) {
       const text = decoder.decode(got.data);
-      assert.match(text, /^flood \d{4}$/);
-      assert.ok(!echoed.has(text), `duplicate echo ${text}`);
+      assertMatch(text, /^flood \d{4}$/);
+      assert(!echoed.has(text), `duplicate echo ${text}`);
       echoed.add(text);
     }
-    assert.ok(
+    assert(
       echoed.size >= 40 && echoed.size <= 80,
       `expected 40 to 80 echoes of the burst (50 + refill), got ${echoed.size}`,
     );
     const { code, stderr } = await server.stop();
-    assert.equal(code, 0);
+    assertEquals(code, 0);
     const limited = counted(stderr, "datagrams rate-limited");
-    assert.ok(limited >= 1, `no datagrams rate-limited in: ${summaryLine(stderr)}`);
-    assert.ok(limited + echoed.size <= burst, `${limited} limited + ${echoed.size} echoed`);
-    assert.match(
+    assert(limited >= 1, `no datagrams rate-limited in: ${summaryLine(stderr)}`);
+    assert(limited + echoed.size <= burst, `${limited} limited + ${echoed.size} echoed`);
+    assertMatch(
       stderr,
       new RegExp(`^rate-limited udp 127\\.0\\.0\\.1:${flood.port}: over --rate-limit 50/s$`, "m"),
     );
-    assert.doesNotMatch(stderr, /rate-limited udp 127\.0\.0\.2/);
+    assertNotMatch(stderr, /rate-limited udp 127\.0\.0\.2/);
   } finally {
     await server.stop();
   }
@@ -489,13 +489,13 @@ Deno.test("udp echo never amplifies: every reply is exactly the request, for siz
       const request = patterned(size, size);
       await client.send(request, server.port);
       const reply = await client.expect(5000, `echo of ${size} bytes`);
-      assert.equal(reply.data.length, size, `reply to ${size} bytes is ${reply.data.length}`);
-      assert.deepEqual(reply.data, request);
+      assertEquals(reply.data.length, size, `reply to ${size} bytes is ${reply.data.length}`);
+      assertEquals(reply.data, request);
     }
-    assert.equal(await client.next(ABSENCE_MS), undefined, "an extra reply arrived");
+    assertEquals(await client.next(ABSENCE_MS), undefined, "an extra reply arrived");
     const { code, stderr } = await server.stop();
-    assert.equal(code, 0);
-    assert.match(
+    assertEquals(code, 0);
+    assertMatch(
       summaryLine(stderr),
       new RegExp(`, ${sizes.length} datagrams in, ${sizes.length} out$`),
     );
@@ -551,9 +551,9 @@ Deno.test("throughput test UDP port never amplifies: a hello's ack is no longer 
       ),
     );
     const ready = JSON.parse(await readLine(control, 5000));
-    assert.equal(ready.type, "ready");
+    assertEquals(ready.type, "ready");
     const dataPort = ready.udp_port;
-    assert.ok(Number.isInteger(dataPort) && dataPort > 0, `udp_port ${ready.udp_port}`);
+    assert(Number.isInteger(dataPort) && dataPort > 0, `udp_port ${ready.udp_port}`);
 
     const garbage = () => {
       const random = pseudoRandom(dataPort);
@@ -579,23 +579,23 @@ Deno.test("throughput test UDP port never amplifies: a hello's ack is no longer 
       const hello = testDatagram(HELLO_BYTES, { kind: KIND.hello });
       await udp.send(hello, dataPort);
       const ack = await udp.expect(5000, `ack of a hello (round ${round})`);
-      assert.equal(ack.from.port, dataPort);
-      assert.ok(ack.data.length <= hello.length, `ack of ${ack.data.length} B to ${hello.length}`);
-      assert.deepEqual([...ack.data.subarray(0, 4)], [0x4e, 0x4b, 0x54, 0x31]);
-      assert.equal(new DataView(ack.data.buffer).getUint16(10), KIND.helloAck);
+      assertEquals(ack.from.port, dataPort);
+      assert(ack.data.length <= hello.length, `ack of ${ack.data.length} B to ${hello.length}`);
+      assertEquals([...ack.data.subarray(0, 4)], [0x4e, 0x4b, 0x54, 0x31]);
+      assertEquals(new DataView(ack.data.buffer).getUint16(10), KIND.helloAck);
     }
     // Longer hellos still get a header-sized ack.
     for (const size of [29, 100, 1400, 65507]) {
       await udp.send(testDatagram(size, { kind: KIND.hello }), dataPort);
       const ack = await udp.expect(5000, `ack of a ${size}-byte hello`);
-      assert.equal(ack.data.length, HELLO_BYTES, `ack of a ${size}-byte hello`);
+      assertEquals(ack.data.length, HELLO_BYTES, `ack of a ${size}-byte hello`);
     }
     for (const g of garbage()) await udp.send(g, dataPort);
-    assert.equal(await udp.next(ABSENCE_MS), undefined, "garbage got a reply");
+    assertEquals(await udp.next(ABSENCE_MS), undefined, "garbage got a reply");
     closeQuietly(control); // ends the test on the server
     const { code, stderr } = await server.stop();
-    assert.equal(code, 0);
-    assert.match(stderr, /throughput test [0-9a-f]+: udp up, 1 stream\(s\)/);
+    assertEquals(code, 0);
+    assertMatch(stderr, /throughput test [0-9a-f]+: udp up, 1 stream\(s\)/);
   } finally {
     closeQuietly(control);
     await server.stop();
@@ -626,22 +626,22 @@ Deno.test("--first-byte-timeout 300ms closes a connection that sends nothing aft
       } finally {
         closeQuietly(silent);
       }
-      assert.equal(ending.bytes, 0);
-      assert.ok(ending.afterMs >= 200, `closed after ${ending.afterMs.toFixed(0)} ms, before 200`);
+      assertEquals(ending.bytes, 0);
+      assert(ending.afterMs >= 200, `closed after ${ending.afterMs.toFixed(0)} ms, before 200`);
       // Past the timeout, the one that spoke is still served.
       await assertEchoes(talker, "still served");
       await assertEchoes(talker, "and again");
       closeQuietly(talker);
       const { code, stderr } = await server.stop();
-      assert.equal(code, 0);
-      assert.match(
+      assertEquals(code, 0);
+      assertMatch(
         stderr,
         new RegExp(
           `^disconnect 127\\.0\\.0\\.1:${silentPort}: 0 B in, 0 B out, .*\\(nothing received within 300 ms\\)$`,
           "m",
         ),
       );
-      assert.equal(stderr.match(/nothing received within/g)?.length, 1, stderr);
+      assertEquals(stderr.match(/nothing received within/g)?.length, 1, stderr);
     } finally {
       closeQuietly(talker);
     }
@@ -667,17 +667,17 @@ Deno.test("--max-conns 3 closes the 4th connection at once while the first 3 kee
     const fourthPort = fourth.localAddr.port;
     await writeIgnoringClose(fourth, "one too many");
     const ending = await readUntilClosed(fourth, 5000);
-    assert.equal(ending.bytes, 0);
-    assert.ok(ending.afterMs < 2000, `closed only after ${ending.afterMs.toFixed(0)} ms`);
+    assertEquals(ending.bytes, 0);
+    assert(ending.afterMs < 2000, `closed only after ${ending.afterMs.toFixed(0)} ms`);
     for (const [i, conn] of conns.slice(0, 3).entries()) await assertEchoes(conn, `again ${i}`);
     for (const conn of conns) closeQuietly(conn);
     const { code, stderr } = await server.stop();
-    assert.equal(code, 0);
-    assert.match(
+    assertEquals(code, 0);
+    assertMatch(
       stderr,
       new RegExp(`^refused 127\\.0\\.0\\.1:${fourthPort}: --max-conns 3 reached$`, "m"),
     );
-    assert.match(summaryLine(stderr), /^summary: 3 connections served, 1 refused, /);
+    assertMatch(summaryLine(stderr), /^summary: 3 connections served, 1 refused, /);
   } finally {
     for (const conn of conns) closeQuietly(conn);
     await server.stop();
@@ -816,7 +816,7 @@ Deno.test("SIGTERM drains: an idle client is closed at once, an echo in flight f
       "sending 20 MiB",
     );
     await Promise.all(busy.map((b) => b.stalled()));
-    assert.ok(slowReader.written >= 20 * 1024 * 1024);
+    assert(slowReader.written >= 20 * 1024 * 1024);
 
     const signalled = performance.now();
     server.child.kill("SIGTERM");
@@ -827,24 +827,24 @@ Deno.test("SIGTERM drains: an idle client is closed at once, an echo in flight f
     const exit = await exitOf(server, 10_000);
 
     const idleEnding = await idleEnd;
-    assert.equal(idleEnding.bytes, 0);
-    assert.ok(
+    assertEquals(idleEnding.bytes, 0);
+    assert(
       idleEnding.afterMs < 1500,
       `idle client closed ${idleEnding.afterMs.toFixed(0)} ms after SIGTERM`,
     );
     const readerEnding = await readerEnd;
-    assert.ok(readerEnding.bytes > 0, "the busy client got none of its echo back");
-    assert.ok(slowReader.received <= slowReader.written);
-    assert.ok(
+    assert(readerEnding.bytes > 0, "the busy client got none of its echo back");
+    assert(slowReader.received <= slowReader.written);
+    assert(
       readerEnding.afterMs < 1900,
       `the reader was only closed ${readerEnding.afterMs.toFixed(0)} ms after SIGTERM`,
     );
     const tookMs = exit.at - signalled;
-    assert.equal(exit.code, 0);
-    assert.ok(tookMs >= 1900, `exited ${tookMs.toFixed(0)} ms after SIGTERM, before the drain`);
-    assert.ok(tookMs <= 4000, `exited ${tookMs.toFixed(0)} ms after SIGTERM (drain 2 s + 2 s)`);
+    assertEquals(exit.code, 0);
+    assert(tookMs >= 1900, `exited ${tookMs.toFixed(0)} ms after SIGTERM, before the drain`);
+    assert(tookMs <= 4000, `exited ${tookMs.toFixed(0)} ms after SIGTERM (drain 2 s + 2 s)`);
     const cut = (await cutAt) - signalled;
-    assert.ok(cut >= 1900, `the stalled client was cut ${cut.toFixed(0)} ms after SIGTERM`);
+    assert(cut >= 1900, `the stalled client was cut ${cut.toFixed(0)} ms after SIGTERM`);
 
     const { stderr } = await server.stop();
     const idlePort = idle.localAddr.port;
@@ -855,20 +855,20 @@ Deno.test("SIGTERM drains: an idle client is closed at once, an echo in flight f
       `^disconnect 127\\.0\\.0\\.1:${slowReader.conn.localAddr.port}: (.+) in, (.+) out, [^(]+$`,
       "m",
     ).exec(stderr);
-    assert.ok(readerLine, `no reason-less disconnect of the reader in:\n${stderr}`);
-    assert.equal(readerLine[1], readerLine[2], "the reader's echo stopped mid-write");
-    assert.match(
+    assert(readerLine, `no reason-less disconnect of the reader in:\n${stderr}`);
+    assertEquals(readerLine[1], readerLine[2], "the reader's echo stopped mid-write");
+    assertMatch(
       stderr,
       new RegExp(`^disconnect 127\\.0\\.0\\.1:${idlePort}: .*\\(server shutting down\\)$`, "m"),
     );
-    assert.match(
+    assertMatch(
       stderr,
       new RegExp(
         `^disconnect 127\\.0\\.0\\.1:${stalledPort}: .*\\(still busy after the 2\\.00 s drain\\)$`,
         "m",
       ),
     );
-    assert.match(summaryLine(stderr), /^summary: 3 connections served, 0 refused, /);
+    assertMatch(summaryLine(stderr), /^summary: 3 connections served, 0 refused, /);
   } finally {
     for (const conn of conns) closeQuietly(conn);
     await Promise.allSettled(busy.map((b) => b.writing));
@@ -890,15 +890,15 @@ Deno.test("a second SIGTERM during the drain exits at once with code 130", async
     await hog.stalled();
     server.child.kill("SIGTERM");
     // The idle client's close proves the first signal was handled: the drain is on.
-    assert.equal((await readUntilClosed(idle, 5000)).bytes, 0);
+    assertEquals((await readUntilClosed(idle, 5000)).bytes, 0);
     const second = performance.now();
     server.child.kill("SIGTERM");
     const exit = await exitOf(server, 10_000);
-    assert.equal(exit.code, 130);
+    assertEquals(exit.code, 130);
     const tookMs = exit.at - second;
-    assert.ok(tookMs < 2000, `exited ${tookMs.toFixed(0)} ms after the second SIGTERM`);
+    assert(tookMs < 2000, `exited ${tookMs.toFixed(0)} ms after the second SIGTERM`);
     const { stderr } = await server.stop();
-    assert.doesNotMatch(stderr, /^summary: /m);
+    assertNotMatch(stderr, /^summary: /m);
   } finally {
     for (const c of conns) closeQuietly(c);
     if (hog) await hog.writing.catch(() => {});
@@ -918,8 +918,8 @@ function tlsServerArgs(cert: string, key: string, more: string[] = []): string[]
 /** The one `error: …` line of a failed run. */
 function oneErrorLine(stderr: string): string {
   const lines = stderr.trimEnd().split("\n");
-  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${stderr}`);
-  assert.match(lines[0]!, /^error: /);
+  assertEquals(lines.length, 1, `expected one line on stderr, got:\n${stderr}`);
+  assertMatch(lines[0]!, /^error: /);
   return lines[0]!;
 }
 
@@ -930,7 +930,7 @@ Deno.test({
   async fn() {
     await using certs = await makeTestCerts();
     await using server = await startServer(tlsServerArgs(certs.leafCert, certs.leafKey));
-    assert.match(server.lines[0] ?? "", /^listening on tcp 127\.0\.0\.1:\d+$/);
+    assertMatch(server.lines[0] ?? "", /^listening on tcp 127\.0\.0\.1:\d+$/);
     const data = new Uint8Array(1 << 20);
     const random = pseudoRandom(42);
     for (let i = 0; i < data.length; i += 4) {
@@ -942,14 +942,14 @@ Deno.test({
       runNetkit(["client", "--tls", "--insecure", target], { stdin: data }),
       runNetkit(["client", "--tls", "-k", target, "--message", "over tls", "--count", "2"]),
     ]);
-    assert.equal(verified.code, 0, verified.stderr);
-    assert.equal(verified.stdout.length, data.length);
-    assert.ok(verified.stdout.every((b, i) => b === data[i]), "the --ca round trip differs");
-    assert.equal(insecure.code, 0, insecure.stderr);
-    assert.equal(insecure.stdout.length, data.length);
-    assert.ok(insecure.stdout.every((b, i) => b === data[i]), "the --insecure round trip differs");
-    assert.equal(insecureMessage.code, 0, insecureMessage.stderr);
-    assert.equal(insecureMessage.text, "over tls\nover tls\n");
+    assertEquals(verified.code, 0, verified.stderr);
+    assertEquals(verified.stdout.length, data.length);
+    assert(verified.stdout.every((b, i) => b === data[i]), "the --ca round trip differs");
+    assertEquals(insecure.code, 0, insecure.stderr);
+    assertEquals(insecure.stdout.length, data.length);
+    assert(insecure.stdout.every((b, i) => b === data[i]), "the --insecure round trip differs");
+    assertEquals(insecureMessage.code, 0, insecureMessage.stderr);
+    assertEquals(insecureMessage.text, "over tls\nover tls\n");
   },
 });
 
@@ -967,12 +967,12 @@ Deno.test({
       "--message",
       "trust me",
     ], { timeoutMs: 15_000 });
-    assert.equal(result.code, 8, result.stderr);
-    assert.equal(result.text, "");
+    assertEquals(result.code, 8, result.stderr);
+    assertEquals(result.text, "");
     const line = oneErrorLine(result.stderr);
-    assert.match(line, /certificate/i);
-    assert.match(line, /--ca/);
-    assert.match(line, /--insecure/);
+    assertMatch(line, /certificate/i);
+    assertMatch(line, /--ca/);
+    assertMatch(line, /--insecure/);
   },
 });
 
@@ -998,13 +998,13 @@ Deno.test({
       ));
       for (const [i, result] of results.entries()) {
         const message = messages[i];
-        assert.notEqual(result.code, 0, `'${message}': ${JSON.stringify(result.text)}`);
-        assert.equal(result.text, "", `'${message}' printed the alert as a reply`);
-        assert.match(oneErrorLine(result.stderr), /TLS/);
+        assertNotEquals(result.code, 0, `'${message}': ${JSON.stringify(result.text)}`);
+        assertEquals(result.text, "", `'${message}' printed the alert as a reply`);
+        assertMatch(oneErrorLine(result.stderr), /TLS/);
       }
       const { code, stderr } = await server.stop();
-      assert.equal(code, 0);
-      assert.equal(stderr.match(/\(TLS handshake failed: [^)]*\)$/gm)?.length, 3, stderr);
+      assertEquals(code, 0);
+      assertEquals(stderr.match(/\(TLS handshake failed: [^)]*\)$/gm)?.length, 3, stderr);
     } finally {
       await server.stop();
     }
@@ -1030,10 +1030,10 @@ Deno.test({
         "--timeout",
         "1s",
       ], { timeoutMs: 15_000 });
-      assert.ok([5, 8].includes(result.code), `${trust[0]}: exit ${result.code}: ${result.stderr}`);
-      assert.equal(result.text, "");
-      assert.match(oneErrorLine(result.stderr), /TLS/);
-      assert.ok(performance.now() - started < 10_000);
+      assert([5, 8].includes(result.code), `${trust[0]}: exit ${result.code}: ${result.stderr}`);
+      assertEquals(result.text, "");
+      assertMatch(oneErrorLine(result.stderr), /TLS/);
+      assert(performance.now() - started < 10_000);
     }
   },
 });
@@ -1047,9 +1047,9 @@ Deno.test({
       ["server", "--port", "0", ...tlsServerArgs(certs.leafCert, certs.otherKey)],
       { timeoutMs: 15_000 },
     );
-    assert.equal(result.code, 8, result.stderr);
-    assert.equal(result.text, "", "it must not print 'listening on'");
-    assert.match(oneErrorLine(result.stderr), /--cert and --key belong together/);
+    assertEquals(result.code, 8, result.stderr);
+    assertEquals(result.text, "", "it must not print 'listening on'");
+    assertMatch(oneErrorLine(result.stderr), /--cert and --key belong together/);
   },
 });
 
@@ -1063,10 +1063,10 @@ Deno.test({
       ["server", "--port", "0", ...tlsServerArgs(missing, certs.leafKey)],
       { timeoutMs: 15_000 },
     );
-    assert.equal(result.code, 8, result.stderr);
-    assert.equal(result.text, "");
+    assertEquals(result.code, 8, result.stderr);
+    assertEquals(result.text, "");
     const line = oneErrorLine(result.stderr);
-    assert.match(line, new RegExp(escape(missing)));
-    assert.match(line, /--cert/);
+    assertMatch(line, new RegExp(escape(missing)));
+    assertMatch(line, /--cert/);
   },
 });

@@ -5,7 +5,7 @@
  * @module
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertNotMatch, assertRejects } from "@std/assert";
 import { runNetkit, startServer } from "./support/cli.ts";
 import { readExactly, readToEnd, writeAll } from "./support/sockets.ts";
 
@@ -28,21 +28,21 @@ for (const host of ["127.0.0.1", "::1"]) {
   Deno.test(`tcp echo server on ${host} returns every byte in order and exits 0 with a summary on SIGTERM`, async () => {
     const server = await startServer(["--host", host]);
     try {
-      assert.match(
+      assertMatch(
         server.lines[0] ?? "",
         new RegExp(`^listening on tcp ${host === "::1" ? "\\[::1\\]" : host}:\\d+$`),
       );
-      assert.ok(server.port > 0);
+      assert(server.port > 0);
       const data = randomBytes(300_000, 7);
       using conn = await Deno.connect({ hostname: host, port: server.port });
       const reading = readToEnd(conn);
       await writeAll(conn, data);
       await conn.closeWrite();
-      assert.deepEqual(await reading, data);
+      assertEquals(await reading, data);
     } finally {
       const { code, stderr } = await server.stop();
-      assert.equal(code, 0);
-      assert.match(
+      assertEquals(code, 0);
+      assertMatch(
         stderr,
         /summary: 1 connection served, 0 refused, 292\.97 KiB in, 292\.97 KiB out/,
       );
@@ -60,7 +60,7 @@ Deno.test("server echoes every byte to 200 concurrent clients without mixing the
     await writeAll(conn, data.subarray(0, 1000));
     await writeAll(conn, data.subarray(1000));
     await conn.closeWrite();
-    assert.deepEqual(await reading, data, `client ${i}`);
+    assertEquals(await reading, data, `client ${i}`);
   });
   await Promise.all(clients);
 });
@@ -78,8 +78,8 @@ Deno.test("netkit client --connections 200 reports 200 ok against a netkit serve
     "--count",
     "3",
   ]);
-  assert.equal(result.code, 0, result.stderr);
-  assert.match(
+  assertEquals(result.code, 0, result.stderr);
+  assertMatch(
     result.text,
     /^connections: 200 ok, 0 failed; messages: 600 sent, 600 replies; bytes: 2\.34 KiB out, 2\.34 KiB in; elapsed: /,
   );
@@ -87,7 +87,7 @@ Deno.test("netkit client --connections 200 reports 200 ok against a netkit serve
 
 Deno.test("udp echo server replies each datagram unchanged to its sender", async () => {
   await using server = await startServer(["--proto", "udp", "--host", "127.0.0.1"]);
-  assert.match(server.lines[0] ?? "", /^listening on udp 127\.0\.0\.1:\d+$/);
+  assertMatch(server.lines[0] ?? "", /^listening on udp 127\.0\.0\.1:\d+$/);
   const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   try {
     const target: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: server.port };
@@ -96,8 +96,8 @@ Deno.test("udp echo server replies each datagram unchanged to its sender", async
       const data = randomBytes(size, size);
       await socket.send(data, target);
       const [reply, from] = await socket.receive(buf);
-      assert.deepEqual(reply, data, `size ${size}`);
-      assert.equal((from as Deno.NetAddr).port, server.port);
+      assertEquals(reply, data, `size ${size}`);
+      assertEquals((from as Deno.NetAddr).port, server.port);
     }
   } finally {
     socket.close();
@@ -106,9 +106,9 @@ Deno.test("udp echo server replies each datagram unchanged to its sender", async
 
 Deno.test("--proto both serves TCP and UDP echo on the same port", async () => {
   await using server = await startServer(["--proto", "both", "--host", "127.0.0.1"]);
-  assert.equal(server.lines.length, 2);
-  assert.match(server.lines[0] ?? "", /^listening on tcp /);
-  assert.equal(server.lines[1], server.lines[0]?.replace("tcp", "udp"));
+  assertEquals(server.lines.length, 2);
+  assertMatch(server.lines[0] ?? "", /^listening on tcp /);
+  assertEquals(server.lines[1], server.lines[0]?.replace("tcp", "udp"));
   const udp = await runNetkit([
     "client",
     "--proto",
@@ -118,8 +118,8 @@ Deno.test("--proto both serves TCP and UDP echo on the same port", async () => {
     "u",
   ]);
   const tcp = await runNetkit(["client", `127.0.0.1:${server.port}`, "--message", "t"]);
-  assert.equal(udp.text, "u\n");
-  assert.equal(tcp.text, "t\n");
+  assertEquals(udp.text, "u\n");
+  assertEquals(tcp.text, "t\n");
 });
 
 Deno.test("unix socket echo server round-trips data and removes its socket file on exit", async () => {
@@ -127,13 +127,13 @@ Deno.test("unix socket echo server round-trips data and removes its socket file 
   const path = `${dir}/nk.sock`;
   try {
     const server = await startServer(["--proto", "unix", "--path", path]);
-    assert.equal(server.lines[0], `listening on unix ${path}`);
+    assertEquals(server.lines[0], `listening on unix ${path}`);
     const result = await runNetkit(["client", "--path", path], { stdin: "over unix\n" });
-    assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.text, "over unix\n");
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(result.text, "over unix\n");
     const { code } = await server.stop();
-    assert.equal(code, 0);
-    await assert.rejects(Deno.lstat(path), Deno.errors.NotFound);
+    assertEquals(code, 0);
+    await assertRejects(() => Deno.lstat(path), Deno.errors.NotFound);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -146,9 +146,9 @@ Deno.test("unix server replaces a stale socket file left by a dead server", asyn
     const stale = Deno.listen({ transport: "unix", path });
     stale.close(); // Deno leaves the file behind, as a crashed server would
     await using server = await startServer(["--path", path]);
-    assert.equal(server.lines[0], `listening on unix ${path}`);
+    assertEquals(server.lines[0], `listening on unix ${path}`);
     const result = await runNetkit(["client", "-U", path, "--message", "fresh"]);
-    assert.equal(result.text, "fresh\n");
+    assertEquals(result.text, "fresh\n");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -159,7 +159,7 @@ Deno.test("discard server reads everything and sends nothing back", async () => 
   using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
   await writeAll(conn, randomBytes(1_000_000, 3));
   await conn.closeWrite();
-  assert.equal((await readToEnd(conn)).length, 0);
+  assertEquals((await readToEnd(conn)).length, 0);
 });
 
 Deno.test("chat server relays each line from one client to the two others, not back to the sender", async () => {
@@ -173,28 +173,28 @@ Deno.test("chat server relays each line from one client to the two others, not b
     const b = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     conns.push(b);
     await writeAll(b, encoder.encode("b joined\n"));
-    assert.equal(decoder.decode(await readExactly(a, 9)), "b joined\n");
+    assertEquals(decoder.decode(await readExactly(a, 9)), "b joined\n");
     const c = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     conns.push(c);
     await writeAll(c, encoder.encode("c joined\n"));
-    assert.equal(decoder.decode(await readExactly(a, 9)), "c joined\n");
-    assert.equal(decoder.decode(await readExactly(b, 9)), "c joined\n");
+    assertEquals(decoder.decode(await readExactly(a, 9)), "c joined\n");
+    assertEquals(decoder.decode(await readExactly(b, 9)), "c joined\n");
 
     await writeAll(a, encoder.encode("hello from a\n"));
-    assert.equal(decoder.decode(await readExactly(b, 13)), "hello from a\n");
-    assert.equal(decoder.decode(await readExactly(c, 13)), "hello from a\n");
+    assertEquals(decoder.decode(await readExactly(b, 13)), "hello from a\n");
+    assertEquals(decoder.decode(await readExactly(c, 13)), "hello from a\n");
     // A line split across writes is relayed whole; two lines in one write both arrive.
     await writeAll(b, encoder.encode("split "));
     await writeAll(b, encoder.encode("line from b\nsecond\n"));
-    assert.equal(decoder.decode(await readExactly(a, 25)), "split line from b\nsecond\n");
-    assert.equal(decoder.decode(await readExactly(c, 25)), "split line from b\nsecond\n");
+    assertEquals(decoder.decode(await readExactly(a, 25)), "split line from b\nsecond\n");
+    assertEquals(decoder.decode(await readExactly(c, 25)), "split line from b\nsecond\n");
     // The sender gets nothing back: b's next bytes are c's line, not its own.
     await writeAll(c, encoder.encode("from c\n"));
-    assert.equal(decoder.decode(await readExactly(a, 7)), "from c\n");
-    assert.equal(decoder.decode(await readExactly(b, 7)), "from c\n");
+    assertEquals(decoder.decode(await readExactly(a, 7)), "from c\n");
+    assertEquals(decoder.decode(await readExactly(b, 7)), "from c\n");
     for (const conn of conns) await conn.closeWrite();
     for (const conn of conns) {
-      assert.equal((await readToEnd(conn)).length, 0, "no echo to the sender");
+      assertEquals((await readToEnd(conn)).length, 0, "no echo to the sender");
     }
   } finally {
     for (const conn of conns) conn.close();
@@ -208,37 +208,37 @@ Deno.test("--max-conns closes connections beyond the limit at once and keeps ser
   // Both are being served once each echoes.
   await writeAll(a, encoder.encode("a"));
   await writeAll(b, encoder.encode("b"));
-  assert.equal(decoder.decode(await readExactly(a, 1)), "a");
-  assert.equal(decoder.decode(await readExactly(b, 1)), "b");
+  assertEquals(decoder.decode(await readExactly(a, 1)), "a");
+  assertEquals(decoder.decode(await readExactly(b, 1)), "b");
   using c = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-  assert.equal((await readToEnd(c)).length, 0, "third connection is closed without data");
+  assertEquals((await readToEnd(c)).length, 0, "third connection is closed without data");
   await writeAll(a, encoder.encode("still"));
-  assert.equal(decoder.decode(await readExactly(a, 5)), "still");
+  assertEquals(decoder.decode(await readExactly(a, 5)), "still");
   a.close();
   b.close();
   c.close();
   const { stderr } = await server.stop();
-  assert.match(stderr, /refused 127\.0\.0\.1:\d+: --max-conns 2 reached/);
-  assert.match(stderr, /summary: 2 connections served, 1 refused/);
+  assertMatch(stderr, /refused 127\.0\.0\.1:\d+: --max-conns 2 reached/);
+  assertMatch(stderr, /summary: 2 connections served, 1 refused/);
 });
 
 Deno.test("--idle-timeout closes a silent connection and logs why", async () => {
   await using server = await startServer(["--host", "127.0.0.1", "--idle-timeout", "200ms", "-v"]);
   using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
   const started = performance.now();
-  assert.equal((await readToEnd(conn)).length, 0);
-  assert.ok(performance.now() - started >= 150, "closed too early");
+  assertEquals((await readToEnd(conn)).length, 0);
+  assert(performance.now() - started >= 150, "closed too early");
   conn.close();
   const { stderr } = await server.stop();
-  assert.match(stderr, /disconnect 127\.0\.0\.1:\d+: 0 B in, 0 B out, .* \(idle for 200 ms\)/);
+  assertMatch(stderr, /disconnect 127\.0\.0\.1:\d+: 0 B in, 0 B out, .* \(idle for 200 ms\)/);
 });
 
 Deno.test("--once serves one client and exits 0", async () => {
   const server = await startServer(["--host", "127.0.0.1", "--once"]);
   const result = await runNetkit(["client", `127.0.0.1:${server.port}`], { stdin: "once\n" });
-  assert.equal(result.text, "once\n");
+  assertEquals(result.text, "once\n");
   const { code } = await server.child.status;
-  assert.equal(code, 0);
+  assertEquals(code, 0);
   await server.stop();
 });
 
@@ -262,8 +262,8 @@ Deno.test("a client that never reads does not delay echoes to other clients", as
     "--timeout",
     "5s",
   ]);
-  assert.equal(result.code, 0, result.stderr);
-  assert.match(result.text, /^connections: 20 ok, 0 failed/);
+  assertEquals(result.code, 0, result.stderr);
+  assertMatch(result.text, /^connections: 20 ok, 0 failed/);
   hog.close();
   await stalled;
 });
@@ -276,24 +276,24 @@ Deno.test("server survives clients that reset, send garbage and vanish mid-strea
     conn.close();
   }
   const result = await runNetkit(["client", `127.0.0.1:${server.port}`, "--message", "alive"]);
-  assert.equal(result.code, 0, result.stderr);
-  assert.equal(result.text, "alive\n");
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(result.text, "alive\n");
   const { code, stderr } = await server.stop();
-  assert.equal(code, 0);
-  assert.doesNotMatch(stderr, /error|Uncaught/);
+  assertEquals(code, 0);
+  assertNotMatch(stderr, /error|Uncaught/);
 });
 
 Deno.test("without -v, refusals past --max-conns are still logged, as a count", async () => {
   await using server = await startServer(["--host", "127.0.0.1", "--max-conns", "1"]);
   using held = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
   await writeAll(held, encoder.encode("x"));
-  assert.equal(decoder.decode(await readExactly(held, 1)), "x");
+  assertEquals(decoder.decode(await readExactly(held, 1)), "x");
   for (let i = 0; i < 3; i++) {
     using extra = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-    assert.equal((await readToEnd(extra)).length, 0, "refused connection is closed at once");
+    assertEquals((await readToEnd(extra)).length, 0, "refused connection is closed at once");
   }
   held.close();
   const { stderr } = await server.stop();
-  assert.match(stderr, /^refused 3 connections: --max-conns 1 reached/m);
-  assert.match(stderr, /summary: 1 connection served, 3 refused/);
+  assertMatch(stderr, /^refused 3 connections: --max-conns 1 reached/m);
+  assertMatch(stderr, /summary: 1 connection served, 3 refused/);
 });

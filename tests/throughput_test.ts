@@ -5,7 +5,7 @@
  * @module
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertNotEquals } from "@std/assert";
 import { NETKIT_RUN, ROOT_DIR, runNetkit, startServer } from "./support/cli.ts";
 import { openFds } from "./support/sockets.ts";
 
@@ -38,39 +38,39 @@ async function throughput(port: number, ...args: string[]): Promise<Doc> {
     "--json",
     ...args,
   ]);
-  assert.equal(result.code, 0, result.stderr);
+  assertEquals(result.code, 0, result.stderr);
   return JSON.parse(result.text) as Doc;
 }
 
 Deno.test("tcp throughput up: the server received every byte the client sent", async () => {
   await using server = await startServer(["--host", "127.0.0.1"]);
   const doc = await throughput(server.port);
-  assert.equal(doc.direction, "up");
-  assert.equal(doc.down, null);
-  assert.ok(doc.up!.sum_sent.bytes > 1_000_000, "sent something substantial");
-  assert.equal(doc.up!.sum_received.bytes, doc.up!.sum_sent.bytes);
-  assert.ok(doc.up!.sum_received.bits_per_second > 0);
+  assertEquals(doc.direction, "up");
+  assertEquals(doc.down, null);
+  assert(doc.up!.sum_sent.bytes > 1_000_000, "sent something substantial");
+  assertEquals(doc.up!.sum_received.bytes, doc.up!.sum_sent.bytes);
+  assert(doc.up!.sum_received.bits_per_second > 0);
   // The server's closing summary counts the test's bytes too.
   const { stderr } = await server.stop();
-  assert.match(stderr, /summary: 2 connections served, 0 refused, [1-9][\d.]* [KMG]iB in, 0 B out/);
+  assertMatch(stderr, /summary: 2 connections served, 0 refused, [1-9][\d.]* [KMG]iB in, 0 B out/);
 });
 
 Deno.test("tcp throughput --reverse with 3 streams: the client received every byte the server sent", async () => {
   await using server = await startServer(["--host", "127.0.0.1"]);
   const doc = await throughput(server.port, "--reverse", "--parallel", "3");
-  assert.equal(doc.direction, "down");
-  assert.equal(doc.up, null);
-  assert.equal(doc.down!.streams.length, 3);
-  assert.equal(doc.down!.sum_received.bytes, doc.down!.sum_sent.bytes);
-  assert.ok(doc.down!.sum_sent.bytes > 1_000_000);
+  assertEquals(doc.direction, "down");
+  assertEquals(doc.up, null);
+  assertEquals(doc.down!.streams.length, 3);
+  assertEquals(doc.down!.sum_received.bytes, doc.down!.sum_sent.bytes);
+  assert(doc.down!.sum_sent.bytes > 1_000_000);
 });
 
 Deno.test("tcp throughput --bidir measures both directions at once, byte-exact", async () => {
   await using server = await startServer(["--host", "127.0.0.1"]);
   const doc = await throughput(server.port, "--bidir");
-  assert.equal(doc.up!.sum_received.bytes, doc.up!.sum_sent.bytes);
-  assert.equal(doc.down!.sum_received.bytes, doc.down!.sum_sent.bytes);
-  assert.ok(doc.up!.sum_sent.bytes > 0 && doc.down!.sum_sent.bytes > 0);
+  assertEquals(doc.up!.sum_received.bytes, doc.up!.sum_sent.bytes);
+  assertEquals(doc.down!.sum_received.bytes, doc.down!.sum_sent.bytes);
+  assert(doc.up!.sum_sent.bytes > 0 && doc.down!.sum_sent.bytes > 0);
 });
 
 Deno.test("udp throughput paced at 20 Mbit/s: sent counts match, loss is counted exactly, rate is honoured", async () => {
@@ -78,23 +78,23 @@ Deno.test("udp throughput paced at 20 Mbit/s: sent counts match, loss is counted
   const doc = await throughput(server.port, "--proto", "udp", "--bitrate", "20M", "--size", "1000");
   const sent = doc.up!.sum_sent;
   const received = doc.up!.sum_received;
-  assert.equal(sent.bytes, sent.datagrams! * 1000);
-  assert.equal(
+  assertEquals(sent.bytes, sent.datagrams! * 1000);
+  assertEquals(
     received.datagrams! + received.lost!,
     sent.datagrams,
     "every datagram is received or lost",
   );
-  assert.ok(Math.abs(sent.bits_per_second - 20e6) < 4e6, `paced rate ${sent.bits_per_second}`);
-  assert.equal(received.duplicates, 0);
-  assert.ok(received.jitter_ms !== null && received.jitter_ms! >= 0);
+  assert(Math.abs(sent.bits_per_second - 20e6) < 4e6, `paced rate ${sent.bits_per_second}`);
+  assertEquals(received.duplicates, 0);
+  assert(received.jitter_ms !== null && received.jitter_ms! >= 0);
 });
 
 Deno.test("udp throughput --reverse flows back over the client's own UDP flow", async () => {
   await using server = await startServer(["--host", "127.0.0.1"]);
   const doc = await throughput(server.port, "--proto", "udp", "--bitrate", "10M", "--reverse");
   const d = doc.down!;
-  assert.ok(d.sum_sent.datagrams! > 500, `server sent ${d.sum_sent.datagrams}`);
-  assert.equal(d.sum_received.datagrams! + d.sum_received.lost!, d.sum_sent.datagrams);
+  assert(d.sum_sent.datagrams! > 500, `server sent ${d.sum_sent.datagrams}`);
+  assertEquals(d.sum_received.datagrams! + d.sum_received.lost!, d.sum_sent.datagrams);
 });
 
 Deno.test("one server runs two tests at once from two clients without mixing their figures", async () => {
@@ -103,11 +103,11 @@ Deno.test("one server runs two tests at once from two clients without mixing the
     throughput(server.port, "--bitrate", "40M"),
     throughput(server.port, "--bitrate", "80M", "--parallel", "2"),
   ]);
-  assert.equal(a.up!.sum_received.bytes, a.up!.sum_sent.bytes);
-  assert.equal(b.up!.sum_received.bytes, b.up!.sum_sent.bytes);
-  assert.equal(b.up!.streams.length, 2);
+  assertEquals(a.up!.sum_received.bytes, a.up!.sum_sent.bytes);
+  assertEquals(b.up!.sum_received.bytes, b.up!.sum_sent.bytes);
+  assertEquals(b.up!.streams.length, 2);
   // Paced at different rates, the two tests report different volumes: nothing was pooled.
-  assert.ok(
+  assert(
     b.up!.sum_sent.bytes > a.up!.sum_sent.bytes * 1.5,
     `${a.up!.sum_sent.bytes} vs ${b.up!.sum_sent.bytes}`,
   );
@@ -143,11 +143,11 @@ Deno.test("a client killed mid-test frees its share of the server at once; the n
   await reader.cancel();
   const started = performance.now();
   const next = await throughput(server.port);
-  assert.equal(next.up!.sum_received.bytes, next.up!.sum_sent.bytes);
-  assert.ok(performance.now() - started < 15_000);
+  assertEquals(next.up!.sum_received.bytes, next.up!.sum_sent.bytes);
+  assert(performance.now() - started < 15_000);
   const { stderr } = await server.stop();
-  assert.match(stderr, /throughput test \w+: ended early/);
-  assert.equal((stderr.match(/: done, /g) ?? []).length, 1, "the second test completed");
+  assertMatch(stderr, /throughput test \w+: ended early/);
+  assertEquals((stderr.match(/: done, /g) ?? []).length, 1, "the second test completed");
 });
 
 Deno.test("throughput against a server that does not speak the protocol fails clearly", async () => {
@@ -161,9 +161,9 @@ Deno.test("throughput against a server that does not speak the protocol fails cl
     "--timeout",
     "1s",
   ]);
-  assert.notEqual(result.code, 0);
-  assert.match(result.stderr, /^error: .*(did not answer|does not speak|closed the control)/);
-  assert.equal(result.stderr.trim().split("\n").length, 1);
+  assertNotEquals(result.code, 0);
+  assertMatch(result.stderr, /^error: .*(did not answer|does not speak|closed the control)/);
+  assertEquals(result.stderr.trim().split("\n").length, 1);
 });
 
 Deno.test("a garbage control request gets an error reply, and the server keeps serving", async () => {
@@ -175,9 +175,9 @@ Deno.test("a garbage control request gets an error reply, and the server keeps s
   for (let n; !text.includes("\n") && (n = await conn.read(buf)) !== null;) {
     text += new TextDecoder().decode(buf.subarray(0, n));
   }
-  assert.match(text, /"type":"error"/);
+  assertMatch(text, /"type":"error"/);
   const doc = await throughput(server.port);
-  assert.ok(doc.up!.sum_sent.bytes > 0);
+  assert(doc.up!.sum_sent.bytes > 0);
 });
 
 Deno.test("a client that vanishes without closing (SIGSTOP, like a pulled cable) is dropped within seconds", async () => {
@@ -211,16 +211,16 @@ Deno.test("a client that vanishes without closing (SIGSTOP, like a pulled cable)
     // Dropping the test closes its control and data connections: wait for the server's
     // open descriptors to fall back to what it had before the client came (bounded).
     while ((await openFds(server.child.pid)) > baseline) {
-      assert.ok(
+      assert(
         performance.now() - stopped < 15_000,
         "the stalled test was not dropped within 15 s",
       );
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const next = await throughput(server.port);
-    assert.equal(next.up!.sum_received.bytes, next.up!.sum_sent.bytes);
+    assertEquals(next.up!.sum_received.bytes, next.up!.sum_sent.bytes);
     const { stderr } = await server.stop();
-    assert.match(stderr, /ended early \(no data moved for 3 s: client gone\)/);
+    assertMatch(stderr, /ended early \(no data moved for 3 s: client gone\)/);
   } finally {
     child.kill("SIGKILL");
     await child.status;

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals } from "@std/assert";
 import type {
   ClientConfig,
   CompareConfig,
@@ -26,7 +26,7 @@ import { COMMANDS, renderHelp, renderTopHelp, VERSION } from "./spec.ts";
 
 function server(argv: string[]): ServerConfig {
   const config: Config = parseCommandLine(["server", ...argv]);
-  assert.equal(config.command, "server");
+  assertEquals(config.command, "server");
   return config as ServerConfig;
 }
 
@@ -35,14 +35,14 @@ function client<A extends ClientConfig["action"]>(
   argv: string[],
 ): Extract<ClientConfig, { action: A }> {
   const config: Config = parseCommandLine(["client", ...argv]);
-  assert.equal(config.command, "client");
-  assert.equal((config as ClientConfig).action, action);
+  assertEquals(config.command, "client");
+  assertEquals((config as ClientConfig).action, action);
   return config as Extract<ClientConfig, { action: A }>;
 }
 
 function compare(argv: string[]): CompareConfig {
   const config: Config = parseCommandLine(["compare", ...argv]);
-  assert.equal(config.command, "compare");
+  assertEquals(config.command, "compare");
   return config as CompareConfig;
 }
 
@@ -59,47 +59,47 @@ function assertUsage(argv: string[], ...fragments: string[]): NetkitError {
   } catch (err) {
     caught = err;
   }
-  assert.ok(caught !== undefined, `expected ${JSON.stringify(argv)} to be rejected`);
-  assert.ok(caught instanceof NetkitError, `expected a NetkitError, got ${caught}`);
-  assert.equal(caught.kind, "usage");
-  assert.equal(caught.exitCode, 2);
+  assert(caught !== undefined, `expected ${JSON.stringify(argv)} to be rejected`);
+  assert(caught instanceof NetkitError, `expected a NetkitError, got ${caught}`);
+  assertEquals(caught.kind, "usage");
+  assertEquals(caught.exitCode, 2);
   for (const fragment of fragments) {
-    assert.ok(
+    assert(
       caught.message.includes(fragment),
       `message ${JSON.stringify(caught.message)} should mention ${JSON.stringify(fragment)}`,
     );
   }
-  assert.ok(
+  assert(
     caught.message.endsWith(hint),
     `message ${JSON.stringify(caught.message)} should end with ${hint}`,
   );
-  assert.ok(!caught.message.includes("\n"), "a usage error is one line");
+  assert(!caught.message.includes("\n"), "a usage error is one line");
   return caught;
 }
 
 // --- help and version -------------------------------------------------------
 
 Deno.test("'--version' and '-V' return the version as text", () => {
-  assert.deepEqual(parseCommandLine(["--version"]), { command: "text", text: `netkit ${VERSION}` });
-  assert.deepEqual(parseCommandLine(["-V"]), { command: "text", text: "netkit 0.1.0" });
+  assertEquals(parseCommandLine(["--version"]), { command: "text", text: `netkit ${VERSION}` });
+  assertEquals(parseCommandLine(["-V"]), { command: "text", text: "netkit 0.1.0" });
 });
 
 Deno.test("'--help', '-h' and 'help' return the top-level help as text", () => {
   for (const arg of ["--help", "-h", "help"]) {
-    assert.deepEqual(parseCommandLine([arg]), { command: "text", text: renderTopHelp() });
+    assertEquals(parseCommandLine([arg]), { command: "text", text: renderTopHelp() });
   }
 });
 
 Deno.test("'COMMAND --help' and '-h' return that command's help as text", () => {
   for (const [name, spec] of Object.entries(COMMANDS)) {
     for (const flag of ["--help", "-h"]) {
-      assert.deepEqual(parseCommandLine([name, flag]), { command: "text", text: renderHelp(spec) });
+      assertEquals(parseCommandLine([name, flag]), { command: "text", text: renderHelp(spec) });
     }
   }
 });
 
 Deno.test("'--help' wins over a bad flag value given with it", () => {
-  assert.deepEqual(parseCommandLine(["client", "--proto", "sctp", "--help"]), {
+  assertEquals(parseCommandLine(["client", "--proto", "sctp", "--help"]), {
     command: "text",
     text: renderHelp(COMMANDS.client),
   });
@@ -119,7 +119,7 @@ Deno.test("an unknown command is a usage error naming it", () => {
 // --- server -----------------------------------------------------------------
 
 Deno.test("server defaults: TCP echo on 0.0.0.0:5050, 1024 connections, no idle timeout", () => {
-  assert.deepEqual(server([]), {
+  assertEquals(server([]), {
     command: "server",
     endpoints: [{ transport: "tcp", hostname: "0.0.0.0", port: 5050 }],
     mode: "echo",
@@ -158,12 +158,12 @@ Deno.test("server security flags: --allow/--deny repeat, --rate-limit, timeouts 
     "--key",
     "k.pem",
   ]);
-  assert.deepEqual(config.allow.map((c) => c.text), ["10.0.0.0/8", "::1"]);
-  assert.deepEqual(config.deny.map((c) => c.text), ["10.0.0.66"]);
-  assert.equal(config.rateLimit, 500);
-  assert.equal(config.firstByteTimeoutMs, 2000);
-  assert.equal(config.drainTimeoutMs, 250);
-  assert.deepEqual(config.tls, { certFile: "c.pem", keyFile: "k.pem" });
+  assertEquals(config.allow.map((c) => c.text), ["10.0.0.0/8", "::1"]);
+  assertEquals(config.deny.map((c) => c.text), ["10.0.0.66"]);
+  assertEquals(config.rateLimit, 500);
+  assertEquals(config.firstByteTimeoutMs, 2000);
+  assertEquals(config.drainTimeoutMs, 250);
+  assertEquals(config.tls, { certFile: "c.pem", keyFile: "k.pem" });
 });
 
 Deno.test("server security flag mistakes are usage errors naming the flag", () => {
@@ -177,14 +177,14 @@ Deno.test("server security flag mistakes are usage errors naming the flag", () =
 });
 
 Deno.test("server '--proto both' gives a TCP and a UDP endpoint on one port", () => {
-  assert.deepEqual(server(["--proto", "both", "--host", "127.0.0.1", "--port", "0"]).endpoints, [
+  assertEquals(server(["--proto", "both", "--host", "127.0.0.1", "--port", "0"]).endpoints, [
     { transport: "tcp", hostname: "127.0.0.1", port: 0 },
     { transport: "udp", hostname: "127.0.0.1", port: 0 },
   ]);
 });
 
 Deno.test("server flags and short forms are all read", () => {
-  assert.deepEqual(
+  assertEquals(
     server([
       "--proto",
       "udp",
@@ -216,15 +216,15 @@ Deno.test("server flags and short forms are all read", () => {
       tls: undefined,
     },
   );
-  assert.equal(server(["--once"]).once, true);
-  assert.equal(server(["--mode", "chat"]).mode, "chat");
+  assertEquals(server(["--once"]).once, true);
+  assertEquals(server(["--mode", "chat"]).mode, "chat");
 });
 
 Deno.test("server '--path' implies a Unix socket", () => {
-  assert.deepEqual(server(["--path", "/tmp/nk.sock"]).endpoints, [
+  assertEquals(server(["--path", "/tmp/nk.sock"]).endpoints, [
     { transport: "unix", path: "/tmp/nk.sock" },
   ]);
-  assert.deepEqual(server(["-U", "/tmp/nk.sock", "--proto", "unix"]).endpoints, [
+  assertEquals(server(["-U", "/tmp/nk.sock", "--proto", "unix"]).endpoints, [
     { transport: "unix", path: "/tmp/nk.sock" },
   ]);
 });
@@ -270,7 +270,7 @@ Deno.test("server '--mode', '--max-conns' and '--idle-timeout' reject bad values
 // --- client: targets --------------------------------------------------------
 
 Deno.test("client defaults: pipe to tcp 127.0.0.1:5050 with a 5 s timeout", () => {
-  assert.deepEqual(
+  assertEquals(
     client("pipe", []),
     {
       command: "client",
@@ -284,7 +284,7 @@ Deno.test("client defaults: pipe to tcp 127.0.0.1:5050 with a 5 s timeout", () =
 });
 
 Deno.test("client 'HOST PORT' sets both", () => {
-  assert.deepEqual(client("pipe", ["example.com", "7"]).endpoint, {
+  assertEquals(client("pipe", ["example.com", "7"]).endpoint, {
     transport: "tcp",
     hostname: "example.com",
     port: 7,
@@ -292,7 +292,7 @@ Deno.test("client 'HOST PORT' sets both", () => {
 });
 
 Deno.test("client 'HOST' alone keeps the default port", () => {
-  assert.deepEqual(client("pipe", ["10.0.0.1"]).endpoint, {
+  assertEquals(client("pipe", ["10.0.0.1"]).endpoint, {
     transport: "tcp",
     hostname: "10.0.0.1",
     port: 5050,
@@ -300,7 +300,7 @@ Deno.test("client 'HOST' alone keeps the default port", () => {
 });
 
 Deno.test("client 'HOST:PORT' splits host and port", () => {
-  assert.deepEqual(client("pipe", ["127.0.0.1:6000"]).endpoint, {
+  assertEquals(client("pipe", ["127.0.0.1:6000"]).endpoint, {
     transport: "tcp",
     hostname: "127.0.0.1",
     port: 6000,
@@ -308,7 +308,7 @@ Deno.test("client 'HOST:PORT' splits host and port", () => {
 });
 
 Deno.test("client '[::1]:PORT' is an IPv6 host with a port", () => {
-  assert.deepEqual(client("pipe", ["--proto", "udp", "[::1]:6000"]).endpoint, {
+  assertEquals(client("pipe", ["--proto", "udp", "[::1]:6000"]).endpoint, {
     transport: "udp",
     hostname: "::1",
     port: 6000,
@@ -316,12 +316,12 @@ Deno.test("client '[::1]:PORT' is an IPv6 host with a port", () => {
 });
 
 Deno.test("client bare '::1' is an IPv6 host, not HOST:PORT", () => {
-  assert.deepEqual(client("pipe", ["::1"]).endpoint, {
+  assertEquals(client("pipe", ["::1"]).endpoint, {
     transport: "tcp",
     hostname: "::1",
     port: 5050,
   });
-  assert.deepEqual(client("pipe", ["::1", "6000"]).endpoint, {
+  assertEquals(client("pipe", ["::1", "6000"]).endpoint, {
     transport: "tcp",
     hostname: "::1",
     port: 6000,
@@ -329,12 +329,12 @@ Deno.test("client bare '::1' is an IPv6 host, not HOST:PORT", () => {
 });
 
 Deno.test("client '--host' and '--port' flags set the target", () => {
-  assert.deepEqual(client("pipe", ["--host", "::1", "-p", "6000"]).endpoint, {
+  assertEquals(client("pipe", ["--host", "::1", "-p", "6000"]).endpoint, {
     transport: "tcp",
     hostname: "::1",
     port: 6000,
   });
-  assert.deepEqual(client("pipe", ["localhost", "--port", "6000"]).endpoint, {
+  assertEquals(client("pipe", ["localhost", "--port", "6000"]).endpoint, {
     transport: "tcp",
     hostname: "localhost",
     port: 6000,
@@ -363,11 +363,11 @@ Deno.test("client unbalanced brackets or an empty host are usage errors naming '
 });
 
 Deno.test("client '--path' implies a Unix socket", () => {
-  assert.deepEqual(client("pipe", ["--path", "/tmp/nk.sock"]).endpoint, {
+  assertEquals(client("pipe", ["--path", "/tmp/nk.sock"]).endpoint, {
     transport: "unix",
     path: "/tmp/nk.sock",
   });
-  assert.deepEqual(client("message", ["-U", "/tmp/nk.sock", "--message", "hi"]).endpoint, {
+  assertEquals(client("message", ["-U", "/tmp/nk.sock", "--message", "hi"]).endpoint, {
     transport: "unix",
     path: "/tmp/nk.sock",
   });
@@ -384,7 +384,7 @@ Deno.test("client Unix socket conflicts are usage errors naming the flags", () =
 // --- client: message ----------------------------------------------------------
 
 Deno.test("client '--message' defaults: one message, no interval, one connection", () => {
-  assert.deepEqual(
+  assertEquals(
     client("message", ["--message", "hi"]),
     {
       command: "client",
@@ -418,13 +418,13 @@ Deno.test("client '--message' reads count, interval, connections, timeout and ve
     "2",
     "-v",
   ]);
-  assert.deepEqual(config.endpoint, { transport: "udp", hostname: "::1", port: 6000 });
-  assert.equal(new TextDecoder().decode(config.message), "ping");
-  assert.equal(config.count, 3);
-  assert.equal(config.intervalMs, 200);
-  assert.equal(config.connections, 4);
-  assert.equal(config.timeoutMs, 2000);
-  assert.equal(config.verbose, true);
+  assertEquals(config.endpoint, { transport: "udp", hostname: "::1", port: 6000 });
+  assertEquals(new TextDecoder().decode(config.message), "ping");
+  assertEquals(config.count, 3);
+  assertEquals(config.intervalMs, 200);
+  assertEquals(config.connections, 4);
+  assertEquals(config.timeoutMs, 2000);
+  assertEquals(config.verbose, true);
 });
 
 Deno.test("client '--count', '--interval' and '--connections' without '--message' are usage errors", () => {
@@ -470,7 +470,7 @@ Deno.test("client '--timeout' and '--connections' reject bad values, naming the 
 // --- client: probe ------------------------------------------------------------
 
 Deno.test("client '--probe' defaults: 1000 probes at 1000/s, 64 bytes, 2 s wait, text", () => {
-  assert.deepEqual(
+  assertEquals(
     client("probe", ["--probe"]),
     {
       command: "client",
@@ -511,8 +511,8 @@ Deno.test("client '--probe' reads every probe flag", () => {
     "500ms",
     "--json-stream",
   ]);
-  assert.deepEqual(config.endpoint, { transport: "udp", hostname: "127.0.0.1", port: 6000 });
-  assert.deepEqual(config.workload, {
+  assertEquals(config.endpoint, { transport: "udp", hostname: "127.0.0.1", port: 6000 });
+  assertEquals(config.workload, {
     count: undefined,
     durationMs: 5000,
     rate: 2.5,
@@ -521,8 +521,8 @@ Deno.test("client '--probe' reads every probe flag", () => {
     intervalMs: 0,
     outstanding: 1,
   });
-  assert.equal(config.output, "json-stream");
-  assert.equal(client("probe", ["--probe", "--json"]).output, "json");
+  assertEquals(config.output, "json-stream");
+  assertEquals(client("probe", ["--probe", "--json"]).output, "json");
 });
 
 Deno.test("client '--probe' with '--message' is a usage error naming both", () => {
@@ -572,19 +572,19 @@ Deno.test("client probe workload values out of range are usage errors naming the
 // --- compare ------------------------------------------------------------------
 
 Deno.test("compare with no arguments runs the embedded demo: no target, no workload", () => {
-  assert.deepEqual(compare([]), {
+  assertEquals(compare([]), {
     command: "compare",
     target: undefined,
     workload: undefined,
     intervalMs: undefined,
     output: "text",
   });
-  assert.equal(compare(["--json"]).output, "json");
-  assert.equal(compare(["--interval-report", "200ms"]).intervalMs, 200);
+  assertEquals(compare(["--json"]).output, "json");
+  assertEquals(compare(["--interval-report", "200ms"]).intervalMs, 200);
 });
 
 Deno.test("compare 'HOST PORT' gets a target and the default workload of 10,000 probes", () => {
-  assert.deepEqual(compare(["127.0.0.1", "6000"]), {
+  assertEquals(compare(["127.0.0.1", "6000"]), {
     command: "compare",
     target: { hostname: "127.0.0.1", port: 6000 },
     workload: {
@@ -602,9 +602,9 @@ Deno.test("compare 'HOST PORT' gets a target and the default workload of 10,000 
 });
 
 Deno.test("compare 'HOST:PORT' and '[::1]:PORT' are accepted", () => {
-  assert.deepEqual(compare(["127.0.0.1:6000"]).target, { hostname: "127.0.0.1", port: 6000 });
-  assert.deepEqual(compare(["[::1]:6000"]).target, { hostname: "::1", port: 6000 });
-  assert.deepEqual(compare(["::1", "6000"]).target, { hostname: "::1", port: 6000 });
+  assertEquals(compare(["127.0.0.1:6000"]).target, { hostname: "127.0.0.1", port: 6000 });
+  assertEquals(compare(["[::1]:6000"]).target, { hostname: "::1", port: 6000 });
+  assertEquals(compare(["::1", "6000"]).target, { hostname: "::1", port: 6000 });
 });
 
 Deno.test("compare with a HOST but no PORT is a usage error", () => {
@@ -614,10 +614,10 @@ Deno.test("compare with a HOST but no PORT is a usage error", () => {
 
 Deno.test("compare with tuning flags but no target gets a workload for the embedded server", () => {
   const config = compare(["--count", "50", "--rate", "0", "-w", "1s"]);
-  assert.equal(config.target, undefined);
-  assert.equal(config.workload?.count, 50);
-  assert.equal(config.workload?.rate, 0);
-  assert.equal(config.workload?.timeoutMs, 1000);
+  assertEquals(config.target, undefined);
+  assertEquals(config.workload?.count, 50);
+  assertEquals(config.workload?.rate, 0);
+  assertEquals(config.workload?.timeoutMs, 1000);
 });
 
 Deno.test("compare '--count' with '--duration' is a usage error naming both", () => {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import { describeDifferences } from "./findings.ts";
 import type { ProbeReport } from "../probe/run_probe.ts";
 import type { LatencySummary } from "../stats/histogram.ts";
@@ -62,7 +62,7 @@ const find = (lines: string[], re: RegExp) => lines.filter((l) => re.test(l));
 
 Deno.test("UDP loss with TCP clean leads with the loss count, percentage and TCP's in-order delivery", () => {
   const lines = describeDifferences(clean("tcp"), lossy(37));
-  assert.equal(
+  assertEquals(
     lines[0],
     "UDP lost 37 of 10,000 probes (0.37%); TCP delivered all 10,000 in order.",
   );
@@ -70,7 +70,7 @@ Deno.test("UDP loss with TCP clean leads with the loss count, percentage and TCP
 
 Deno.test("UDP loss with a slower TCP tail adds the tail ratio to the first sentence", () => {
   const lines = describeDifferences(clean("tcp", { rtt: rtt(1, 8.2) }), lossy(37));
-  assert.ok(
+  assert(
     lines[0]!.startsWith(
       "UDP lost 37 of 10,000 probes (0.37%); TCP delivered all 10,000 in order, at 4.1x UDP's p99 RTT (8.20 vs 2.00 ms)",
     ),
@@ -80,14 +80,14 @@ Deno.test("UDP loss with a slower TCP tail adds the tail ratio to the first sent
 
 Deno.test("TCP's delivery is not called 'in order' when its report shows duplicates", () => {
   const lines = describeDifferences(clean("tcp", { duplicates: 1 }), lossy(37));
-  assert.equal(lines[0], "UDP lost 37 of 10,000 probes (0.37%); TCP delivered all 10,000.");
+  assertEquals(lines[0], "UDP lost 37 of 10,000 probes (0.37%); TCP delivered all 10,000.");
 });
 
 Deno.test("no loss on either side says both delivered every probe, with TCP's tail when notably slower", () => {
   const same = describeDifferences(clean("tcp"), clean("udp"));
-  assert.equal(same[0], "Both delivered every probe (TCP 10,000, UDP 10,000).");
+  assertEquals(same[0], "Both delivered every probe (TCP 10,000, UDP 10,000).");
   const slow = describeDifferences(clean("tcp", { rtt: rtt(1, 4.8) }), clean("udp"));
-  assert.equal(
+  assertEquals(
     slow[0],
     "Both delivered every probe (TCP 10,000, UDP 10,000); TCP ran at 2.4x UDP's p99 RTT (4.80 vs 2.00 ms).",
   );
@@ -98,12 +98,12 @@ Deno.test("TCP echoes missing within the timeout are explained as a stall, not a
     clean("tcp", { received: 9_997, lost: 3, lostFraction: 3 / 10_000 }),
     lossy(37),
   );
-  assert.ok(
+  assert(
     lines[0]!.startsWith("TCP did not get 3 of 10,000 echoes back within the timeout (0.03%)"),
     lines[0],
   );
-  assert.match(lines[0]!, /late, not dropped/);
-  assert.match(lines[0]!, /UDP lost 37 \(0\.37%\)\.$/);
+  assertMatch(lines[0]!, /late, not dropped/);
+  assertMatch(lines[0]!, /UDP lost 37 \(0\.37%\)\.$/);
 });
 
 Deno.test("UDP loss is explained by the embedded server's split when known", () => {
@@ -112,8 +112,8 @@ Deno.test("UDP loss is explained by the embedded server's split when known", () 
     rcvbufErrors: 99,
   });
   const why = find(lines, /^Why:/);
-  assert.equal(why.length, 1);
-  assert.ok(
+  assertEquals(why.length, 1);
+  assert(
     why[0]!.startsWith(
       "Why: of the 37 lost, 30 never reached the server's socket reads and 7 were echoed but never reached ours",
     ),
@@ -124,15 +124,15 @@ Deno.test("UDP loss is explained by the embedded server's split when known", () 
 Deno.test("UDP loss is explained by kernel receive-buffer overflows when only those are known", () => {
   const lines = describeDifferences(clean("tcp"), lossy(37), { rcvbufErrors: 1_234 });
   const why = find(lines, /^Why:/);
-  assert.equal(why.length, 1);
-  assert.match(why[0]!, /^Why: the kernel counted 1,234 UDP receive-buffer overflows/);
+  assertEquals(why.length, 1);
+  assertMatch(why[0]!, /^Why: the kernel counted 1,234 UDP receive-buffer overflows/);
 });
 
 Deno.test("UDP loss with no evidence gets the generic no-retransmission explanation", () => {
   const lines = describeDifferences(clean("tcp"), lossy(37), { rcvbufErrors: 0 });
   const why = find(lines, /^Why:/);
-  assert.equal(why.length, 1);
-  assert.match(why[0]!, /^Why: UDP has no retransmission and no flow control/);
+  assertEquals(why.length, 1);
+  assertMatch(why[0]!, /^Why: UDP has no retransmission and no flow control/);
 });
 
 Deno.test("no 'Why' sentence about loss when UDP lost nothing", () => {
@@ -140,21 +140,21 @@ Deno.test("no 'Why' sentence about loss when UDP lost nothing", () => {
     udpLossSplit: { toServer: 0, fromServer: 0 },
     rcvbufErrors: 5,
   });
-  assert.deepEqual(find(lines, /^Why:/), []);
+  assertEquals(find(lines, /^Why:/), []);
 });
 
 Deno.test("the out-of-order sentence appears only when UDP reordered something", () => {
-  assert.deepEqual(find(describeDifferences(clean("tcp"), lossy(37)), /out of order/), []);
+  assertEquals(find(describeDifferences(clean("tcp"), lossy(37)), /out of order/), []);
   const lines = describeDifferences(clean("tcp"), lossy(37, { outOfOrder: 12 }));
-  assert.deepEqual(find(lines, /out of order/), [
+  assertEquals(find(lines, /out of order/), [
     "UDP delivered 12 probes out of order; TCP's probes cannot arrive out of order: it delivers one ordered byte stream.",
   ]);
 });
 
 Deno.test("the duplicate sentence appears only when UDP delivered duplicates", () => {
-  assert.deepEqual(find(describeDifferences(clean("tcp"), clean("udp")), /duplicate/), []);
+  assertEquals(find(describeDifferences(clean("tcp"), clean("udp")), /duplicate/), []);
   const lines = describeDifferences(clean("tcp"), clean("udp", { duplicates: 1_500 }));
-  assert.deepEqual(find(lines, /duplicate/), [
+  assertEquals(find(lines, /duplicate/), [
     "UDP delivered 1,500 duplicate echoes; TCP discards duplicate segments, so it never does.",
   ]);
 });
@@ -162,42 +162,42 @@ Deno.test("the duplicate sentence appears only when UDP delivered duplicates", (
 Deno.test("paced UDP loss with TCP p99 at 1.5x or more explains head-of-line blocking", () => {
   const lines = describeDifferences(clean("tcp", { rtt: rtt(1, 6) }), lossy(37));
   const hol = find(lines, /head-of-line/);
-  assert.equal(hol.length, 1);
-  assert.ok(
+  assertEquals(hol.length, 1);
+  assert(
     hol[0]!.startsWith("TCP's p99 RTT was 3.0x UDP's (6.00 vs 2.00 ms). Why: TCP retransmits"),
     hol[0],
   );
   // Exactly at the threshold it still counts.
   const edge = describeDifferences(clean("tcp", { rtt: rtt(1, 3) }), lossy(37));
-  assert.equal(find(edge, /head-of-line/).length, 1);
+  assertEquals(find(edge, /head-of-line/).length, 1);
 });
 
 Deno.test("no head-of-line explanation below 1.5x, without UDP loss, or when unpaced", () => {
   const below = describeDifferences(clean("tcp", { rtt: rtt(1, 2.9) }), lossy(37));
-  assert.deepEqual(find(below, /head-of-line/), []);
-  assert.equal(find(below, /^Latency was similar/).length, 1);
+  assertEquals(find(below, /head-of-line/), []);
+  assertEquals(find(below, /^Latency was similar/).length, 1);
 
   const noLoss = describeDifferences(clean("tcp", { rtt: rtt(1, 6) }), clean("udp"));
-  assert.deepEqual(find(noLoss, /head-of-line/), []);
+  assertEquals(find(noLoss, /head-of-line/), []);
 
   const unpaced = describeDifferences(
     clean("tcp", { rateRequested: 0, ratePps: 80_000, rtt: rtt(1, 6) }),
     lossy(37, { rateRequested: 0, ratePps: 80_000 }),
   );
-  assert.deepEqual(find(unpaced, /head-of-line/), []);
+  assertEquals(find(unpaced, /head-of-line/), []);
   const flow = find(unpaced, /flow control made the sender wait/);
-  assert.equal(flow.length, 1);
-  assert.ok(flow[0]!.startsWith("TCP's p99 RTT was 3.0x UDP's"), flow[0]);
+  assertEquals(flow.length, 1);
+  assert(flow[0]!.startsWith("TCP's p99 RTT was 3.0x UDP's"), flow[0]);
 });
 
 Deno.test("a slower UDP is reported with the ratio, and with the buffer explanation when unpaced", () => {
   const paced = describeDifferences(clean("tcp"), clean("udp", { rtt: rtt(1, 5) }));
-  assert.deepEqual(find(paced, /^UDP's/), ["UDP's p99 RTT was 2.5x TCP's (5.00 vs 2.00 ms)."]);
+  assertEquals(find(paced, /^UDP's/), ["UDP's p99 RTT was 2.5x TCP's (5.00 vs 2.00 ms)."]);
   const unpaced = describeDifferences(
     clean("tcp", { rateRequested: 0, ratePps: 50_000 }),
     clean("udp", { rateRequested: 0, ratePps: 50_000, rtt: rtt(1, 5) }),
   );
-  assert.match(
+  assertMatch(
     find(unpaced, /^UDP's/)[0]!,
     /^UDP's p99 RTT was 2\.5x TCP's \(5\.00 vs 2\.00 ms\): unpaced datagrams waited/,
   );
@@ -205,17 +205,17 @@ Deno.test("a slower UDP is reported with the ratio, and with the buffer explanat
 
 Deno.test("similar latency is stated with both p99s and medians", () => {
   const lines = describeDifferences(clean("tcp"), clean("udp", { rtt: rtt(1.2, 2.5) }));
-  assert.deepEqual(find(lines, /^Latency/), [
+  assertEquals(find(lines, /^Latency/), [
     "Latency was similar: p99 RTT 2.00 ms over TCP, 2.50 ms over UDP; median 1.00 vs 1.20 ms.",
   ]);
 });
 
 Deno.test("a sender below 90% of the requested rate gets a pacing warning naming its transport", () => {
   const lines = describeDifferences(clean("tcp"), clean("udp", { ratePps: 850 }));
-  assert.deepEqual(find(lines, /below the/), [
+  assertEquals(find(lines, /below the/), [
     "UDP sent at 850/s, below the 1,000/s asked: the sender could not keep up, so compare rates with care.",
   ]);
-  assert.deepEqual(
+  assertEquals(
     find(describeDifferences(clean("tcp"), clean("udp", { ratePps: 950 })), /below/),
     [],
   );
@@ -237,10 +237,10 @@ Deno.test("when UDP got no echo at all the findings have no latency sentence and
     bitsPerSecond: 0,
   });
   const lines = describeDifferences(clean("tcp"), none);
-  assert.ok(lines[0]!.startsWith("UDP lost 10,000 of 10,000 probes (100.00%)"), lines[0]);
-  assert.deepEqual(find(lines, /RTT/), []);
+  assert(lines[0]!.startsWith("UDP lost 10,000 of 10,000 probes (100.00%)"), lines[0]);
+  assertEquals(find(lines, /RTT/), []);
   for (const line of lines) {
-    assert.ok(!/NaN|null|undefined|Infinity/.test(line), line);
-    assert.ok(line.length > 0);
+    assert(!/NaN|null|undefined|Infinity/.test(line), line);
+    assert(line.length > 0);
   }
 });

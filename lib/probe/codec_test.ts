@@ -9,7 +9,7 @@
  *
  * @module
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertThrows, fail } from "@std/assert";
 import {
   type DecodedProbe,
   decodeProbe,
@@ -45,13 +45,13 @@ function encodeCopy(size: number, seq: number, sendTimeMs = 1.5, runId = RUN_ID)
 }
 
 Deno.test("probe constants are 24 header bytes and 65507 maximum bytes", () => {
-  assert.equal(PROBE_HEADER_BYTES, 24);
-  assert.equal(PROBE_MAX_BYTES, 65507);
+  assertEquals(PROBE_HEADER_BYTES, 24);
+  assertEquals(PROBE_MAX_BYTES, 65507);
 });
 
 Deno.test("ProbeEncoder writes the documented big-endian layout", () => {
   const wire = new ProbeEncoder(28, 0x01020304).encode(2 ** 32 + 0x0a0b0c0d, 2.5);
-  assert.deepEqual(
+  assertEquals(
     [...wire],
     [
       ...[0x4e, 0x4b, 0x50, 0x31], // "NKP1"
@@ -65,22 +65,22 @@ Deno.test("ProbeEncoder writes the documented big-endian layout", () => {
       (0x0d + 27) & 0xff,
     ],
   );
-  assert.equal(new TextDecoder().decode(wire.subarray(0, 4)), "NKP1");
+  assertEquals(new TextDecoder().decode(wire.subarray(0, 4)), "NKP1");
 });
 
 Deno.test("probes round-trip at sizes 24, 25, 64, 1400 and 65507 for boundary sequence numbers", () => {
   const out = fresh();
   for (const size of SIZES) {
     const encoder = new ProbeEncoder(size, RUN_ID);
-    assert.equal(encoder.size, size);
-    assert.equal(encoder.runId, RUN_ID);
+    assertEquals(encoder.size, size);
+    assertEquals(encoder.runId, RUN_ID);
     for (const seq of SEQS) {
       for (const t of TIMES) {
         const wire = encoder.encode(seq, t);
-        assert.equal(wire.length, size);
-        assert.ok(decodeProbe(wire, RUN_ID, out), `size ${size} seq ${seq} time ${t}`);
-        assert.equal(out.seq, seq);
-        assert.equal(out.sendTimeMs, t);
+        assertEquals(wire.length, size);
+        assert(decodeProbe(wire, RUN_ID, out), `size ${size} seq ${seq} time ${t}`);
+        assertEquals(out.seq, seq);
+        assertEquals(out.sendTimeMs, t);
       }
     }
   }
@@ -90,10 +90,10 @@ Deno.test("ProbeEncoder reuses one buffer that the next encode overwrites", () =
   const encoder = new ProbeEncoder(64, RUN_ID);
   const first = encoder.encode(1, 10);
   const second = encoder.encode(2, 20);
-  assert.equal(first, second);
+  assertEquals(first, second);
   const out = fresh();
-  assert.ok(decodeProbe(first, RUN_ID, out));
-  assert.deepEqual(out, { seq: 2, sendTimeMs: 20 });
+  assert(decodeProbe(first, RUN_ID, out));
+  assertEquals(out, { seq: 2, sendTimeMs: 20 });
 });
 
 Deno.test("ProbeEncoder writes the right padding for 256 consecutive sequence numbers", () => {
@@ -101,7 +101,7 @@ Deno.test("ProbeEncoder writes the right padding for 256 consecutive sequence nu
   for (let seq = 1000; seq < 1000 + 256; seq++) {
     const wire = encoder.encode(seq, 0);
     for (let i = PROBE_HEADER_BYTES; i < wire.length; i++) {
-      if (wire[i] !== ((seq + i) & 0xff)) assert.fail(`seq ${seq} byte ${i}: ${wire[i]}`);
+      if (wire[i] !== ((seq + i) & 0xff)) fail(`seq ${seq} byte ${i}: ${wire[i]}`);
     }
   }
 });
@@ -111,22 +111,22 @@ Deno.test("decodeProbe reads a probe at a non-zero offset inside a larger receiv
   const big = new Uint8Array(200);
   big.set(wire, 13);
   const out = fresh();
-  assert.ok(decodeProbe(big.subarray(13, 13 + 64), RUN_ID, out));
-  assert.deepEqual(out, { seq: 99, sendTimeMs: 3.25 });
+  assert(decodeProbe(big.subarray(13, 13 + 64), RUN_ID, out));
+  assertEquals(out, { seq: 99, sendTimeMs: 3.25 });
 });
 
 Deno.test("decodeProbe accepts the largest run id", () => {
   const out = fresh();
-  assert.ok(decodeProbe(encodeCopy(24, 5, 1, 0xffffffff), 0xffffffff, out));
-  assert.ok(decodeProbe(encodeCopy(24, 5, 1, 0), 0, out));
+  assert(decodeProbe(encodeCopy(24, 5, 1, 0xffffffff), 0xffffffff, out));
+  assert(decodeProbe(encodeCopy(24, 5, 1, 0), 0, out));
 });
 
 Deno.test("decodeProbe rejects a datagram shorter than the header and leaves out untouched", () => {
   const wire = encodeCopy(64, 5);
   for (const length of [0, 1, 4, 23]) {
     const out = fresh();
-    assert.equal(decodeProbe(wire.subarray(0, length), RUN_ID, out), false, `length ${length}`);
-    assert.deepEqual(out, fresh());
+    assertEquals(decodeProbe(wire.subarray(0, length), RUN_ID, out), false, `length ${length}`);
+    assertEquals(out, fresh());
   }
 });
 
@@ -135,16 +135,16 @@ Deno.test("decodeProbe rejects a wrong magic in any of its four bytes", () => {
     const wire = encodeCopy(64, 5);
     wire[i] = wire[i]! ^ 0x20;
     const out = fresh();
-    assert.equal(decodeProbe(wire, RUN_ID, out), false, `magic byte ${i}`);
-    assert.deepEqual(out, fresh());
+    assertEquals(decodeProbe(wire, RUN_ID, out), false, `magic byte ${i}`);
+    assertEquals(out, fresh());
   }
 });
 
 Deno.test("decodeProbe ignores an echo of another run", () => {
   const out = fresh();
-  assert.equal(decodeProbe(encodeCopy(64, 5, 1, RUN_ID), RUN_ID + 1, out), false);
-  assert.equal(decodeProbe(encodeCopy(64, 5, 1, 1), 0x80000001, out), false);
-  assert.deepEqual(out, fresh());
+  assertEquals(decodeProbe(encodeCopy(64, 5, 1, RUN_ID), RUN_ID + 1, out), false);
+  assertEquals(decodeProbe(encodeCopy(64, 5, 1, 1), 0x80000001, out), false);
+  assertEquals(out, fresh());
 });
 
 Deno.test("decodeProbe rejects corrupt padding at the first, a middle and the last byte", () => {
@@ -153,8 +153,8 @@ Deno.test("decodeProbe rejects corrupt padding at the first, a middle and the la
       const wire = encodeCopy(size, 12345);
       wire[at] = wire[at]! ^ 0x01;
       const out = fresh();
-      assert.equal(decodeProbe(wire, RUN_ID, out), false, `size ${size} byte ${at}`);
-      assert.deepEqual(out, fresh());
+      assertEquals(decodeProbe(wire, RUN_ID, out), false, `size ${size} byte ${at}`);
+      assertEquals(out, fresh());
     }
   }
 });
@@ -163,7 +163,7 @@ Deno.test("decodeProbe rejects padding that belongs to another sequence number",
   // Header of seq 6 spliced onto the padding of seq 5: a corrupted seq field.
   const wire = encodeCopy(64, 5);
   wire.set(encodeCopy(64, 6).subarray(0, PROBE_HEADER_BYTES));
-  assert.equal(decodeProbe(wire, RUN_ID, fresh()), false);
+  assertEquals(decodeProbe(wire, RUN_ID, fresh()), false);
 });
 
 Deno.test("decodeProbe rejects a sequence number above 2^53", () => {
@@ -178,26 +178,26 @@ Deno.test("decodeProbe rejects a sequence number above 2^53", () => {
     view.setUint32(8, high);
     view.setUint32(12, low);
     const out = fresh();
-    assert.equal(decodeProbe(wire, RUN_ID, out), false, `high ${high} low ${low}`);
-    assert.deepEqual(out, fresh());
+    assertEquals(decodeProbe(wire, RUN_ID, out), false, `high ${high} low ${low}`);
+    assertEquals(out, fresh());
   }
   // 2^53 itself is accepted.
   const wire = encodeCopy(24, 0);
   new DataView(wire.buffer).setUint32(8, 0x00200000);
   const out = fresh();
-  assert.ok(decodeProbe(wire, RUN_ID, out));
-  assert.equal(out.seq, 2 ** 53);
+  assert(decodeProbe(wire, RUN_ID, out));
+  assertEquals(out.seq, 2 ** 53);
 });
 
 Deno.test("ProbeEncoder rejects invalid sizes, run ids and sequence numbers", () => {
   for (const size of [0, 23, 65508, 24.5, NaN]) {
-    assert.throws(() => new ProbeEncoder(size, 1), RangeError, `size ${size}`);
+    assertThrows(() => new ProbeEncoder(size, 1), RangeError, undefined, `size ${size}`);
   }
   for (const runId of [-1, 2 ** 32, 1.5, NaN]) {
-    assert.throws(() => new ProbeEncoder(24, runId), RangeError, `run id ${runId}`);
+    assertThrows(() => new ProbeEncoder(24, runId), RangeError, undefined, `run id ${runId}`);
   }
   const encoder = new ProbeEncoder(24, 1);
   for (const seq of [-1, 0.5, 2 ** 53 + 2, NaN, Infinity]) {
-    assert.throws(() => encoder.encode(seq, 0), RangeError, `seq ${seq}`);
+    assertThrows(() => encoder.encode(seq, 0), RangeError, undefined, `seq ${seq}`);
   }
 });

@@ -5,7 +5,7 @@
  * @module
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import {
   finite,
   formatProbeReport,
@@ -79,13 +79,13 @@ function roundTrip(value: unknown): { text: string; parsed: unknown } {
 
 Deno.test("probeReportJson has exactly the documented keys, rtt_ms included", () => {
   const doc = probeReportJson(report()) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(doc).sort(), [...REPORT_KEYS].sort());
-  assert.deepEqual(Object.keys(doc.rtt_ms as object).sort(), [...RTT_KEYS].sort());
+  assertEquals(Object.keys(doc).sort(), [...REPORT_KEYS].sort());
+  assertEquals(Object.keys(doc.rtt_ms as object).sort(), [...RTT_KEYS].sort());
 });
 
 Deno.test("probeReportJson maps every counter to its snake_case field and loss to a percentage", () => {
   const doc = probeReportJson(report()) as Record<string, unknown>;
-  assert.deepEqual(doc, {
+  assertEquals(doc, {
     transport: "udp",
     target: "udp 127.0.0.1:5050",
     size: 64,
@@ -118,22 +118,22 @@ Deno.test("probeReportJson turns NaN, Infinity and an empty rtt histogram into n
     elapsedS: NaN,
   }));
   const { text, parsed } = roundTrip(doc);
-  assert.deepEqual(parsed, doc);
-  assert.ok(!/NaN|Infinity/.test(text), text);
+  assertEquals(parsed, doc);
+  assert(!/NaN|Infinity/.test(text), text);
   const d = doc as Record<string, unknown>;
-  assert.equal(d.lost_percent, null);
-  assert.equal(d.jitter_ms, null);
-  assert.equal(d.bits_per_second, null);
-  assert.equal(d.rate_pps, null);
-  assert.equal(d.elapsed_s, null);
-  assert.deepEqual(d.rtt_ms, Object.fromEntries(RTT_KEYS.map((k) => [k, null])));
+  assertEquals(d.lost_percent, null);
+  assertEquals(d.jitter_ms, null);
+  assertEquals(d.bits_per_second, null);
+  assertEquals(d.rate_pps, null);
+  assertEquals(d.elapsed_s, null);
+  assertEquals(d.rtt_ms, Object.fromEntries(RTT_KEYS.map((k) => [k, null])));
 });
 
 Deno.test("probeReportJson of an ordinary report round-trips through JSON unchanged", () => {
   const doc = probeReportJson(report());
   const { text, parsed } = roundTrip(doc);
-  assert.deepEqual(parsed, doc);
-  assert.ok(!text.includes("NaN"));
+  assertEquals(parsed, doc);
+  assert(!text.includes("NaN"));
 });
 
 Deno.test("probeReportJson rounds long fractions instead of printing float noise", () => {
@@ -143,10 +143,10 @@ Deno.test("probeReportJson rounds long fractions instead of printing float noise
     ratePps: 999.96,
     rtt: { ...report().rtt, mean: 0.123456789 },
   })) as Record<string, Record<string, unknown>>;
-  assert.equal(doc.lost_percent, 33.3333);
-  assert.equal(doc.bits_per_second, 1234.6);
-  assert.equal(doc.rate_pps, 1000);
-  assert.equal(doc.rtt_ms!.mean, 0.123457);
+  assertEquals(doc.lost_percent as unknown, 33.3333);
+  assertEquals(doc.bits_per_second as unknown, 1234.6);
+  assertEquals(doc.rate_pps as unknown, 1000);
+  assertEquals(doc.rtt_ms!.mean, 0.123457);
 });
 
 Deno.test("probeIntervalJson has the interval keys and null for an interval with no echoes", () => {
@@ -162,7 +162,7 @@ Deno.test("probeIntervalJson has the interval keys and null for an interval with
     jitterMs: null,
   };
   const doc = probeIntervalJson(interval) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(doc).sort(), [
+  assertEquals(Object.keys(doc).sort(), [
     "duplicates",
     "end_s",
     "jitter_ms",
@@ -173,40 +173,40 @@ Deno.test("probeIntervalJson has the interval keys and null for an interval with
     "start_s",
     "transport",
   ]);
-  assert.equal(doc.end_s, 2);
+  assertEquals(doc.end_s, 2);
   const { text, parsed } = roundTrip(doc);
-  assert.deepEqual(parsed, doc);
-  assert.ok(!/NaN|Infinity/.test(text));
+  assertEquals(parsed, doc);
+  assert(!/NaN|Infinity/.test(text));
 });
 
 Deno.test("finite() is null for null, undefined, NaN and ±Infinity and rounds finite numbers", () => {
-  for (const v of [null, undefined, NaN, Infinity, -Infinity]) assert.equal(finite(v), null);
-  assert.equal(finite(0), 0);
-  assert.equal(finite(1.23456789), 1.234568);
-  assert.equal(finite(1.23456789, 2), 1.23);
+  for (const v of [null, undefined, NaN, Infinity, -Infinity]) assertEquals(finite(v), null);
+  assertEquals(finite(0), 0);
+  assertEquals(finite(1.23456789), 1.234568);
+  assertEquals(finite(1.23456789, 2), 1.23);
 });
 
 Deno.test("ms() prints '-' for null and more digits for smaller values; pps() says unlimited for 0", () => {
-  assert.equal(ms(null), "-");
-  assert.equal(ms(0.12345), "0.123");
-  assert.equal(ms(12.345), "12.35");
-  assert.equal(ms(1234.5), "1235");
-  assert.equal(pps(0), "unlimited");
-  assert.equal(pps(1999.6), "2,000/s");
+  assertEquals(ms(null), "-");
+  assertEquals(ms(0.12345), "0.123");
+  assertEquals(ms(12.345), "12.35");
+  assertEquals(ms(1234.5), "1235");
+  assertEquals(pps(0), "unlimited");
+  assertEquals(pps(1999.6), "2,000/s");
 });
 
 Deno.test("formatProbeReport states every count and adds the 'also' line only for stale or malformed echoes", () => {
   const lines = formatProbeReport(report());
   const text = lines.join("\n");
-  assert.match(lines[0]!, /^udp probe to 127\.0\.0\.1:5050: 10,000 probes of 64 B, asked 1,000\/s/);
-  assert.match(
+  assertMatch(lines[0]!, /^udp probe to 127\.0\.0\.1:5050: 10,000 probes of 64 B, asked 1,000\/s/);
+  assertMatch(
     text,
     /sent 10,000 {2}received 9,963 {2}lost 37 \(0\.37%\) {2}out of order 5 {2}duplicates 2/,
   );
-  assert.match(text, /p99 0\.900/);
-  assert.ok(!text.includes("also:"));
+  assertMatch(text, /p99 0\.900/);
+  assert(!text.includes("also:"));
   const odd = formatProbeReport(report({ stale: 3, malformed: 4 })).join("\n");
-  assert.match(odd, /also: 3 too late to classify, 4 malformed echoes/);
+  assertMatch(odd, /also: 3 too late to classify, 4 malformed echoes/);
 });
 
 Deno.test("formatProbeReport of a run with no echoes prints '-' for every latency, never NaN", () => {
@@ -218,6 +218,6 @@ Deno.test("formatProbeReport of a run with no echoes prints '-' for every latenc
     jitterMs: null,
     bitsPerSecond: 0,
   })).join("\n");
-  assert.match(text, /min - {2}mean - {2}p50 -/);
-  assert.ok(!/NaN|null|undefined|Infinity/.test(text), text);
+  assertMatch(text, /min - {2}mean - {2}p50 -/);
+  assert(!/NaN|null|undefined|Infinity/.test(text), text);
 });

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { LatencyHistogram } from "./histogram.ts";
 import { mulberry32 } from "../../tests/support/prng.ts";
 
@@ -37,17 +37,17 @@ function checkAgainstExact(name: string, samples: number[]): void {
   for (const p of PERCENTILES) {
     const want = exactPercentile(sorted, p);
     const got = h.percentile(p);
-    assert.ok(got !== null);
+    assert(got !== null);
     const err = want === 0 ? Math.abs(got) : Math.abs(got - want) / want;
     if (err > worst) worst = err;
-    assert.ok(err <= 0.01, `${name} p${p}: got ${got}, exact ${want}, relative error ${err}`);
+    assert(err <= 0.01, `${name} p${p}: got ${got}, exact ${want}, relative error ${err}`);
   }
-  assert.equal(h.count, samples.length);
-  assert.equal(h.min, sorted[0]);
-  assert.equal(h.max, sorted[sorted.length - 1]);
-  assert.equal(h.sum, samples.reduce((a, b) => a + b, 0)); // same summation order: exact
-  assert.equal(h.mean, h.sum / samples.length);
-  assert.ok(worst <= 0.01, `${name}: worst relative error ${worst}`);
+  assertEquals(h.count, samples.length);
+  assertEquals(h.min, sorted[0]);
+  assertEquals(h.max, sorted[sorted.length - 1]);
+  assertEquals(h.sum, samples.reduce((a, b) => a + b, 0)); // same summation order: exact
+  assertEquals(h.mean, h.sum / samples.length);
+  assert(worst <= 0.01, `${name}: worst relative error ${worst}`);
 }
 
 const N = 100_000;
@@ -74,7 +74,7 @@ Deno.test("LatencyHistogram percentiles are within 1% across the whole 1 µs .. 
 Deno.test("LatencyHistogram reports every percentile of a constant input exactly", () => {
   const h = new LatencyHistogram();
   for (let i = 0; i < 1000; i++) h.record(42.123);
-  for (const p of PERCENTILES) assert.equal(h.percentile(p), 42.123);
+  for (const p of PERCENTILES) assertEquals(h.percentile(p), 42.123);
   checkAgainstExact("constant", Array.from({ length: 1000 }, () => 42.123));
 });
 
@@ -85,31 +85,31 @@ Deno.test("LatencyHistogram percentiles are within 1% for a two-point bimodal in
   const h = new LatencyHistogram();
   for (const v of samples) h.record(v);
   // The extreme ranks are exact: rank 1 is the minimum, rank count the maximum.
-  assert.equal(h.percentile(100), 250);
-  assert.equal(h.percentile(0), 1.5);
+  assertEquals(h.percentile(100), 250);
+  assertEquals(h.percentile(0), 1.5);
 });
 
 Deno.test("LatencyHistogram uses nearest rank ceil(p * count / 100)", () => {
   const h = new LatencyHistogram();
   for (let v = 1; v <= 10; v++) h.record(v);
   // Rank ceil(90 * 10 / 100) = 9 (not 10, as 0.9 * 10 = 9.000000000000002 would give).
-  assert.ok(Math.abs(h.percentile(90)! - 9) / 9 <= 0.01);
-  assert.ok(Math.abs(h.percentile(50)! - 5) / 5 <= 0.01);
-  assert.ok(Math.abs(h.percentile(51)! - 6) / 6 <= 0.01);
-  assert.equal(h.percentile(0), 1);
-  assert.equal(h.percentile(10), 1);
-  assert.equal(h.percentile(100), 10);
+  assert(Math.abs(h.percentile(90)! - 9) / 9 <= 0.01);
+  assert(Math.abs(h.percentile(50)! - 5) / 5 <= 0.01);
+  assert(Math.abs(h.percentile(51)! - 6) / 6 <= 0.01);
+  assertEquals(h.percentile(0), 1);
+  assertEquals(h.percentile(10), 1);
+  assertEquals(h.percentile(100), 10);
 });
 
 Deno.test("LatencyHistogram returns null for every statistic when empty", () => {
   const h = new LatencyHistogram();
-  assert.equal(h.percentile(50), null);
-  assert.equal(h.percentile(0), null);
-  assert.equal(h.min, null);
-  assert.equal(h.max, null);
-  assert.equal(h.mean, null);
-  assert.equal(h.count, 0);
-  assert.deepEqual(h.summary(), {
+  assertEquals(h.percentile(50), null);
+  assertEquals(h.percentile(0), null);
+  assertEquals(h.min, null);
+  assertEquals(h.max, null);
+  assertEquals(h.mean, null);
+  assertEquals(h.count, 0);
+  assertEquals(h.summary(), {
     min: null,
     mean: null,
     p50: null,
@@ -124,7 +124,7 @@ Deno.test("LatencyHistogram reports a single sample exactly", () => {
   for (const v of [0, 0.0004, 0.001, 3.14159, 999_999.5, 5e6]) {
     const h = new LatencyHistogram();
     h.record(v);
-    assert.deepEqual(h.summary(), { min: v, mean: v, p50: v, p90: v, p99: v, p999: v, max: v });
+    assertEquals(h.summary(), { min: v, mean: v, p50: v, p90: v, p99: v, p999: v, max: v });
   }
 });
 
@@ -135,12 +135,12 @@ Deno.test("LatencyHistogram summary reports exact min, mean, max and nearest-ran
   for (const v of samples) h.record(v);
   const sorted = [...samples].sort((a, b) => a - b);
   const s = h.summary();
-  assert.equal(s.min, sorted[0]);
-  assert.equal(s.max, sorted[sorted.length - 1]);
-  assert.equal(s.mean, samples.reduce((a, b) => a + b, 0) / samples.length);
+  assertEquals(s.min, sorted[0]);
+  assertEquals(s.max, sorted[sorted.length - 1]);
+  assertEquals(s.mean, samples.reduce((a, b) => a + b, 0) / samples.length);
   for (const [key, p] of [["p50", 50], ["p90", 90], ["p99", 99], ["p999", 99.9]] as const) {
     const want = exactPercentile(sorted, p);
-    assert.ok(Math.abs(s[key]! - want) / want <= 0.01, `${key}: ${s[key]} vs ${want}`);
+    assert(Math.abs(s[key]! - want) / want <= 0.01, `${key}: ${s[key]} vs ${want}`);
   }
 });
 
@@ -149,10 +149,10 @@ Deno.test("LatencyHistogram reports values below 1 µs within 1 µs absolute", (
   for (const v of [0, 0.0001, 0.0005, 0.0009, 0, 0.0002]) h.record(v);
   for (let p = 0; p <= 100; p += 5) {
     const got = h.percentile(p)!;
-    assert.ok(got >= 0 && got <= 0.0009, `p${p}: ${got}`);
+    assert(got >= 0 && got <= 0.0009, `p${p}: ${got}`);
   }
-  assert.equal(h.min, 0);
-  assert.equal(h.max, 0.0009);
+  assertEquals(h.min, 0);
+  assertEquals(h.max, 0.0009);
 });
 
 Deno.test("LatencyHistogram merge equals recording every sample into one histogram", () => {
@@ -167,21 +167,21 @@ Deno.test("LatencyHistogram merge equals recording every sample into one histogr
   }
   a.merge(b);
   a.merge(new LatencyHistogram()); // merging an empty histogram changes nothing
-  assert.equal(a.count, all.count);
-  assert.equal(a.min, all.min);
-  assert.equal(a.max, all.max);
-  assert.ok(Math.abs(a.sum - all.sum) <= 1e-9 * all.sum);
-  for (const p of PERCENTILES) assert.equal(a.percentile(p), all.percentile(p), `p${p}`);
+  assertEquals(a.count, all.count);
+  assertEquals(a.min, all.min);
+  assertEquals(a.max, all.max);
+  assert(Math.abs(a.sum - all.sum) <= 1e-9 * all.sum);
+  for (const p of PERCENTILES) assertEquals(a.percentile(p), all.percentile(p), `p${p}`);
   const empty = new LatencyHistogram();
   empty.merge(all);
-  assert.equal(empty.percentile(50), all.percentile(50));
-  assert.equal(empty.min, all.min);
+  assertEquals(empty.percentile(50), all.percentile(50));
+  assertEquals(empty.min, all.min);
 });
 
 Deno.test("LatencyHistogram refuses to merge a histogram built with different options", () => {
   const h = new LatencyHistogram();
-  assert.throws(() => h.merge(new LatencyHistogram({ relativeError: 0.02 })), RangeError);
-  assert.throws(() => h.merge(new LatencyHistogram({ maxValueMs: 1000 })), RangeError);
+  assertThrows(() => h.merge(new LatencyHistogram({ relativeError: 0.02 })), RangeError);
+  assertThrows(() => h.merge(new LatencyHistogram({ maxValueMs: 1000 })), RangeError);
 });
 
 Deno.test("LatencyHistogram honours a custom relative error bound", () => {
@@ -193,38 +193,38 @@ Deno.test("LatencyHistogram honours a custom relative error bound", () => {
   for (const p of PERCENTILES) {
     const want = exactPercentile(sorted, p);
     const err = Math.abs(h.percentile(p)! - want) / want;
-    assert.ok(err <= 0.001, `p${p}: relative error ${err}`);
+    assert(err <= 0.001, `p${p}: relative error ${err}`);
   }
-  assert.ok(h.bucketCount > new LatencyHistogram().bucketCount);
+  assert(h.bucketCount > new LatencyHistogram().bucketCount);
 });
 
 Deno.test("LatencyHistogram uses a fixed number of buckets independent of the sample count", () => {
   const h = new LatencyHistogram();
   const buckets = h.bucketCount;
-  assert.ok(buckets > 1000 && buckets < 1100, String(buckets));
+  assert(buckets > 1000 && buckets < 1100, String(buckets));
   for (let i = 0; i < 100_000; i++) h.record(i);
-  assert.equal(h.bucketCount, buckets);
+  assertEquals(h.bucketCount, buckets);
 });
 
 Deno.test("LatencyHistogram rejects negative, NaN and infinite values and out-of-range percentiles", () => {
   const h = new LatencyHistogram();
   for (const bad of [-0.001, NaN, Infinity, -Infinity]) {
-    assert.throws(() => h.record(bad), RangeError, String(bad));
+    assertThrows(() => h.record(bad), RangeError, undefined, String(bad));
   }
-  assert.equal(h.count, 0);
+  assertEquals(h.count, 0);
   h.record(1);
-  for (const bad of [-1, 100.5, NaN]) assert.throws(() => h.percentile(bad), RangeError);
-  assert.throws(() => new LatencyHistogram({ relativeError: 0 }), RangeError);
-  assert.throws(() => new LatencyHistogram({ minValueMs: 10, maxValueMs: 1 }), RangeError);
+  for (const bad of [-1, 100.5, NaN]) assertThrows(() => h.percentile(bad), RangeError);
+  assertThrows(() => new LatencyHistogram({ relativeError: 0 }), RangeError);
+  assertThrows(() => new LatencyHistogram({ minValueMs: 10, maxValueMs: 1 }), RangeError);
 });
 
 Deno.test("LatencyHistogram reset forgets every value", () => {
   const h = new LatencyHistogram();
   for (let i = 1; i <= 100; i++) h.record(i);
   h.reset();
-  assert.equal(h.count, 0);
-  assert.equal(h.percentile(50), null);
+  assertEquals(h.count, 0);
+  assertEquals(h.percentile(50), null);
   h.record(7);
-  assert.equal(h.percentile(50), 7);
-  assert.equal(h.min, 7);
+  assertEquals(h.percentile(50), 7);
+  assertEquals(h.min, 7);
 });

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { JitterEstimator } from "./jitter.ts";
 
 // Five packets sent every 20 ms; arrival times chosen so the transit times are
@@ -29,23 +29,23 @@ const EXPECTED = [0, 0.3125, 0.73046875, 1.122314453125, 1.3646697998046875];
 
 Deno.test("JitterEstimator starts at zero with no samples", () => {
   const j = new JitterEstimator();
-  assert.equal(j.jitterMs, 0);
-  assert.equal(j.samples, 0);
+  assertEquals(j.jitterMs, 0);
+  assertEquals(j.samples, 0);
 });
 
 Deno.test("JitterEstimator keeps jitter at zero after the first, seeding packet", () => {
   const j = new JitterEstimator();
   j.update(5, 1000);
-  assert.equal(j.jitterMs, 0);
-  assert.equal(j.samples, 1);
+  assertEquals(j.jitterMs, 0);
+  assertEquals(j.samples, 1);
 });
 
 Deno.test("JitterEstimator matches the hand-computed RFC 3550 values for a 5-packet example", () => {
   const j = new JitterEstimator();
   for (let i = 0; i < SEND.length; i++) {
     j.update(SEND[i]!, ARRIVAL[i]!);
-    assert.equal(j.jitterMs, EXPECTED[i], `after packet ${i + 1}`);
-    assert.equal(j.samples, i + 1);
+    assertEquals(j.jitterMs, EXPECTED[i], `after packet ${i + 1}`);
+    assertEquals(j.samples, i + 1);
   }
 });
 
@@ -55,44 +55,44 @@ Deno.test("JitterEstimator result is unchanged by a constant clock offset betwee
     for (let i = 0; i < SEND.length; i++) j.update(SEND[i]!, ARRIVAL[i]! + offset);
     // Integer offsets keep the arithmetic exact; a fractional one may only
     // perturb the last bits of the transit times.
-    assert.ok(
+    assert(
       Math.abs(j.jitterMs - EXPECTED[4]!) < 1e-9,
       `offset ${offset}: ${j.jitterMs}`,
     );
   }
   const exact = new JitterEstimator();
   for (let i = 0; i < SEND.length; i++) exact.update(SEND[i]! - 7_000, ARRIVAL[i]! + 3_000);
-  assert.equal(exact.jitterMs, EXPECTED[4]);
+  assertEquals(exact.jitterMs, EXPECTED[4]);
 });
 
 Deno.test("JitterEstimator reports zero jitter for constant transit time", () => {
   const j = new JitterEstimator();
   for (let i = 0; i < 1000; i++) j.update(i * 10, i * 10 + 42.5);
-  assert.equal(j.jitterMs, 0);
+  assertEquals(j.jitterMs, 0);
 });
 
 Deno.test("JitterEstimator converges to the constant |D| of alternating transit times", () => {
   const j = new JitterEstimator();
   for (let i = 0; i < 2000; i++) j.update(i * 10, i * 10 + (i % 2 === 0 ? 10 : 14));
-  assert.ok(Math.abs(j.jitterMs - 4) < 1e-9, String(j.jitterMs));
+  assert(Math.abs(j.jitterMs - 4) < 1e-9, String(j.jitterMs));
 });
 
 Deno.test("JitterEstimator reset forgets previous packets", () => {
   const j = new JitterEstimator();
   for (let i = 0; i < SEND.length; i++) j.update(SEND[i]!, ARRIVAL[i]!);
   j.reset();
-  assert.equal(j.jitterMs, 0);
-  assert.equal(j.samples, 0);
+  assertEquals(j.jitterMs, 0);
+  assertEquals(j.samples, 0);
   j.update(0, 500); // seeds again: the old transit (100) must not be used
-  assert.equal(j.jitterMs, 0);
+  assertEquals(j.jitterMs, 0);
 });
 
 Deno.test("JitterEstimator rejects non-finite times without changing its state", () => {
   const j = new JitterEstimator();
   j.update(0, 100);
-  assert.throws(() => j.update(NaN, 1), RangeError);
-  assert.throws(() => j.update(0, Infinity), RangeError);
-  assert.equal(j.samples, 1);
+  assertThrows(() => j.update(NaN, 1), RangeError);
+  assertThrows(() => j.update(0, Infinity), RangeError);
+  assertEquals(j.samples, 1);
   j.update(20, 125);
-  assert.equal(j.jitterMs, 0.3125);
+  assertEquals(j.jitterMs, 0.3125);
 });

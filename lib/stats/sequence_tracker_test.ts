@@ -9,7 +9,7 @@
  *
  * @module
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertThrows, fail } from "@std/assert";
 import { type SequenceClass, SequenceTracker } from "./sequence_tracker.ts";
 import { mulberry32 } from "../../tests/support/prng.ts";
 
@@ -79,101 +79,101 @@ function recordAll(tracker: SequenceTracker, seqs: readonly number[]): SequenceC
 
 Deno.test("SequenceTracker starts empty with highest -1 and nothing lost of nothing sent", () => {
   const t = new SequenceTracker();
-  assert.equal(t.highest, -1);
-  assert.equal(t.received, 0);
-  assert.equal(t.outOfOrder, 0);
-  assert.equal(t.duplicates, 0);
-  assert.equal(t.stale, 0);
-  assert.equal(t.lost(0), 0);
-  assert.equal(t.lost(7), 7);
-  assert.equal(t.windowBits, 1 << 22);
+  assertEquals(t.highest, -1);
+  assertEquals(t.received, 0);
+  assertEquals(t.outOfOrder, 0);
+  assertEquals(t.duplicates, 0);
+  assertEquals(t.stale, 0);
+  assertEquals(t.lost(0), 0);
+  assertEquals(t.lost(7), 7);
+  assertEquals(t.windowBits, 1 << 22);
 });
 
 Deno.test("SequenceTracker classifies an in-order run as all new with no loss", () => {
   const t = new SequenceTracker();
   const classes = recordAll(t, Array.from({ length: 100 }, (_, i) => i));
-  assert.ok(classes.every((c) => c === "new"));
-  assert.equal(t.received, 100);
-  assert.equal(t.highest, 99);
-  assert.equal(t.outOfOrder, 0);
-  assert.equal(t.duplicates, 0);
-  assert.equal(t.lost(100), 0);
+  assert(classes.every((c) => c === "new"));
+  assertEquals(t.received, 100);
+  assertEquals(t.highest, 99);
+  assertEquals(t.outOfOrder, 0);
+  assertEquals(t.duplicates, 0);
+  assertEquals(t.lost(100), 0);
 });
 
 Deno.test("SequenceTracker treats a first arrival above 0 as new and counts the gaps as lost", () => {
   const t = new SequenceTracker();
-  assert.deepEqual(recordAll(t, [2, 3, 7, 9]), ["new", "new", "new", "new"]);
-  assert.equal(t.received, 4);
-  assert.equal(t.highest, 9);
-  assert.equal(t.lost(10), 6); // 0, 1, 4, 5, 6, 8
-  assert.equal(t.outOfOrder, 0);
+  assertEquals(recordAll(t, [2, 3, 7, 9]), ["new", "new", "new", "new"]);
+  assertEquals(t.received, 4);
+  assertEquals(t.highest, 9);
+  assertEquals(t.lost(10), 6); // 0, 1, 4, 5, 6, 8
+  assertEquals(t.outOfOrder, 0);
 });
 
 Deno.test("SequenceTracker counts a late first arrival as out-of-order and received", () => {
   const t = new SequenceTracker();
-  assert.deepEqual(recordAll(t, [0, 2, 1, 3]), ["new", "new", "out_of_order", "new"]);
-  assert.equal(t.received, 4);
-  assert.equal(t.outOfOrder, 1);
-  assert.equal(t.lost(4), 0);
+  assertEquals(recordAll(t, [0, 2, 1, 3]), ["new", "new", "out_of_order", "new"]);
+  assertEquals(t.received, 4);
+  assertEquals(t.outOfOrder, 1);
+  assertEquals(t.lost(4), 0);
 });
 
 Deno.test("SequenceTracker counts a duplicate of a new packet as a duplicate only", () => {
   const t = new SequenceTracker();
-  assert.deepEqual(recordAll(t, [0, 1, 1, 2, 1]), [
+  assertEquals(recordAll(t, [0, 1, 1, 2, 1]), [
     "new",
     "new",
     "duplicate",
     "new",
     "duplicate",
   ]);
-  assert.equal(t.received, 3);
-  assert.equal(t.duplicates, 2);
-  assert.equal(t.outOfOrder, 0);
-  assert.equal(t.lost(3), 0);
+  assertEquals(t.received, 3);
+  assertEquals(t.duplicates, 2);
+  assertEquals(t.outOfOrder, 0);
+  assertEquals(t.lost(3), 0);
 });
 
 Deno.test("SequenceTracker counts a duplicate of an out-of-order packet as a duplicate only", () => {
   const t = new SequenceTracker();
-  assert.deepEqual(recordAll(t, [0, 2, 1, 1, 1]), [
+  assertEquals(recordAll(t, [0, 2, 1, 1, 1]), [
     "new",
     "new",
     "out_of_order",
     "duplicate",
     "duplicate",
   ]);
-  assert.equal(t.received, 3);
-  assert.equal(t.outOfOrder, 1);
-  assert.equal(t.duplicates, 2);
+  assertEquals(t.received, 3);
+  assertEquals(t.outOfOrder, 1);
+  assertEquals(t.duplicates, 2);
 });
 
 Deno.test("SequenceTracker reports an arrival older than the window as stale, received and out-of-order", () => {
   const t = new SequenceTracker({ windowBits: 64 });
   t.record(100);
-  assert.equal(t.record(37), "out_of_order"); // 100 - 37 = 63 < 64: still inside
-  assert.equal(t.record(36), "stale"); // 100 - 36 = 64: outside
-  assert.equal(t.record(36), "stale"); // a duplicate older than the window is undetectable
-  assert.equal(t.stale, 2);
-  assert.equal(t.received, 4);
-  assert.equal(t.outOfOrder, 3);
-  assert.equal(t.duplicates, 0);
+  assertEquals(t.record(37), "out_of_order"); // 100 - 37 = 63 < 64: still inside
+  assertEquals(t.record(36), "stale"); // 100 - 36 = 64: outside
+  assertEquals(t.record(36), "stale"); // a duplicate older than the window is undetectable
+  assertEquals(t.stale, 2);
+  assertEquals(t.received, 4);
+  assertEquals(t.outOfOrder, 3);
+  assertEquals(t.duplicates, 0);
 });
 
 Deno.test("SequenceTracker never reports negative loss when stale duplicates inflate received", () => {
   const t = new SequenceTracker({ windowBits: 32 });
   recordAll(t, [0, 100, 0, 0, 0]);
-  assert.equal(t.received, 5);
-  assert.equal(t.lost(2), 0);
+  assertEquals(t.received, 5);
+  assertEquals(t.lost(2), 0);
 });
 
 Deno.test("SequenceTracker clears reused bits when a jump is larger than the window", () => {
   const t = new SequenceTracker({ windowBits: 64 });
   recordAll(t, Array.from({ length: 64 }, (_, i) => i)); // fill every bit
-  assert.equal(t.record(1000), "new"); // jump of 936 > 64
+  assertEquals(t.record(1000), "new"); // jump of 936 > 64
   // Everything in (1000 - 64, 1000) must read as not-yet-received.
-  for (let seq = 937; seq < 1000; seq++) assert.equal(t.record(seq), "out_of_order", `seq ${seq}`);
-  assert.equal(t.record(936), "stale");
-  assert.equal(t.record(1000), "duplicate");
-  assert.equal(t.received, 64 + 1 + 63 + 1);
+  for (let seq = 937; seq < 1000; seq++) assertEquals(t.record(seq), "out_of_order", `seq ${seq}`);
+  assertEquals(t.record(936), "stale");
+  assertEquals(t.record(1000), "duplicate");
+  assertEquals(t.received, 64 + 1 + 63 + 1);
 });
 
 Deno.test("SequenceTracker clears exactly the bits it reuses for partial-word and wrapping advances", () => {
@@ -187,40 +187,41 @@ Deno.test("SequenceTracker clears exactly the bits it reuses for partial-word an
     for (let round = 0; round < 12; round++) {
       // Mark every bit in the window, then jump by `step`, then probe the window.
       for (let s = Math.max(0, seq - windowBits + 1); s <= seq; s++) {
-        assert.equal(t.record(s), ref.record(s));
+        assertEquals(t.record(s), ref.record(s));
       }
       seq += step + round;
-      assert.equal(t.record(seq), ref.record(seq));
+      assertEquals(t.record(seq), ref.record(seq));
       for (let s = Math.max(0, seq - windowBits - 2); s <= seq; s++) {
-        assert.equal(t.record(s), ref.record(s), `step ${step} round ${round} seq ${s}`);
+        assertEquals(t.record(s), ref.record(s), `step ${step} round ${round} seq ${s}`);
       }
     }
-    assert.equal(t.received, ref.received);
-    assert.equal(t.duplicates, ref.duplicates);
+    assertEquals(t.received, ref.received);
+    assertEquals(t.duplicates, ref.duplicates);
   }
 });
 
 Deno.test("SequenceTracker accepts sequence numbers up to 2^53 and rejects invalid ones", () => {
   const t = new SequenceTracker({ windowBits: 32 });
-  assert.equal(t.record(2 ** 53 - 1), "new");
-  assert.equal(t.record(2 ** 53), "new");
-  assert.equal(t.record(2 ** 53 - 1), "duplicate");
-  assert.equal(t.record(2 ** 53 - 2), "out_of_order");
+  assertEquals(t.record(2 ** 53 - 1), "new");
+  assertEquals(t.record(2 ** 53), "new");
+  assertEquals(t.record(2 ** 53 - 1), "duplicate");
+  assertEquals(t.record(2 ** 53 - 2), "out_of_order");
   for (const bad of [-1, 0.5, NaN, Infinity, 2 ** 53 + 2]) {
-    assert.throws(() => t.record(bad), RangeError, `seq ${bad}`);
+    assertThrows(() => t.record(bad), RangeError, undefined, `seq ${bad}`);
   }
-  assert.equal(t.received, 3);
+  assertEquals(t.received, 3);
 });
 
 Deno.test("SequenceTracker rejects a window that is not a positive multiple of 32", () => {
   for (const windowBits of [0, 31, 33, 48.5, -32, 2 ** 32]) {
-    assert.throws(
+    assertThrows(
       () => new SequenceTracker({ windowBits }),
       RangeError,
+      undefined,
       `windowBits ${windowBits}`,
     );
   }
-  assert.equal(new SequenceTracker({ windowBits: 32 }).windowBits, 32);
+  assertEquals(new SequenceTracker({ windowBits: 32 }).windowBits, 32);
 });
 
 Deno.test("SequenceTracker matches a Set-based reference exactly on 1,000,000 arrivals with drops, dups and reordering", () => {
@@ -233,17 +234,17 @@ Deno.test("SequenceTracker matches a Set-based reference exactly on 1,000,000 ar
     const seq = stream[i]!;
     const got = t.record(seq);
     const want = ref.record(seq);
-    if (got !== want) assert.fail(`arrival ${i} (seq ${seq}): got ${got}, want ${want}`);
+    if (got !== want) fail(`arrival ${i} (seq ${seq}): got ${got}, want ${want}`);
   }
-  assert.ok(stream.length >= 1_000_000, `stream length ${stream.length}`);
-  assert.equal(t.received, ref.received);
-  assert.equal(t.received, ref.seen.size); // exact: nothing stale inside the window
-  assert.equal(t.stale, 0);
-  assert.equal(t.outOfOrder, ref.outOfOrder);
-  assert.equal(t.duplicates, ref.duplicates);
-  assert.equal(t.highest, ref.highest);
-  assert.equal(t.lost(sent), sent - ref.seen.size);
-  assert.ok(t.outOfOrder > 1000 && t.duplicates > 1000 && t.lost(sent) > 1000);
+  assert(stream.length >= 1_000_000, `stream length ${stream.length}`);
+  assertEquals(t.received, ref.received);
+  assertEquals(t.received, ref.seen.size); // exact: nothing stale inside the window
+  assertEquals(t.stale, 0);
+  assertEquals(t.outOfOrder, ref.outOfOrder);
+  assertEquals(t.duplicates, ref.duplicates);
+  assertEquals(t.highest, ref.highest);
+  assertEquals(t.lost(sent), sent - ref.seen.size);
+  assert(t.outOfOrder > 1000 && t.duplicates > 1000 && t.lost(sent) > 1000);
 });
 
 Deno.test("SequenceTracker matches the reference window rule with a small window and heavy reordering", () => {
@@ -256,11 +257,11 @@ Deno.test("SequenceTracker matches the reference window rule with a small window
     const seq = stream[i]!;
     const got = t.record(seq);
     const want = ref.record(seq);
-    if (got !== want) assert.fail(`arrival ${i} (seq ${seq}): got ${got}, want ${want}`);
+    if (got !== want) fail(`arrival ${i} (seq ${seq}): got ${got}, want ${want}`);
   }
-  assert.ok(ref.stale > 100, `expected stale arrivals, got ${ref.stale}`);
-  assert.equal(t.stale, ref.stale);
-  assert.equal(t.received, ref.received);
-  assert.equal(t.outOfOrder, ref.outOfOrder);
-  assert.equal(t.duplicates, ref.duplicates);
+  assert(ref.stale > 100, `expected stale arrivals, got ${ref.stale}`);
+  assertEquals(t.stale, ref.stale);
+  assertEquals(t.received, ref.received);
+  assertEquals(t.outOfOrder, ref.outOfOrder);
+  assertEquals(t.duplicates, ref.duplicates);
 });

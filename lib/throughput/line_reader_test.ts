@@ -11,7 +11,7 @@
  *
  * @module
  */
-import assert from "node:assert/strict";
+import { assertEquals, assertRejects } from "@std/assert";
 import { NetkitError } from "../errors.ts";
 import { LineReader } from "./line_reader.ts";
 
@@ -84,10 +84,10 @@ Deno.test("LineReader joins a line whose bytes arrive in several separate reads"
     const line = lines.next();
     for (const piece of ["NKCTL", '/1 {"type":', '"go"}']) {
       await writeAll(pair.client, enc(piece));
-      assert.equal(await nextRead(), piece.length); // the reader has taken this piece alone
+      assertEquals(await nextRead(), piece.length); // the reader has taken this piece alone
     }
     await writeAll(pair.client, enc("\n"));
-    assert.equal(await line, 'NKCTL/1 {"type":"go"}');
+    assertEquals(await line, 'NKCTL/1 {"type":"go"}');
   } finally {
     pair.close();
   }
@@ -98,12 +98,12 @@ Deno.test("LineReader returns each of several lines delivered in one write, in o
   try {
     const lines = new LineReader(pair.server);
     await writeAll(pair.client, enc("one\ntwo\n\nfour\n"));
-    assert.equal(await lines.next(), "one");
-    assert.equal(await lines.next(), "two");
-    assert.equal(await lines.next(), "");
-    assert.equal(await lines.next(), "four");
+    assertEquals(await lines.next(), "one");
+    assertEquals(await lines.next(), "two");
+    assertEquals(await lines.next(), "");
+    assertEquals(await lines.next(), "four");
     pair.client.closeWrite();
-    assert.equal(await lines.next(), null);
+    assertEquals(await lines.next(), null);
   } finally {
     pair.close();
   }
@@ -113,10 +113,10 @@ Deno.test("LineReader serves lines from the initial bytes before reading the con
   const pair = await tcpPair();
   try {
     const lines = new LineReader(pair.server, enc("first\nsec"));
-    assert.equal(await lines.next(), "first"); // nothing written yet: came from `initial`
+    assertEquals(await lines.next(), "first"); // nothing written yet: came from `initial`
     await writeAll(pair.client, enc("ond\nthird\n"));
-    assert.equal(await lines.next(), "second");
-    assert.equal(await lines.next(), "third");
+    assertEquals(await lines.next(), "second");
+    assertEquals(await lines.next(), "third");
   } finally {
     pair.close();
   }
@@ -129,8 +129,8 @@ Deno.test("LineReader.rest() returns exactly the bytes that followed a header li
     const first = new Uint8Array([...enc("NKDATA/1 t1 "), ...enc("0\n"), ...payload]);
     const lines = new LineReader(pair.server, first.subarray(0, 5), 128);
     await writeAll(pair.client, first.subarray(5));
-    assert.equal(await lines.next(), "NKDATA/1 t1 0");
-    assert.deepEqual(lines.rest(), payload);
+    assertEquals(await lines.next(), "NKDATA/1 t1 0");
+    assertEquals(lines.rest(), payload);
   } finally {
     pair.close();
   }
@@ -140,8 +140,8 @@ Deno.test("LineReader.rest() is empty when the line ended exactly at the end of 
   const pair = await tcpPair();
   try {
     const lines = new LineReader(pair.server, enc("header\n"));
-    assert.equal(await lines.next(), "header");
-    assert.deepEqual(lines.rest(), new Uint8Array(0));
+    assertEquals(await lines.next(), "header");
+    assertEquals(lines.rest(), new Uint8Array(0));
   } finally {
     pair.close();
   }
@@ -151,11 +151,11 @@ Deno.test("LineReader.rest() returns a copy that later reads do not overwrite", 
   const pair = await tcpPair();
   try {
     const lines = new LineReader(pair.server, enc("a\nbc"));
-    assert.equal(await lines.next(), "a");
+    assertEquals(await lines.next(), "a");
     const rest = lines.rest();
     await writeAll(pair.client, enc("\nxyz\n"));
-    assert.equal(await lines.next(), "bc");
-    assert.deepEqual(rest, enc("bc"));
+    assertEquals(await lines.next(), "bc");
+    assertEquals(rest, enc("bc"));
   } finally {
     pair.close();
   }
@@ -167,9 +167,9 @@ Deno.test("LineReader.next() returns null when the peer ends the stream", async 
     const lines = new LineReader(pair.server);
     await writeAll(pair.client, enc("last\n"));
     pair.client.close();
-    assert.equal(await lines.next(), "last");
-    assert.equal(await lines.next(), null);
-    assert.equal(await lines.next(), null);
+    assertEquals(await lines.next(), "last");
+    assertEquals(await lines.next(), null);
+    assertEquals(await lines.next(), null);
   } finally {
     pair.close();
   }
@@ -181,7 +181,7 @@ Deno.test("LineReader.next() returns null at end of stream, dropping an untermin
     const lines = new LineReader(pair.server);
     await writeAll(pair.client, enc("no newline"));
     pair.client.closeWrite();
-    assert.equal(await lines.next(), null);
+    assertEquals(await lines.next(), null);
   } finally {
     pair.close();
   }
@@ -195,9 +195,9 @@ Deno.test("LineReader decodes UTF-8 split across writes in the middle of a chara
     const line = lines.next();
     const bytes = enc("caf\u00e9 \u2713\n");
     await writeAll(pair.client, bytes.subarray(0, 4)); // "caf" + first byte of é
-    assert.equal(await nextRead(), 4);
+    assertEquals(await nextRead(), 4);
     await writeAll(pair.client, bytes.subarray(4));
-    assert.equal(await line, "caf\u00e9 \u2713");
+    assertEquals(await line, "caf\u00e9 \u2713");
   } finally {
     pair.close();
   }
@@ -208,12 +208,8 @@ Deno.test("LineReader throws a 'network' NetkitError once a line exceeds maxByte
   try {
     const lines = new LineReader(pair.server, new Uint8Array(0), 16);
     await writeAll(pair.client, enc("x".repeat(40)));
-    await assert.rejects(lines.next(), (err: unknown) => {
-      assert.ok(err instanceof NetkitError);
-      assert.equal(err.kind, "network");
-      assert.match(err.message, /longer than 16 bytes/);
-      return true;
-    });
+    const err = await assertRejects(() => lines.next(), NetkitError, "longer than 16 bytes");
+    assertEquals(err.kind, "network");
   } finally {
     pair.close();
   }
@@ -223,7 +219,7 @@ Deno.test("LineReader throws for over-long initial bytes without reading the con
   const pair = await tcpPair();
   try {
     const lines = new LineReader(pair.server, enc("y".repeat(200)), 128);
-    await assert.rejects(lines.next(), NetkitError);
+    await assertRejects(() => lines.next(), NetkitError);
   } finally {
     pair.close();
   }
@@ -236,9 +232,9 @@ Deno.test("LineReader accepts a line just under maxBytes that arrives a chunk at
     const lines = new LineReader(pair.server, new Uint8Array(0), 16);
     const line = lines.next();
     await writeAll(pair.client, enc("x".repeat(8)));
-    assert.equal(await nextRead(), 8);
+    assertEquals(await nextRead(), 8);
     await writeAll(pair.client, enc("x".repeat(7) + "\n"));
-    assert.equal(await line, "x".repeat(15));
+    assertEquals(await line, "x".repeat(15));
   } finally {
     pair.close();
   }
@@ -248,7 +244,7 @@ Deno.test("LineReader refuses a line longer than maxBytes even when its newline 
   const pair = await tcpPair();
   try {
     const lines = new LineReader(pair.server, enc("z".repeat(10_000) + "\n"), 128);
-    await assert.rejects(lines.next(), /longer than 128 bytes/);
+    await assertRejects(() => lines.next(), Error, "longer than 128 bytes");
   } finally {
     pair.close();
   }

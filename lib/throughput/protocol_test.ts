@@ -10,7 +10,7 @@
  *
  * @module
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals } from "@std/assert";
 import {
   checkStart,
   type ControlMessage,
@@ -49,22 +49,22 @@ function roundTrip(
   sendTimeMs: number,
 ): UdpHeader {
   const out = emptyHeader();
-  assert.ok(readUdpHeader(datagram(key, stream, kind, seq, sendTimeMs), out));
+  assert(readUdpHeader(datagram(key, stream, kind, seq, sendTimeMs), out));
   return out;
 }
 
 Deno.test("UDP header is 28 bytes starting with the magic NKT1, fields big-endian", () => {
-  assert.equal(UDP_HEADER_BYTES, 28);
+  assertEquals(UDP_HEADER_BYTES, 28);
   const buf = datagram(0x01020304, 0x0506, UdpKind.hello, 0x0708, 0);
-  assert.deepEqual([...buf.subarray(0, 4)], [0x4e, 0x4b, 0x54, 0x31]);
-  assert.deepEqual([...buf.subarray(4, 8)], [1, 2, 3, 4]);
-  assert.deepEqual([...buf.subarray(8, 10)], [5, 6]);
-  assert.deepEqual([...buf.subarray(10, 12)], [0, 1]);
-  assert.deepEqual([...buf.subarray(12, 20)], [0, 0, 0, 0, 0, 0, 7, 8]);
+  assertEquals([...buf.subarray(0, 4)], [0x4e, 0x4b, 0x54, 0x31]);
+  assertEquals([...buf.subarray(4, 8)], [1, 2, 3, 4]);
+  assertEquals([...buf.subarray(8, 10)], [5, 6]);
+  assertEquals([...buf.subarray(10, 12)], [0, 1]);
+  assertEquals([...buf.subarray(12, 20)], [0, 0, 0, 0, 0, 0, 7, 8]);
 });
 
 Deno.test("UDP header round trip keeps key, stream, kind, seq and send time", () => {
-  assert.deepEqual(roundTrip(42, 3, UdpKind.data, 1234, 5678.25), {
+  assertEquals(roundTrip(42, 3, UdpKind.data, 1234, 5678.25), {
     key: 42,
     stream: 3,
     kind: UdpKind.data,
@@ -74,42 +74,42 @@ Deno.test("UDP header round trip keeps key, stream, kind, seq and send time", ()
 });
 
 Deno.test("UDP header round trip keeps the extreme values of each field", () => {
-  assert.deepEqual(roundTrip(0xffffffff, 0xffff, UdpKind.end, 0, -1.5), {
+  assertEquals(roundTrip(0xffffffff, 0xffff, UdpKind.end, 0, -1.5), {
     key: 0xffffffff,
     stream: 0xffff,
     kind: UdpKind.end,
     seq: 0,
     sendTimeMs: -1.5,
   });
-  assert.equal(roundTrip(0, 0, UdpKind.helloAck, 2 ** 32, Number.MAX_VALUE).seq, 2 ** 32);
-  assert.equal(roundTrip(0, 0, 0, 2 ** 32 - 1, 0).seq, 2 ** 32 - 1);
-  assert.equal(roundTrip(0, 0, 0, 2 ** 32 + 1, 0).seq, 2 ** 32 + 1);
+  assertEquals(roundTrip(0, 0, UdpKind.helloAck, 2 ** 32, Number.MAX_VALUE).seq, 2 ** 32);
+  assertEquals(roundTrip(0, 0, 0, 2 ** 32 - 1, 0).seq, 2 ** 32 - 1);
+  assertEquals(roundTrip(0, 0, 0, 2 ** 32 + 1, 0).seq, 2 ** 32 + 1);
 });
 
 Deno.test("UDP header round trip keeps sequence numbers up to 2^53 exactly", () => {
-  assert.equal(roundTrip(1, 1, 0, Number.MAX_SAFE_INTEGER, 0).seq, Number.MAX_SAFE_INTEGER);
-  assert.equal(roundTrip(1, 1, 0, 2 ** 53, 0).seq, 2 ** 53);
+  assertEquals(roundTrip(1, 1, 0, Number.MAX_SAFE_INTEGER, 0).seq, Number.MAX_SAFE_INTEGER);
+  assertEquals(roundTrip(1, 1, 0, 2 ** 53, 0).seq, 2 ** 53);
 });
 
 Deno.test("UDP header round trip keeps a performance.now()-style fractional send time bit-exact", () => {
   const t = 123456.78912345678;
-  assert.equal(roundTrip(1, 1, 0, 1, t).sendTimeMs, t);
+  assertEquals(roundTrip(1, 1, 0, 1, t).sendTimeMs, t);
 });
 
 Deno.test("readUdpHeader reads the header at the start of a longer datagram (payload ignored)", () => {
   const buf = datagram(7, 2, UdpKind.data, 99, 1.5, 1400);
   buf.fill(0xaa, UDP_HEADER_BYTES);
   const out = emptyHeader();
-  assert.ok(readUdpHeader(buf, out));
-  assert.deepEqual(out, { key: 7, stream: 2, kind: 0, seq: 99, sendTimeMs: 1.5 });
+  assert(readUdpHeader(buf, out));
+  assertEquals(out, { key: 7, stream: 2, kind: 0, seq: 99, sendTimeMs: 1.5 });
 });
 
 Deno.test("readUdpHeader refuses a datagram shorter than 28 bytes and leaves `out` untouched", () => {
   const full = datagram(7, 2, UdpKind.data, 99, 1.5);
   const out = emptyHeader();
-  assert.equal(readUdpHeader(full.subarray(0, UDP_HEADER_BYTES - 1), out), false);
-  assert.equal(readUdpHeader(new Uint8Array(0), out), false);
-  assert.deepEqual(out, emptyHeader());
+  assertEquals(readUdpHeader(full.subarray(0, UDP_HEADER_BYTES - 1), out), false);
+  assertEquals(readUdpHeader(new Uint8Array(0), out), false);
+  assertEquals(out, emptyHeader());
 });
 
 Deno.test("readUdpHeader refuses a datagram whose magic differs in any of its four bytes", () => {
@@ -117,10 +117,10 @@ Deno.test("readUdpHeader refuses a datagram whose magic differs in any of its fo
     const buf = datagram(7, 2, UdpKind.data, 99, 1.5);
     buf[i] = buf[i]! ^ 0x20;
     const out = emptyHeader();
-    assert.equal(readUdpHeader(buf, out), false, `magic byte ${i}`);
-    assert.deepEqual(out, emptyHeader());
+    assertEquals(readUdpHeader(buf, out), false, `magic byte ${i}`);
+    assertEquals(out, emptyHeader());
   }
-  assert.equal(readUdpHeader(new TextEncoder().encode("x".repeat(64)), emptyHeader()), false);
+  assertEquals(readUdpHeader(new TextEncoder().encode("x".repeat(64)), emptyHeader()), false);
 });
 
 Deno.test("readUdpHeader refuses sequence numbers above 2^53 (not exact as a number)", () => {
@@ -135,24 +135,24 @@ Deno.test("readUdpHeader refuses sequence numbers above 2^53 (not exact as a num
     const view = new DataView(buf.buffer);
     view.setUint32(12, high);
     view.setUint32(16, low);
-    assert.equal(readUdpHeader(buf, out), false, `high ${high} low ${low}`);
+    assertEquals(readUdpHeader(buf, out), false, `high ${high} low ${low}`);
   }
-  assert.deepEqual(out, emptyHeader());
+  assertEquals(out, emptyHeader());
 });
 
 Deno.test("readUdpHeader refuses a non-finite send time (NaN, +Infinity, -Infinity)", () => {
   const out = emptyHeader();
   for (const t of [NaN, Infinity, -Infinity]) {
-    assert.equal(readUdpHeader(datagram(7, 2, UdpKind.data, 1, t), out), false, String(t));
+    assertEquals(readUdpHeader(datagram(7, 2, UdpKind.data, 1, t), out), false, String(t));
   }
-  assert.deepEqual(out, emptyHeader());
+  assertEquals(out, emptyHeader());
 });
 
 Deno.test("readUdpHeader reuses the caller's object: a second read overwrites every field", () => {
   const out = emptyHeader();
-  assert.ok(readUdpHeader(datagram(1, 2, UdpKind.hello, 3, 4), out));
-  assert.ok(readUdpHeader(datagram(5, 6, UdpKind.end, 7, 8), out));
-  assert.deepEqual(out, { key: 5, stream: 6, kind: UdpKind.end, seq: 7, sendTimeMs: 8 });
+  assert(readUdpHeader(datagram(1, 2, UdpKind.hello, 3, 4), out));
+  assert(readUdpHeader(datagram(5, 6, UdpKind.end, 7, 8), out));
+  assertEquals(out, { key: 5, stream: 6, kind: UdpKind.end, seq: 7, sendTimeMs: 8 });
 });
 
 const START: StartRequest = {
@@ -167,10 +167,10 @@ const START: StartRequest = {
 
 Deno.test("encodeControl writes one JSON line ending in a single newline", () => {
   const text = new TextDecoder().decode(encodeControl({ type: "go" }));
-  assert.equal(text, '{"type":"go"}\n');
+  assertEquals(text, '{"type":"go"}\n');
   const start = new TextDecoder().decode(encodeControl(START));
-  assert.ok(start.endsWith("\n"));
-  assert.equal(start.indexOf("\n"), start.length - 1);
+  assert(start.endsWith("\n"));
+  assertEquals(start.indexOf("\n"), start.length - 1);
 });
 
 Deno.test("encodeControl → decodeControl round trips every message type", () => {
@@ -199,7 +199,7 @@ Deno.test("encodeControl → decodeControl round trips every message type", () =
   ];
   for (const message of messages) {
     const line = new TextDecoder().decode(encodeControl(message));
-    assert.deepEqual(decodeControl(line.slice(0, -1)), message);
+    assertEquals(decodeControl(line.slice(0, -1)), message);
   }
 });
 
@@ -223,12 +223,12 @@ Deno.test("decodeControl returns undefined for garbage: not JSON, not an object,
       '{"type":null}',
     ]
   ) {
-    assert.equal(decodeControl(line), undefined, JSON.stringify(line));
+    assertEquals(decodeControl(line), undefined, JSON.stringify(line));
   }
 });
 
 Deno.test("checkStart accepts valid TCP and UDP requests, at the edges of every range", () => {
-  assert.equal(checkStart(START), undefined);
+  assertEquals(checkStart(START), undefined);
   const ok: StartRequest[] = [
     { ...START, direction: "down" },
     { ...START, direction: "bidir" },
@@ -243,7 +243,7 @@ Deno.test("checkStart accepts valid TCP and UDP requests, at the edges of every 
     { ...START, proto: "udp", size: 1400, bitrate: 1e6 },
     { ...START, proto: "udp", size: 65507 },
   ];
-  for (const r of ok) assert.equal(checkStart(r), undefined, JSON.stringify(r));
+  for (const r of ok) assertEquals(checkStart(r), undefined, JSON.stringify(r));
 });
 
 /** A start request with one field replaced by a value its type does not allow. */
@@ -253,19 +253,19 @@ function bad(field: string, value: unknown, base: StartRequest = START): StartRe
 
 Deno.test("checkStart rejects a proto other than tcp or udp", () => {
   for (const proto of ["sctp", "TCP", "", undefined, 6]) {
-    assert.equal(checkStart(bad("proto", proto)), "proto must be tcp or udp", String(proto));
+    assertEquals(checkStart(bad("proto", proto)), "proto must be tcp or udp", String(proto));
   }
 });
 
 Deno.test("checkStart rejects a direction other than up, down or bidir", () => {
   for (const direction of ["sideways", "UP", "", null, 1]) {
-    assert.equal(checkStart(bad("direction", direction)), "bad direction", String(direction));
+    assertEquals(checkStart(bad("direction", direction)), "bad direction", String(direction));
   }
 });
 
 Deno.test("checkStart rejects parallel 0, 129, 1.5, negative, NaN and non-numbers", () => {
   for (const parallel of [0, 129, 1.5, -1, NaN, Infinity, "4", null]) {
-    assert.equal(
+    assertEquals(
       checkStart(bad("parallel", parallel)),
       "parallel must be 1 to 128",
       String(parallel),
@@ -275,7 +275,7 @@ Deno.test("checkStart rejects parallel 0, 129, 1.5, negative, NaN and non-number
 
 Deno.test("checkStart rejects duration 0, over one hour, fractional, NaN and non-numbers", () => {
   for (const duration of [0, -1, 3_600_001, 10.5, NaN, Infinity, "1000", undefined]) {
-    assert.equal(
+    assertEquals(
       checkStart(bad("duration_ms", duration)),
       "duration must be at most 1 hour",
       String(duration),
@@ -285,19 +285,19 @@ Deno.test("checkStart rejects duration 0, over one hour, fractional, NaN and non
 
 Deno.test("checkStart rejects TCP write sizes of 0, above 4 MiB, fractional or non-numeric", () => {
   for (const size of [0, -1, 4 * 1024 * 1024 + 1, 1.5, NaN, "1024"]) {
-    assert.equal(checkStart(bad("size", size)), "bad size", String(size));
+    assertEquals(checkStart(bad("size", size)), "bad size", String(size));
   }
 });
 
 Deno.test("checkStart rejects UDP datagrams smaller than the header or larger than 65507 bytes", () => {
   const udp: StartRequest = { ...START, proto: "udp", size: 1400 };
   for (const size of [0, 1, UDP_HEADER_BYTES - 1, 65508, 128 * 1024, 100.5]) {
-    assert.equal(checkStart(bad("size", size, udp)), "bad size", String(size));
+    assertEquals(checkStart(bad("size", size, udp)), "bad size", String(size));
   }
 });
 
 Deno.test("checkStart rejects a negative, NaN, infinite or non-numeric bitrate", () => {
   for (const bitrate of [-1, -0.001, NaN, Infinity, -Infinity, "0", null, undefined]) {
-    assert.equal(checkStart(bad("bitrate", bitrate)), "bad bitrate", String(bitrate));
+    assertEquals(checkStart(bad("bitrate", bitrate)), "bad bitrate", String(bitrate));
   }
 });
