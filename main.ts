@@ -2,8 +2,9 @@
  * netkit: echo, chat and netcat-style piping over TCP, UDP and Unix sockets,
  * and a side-by-side measurement of how TCP and UDP deliver the same traffic.
  *
- * This file only parses the command line, dispatches through the table of
- * commands, and formats errors once.
+ * This file only parses the command line, reads the files it names, drops
+ * the permissions the command does not need (lib/privileges.ts), dispatches
+ * through the table of commands, and formats errors once.
  *
  * @example
  * ```sh
@@ -21,6 +22,8 @@ import { runServer } from "./lib/commands/server.ts";
 import type { Config } from "./lib/config.ts";
 import { exitCodeOf, formatError } from "./lib/errors.ts";
 import { logLine } from "./lib/io.ts";
+import { dropPrivileges, formatPrivileges } from "./lib/privileges.ts";
+import { readTlsFiles } from "./lib/tls_files.ts";
 
 type Runner<C extends Config> = (config: C) => Promise<number>;
 
@@ -37,7 +40,10 @@ const COMMANDS: { [K in Config["command"]]: Runner<Extract<Config, { command: K 
 /** Run netkit with `args`; returns the process exit code. */
 export async function main(args: readonly string[]): Promise<number> {
   try {
-    const config = parseCommandLine(args);
+    // Read every file the command names, then give up what it does not need.
+    const config = await readTlsFiles(parseCommandLine(args));
+    const privileges = dropPrivileges(config);
+    if ("verbose" in config && config.verbose) logLine(formatPrivileges(privileges));
     const run = COMMANDS[config.command] as Runner<Config>;
     return await run(config);
   } catch (err) {

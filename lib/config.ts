@@ -16,6 +16,7 @@
 import type { Cidr } from "./acl.ts";
 import type { Endpoint, IpEndpoint, TcpEndpoint } from "./address.ts";
 import type { ClientTls } from "./client/dial.ts";
+import type { TlsMaterial } from "./tls_files.ts";
 
 /** What a server does with the bytes it receives. */
 export type ServerMode = "echo" | "discard" | "chat";
@@ -46,8 +47,8 @@ export interface ServerConfig {
   firstByteTimeoutMs: number;
   /** On shutdown, how long echoes in flight may finish. */
   drainTimeoutMs: number;
-  /** Serve TCP over TLS with these PEM files. */
-  tls: { certFile: string; keyFile: string } | undefined;
+  /** Serve TCP over TLS with these PEM files (`pem`: their text, once read at start). */
+  tls: { certFile: string; keyFile: string; pem?: TlsMaterial } | undefined;
 }
 
 /** A server configuration with every option at its default, for the given endpoints. */
@@ -121,6 +122,8 @@ export interface ProbeConfig {
   endpoint: IpEndpoint;
   workload: ProbeWorkload;
   output: OutputFormat;
+  /** `-v`: log the permissions kept. */
+  verbose?: boolean;
 }
 
 /** Which way throughput data flows: up (client → server), down (`--reverse`), or both (`--bidir`). */
@@ -150,6 +153,8 @@ export interface ThroughputConfig {
   action: "throughput";
   plan: ThroughputPlan;
   output: OutputFormat;
+  /** `-v`: log the permissions kept. */
+  verbose?: boolean;
 }
 
 /** Any `netkit client` configuration, switched on `action`. */
@@ -165,6 +170,8 @@ export interface CompareConfig {
   /** `--interval-report` when given (the demo phases report no intervals otherwise). */
   intervalMs: number | undefined;
   output: OutputFormat;
+  /** `-v`: log the permissions kept. */
+  verbose?: boolean;
 }
 
 /** `--help` or `--version`: print text and exit 0. */

@@ -392,6 +392,7 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
         timeoutMs: flags.duration("timeout", 5000),
       },
       output: flags.output(),
+      ...(flags.bool("verbose") && { verbose: true }),
     };
   }
   for (const name of THROUGHPUT_ONLY) flags.requires(name, "throughput");
@@ -408,6 +409,7 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
       endpoint: { transport: proto, hostname, port } satisfies IpEndpoint,
       workload: workload(flags, { count: 1000, timeoutMs: 2000 }),
       output: flags.output(),
+      ...(flags.bool("verbose") && { verbose: true }),
     };
   }
   for (const name of PROBE_ONLY) flags.requires(name, "probe");
@@ -478,5 +480,6 @@ function buildCompare(flags: Flags, positionals: string[]): CompareConfig {
     workload: remote || tuned ? workload(flags, { count: 10_000, timeoutMs: 2000 }) : undefined,
     intervalMs: flags.has("interval-report") ? flags.duration("interval-report", 1000) : undefined,
     output: flags.output(),
+    ...(flags.bool("verbose") && { verbose: true }),
   };
 }

@@ -181,7 +181,8 @@ export const COMMANDS = {
       verbose: {
         type: "boolean",
         short: "v",
-        help: "Log each connect and disconnect (peer, bytes in/out, duration) to stderr",
+        help:
+          "Log the permissions kept, and each connect and disconnect (peer, bytes in/out, duration), to stderr",
       },
       help: HELP_FLAG,
     },
@@ -278,7 +279,11 @@ export const COMMANDS = {
         short: "k",
         help: "TLS: do not verify the server's certificate (like ncat --ssl without --ssl-verify)",
       },
-      verbose: { type: "boolean", short: "v", help: "Log connects and each reply to stderr" },
+      verbose: {
+        type: "boolean",
+        short: "v",
+        help: "Log the permissions kept, connects and each reply to stderr",
+      },
       help: HELP_FLAG,
     },
     examples: [
@@ -309,6 +314,7 @@ export const COMMANDS = {
         default: "2s",
         help: "How long to wait for the last echoes",
       },
+      verbose: { type: "boolean", short: "v", help: "Log the permissions kept to stderr" },
       help: HELP_FLAG,
     },
     examples: [

@@ -22,7 +22,8 @@ import {
 } from "../address.ts";
 import { deadline } from "../deadline.ts";
 import { formatDuration } from "../duration.ts";
-import { fromSystemError, NetkitError, systemDetail } from "../errors.ts";
+import { fromSystemError, NetkitError } from "../errors.ts";
+import { loadCaFile } from "../tls_files.ts";
 import { connectInsecureTls } from "./node_tls_conn.ts";
 
 /** A stream endpoint: TCP or a Unix socket. */
@@ -65,6 +66,8 @@ export interface StreamConn extends Disposable {
 export interface ClientTls {
   /** PEM file of a CA to trust besides the system's. */
   caFile: string | undefined;
+  /** That file's text, when it was read at start (before privileges drop). */
+  caPem?: string;
   /** Skip certificate verification altogether. */
   insecure: boolean;
 }
@@ -77,13 +80,8 @@ export async function dialTls(
 ): Promise<StreamConn> {
   const where = formatEndpoint(endpoint);
   let caCerts: string[] | undefined;
-  if (tls.caFile !== undefined) {
-    try {
-      caCerts = [await Deno.readTextFile(tls.caFile)];
-    } catch (err) {
-      throw new NetkitError("tls", `Cannot read --ca '${tls.caFile}': ${systemDetail(err)}`);
-    }
-  }
+  const ca = tls.caPem ?? (tls.caFile !== undefined ? await loadCaFile(tls.caFile) : undefined);
+  if (ca !== undefined) caCerts = [ca];
   const connecting: Promise<StreamConn> = tls.insecure
     ? connectInsecureTls(endpoint.hostname, endpoint.port)
     : (async () => {

@@ -24,8 +24,9 @@ import { discardStream } from "../behaviours/discard.ts";
 import { echoStream } from "../behaviours/echo.ts";
 import type { ServerConfig } from "../config.ts";
 import { formatDuration } from "../duration.ts";
-import { fromSystemError, NetkitError, systemDetail } from "../errors.ts";
+import { fromSystemError, NetkitError } from "../errors.ts";
 import { closeQuietly, isClosedError, logLine } from "../io.ts";
+import { loadServerTls, type TlsMaterial } from "../tls_files.ts";
 import { formatBytes, formatCount } from "../units.ts";
 import { CoarseClock, Session } from "./session.ts";
 import { serveDatagrams } from "./datagrams.ts";
@@ -86,7 +87,7 @@ export async function serve(
 ): Promise<ServerSummary> {
   const log = options.log ?? logLine;
   const summary: ServerSummary = options.summary ?? emptySummary();
-  const tls = config.tls ? await loadTls(config.tls) : undefined;
+  const tls = config.tls ? config.tls.pem ?? await loadServerTls(config.tls) : undefined;
   const bound = await bindAll(config.endpoints, tls);
   const acl = new AccessList(config.allow, config.deny);
   const stop = new AbortController();
@@ -328,33 +329,6 @@ export function formatSummary(s: ServerSummary): string {
     parts.push(`${formatCount(s.datagramsIn)} datagrams in`, `${formatCount(s.datagramsOut)} out`);
   }
   return `summary: ${parts.join(", ")}`;
-}
-
-/** Certificate and key, read once at start. */
-interface TlsMaterial {
-  cert: string;
-  key: string;
-}
-
-async function loadTls(files: { certFile: string; keyFile: string }): Promise<TlsMaterial> {
-  const read = async (flag: string, path: string) => {
-    try {
-      return await Deno.readTextFile(path);
-    } catch (err) {
-      throw new NetkitError("tls", `Cannot read ${flag} '${path}': ${systemDetail(err)}`);
-    }
-  };
-  const material = {
-    cert: await read("--cert", files.certFile),
-    key: await read("--key", files.keyFile),
-  };
-  if (!material.cert.includes("-----BEGIN CERTIFICATE-----")) {
-    throw new NetkitError("tls", `--cert '${files.certFile}' holds no PEM certificate`);
-  }
-  if (!/-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/.test(material.key)) {
-    throw new NetkitError("tls", `--key '${files.keyFile}' holds no PEM private key`);
-  }
-  return material;
 }
 
 async function bindAll(endpoints: Endpoint[], tls?: TlsMaterial): Promise<Bound[]> {

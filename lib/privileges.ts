@@ -1,0 +1,158 @@
+/**
+ * Least privilege per command, in the spirit of OpenBSD's `pledge`: ONE table
+ * says which Deno permissions each command (and mode) keeps; `main.ts` calls
+ * {@linkcode dropPrivileges} once, after the flags are parsed and the files
+ * they name are read, and every other permission is revoked with
+ * `Deno.permissions.revoke` for the rest of the run. `-v` prints
+ * {@linkcode formatPrivileges}: what the process really holds afterwards.
+ *
+ * Deno revokes a permission as a whole: a global `read` grant cannot be
+ * narrowed to one path. So a command on a Unix socket keeps `read` and `write`
+ * (Deno checks both on the socket path), and `compare` keeps `read` (its
+ * embedded server is a Worker whose module is loaded from disk after the drop;
+ * workers inherit the permissions left).
+ *
+ * @example
+ * ```ts
+ * import { dropPrivileges, formatPrivileges } from "./privileges.ts";
+ * import { parseCommandLine } from "./cli/parse.ts";
+ *
+ * const config = parseCommandLine(["client", "127.0.0.1", "5050"]);
+ * console.log(formatPrivileges(dropPrivileges(config))); // "permissions kept: net; dropped: read, write, ffi"
+ * ```
+ *
+ * @module
+ */
+
+import type { Config } from "./config.ts";
+
+/** The Deno permissions a command can keep or lose (`import` and hrtime stay as granted). */
+export type PermissionName = "net" | "read" | "write" | "ffi" | "run" | "env" | "sys";
+
+/** Every permission this module manages, in the order they are printed. */
+export const PERMISSION_NAMES: readonly PermissionName[] = [
+  "net",
+  "read",
+  "write",
+  "ffi",
+  "run",
+  "env",
+  "sys",
+];
+
+/** A command or mode with its own row in {@linkcode PRIVILEGES}. */
+export type Role =
+  | "server"
+  | "server-tls"
+  | "server-unix"
+  | "client-netcat"
+  | "client-unix"
+  | "client-tls"
+  | "message"
+  | "probe"
+  | "throughput"
+  | "compare"
+  | "text";
+
+/** One row: what a role keeps, and why (the README's permissions table says the same). */
+export interface Privilege {
+  keep: readonly PermissionName[];
+  why: string;
+}
+
+/** THE table: what each command keeps once flags and files are read. Everything else is revoked. */
+export const PRIVILEGES: Readonly<Record<Role, Privilege>> = {
+  server: { keep: ["net"], why: "listens and serves; nothing on disk" },
+  "server-tls": {
+    keep: ["net"],
+    why: "reads --cert and --key at start, then drops read",
+  },
+  "server-unix": {
+    keep: ["net", "read", "write"],
+    why: "Deno checks read and write on the socket path; write removes it at exit",
+  },
+  "client-netcat": { keep: ["net"], why: "stdin to the socket, the socket to stdout" },
+  "client-unix": {
+    keep: ["net", "read", "write"],
+    why: "Deno checks read and write on the socket path",
+  },
+  "client-tls": { keep: ["net"], why: "reads --ca at start, then drops read" },
+  message: { keep: ["net"], why: "request/reply exchanges" },
+  probe: { keep: ["net"], why: "probes and echoes" },
+  throughput: { keep: ["net"], why: "control connection and data streams" },
+  compare: {
+    keep: ["net", "read"],
+    why: "the embedded server's Worker module is read from disk; /proc/net/snmp where allowed",
+  },
+  text: { keep: [], why: "prints help or the version" },
+};
+
+/** The row of {@linkcode PRIVILEGES} that applies to `config`. */
+export function roleOf(config: Config): Role {
+  switch (config.command) {
+    case "server":
+      if (config.endpoints.some((e) => e.transport === "unix")) return "server-unix";
+      return config.tls ? "server-tls" : "server";
+    case "client":
+      return clientRole(config);
+    case "compare":
+      return "compare";
+    case "text":
+      return "text";
+    default: {
+      const never: never = config;
+      throw new Error(`unknown command ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+function clientRole(config: Extract<Config, { command: "client" }>): Role {
+  switch (config.action) {
+    case "probe":
+    case "throughput":
+      return config.action;
+    case "pipe":
+    case "message":
+      if (config.endpoint.transport === "unix") return "client-unix";
+      if (config.tls) return "client-tls";
+      return config.action === "pipe" ? "client-netcat" : "message";
+    default: {
+      const never: never = config;
+      throw new Error(`unknown client action ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** What {@linkcode dropPrivileges} did. */
+export interface PrivilegeDrop {
+  role: Role;
+  /** Permissions the process still holds (queried after the revokes). */
+  kept: PermissionName[];
+  /** Permissions it held before and no longer does. */
+  dropped: PermissionName[];
+}
+
+function held(name: PermissionName): boolean {
+  return Deno.permissions.querySync({ name } as Deno.PermissionDescriptor).state === "granted";
+}
+
+/**
+ * Revoke every permission the role of `config` does not keep. Call once, after
+ * parsing and after reading the files the command needs; irreversible.
+ */
+export function dropPrivileges(config: Config): PrivilegeDrop {
+  const role = roleOf(config);
+  const keep = new Set(PRIVILEGES[role].keep);
+  const before = new Set(PERMISSION_NAMES.filter(held));
+  for (const name of PERMISSION_NAMES) {
+    if (!keep.has(name)) Deno.permissions.revokeSync({ name } as Deno.PermissionDescriptor);
+  }
+  const kept = PERMISSION_NAMES.filter(held);
+  return { role, kept, dropped: PERMISSION_NAMES.filter((n) => before.has(n) && !held(n)) };
+}
+
+/** The `-v` line: `permissions kept: net, read; dropped: write, ffi`. */
+export function formatPrivileges(drop: PrivilegeDrop): string {
+  const list = (names: PermissionName[]) => names.length > 0 ? names.join(", ") : "none";
+  return `permissions kept: ${list(drop.kept)}; dropped: ${list(drop.dropped)}`;
+}

@@ -1,0 +1,53 @@
+import { assertEquals, assertMatch } from "@std/assert";
+import { parseCommandLine } from "./cli/parse.ts";
+import { formatPrivileges, PERMISSION_NAMES, PRIVILEGES, type Role, roleOf } from "./privileges.ts";
+
+const CASES: [string[], Role][] = [
+  [["server", "--port", "0"], "server"],
+  [["server", "--proto", "both"], "server"],
+  [["server", "--tls", "--cert", "c.pem", "--key", "k.pem"], "server-tls"],
+  [["server", "--path", "/tmp/x.sock"], "server-unix"],
+  [["client", "127.0.0.1", "5050"], "client-netcat"],
+  [["client", "--proto", "udp", "127.0.0.1", "5050"], "client-netcat"],
+  [["client", "--path", "/tmp/x.sock"], "client-unix"],
+  [["client", "--path", "/tmp/x.sock", "--message", "hi"], "client-unix"],
+  [["client", "--tls", "--ca", "ca.pem", "127.0.0.1"], "client-tls"],
+  [["client", "--tls", "--insecure", "127.0.0.1", "--message", "hi"], "client-tls"],
+  [["client", "--message", "hi"], "message"],
+  [["client", "--probe", "--proto", "udp"], "probe"],
+  [["client", "--throughput"], "throughput"],
+  [["compare"], "compare"],
+  [["compare", "127.0.0.1", "5050"], "compare"],
+  [["--help"], "text"],
+  [["server", "--help"], "text"],
+];
+
+for (const [argv, role] of CASES) {
+  Deno.test(`netkit ${argv.join(" ")} takes the '${role}' row of the privilege table`, () => {
+    assertEquals(roleOf(parseCommandLine(argv)), role);
+  });
+}
+
+Deno.test("only Unix sockets keep write, and no command keeps ffi, run, env or sys", () => {
+  for (const [role, { keep }] of Object.entries(PRIVILEGES)) {
+    for (const name of keep) assertEquals(PERMISSION_NAMES.includes(name), true, name);
+    assertEquals(keep.includes("write"), role.endsWith("-unix"), role);
+    for (const name of ["ffi", "run", "env", "sys"] as const) {
+      assertEquals(keep.includes(name), false, `${role} keeps ${name}`);
+    }
+  }
+  assertEquals(PRIVILEGES.text.keep, []);
+  assertEquals(PRIVILEGES["client-netcat"].keep, ["net"]);
+  assertEquals(PRIVILEGES["server-tls"].keep, ["net"]);
+});
+
+Deno.test("the -v line lists what was kept and what was dropped, or 'none'", () => {
+  assertEquals(
+    formatPrivileges({ role: "compare", kept: ["net", "read"], dropped: ["write", "ffi"] }),
+    "permissions kept: net, read; dropped: write, ffi",
+  );
+  assertMatch(
+    formatPrivileges({ role: "text", kept: [], dropped: [] }),
+    /^permissions kept: none; dropped: none$/,
+  );
+});
