@@ -25,6 +25,7 @@
  */
 
 import type { Config } from "./config.ts";
+import { LIBC_PATHS } from "./engine/native/libc.ts";
 
 /** The Deno permissions a command can keep or lose (`import` and hrtime stay as granted). */
 export type PermissionName = "net" | "read" | "write" | "ffi" | "run" | "env" | "sys";
@@ -132,8 +133,14 @@ export interface PrivilegeDrop {
   dropped: PermissionName[];
 }
 
+const ALL_LIBC_PATHS = [...LIBC_PATHS.x86_64, ...LIBC_PATHS.aarch64];
+
+/** Whether the process holds `name`: globally, or (ffi) for the libc paths the binary is granted. */
 function held(name: PermissionName): boolean {
-  return Deno.permissions.querySync({ name } as Deno.PermissionDescriptor).state === "granted";
+  const granted = (d: Deno.PermissionDescriptor) =>
+    Deno.permissions.querySync(d).state === "granted";
+  if (granted({ name } as Deno.PermissionDescriptor)) return true;
+  return name === "ffi" && ALL_LIBC_PATHS.some((path) => granted({ name: "ffi", path }));
 }
 
 /**

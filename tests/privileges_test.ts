@@ -21,11 +21,11 @@ function privileges(stderr: string): { kept: string[]; dropped: string[] } {
   return { kept: list(m[1]!), dropped: list(m[2]!) };
 }
 
-/** The binary's set (deno.json `netkit`) grants net, read and write: what a role drops of it. */
+/** The binary's set (deno.json `netkit`) grants net, read, write and ffi (libc): what a role drops of it. */
 function assertKept(stderr: string, kept: string[]) {
   const got = privileges(stderr);
   assertEquals(got.kept, kept);
-  for (const name of ["read", "write"]) {
+  for (const name of ["read", "write", "ffi"]) {
     assertEquals(got.dropped.includes(name), !kept.includes(name), `${name} in ${got.dropped}`);
   }
 }

@@ -1,0 +1,41 @@
+/**
+ * The native engine: opens {@linkcode NativeUdpSocket}s on one libc, loaded
+ * once per thread (a Worker loads its own).
+ *
+ * @example
+ * ```ts
+ * import { loadNativeEngine } from "./engine.ts";
+ *
+ * const native = loadNativeEngine();
+ * if ("reason" in native) console.log(native.reason);
+ * else using socket = await native.engine.open({ remote: { hostname: "::1", port: 5050 } });
+ * ```
+ *
+ * @module
+ */
+
+import type { Engine } from "../types.ts";
+import { type Libc, loadLibc, type LoadOptions } from "./libc.ts";
+import { NativeUdpSocket } from "./udp.ts";
+
+let shared: Libc | { reason: string } | undefined;
+
+/** The native engine over `libc`. */
+export function nativeEngine(libc: Libc): Engine {
+  return {
+    name: "native",
+    // Through the executor, so a failure to open rejects instead of throwing.
+    open: (options) => new Promise((resolve) => resolve(NativeUdpSocket.open(libc, options))),
+  };
+}
+
+/**
+ * The native engine and the libc path it uses, or why it cannot run here.
+ * With no options the library is loaded once and shared.
+ */
+export function loadNativeEngine(
+  options?: LoadOptions,
+): { engine: Engine; path: string } | { reason: string } {
+  const libc = options ? loadLibc(options) : (shared ??= loadLibc());
+  return "reason" in libc ? libc : { engine: nativeEngine(libc), path: libc.path };
+}

@@ -1,0 +1,109 @@
+/**
+ * Open the system C library (glibc) through Deno FFI, by ABSOLUTE path from a
+ * short list of known locations, and declare the few symbols the native
+ * engine calls. Anything else (musl, macOS, Windows, another architecture, no
+ * `ffi` permission for those paths) yields a reason instead of a library, so
+ * the caller falls back to the deno engine and can say why.
+ *
+ * Deno's `--allow-ffi=PATH` matches the path as written and does not follow
+ * symlinks, so `deno.json` (permission set `netkit`) grants exactly
+ * {@linkcode LIBC_PATHS} and this module opens exactly those strings.
+ *
+ * @example
+ * ```ts
+ * import { loadLibc } from "./libc.ts";
+ *
+ * const libc = loadLibc();
+ * if ("reason" in libc) console.log(`native engine unavailable: ${libc.reason}`);
+ * else console.log(`libc at ${libc.path}`);
+ * ```
+ *
+ * @module
+ */
+
+import { layoutFor, type StructLayouts } from "./layout.ts";
+
+/** Where glibc lives on Debian/Ubuntu (multiarch) and Fedora/RHEL (lib64), per architecture. */
+export const LIBC_PATHS: Readonly<Record<"x86_64" | "aarch64", readonly string[]>> = {
+  x86_64: [
+    "/lib/x86_64-linux-gnu/libc.so.6",
+    "/usr/lib/x86_64-linux-gnu/libc.so.6",
+    "/lib64/libc.so.6",
+    "/usr/lib64/libc.so.6",
+  ],
+  aarch64: [
+    "/lib/aarch64-linux-gnu/libc.so.6",
+    "/usr/lib/aarch64-linux-gnu/libc.so.6",
+    "/lib64/libc.so.6",
+    "/usr/lib64/libc.so.6",
+  ],
+};
+
+/** The libc symbols the native engine uses. */
+export const LIBC_SYMBOLS = {
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
+  recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
+  shutdown: { parameters: ["i32", "i32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+  // Waiting runs on a thread of Deno's pool (nonblocking), so the event loop
+  // never blocks; errno of that thread is not readable here, so poll's
+  // failures are judged by its result alone.
+  poll_wait: {
+    name: "poll",
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** An opened libc. */
+export interface Libc {
+  path: string;
+  symbols: Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
+  layout: StructLayouts;
+  close(): void;
+}
+
+/** Where to look (tests override it to simulate other systems). */
+export interface LoadOptions {
+  os?: string;
+  arch?: string;
+  paths?: readonly string[];
+}
+
+function ffiGranted(path: string): boolean {
+  return Deno.permissions.querySync({ name: "ffi", path }).state === "granted";
+}
+
+/** Open libc, or say why the native engine cannot run here. */
+export function loadLibc(options: LoadOptions = {}): Libc | { reason: string } {
+  const os = options.os ?? Deno.build.os;
+  const arch = options.arch ?? Deno.build.arch;
+  if (os !== "linux") return { reason: `the native engine needs Linux (this is ${os})` };
+  const layout = layoutFor(arch);
+  if (!layout) return { reason: `no checked struct layouts for ${arch}` };
+  const paths = options.paths ?? LIBC_PATHS[arch as keyof typeof LIBC_PATHS];
+  const allowed = paths.filter(ffiGranted);
+  if (allowed.length === 0) {
+    return { reason: `no ffi permission for libc (${paths.join(", ")})` };
+  }
+  const failures: string[] = [];
+  for (const path of allowed) {
+    try {
+      const lib = Deno.dlopen(path, LIBC_SYMBOLS);
+      return { path, symbols: lib.symbols, layout, close: () => lib.close() };
+    } catch (err) {
+      failures.push(`${path}: ${(err as Error).message.split("\n")[0]}`);
+    }
+  }
+  return {
+    reason: `no glibc at the known paths (musl or another layout?): ${failures.join("; ")}`,
+  };
+}

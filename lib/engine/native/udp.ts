@@ -1,0 +1,275 @@
+/**
+ * A connected UDP socket through libc: `sendmmsg` and `recvmmsg` move a whole
+ * {@linkcode DatagramBatch} per call, and the socket buffers are sized with
+ * `SO_RCVBUF`/`SO_SNDBUF` (the `FORCE` variants first, which root may use
+ * beyond `net.core.rmem_max`).
+ *
+ * Never blocking the event loop: the socket is non-blocking; sends and
+ * receives are synchronous FFI calls with `MSG_DONTWAIT`, and only when the
+ * kernel says `EAGAIN` does the socket wait, with `poll` declared
+ * `nonblocking` (it runs on a thread of Deno's pool and resolves a promise).
+ * `close` shuts the socket down first, which wakes such a wait, and releases
+ * the descriptor only once no wait holds it.
+ *
+ * Pointer safety: the kernel reads and writes through raw addresses in the
+ * `mmsghdr`/`iovec` arrays. Those arrays, and the batch buffer they point
+ * into, are kept referenced by this socket for as long as it may use them
+ * (`#headers` holds each batch, its headers and iovecs).
+ *
+ * @example
+ * ```ts
+ * import { loadLibc } from "./libc.ts";
+ * import { NativeUdpSocket } from "./udp.ts";
+ * import { DatagramBatch } from "../types.ts";
+ *
+ * const libc = loadLibc();
+ * if (!("reason" in libc)) {
+ *   using socket = NativeUdpSocket.open(libc, { remote: { hostname: "127.0.0.1", port: 5050 } });
+ *   const batch = new DatagramBatch(32, 1400);
+ *   batch.fill(32, 1400);
+ *   await socket.sendBatch(batch);
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import type {
+  DatagramBatch,
+  DatagramTransport,
+  EngineFeatures,
+  HostPort,
+  OpenOptions,
+} from "../types.ts";
+import { decodeSockaddr, encodeSockaddr, ERRNO_NAMES, familyOf, LINUX } from "./layout.ts";
+import type { Libc } from "./libc.ts";
+
+/** A failed libc call: `code` is the errno name (`ECONNREFUSED`), like Node's system errors. */
+export class ErrnoError extends Error {
+  readonly code: string;
+
+  constructor(readonly syscall: string, readonly errno: number) {
+    const code = ERRNO_NAMES[errno] ?? `errno ${errno}`;
+    super(`${syscall}: ${code} (errno ${errno})`);
+    this.name = "ErrnoError";
+    this.code = code;
+  }
+}
+
+/** Per batch: the mmsghdr and iovec arrays pointing into its buffer. */
+interface Headers {
+  batch: DatagramBatch;
+  mmsg: Uint8Array<ArrayBuffer>;
+  iov: Uint8Array<ArrayBuffer>;
+  iovView: DataView;
+  mmsgView: DataView;
+  /** What the iovec lengths hold now: whole slots (receive) or the batch's lengths (send). */
+  mode: "receive" | "send" | undefined;
+}
+
+const WAIT_MS = 200;
+
+/** A connected, non-blocking UDP socket of the native engine. */
+export class NativeUdpSocket implements DatagramTransport {
+  readonly features: EngineFeatures;
+  readonly local: HostPort;
+  #fd: number;
+  #libc: Libc;
+  #errno: Deno.UnsafePointerView;
+  #closed = false;
+  #waits = 0;
+  #pollIn = new Uint8Array(8);
+  #pollOut = new Uint8Array(8);
+  #headers = new WeakMap<DatagramBatch, Headers>();
+
+  private constructor(libc: Libc, fd: number, local: HostPort, features: EngineFeatures) {
+    this.#libc = libc;
+    this.#fd = fd;
+    this.local = local;
+    this.features = features;
+    this.#errno = new Deno.UnsafePointerView(libc.symbols.__errno_location()!);
+  }
+
+  /** Open a UDP socket connected to `options.remote` (an IP literal). */
+  static open(libc: Libc, options: OpenOptions): NativeUdpSocket {
+    const s = libc.symbols;
+    const errno = () => new Deno.UnsafePointerView(s.__errno_location()!).getInt32();
+    const family = familyOf(options.remote.hostname);
+    if (!family) {
+      throw new TypeError(
+        `the native engine takes an IP address, not '${options.remote.hostname}'`,
+      );
+    }
+    const af = family === "ipv4" ? LINUX.AF_INET : LINUX.AF_INET6;
+    const fd = s.socket(af, LINUX.SOCK_DGRAM | LINUX.SOCK_NONBLOCK | LINUX.SOCK_CLOEXEC, 0);
+    if (fd < 0) throw new ErrnoError("socket", errno());
+    try {
+      const int = new Int32Array(1);
+      const intBytes = new Uint8Array(int.buffer);
+      const setBuffer = (force: number, plain: number, bytes: number | undefined) => {
+        if (bytes === undefined) return;
+        int[0] = bytes;
+        if (s.setsockopt(fd, LINUX.SOL_SOCKET, force, intBytes, 4) === 0) return;
+        if (s.setsockopt(fd, LINUX.SOL_SOCKET, plain, intBytes, 4) !== 0) {
+          throw new ErrnoError("setsockopt", errno());
+        }
+      };
+      setBuffer(LINUX.SO_RCVBUFFORCE, LINUX.SO_RCVBUF, options.receiveBuffer);
+      setBuffer(LINUX.SO_SNDBUFFORCE, LINUX.SO_SNDBUF, options.sendBuffer);
+      const local = options.local ??
+        { hostname: family === "ipv4" ? "0.0.0.0" : "::", port: 0 };
+      const bindAddr = encodeSockaddr(local.hostname, local.port, libc.layout);
+      if (s.bind(fd, bindAddr, bindAddr.length) !== 0) throw new ErrnoError("bind", errno());
+      const peer = encodeSockaddr(options.remote.hostname, options.remote.port, libc.layout);
+      if (s.connect(fd, peer, peer.length) !== 0) throw new ErrnoError("connect", errno());
+      const name = new Uint8Array(libc.layout.sockaddrIn6.size);
+      const nameLen = new Uint32Array([name.length]);
+      if (s.getsockname(fd, name, new Uint8Array(nameLen.buffer)) !== 0) {
+        throw new ErrnoError("getsockname", errno());
+      }
+      const get = (opt: number) => {
+        const len = new Uint32Array([4]);
+        return s.getsockopt(fd, LINUX.SOL_SOCKET, opt, intBytes, new Uint8Array(len.buffer)) === 0
+          ? int[0]
+          : undefined;
+      };
+      const receiveBuffer = get(LINUX.SO_RCVBUF);
+      const sendBuffer = get(LINUX.SO_SNDBUF);
+      return new NativeUdpSocket(libc, fd, decodeSockaddr(name, libc.layout), {
+        engine: "native",
+        sendBatch: 1024, // UIO_MAXIOV: the kernel's cap on one sendmmsg/recvmmsg
+        receiveBatch: 1024,
+        gso: false,
+        gro: false,
+        ...(receiveBuffer !== undefined && { receiveBuffer }),
+        ...(sendBuffer !== undefined && { sendBuffer }),
+      });
+    } catch (err) {
+      s.close(fd);
+      throw err;
+    }
+  }
+
+  #headersFor(batch: DatagramBatch): Headers {
+    let h = this.#headers.get(batch);
+    if (h) return h;
+    const { mmsghdr, msghdr, iovec } = this.#libc.layout;
+    const mmsg = new Uint8Array(batch.capacity * mmsghdr.size);
+    const iov = new Uint8Array(batch.capacity * iovec.size);
+    const mmsgView = new DataView(mmsg.buffer);
+    const iovView = new DataView(iov.buffer);
+    const dataAddr = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(batch.data)));
+    const iovAddr = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(iov)));
+    for (let i = 0; i < batch.capacity; i++) {
+      iovView.setBigUint64(
+        i * iovec.size + iovec.base,
+        dataAddr + BigInt(i * batch.slotSize),
+        true,
+      );
+      iovView.setBigUint64(i * iovec.size + iovec.len, BigInt(batch.slotSize), true);
+      const m = i * mmsghdr.size + mmsghdr.hdr;
+      // msg_name stays NULL: the socket is connected.
+      mmsgView.setBigUint64(m + msghdr.iov, iovAddr + BigInt(i * iovec.size), true);
+      mmsgView.setBigUint64(m + msghdr.iovlen, 1n, true);
+    }
+    h = { batch, mmsg, iov, iovView, mmsgView, mode: "receive" };
+    this.#headers.set(batch, h);
+    return h;
+  }
+
+  #lastErrno(): number {
+    return this.#errno.getInt32();
+  }
+
+  async #wait(events: number): Promise<void> {
+    const pollfd = events === LINUX.POLLIN ? this.#pollIn : this.#pollOut;
+    const view = new DataView(pollfd.buffer);
+    const { pollfd: l } = this.#libc.layout;
+    view.setInt32(l.fd, this.#fd, true);
+    view.setInt16(l.events, events, true);
+    view.setInt16(l.revents, 0, true);
+    this.#waits++;
+    try {
+      // Bounded, so a wait never outlives a close by more than WAIT_MS even if no wake-up comes.
+      await this.#libc.symbols.poll_wait(pollfd, 1n, WAIT_MS);
+    } finally {
+      this.#waits--;
+      if (this.#closed && this.#waits === 0) this.#release();
+    }
+  }
+
+  async sendBatch(batch: DatagramBatch): Promise<number> {
+    const h = this.#headersFor(batch);
+    const { iovec, mmsghdr } = this.#libc.layout;
+    for (let i = 0; i < batch.count; i++) {
+      h.iovView.setUint32(i * iovec.size + iovec.len, batch.lengths[i]!, true);
+    }
+    h.mode = "send";
+    let sent = 0;
+    while (sent < batch.count) {
+      if (this.#closed) return sent;
+      const from = sent === 0 ? h.mmsg : h.mmsg.subarray(sent * mmsghdr.size);
+      const n = this.#libc.symbols.sendmmsg(this.#fd, from, batch.count - sent, LINUX.MSG_DONTWAIT);
+      if (n > 0) {
+        sent += n;
+        continue;
+      }
+      const errno = this.#lastErrno();
+      if (errno === LINUX.EAGAIN || errno === LINUX.ENOBUFS) await this.#wait(LINUX.POLLOUT);
+      else if (errno !== LINUX.EINTR) throw new ErrnoError("sendmmsg", errno);
+    }
+    return sent;
+  }
+
+  async receiveBatch(batch: DatagramBatch): Promise<number> {
+    const h = this.#headersFor(batch);
+    const { iovec, mmsghdr } = this.#libc.layout;
+    if (h.mode !== "receive") {
+      for (let i = 0; i < batch.capacity; i++) {
+        h.iovView.setUint32(i * iovec.size + iovec.len, batch.slotSize, true);
+      }
+      h.mode = "receive";
+    }
+    for (;;) {
+      if (this.#closed) {
+        batch.count = 0;
+        return 0;
+      }
+      const n = this.#libc.symbols.recvmmsg(
+        this.#fd,
+        h.mmsg,
+        batch.capacity,
+        LINUX.MSG_DONTWAIT,
+        null,
+      );
+      if (n > 0) {
+        for (let i = 0; i < n; i++) {
+          batch.lengths[i] = h.mmsgView.getUint32(i * mmsghdr.size + mmsghdr.len, true);
+        }
+        batch.count = n;
+        return n;
+      }
+      const errno = this.#lastErrno();
+      if (errno === LINUX.EAGAIN) await this.#wait(LINUX.POLLIN);
+      else if (errno !== LINUX.EINTR) throw new ErrnoError("recvmmsg", errno);
+    }
+  }
+
+  #release(): void {
+    if (this.#fd < 0) return;
+    this.#libc.symbols.close(this.#fd);
+    this.#fd = -1;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Wake a pending poll (shutdown raises POLLHUP), then release the fd once none holds it.
+    this.#libc.symbols.shutdown(this.#fd, 2 /* SHUT_RDWR */);
+    if (this.#waits === 0) this.#release();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,197 @@
+import { assert, assertEquals, assertInstanceOf, assertMatch, assertRejects } from "@std/assert";
+import { deadline } from "@std/async/deadline";
+import { DatagramBatch, type DatagramTransport, type Engine } from "../types.ts";
+import { denoEngine } from "../deno.ts";
+import { loadNativeEngine } from "./engine.ts";
+import { LIBC_PATHS, loadLibc } from "./libc.ts";
+import { ErrnoError } from "./udp.ts";
+
+const native = loadNativeEngine();
+const nativeMissing = "reason" in native;
+const engines: [string, Engine | undefined][] = [
+  ["native", "engine" in native ? native.engine : undefined],
+  ["deno", denoEngine],
+];
+
+/** A port on `host` that was free a moment ago (bound, read, closed). */
+function freePort(host: string): number {
+  const probe = Deno.listenDatagram({ transport: "udp", hostname: host, port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  return port;
+}
+
+/** Two sockets of `engine` connected to each other on `host`. */
+async function openPair(
+  engine: Engine,
+  host: string,
+): Promise<[DatagramTransport, DatagramTransport]> {
+  for (let attempt = 0;; attempt++) {
+    const portA = freePort(host);
+    const b = await engine.open({
+      local: { hostname: host, port: 0 },
+      remote: { hostname: host, port: portA },
+    });
+    try {
+      const a = await engine.open({
+        local: { hostname: host, port: portA },
+        remote: { hostname: host, port: b.local.port },
+      });
+      return [a, b];
+    } catch (err) {
+      b.close();
+      if (attempt >= 5) throw err; // the free port was taken meanwhile: try another
+    }
+  }
+}
+
+/** Fill `batch` with `count` datagrams of varied sizes whose bytes encode (datagram, offset). */
+function fillPattern(batch: DatagramBatch, count: number, seed: number): void {
+  for (let i = 0; i < count; i++) {
+    const length = 1 + ((i * 397 + seed * 131) % batch.slotSize);
+    batch.lengths[i] = length;
+    const slot = batch.data.subarray(i * batch.slotSize, i * batch.slotSize + length);
+    for (let j = 0; j < length; j++) slot[j] = (seed * 31 + i * 7 + j) & 0xff;
+  }
+  batch.count = count;
+}
+
+async function receiveAll(
+  socket: DatagramTransport,
+  want: number,
+  slotSize: number,
+): Promise<Uint8Array[]> {
+  const batch = new DatagramBatch(64, slotSize);
+  const got: Uint8Array[] = [];
+  while (got.length < want) {
+    const n = await socket.receiveBatch(batch);
+    assert(n > 0, "socket closed early");
+    for (let i = 0; i < n; i++) got.push(batch.slot(i).slice());
+  }
+  return got;
+}
+
+for (const [name, engine] of engines) {
+  for (const host of ["127.0.0.1", "::1"]) {
+    Deno.test({
+      name:
+        `${name} engine: a connected UDP pair on ${host} carries batches both ways byte-exact and in order`,
+      ignore: engine === undefined,
+      async fn() {
+        const [a, b] = await openPair(engine!, host);
+        try {
+          assertEquals(a.features.engine, name);
+          const batch = new DatagramBatch(32, 1400);
+          const expected: Uint8Array[] = [];
+          const receiving = deadline(receiveAll(b, 96, 1400), 10_000);
+          for (let round = 0; round < 3; round++) {
+            fillPattern(batch, 32, round);
+            for (let i = 0; i < 32; i++) expected.push(batch.slot(i).slice());
+            assertEquals(await a.sendBatch(batch), 32);
+          }
+          const got = await receiving;
+          assertEquals(got.length, 96);
+          for (let i = 0; i < 96; i++) assertEquals(got[i], expected[i], `datagram ${i}`);
+          // And back: b to a.
+          fillPattern(batch, 5, 9);
+          const back = deadline(receiveAll(a, 5, 1400), 10_000);
+          assertEquals(await b.sendBatch(batch), 5);
+          const gotBack = await back;
+          for (let i = 0; i < 5; i++) assertEquals(gotBack[i], batch.slot(i));
+        } finally {
+          a.close();
+          b.close();
+        }
+      },
+    });
+  }
+
+  Deno.test({
+    name: `${name} engine: close ends a pending receive with 0 datagrams`,
+    ignore: engine === undefined,
+    async fn() {
+      const [a, b] = await openPair(engine!, "127.0.0.1");
+      b.close();
+      const batch = new DatagramBatch(4, 64);
+      const pending = a.receiveBatch(batch);
+      a.close();
+      assertEquals(await deadline(pending, 5_000), 0);
+      assertEquals(batch.count, 0);
+    },
+  });
+}
+
+Deno.test({
+  name:
+    "native engine: a datagram to a closed port surfaces ECONNREFUSED (errno via __errno_location)",
+  ignore: nativeMissing,
+  async fn() {
+    if (!("engine" in native)) return;
+    const port = freePort("127.0.0.1");
+    using socket = await native.engine.open({ remote: { hostname: "127.0.0.1", port } });
+    const batch = new DatagramBatch(1, 16);
+    batch.fill(1, 16);
+    assertEquals(await socket.sendBatch(batch), 1);
+    const err = await assertRejects(() => deadline(socket.receiveBatch(batch), 5_000));
+    assertInstanceOf(err, ErrnoError);
+    assertEquals(err.code, "ECONNREFUSED");
+    assertEquals(err.errno, 111);
+    assertEquals(err.syscall, "recvmmsg");
+  },
+});
+
+Deno.test({
+  name: "native engine: asks for larger socket buffers and reports what the kernel granted",
+  ignore: nativeMissing,
+  async fn() {
+    if (!("engine" in native)) return;
+    using small = await native.engine.open({
+      remote: { hostname: "127.0.0.1", port: 9 },
+      receiveBuffer: 4096,
+    });
+    using large = await native.engine.open({
+      remote: { hostname: "127.0.0.1", port: 9 },
+      receiveBuffer: 4 << 20,
+      sendBuffer: 1 << 20,
+    });
+    // Linux doubles the value asked for (bookkeeping); root may exceed rmem_max with FORCE.
+    assert((large.features.receiveBuffer ?? 0) > (small.features.receiveBuffer ?? 0));
+    assert((large.features.sendBuffer ?? 0) >= 1 << 20, String(large.features.sendBuffer));
+  },
+});
+
+Deno.test("native engine refuses a host name: it takes IP addresses", async () => {
+  if (!("engine" in native)) return;
+  await assertRejects(
+    () => native.engine.open({ remote: { hostname: "localhost", port: 9 } }),
+    TypeError,
+    "IP address",
+  );
+});
+
+Deno.test("libc fallback: a missing library, another OS or architecture each give a reason", () => {
+  const missing = loadLibc({ paths: ["/nonexistent/netkit/libc.so.6"] });
+  assert("reason" in missing);
+  assertMatch(missing.reason, /no glibc at the known paths.*\/nonexistent\/netkit\/libc\.so\.6/);
+  const mac = loadLibc({ os: "darwin" });
+  assert("reason" in mac);
+  assertEquals(mac.reason, "the native engine needs Linux (this is darwin)");
+  const windows = loadLibc({ os: "windows" });
+  assert("reason" in windows);
+  assertMatch(windows.reason, /needs Linux \(this is windows\)/);
+  const riscv = loadLibc({ arch: "riscv64gc" });
+  assert("reason" in riscv);
+  assertMatch(riscv.reason, /no checked struct layouts for riscv64gc/);
+});
+
+Deno.test("every known libc path is absolute and listed in the netkit permission set", async () => {
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("../../../deno.json", import.meta.url)),
+  );
+  const granted: string[] = config.permissions.netkit.ffi;
+  for (const path of [...LIBC_PATHS.x86_64, ...LIBC_PATHS.aarch64]) {
+    assert(path.startsWith("/"), path);
+    assert(granted.includes(path), `${path} missing from deno.json permissions.netkit.ffi`);
+  }
+  assertEquals(new Set(granted), new Set([...LIBC_PATHS.x86_64, ...LIBC_PATHS.aarch64]));
+});

@@ -1,0 +1,117 @@
+/**
+ * The one transport interface of netkit's engines (like iperf3's
+ * `struct protocol`): open a connected datagram socket, send a batch, receive
+ * a batch, close, and say which features it used. Two engines implement it:
+ * `deno.ts` (Deno's socket APIs, every OS) and `native/` (Linux, FFI to libc:
+ * `sendmmsg`/`recvmmsg`). A {@linkcode DatagramBatch} is allocated once and
+ * reused: one buffer of fixed-size slots and a length per slot, so the hot
+ * path allocates nothing per datagram.
+ *
+ * @example
+ * ```ts
+ * import { DatagramBatch } from "./types.ts";
+ * import { selectEngine } from "./select.ts";
+ *
+ * const { engine } = selectEngine("auto");
+ * using socket = await engine.open({ remote: { hostname: "127.0.0.1", port: 5050 } });
+ * const batch = new DatagramBatch(32, 1400);
+ * batch.fill(32, 1400); // 32 datagrams of 1,400 bytes (zeros)
+ * await socket.sendBatch(batch);
+ * ```
+ *
+ * @module
+ */
+
+/** Which engine moved the datagrams, and with which kernel features. */
+export interface EngineFeatures {
+  engine: "deno" | "native";
+  /** Datagrams per send call at most (1: one op per datagram). */
+  sendBatch: number;
+  /** Datagrams per receive call at most. */
+  receiveBatch: number;
+  /** UDP generic segmentation offload used for sends. */
+  gso: boolean;
+  /** UDP generic receive offload used for receives. */
+  gro: boolean;
+  /** The socket's receive buffer as the kernel reports it (bytes), where known. */
+  receiveBuffer?: number;
+  /** The socket's send buffer as the kernel reports it (bytes), where known. */
+  sendBuffer?: number;
+}
+
+/** An IP address and port. */
+export interface HostPort {
+  hostname: string;
+  port: number;
+}
+
+/** How to open a socket. */
+export interface OpenOptions {
+  /** The peer: the socket sends only there and receives only from there. */
+  remote: HostPort;
+  /** The local address to bind; default: the wildcard of the remote's family, port 0. */
+  local?: HostPort;
+  /** Ask the kernel for this receive buffer (bytes); it may grant less. */
+  receiveBuffer?: number;
+  /** Ask the kernel for this send buffer (bytes). */
+  sendBuffer?: number;
+}
+
+/**
+ * Up to `capacity` datagrams of at most `slotSize` bytes each, in one buffer:
+ * datagram `i` is `data.subarray(i * slotSize, i * slotSize + lengths[i])`.
+ */
+export class DatagramBatch {
+  /** The slots, back to back. */
+  readonly data: Uint8Array<ArrayBuffer>;
+  /** The length of each datagram in the batch. */
+  readonly lengths: Uint32Array;
+  /** Datagrams in the batch (to send, or received). */
+  count = 0;
+
+  constructor(readonly capacity: number, readonly slotSize: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError("capacity must be >= 1");
+    if (!Number.isInteger(slotSize) || slotSize < 1 || slotSize > 65_535) {
+      throw new RangeError("slotSize must be 1 to 65535");
+    }
+    this.data = new Uint8Array(capacity * slotSize);
+    this.lengths = new Uint32Array(capacity);
+  }
+
+  /** The bytes of datagram `i` (a view, not a copy). */
+  slot(i: number): Uint8Array {
+    const start = i * this.slotSize;
+    return this.data.subarray(start, start + (this.lengths[i] ?? 0));
+  }
+
+  /** Mark the first `count` slots as datagrams of `length` bytes each (contents unchanged). */
+  fill(count: number, length: number): void {
+    if (count > this.capacity || length > this.slotSize) throw new RangeError("batch overflow");
+    this.lengths.fill(length, 0, count);
+    this.count = count;
+  }
+}
+
+/** A connected datagram socket of one engine. Close it (or `using`) exactly once. */
+export interface DatagramTransport extends Disposable {
+  readonly features: EngineFeatures;
+  /** The bound local address. */
+  readonly local: HostPort;
+  /**
+   * Send `batch.count` datagrams; resolves with how many the kernel took (all
+   * of them unless the socket failed: it waits while the send buffer is full).
+   */
+  sendBatch(batch: DatagramBatch): Promise<number>;
+  /**
+   * Wait for at least one datagram and receive up to `batch.capacity`; sets
+   * `batch.count` and `batch.lengths`, and resolves with the count (0 once closed).
+   */
+  receiveBatch(batch: DatagramBatch): Promise<number>;
+  close(): void;
+}
+
+/** An engine: opens transports. */
+export interface Engine {
+  readonly name: "deno" | "native";
+  open(options: OpenOptions): Promise<DatagramTransport>;
+}
