@@ -8,7 +8,10 @@
  *
  * const native = loadNativeEngine();
  * if ("reason" in native) console.log(native.reason);
- * else using socket = await native.engine.open({ remote: { hostname: "::1", port: 5050 } });
+ * else {
+ *   using socket = await native.engine.open({ remote: { hostname: "::1", port: 5050 } });
+ *   console.log(socket.features);
+ * }
  * ```
  *
  * @module
