@@ -26,15 +26,19 @@ interface Options {
   pairs: number;
   durationS: number;
   json: boolean;
+  /** Only these measurements (keys), e.g. the engine rows; default all. */
+  only: string[] | undefined;
 }
 
-const USAGE = `Usage: deno task bench [--pairs N] [--duration DUR] [--json]
+const USAGE = `Usage: deno task bench [--pairs N] [--duration DUR] [--only KEYS] [--json]
 
 Runs netkit and its anchors (iperf3, sockperf) alternately on loopback and prints
 medians, ratios netkit/anchor and targets, then a Markdown table.
 
   --pairs N        netkit/anchor pairs per measurement (default 5)
   --duration DUR   length of each run, whole seconds: 10, 10s, 1m (default 10s)
+  --only KEYS      only these measurements, comma-separated: tcp, udp, udp_native,
+                   udp_deno, pp_tcp, pp_udp (e.g. --only udp_native,udp_deno)
   --json           print one JSON summary on stdout instead of the report
   -h, --help       show this help`;
 
@@ -51,7 +55,7 @@ function parseDurationS(text: string): number {
 }
 
 function parseOptions(args: string[]): Options {
-  const options: Options = { pairs: 5, durationS: 10, json: false };
+  const options: Options = { pairs: 5, durationS: 10, json: false, only: undefined };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const [name, inline] = arg.includes("=") ? arg.split("=", 2) as [string, string] : [arg];
@@ -74,6 +78,9 @@ function parseOptions(args: string[]): Options {
         break;
       case "--json":
         options.json = true;
+        break;
+      case "--only":
+        options.only = value().split(",").map((k) => k.trim()).filter((k) => k);
         break;
       case "-h":
       case "--help":
@@ -478,15 +485,19 @@ function iperfServerArgs(port: number | string): string[] {
   return ["-s", "-B", HOST, "-p", String(port)];
 }
 
-async function startIperfServer(): Promise<{ server: Server; port: number }> {
+/** `taskset -c CPU` before a command, where a run is pinned. */
+function pinned(cpu: number | undefined, cmd: string, args: string[]): [string, string[]] {
+  return cpu === undefined ? [cmd, args] : ["taskset", ["-c", String(cpu), cmd, ...args]];
+}
+
+async function startIperfServer(cpu?: number): Promise<{ server: Server; port: number }> {
   const port = freePort();
   // Fresh per run, without -1 (one-off), so nothing but our test touches it;
   // ready once its TCP control port is listening (seen in /proc/net/tcp, so no
   // probe connection disturbs it).
   const server = await startServer(
     "iperf3 server",
-    "iperf3",
-    iperfServerArgs(port),
+    ...pinned(cpu, "iperf3", iperfServerArgs(port)),
     () => tcpListening(port),
   );
   return { server, port };
@@ -583,11 +594,15 @@ function iperfUdpArgs(port: number | string, d: number): string[] {
   return ["-c", HOST, "-p", String(port), "-t", String(d), "-u", "-b", "0", "-l", "1400", "-J"];
 }
 
-async function iperfUdp(d: number, who: string): Promise<Sample | undefined> {
-  const { server, port } = await startIperfServer();
+async function iperfUdp(
+  d: number,
+  who: string,
+  cpus?: { receiver: number; sender: number },
+): Promise<Sample | undefined> {
+  const { server, port } = await startIperfServer(cpus?.receiver);
   let r: RunResult;
   try {
-    r = await run("iperf3", iperfUdpArgs(port, d), runTimeoutMs(d));
+    r = await run(...pinned(cpus?.sender, "iperf3", iperfUdpArgs(port, d)), runTimeoutMs(d));
   } finally {
     await server.stop();
   }
@@ -605,6 +620,69 @@ async function iperfUdp(d: number, who: string): Promise<Sample | undefined> {
   if (!v) return undefined;
   if (v.seconds <= 0) return void problem(`${who}: end.sum.seconds is ${v.seconds}`);
   return { values: { ...v, dps: (v.packets - v.lost) / v.seconds } };
+}
+
+// --- 2b: UDP on each engine of lib/engine/ (bench/engine_udp.ts), pinned
+
+/** Where the engine rows and their iperf3 anchor run: receiver on CPU 0, sender on CPU 1. */
+const ENGINE_CPUS = { receiver: 0, sender: 1 };
+const ENGINE_RCVBUF = 4 << 20;
+
+function engineUdpArgs(
+  role: "send" | "receive",
+  engine: string,
+  local: number | string,
+  remote: number | string,
+  d: number,
+): string[] {
+  return [
+    "run",
+    "-q",
+    "--no-prompt",
+    "-A",
+    "bench/engine_udp.ts",
+    role,
+    engine,
+    HOST,
+    String(local),
+    String(remote),
+    ...(role === "send" ? [String(d), "1400"] : [String(ENGINE_RCVBUF)]),
+  ];
+}
+
+async function engineUdp(
+  engine: "native" | "deno",
+  d: number,
+  who: string,
+): Promise<Sample | undefined> {
+  const [rport, sport] = [freePort(), freePort()];
+  const receiver = await startServer(
+    `${engine} receiver`,
+    ...pinned(ENGINE_CPUS.receiver, DENO, engineUdpArgs("receive", engine, rport, sport, d)),
+    (lines) => lines.includes("ready"),
+    30000,
+    ROOT_DIR,
+  );
+  let r: RunResult;
+  try {
+    r = await run(
+      ...pinned(ENGINE_CPUS.sender, DENO, engineUdpArgs("send", engine, sport, rport, d)),
+      runTimeoutMs(d),
+      ROOT_DIR,
+    );
+  } finally {
+    // The receiver exits by itself 300 ms after the last datagram.
+    await Promise.race([receiver.child.status, new Promise((ok) => setTimeout(ok, 5000))]);
+    await receiver.stop();
+  }
+  if (runFailed(who, r)) return undefined;
+  const sent = extract(who, parseJson(r.stdout), { sent: "sent", seconds: "seconds" });
+  const got = extract(who, parseJson(receiver.lines.find((l) => l.startsWith("{")) ?? ""), {
+    received: "received",
+  });
+  if (!sent || !got) return undefined;
+  const lossPct = sent.sent > 0 ? (100 * (sent.sent - got.received)) / sent.sent : 0;
+  return { values: { ...sent, ...got, lossPct, dps: got.received / sent.seconds } };
 }
 
 // --- 3: ping-pong RTT, 64 bytes
@@ -891,6 +969,15 @@ async function main(): Promise<number> {
     iperf3_server: `iperf3 ${iperfServerArgs(P).join(" ")}`,
     iperf3_tcp: `iperf3 ${iperfTcpArgs(P, d).join(" ")}`,
     iperf3_udp: `iperf3 ${iperfUdpArgs(P, d).join(" ")}`,
+    engine_udp_receiver: `taskset -c ${ENGINE_CPUS.receiver} deno ${
+      engineUdpArgs("receive", "native|deno", "RPORT", "SPORT", d).join(" ")
+    }`,
+    engine_udp_sender: `taskset -c ${ENGINE_CPUS.sender} deno ${
+      engineUdpArgs("send", "native|deno", "SPORT", "RPORT", d).join(" ")
+    }`,
+    iperf3_udp_pinned: `taskset -c ${ENGINE_CPUS.receiver} iperf3 ${
+      iperfServerArgs(P).join(" ")
+    }; taskset -c ${ENGINE_CPUS.sender} iperf3 ${iperfUdpArgs(P, d).join(" ")}`,
     sockperf_server_tcp: `sockperf ${sockperfServerArgs("tcp", P).join(" ")}`,
     sockperf_server_udp: `sockperf ${sockperfServerArgs("udp", P).join(" ")}`,
     sockperf_pingpong_tcp: `sockperf ${sk("tcp").join(" ")}`,
@@ -924,6 +1011,15 @@ async function main(): Promise<number> {
       netkit: (w) => netkitUdp(d, w),
       anchor: (w) => iperfUdp(d, w),
     },
+    ...(["native", "deno"] as const).map((engine) => ({
+      key: `udp_${engine}`,
+      title:
+        `UDP 1400 B unlimited, ${engine} engine (lib/engine/) vs iperf3, receivers on CPU ${ENGINE_CPUS.receiver}, senders on CPU ${ENGINE_CPUS.sender}, ${d} s`,
+      anchorName: "iperf3",
+      haveAnchor: haveIperf,
+      netkit: (w: string) => engineUdp(engine, d, w),
+      anchor: (w: string) => iperfUdp(d, w, ENGINE_CPUS),
+    })),
     {
       key: "pp_tcp",
       title: `TCP ping-pong, 64 B, ${d} s`,
@@ -943,6 +1039,12 @@ async function main(): Promise<number> {
   ];
 
   const samples: Record<string, { netkit: Sample[]; anchor: Sample[] }> = {};
+  const only = options.only;
+  const unknown = only?.filter((k) => !measurements.some((m) => m.key === k)) ?? [];
+  if (unknown.length) {
+    console.error(`error: unknown --only ${unknown.join(", ")}`);
+    return 2;
+  }
   const describe = (key: string, s: Sample): string => {
     const v = s.values;
     switch (key) {
@@ -951,6 +1053,8 @@ async function main(): Promise<number> {
           fmt((v.rssKiB ?? NaN) / 1024, 1)
         } MiB`;
       case "udp":
+      case "udp_native":
+      case "udp_deno":
         return `${fmt(v.dps!, 0)} datagrams/s delivered, loss ${fmt(v.lossPct!, 2)}%`;
       default:
         return `p50 ${fmt(v.p50us!, 1)} µs, p99 ${fmt(v.p99us!, 1)} µs, ${
@@ -959,7 +1063,7 @@ async function main(): Promise<number> {
     }
   };
   const benchStart = performance.now();
-  for (const m of measurements) {
+  for (const m of measurements.filter((m) => !only || only.includes(m.key))) {
     log(
       `\n${m.title}: ${pairs} pair(s), ${
         m.haveAnchor
@@ -993,7 +1097,7 @@ async function main(): Promise<number> {
 
   // Rows of the table.
   const pick = (key: string, side: "netkit" | "anchor", field: string, scale = 1) =>
-    samples[key]![side].map((s) => s.values[field]).filter((x): x is number =>
+    (samples[key]?.[side] ?? []).map((s) => s.values[field]).filter((x): x is number =>
       x !== undefined && Number.isFinite(x)
     ).map((x) => x * scale);
   const row = (
@@ -1061,6 +1165,30 @@ async function main(): Promise<number> {
       2,
       haveIperf,
     ),
+    ...(["native", "deno"] as const).flatMap((engine) => [
+      row(
+        `UDP delivered, 1400 B, ${engine} engine, pinned`,
+        "datagrams/s",
+        "iperf3",
+        pick(`udp_${engine}`, "netkit", "dps"),
+        pick(`udp_${engine}`, "anchor", "dps"),
+        engine === "native" ? "≥ 1.1x iperf3" : "report only",
+        engine === "native" ? (r) => r >= 1.1 : null,
+        0,
+        haveIperf,
+      ),
+      row(
+        `UDP receiver loss, ${engine} engine, pinned`,
+        "%",
+        "iperf3",
+        pick(`udp_${engine}`, "netkit", "lossPct"),
+        pick(`udp_${engine}`, "anchor", "lossPct"),
+        engine === "native" ? "≤ iperf3" : "report only",
+        engine === "native" ? (_r, n, a) => n <= a : null,
+        2,
+        haveIperf,
+      ),
+    ]),
     ...(["tcp", "udp"] as const).flatMap((proto) =>
       (["p50", "p99"] as const).map((q) =>
         row(
@@ -1088,9 +1216,10 @@ async function main(): Promise<number> {
       haveIperf,
     ),
   ];
-  const sockperfDoubled = samples.pp_tcp!.anchor.concat(samples.pp_udp!.anchor).some((s) =>
-    s.values.doubled === 1
-  );
+  if (only) rows.splice(0, rows.length, ...rows.filter((r) => r.netkitRuns.length > 0));
+  const sockperfDoubled = (samples.pp_tcp?.anchor ?? []).concat(samples.pp_udp?.anchor ?? []).some((
+    s,
+  ) => s.values.doubled === 1);
   const rttNote = sockperfFullRtt && !sockperfDoubled
     ? "sockperf run with --full-rtt: both sides report the full round trip, in µs"
     : "sockperf reports half the round trip: its figures were doubled to the full round trip";
@@ -1100,6 +1229,9 @@ async function main(): Promise<number> {
     "UDP delivered datagrams/s: iperf3 (end.sum.packets − end.sum.lost_packets) / end.sum.seconds; netkit up.sum_received.datagrams / up.sum_sent.seconds. Loss: iperf3 end.sum.lost_percent; netkit up.sum_received.lost_percent.",
     `Ping-pong: ${rttNote}. sockperf drops its first 400 ms (warm-up) and last ~50 ms from its statistics; netkit counts every probe of the run.`,
     "Memory: VmHWM from /proc/PID/status of the server process (the deno process for netkit) just before stopping it, after it served one TCP test.",
+    `Engine rows: bench/engine_udp.ts on lib/engine/ (not yet netkit's throughput command), a connected UDP pair; native: sendmmsg batches of 32, recvmmsg batches of 64, ${
+      ENGINE_RCVBUF >> 20
+    } MiB receive buffer asked for; deno: one op per datagram. Delivered datagrams/s = received / sender seconds. Both they and their iperf3 anchor (default buffers) are pinned: receiver on CPU ${ENGINE_CPUS.receiver}, sender on CPU ${ENGINE_CPUS.sender} (taskset).`,
   ];
 
   const sampleSummaries = Object.fromEntries(
@@ -1167,7 +1299,7 @@ async function main(): Promise<number> {
       r.netkitRuns.map((x) => fmt(x, r.digits)).join(", ")
     }]; ${r.anchorName} [${r.anchorRuns.map((x) => fmt(x, r.digits)).join(", ")}]`);
   }
-  const summaries = samples.tcp!.netkit.map((s) => s.summary).filter((s) => s);
+  const summaries = (samples.tcp?.netkit ?? []).map((s) => s.summary).filter((s) => s);
   if (summaries.length) p(`  netkit server after one TCP run: ${summaries[0]}`);
   p("");
   const cells = tableRows(rows);
