@@ -16,9 +16,6 @@
  */
 
 import { parseCommandLine } from "./lib/cli/parse.ts";
-import { runClient } from "./lib/commands/client.ts";
-import { runCompare } from "./lib/commands/compare.ts";
-import { runServer } from "./lib/commands/server.ts";
 import type { Config } from "./lib/config.ts";
 import { exitCodeOf, formatError } from "./lib/errors.ts";
 import { logLine } from "./lib/io.ts";
@@ -27,24 +24,32 @@ import { readTlsFiles } from "./lib/tls_files.ts";
 
 type Runner<C extends Config> = (config: C) => Promise<number>;
 
-const COMMANDS: { [K in Config["command"]]: Runner<Extract<Config, { command: K }>> } = {
-  server: runServer,
-  client: runClient,
-  compare: runCompare,
-  text: (config) => {
-    console.log(config.text);
-    return Promise.resolve(0);
-  },
+/**
+ * Each command's module is imported when that command runs, so a server never
+ * loads (or keeps in memory) the client, compare or probe code, and so on.
+ */
+const COMMANDS: {
+  [K in Config["command"]]: () => Promise<Runner<Extract<Config, { command: K }>>>;
+} = {
+  server: async () => (await import("./lib/commands/server.ts")).runServer,
+  client: async () => (await import("./lib/commands/client.ts")).runClient,
+  compare: async () => (await import("./lib/commands/compare.ts")).runCompare,
+  text: () =>
+    Promise.resolve((config) => {
+      console.log(config.text);
+      return Promise.resolve(0);
+    }),
 };
 
 /** Run netkit with `args`; returns the process exit code. */
 export async function main(args: readonly string[]): Promise<number> {
   try {
+    const parsed = parseCommandLine(args);
+    const run = await COMMANDS[parsed.command]() as Runner<Config>;
     // Read every file the command names, then give up what it does not need.
-    const config = await readTlsFiles(parseCommandLine(args));
+    const config = await readTlsFiles(parsed);
     const privileges = dropPrivileges(config);
     if ("verbose" in config && config.verbose) logLine(formatPrivileges(privileges));
-    const run = COMMANDS[config.command] as Runner<Config>;
     return await run(config);
   } catch (err) {
     logLine(formatError(err));
