@@ -60,6 +60,8 @@ export interface OpenOptions {
 /**
  * Up to `capacity` datagrams of at most `slotSize` bytes each, in one buffer:
  * datagram `i` is `data.subarray(i * slotSize, i * slotSize + lengths[i])`.
+ * A received datagram longer than `slotSize` is cut to it (as by `recv`), so
+ * receive batches take slots as large as the largest datagram expected.
  */
 export class DatagramBatch {
   /** The slots, back to back. */

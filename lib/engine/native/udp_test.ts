@@ -154,9 +154,13 @@ Deno.test({
       receiveBuffer: 4 << 20,
       sendBuffer: 1 << 20,
     });
-    // Linux doubles the value asked for (bookkeeping); root may exceed rmem_max with FORCE.
+    // Linux doubles the value asked for (bookkeeping); only root (SO_*BUFFORCE) passes
+    // net.core.rmem_max/wmem_max, so the exact floor holds for root alone.
     assert((large.features.receiveBuffer ?? 0) > (small.features.receiveBuffer ?? 0));
-    assert((large.features.sendBuffer ?? 0) >= 1 << 20, String(large.features.sendBuffer));
+    if (Deno.uid() === 0) {
+      assert((large.features.receiveBuffer ?? 0) >= 4 << 20, String(large.features.receiveBuffer));
+      assert((large.features.sendBuffer ?? 0) >= 1 << 20, String(large.features.sendBuffer));
+    }
   },
 });
 
