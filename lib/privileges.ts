@@ -12,6 +12,11 @@
  * embedded server is a Worker whose module is loaded from disk after the drop;
  * workers inherit the permissions left).
  *
+ * `ffi` (granted by the binary for the libc paths only, see
+ * `lib/engine/native/libc.ts`) is dropped by every command today: no command
+ * runs the native engine yet. When `--engine` reaches probe, throughput and
+ * compare, their roles keep `ffi` when the native engine was selected.
+ *
  * @example
  * ```ts
  * import { dropPrivileges, formatPrivileges } from "./privileges.ts";
