@@ -13,7 +13,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { type Endpoint, type IpEndpoint, parsePort, splitHostPort } from "../address.ts";
 import {
   type ClientConfig,
@@ -30,22 +29,14 @@ import { usageError } from "../errors.ts";
 import { PROBE_HEADER_BYTES, PROBE_MAX_BYTES } from "../probe/codec.ts";
 import { UDP_HEADER_BYTES } from "../throughput/protocol.ts";
 import { parseScaled } from "../units.ts";
-import {
-  type CommandName,
-  COMMANDS,
-  type FlagSpec,
-  renderHelp,
-  renderTopHelp,
-  VERSION,
-} from "./spec.ts";
+import { type CommandName, COMMANDS, renderHelp, renderTopHelp, VERSION } from "./spec.ts";
 import { type Cidr, parseCidr } from "../acl.ts";
 import type { ClientTls } from "../client/dial.ts";
-
-type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+import { type FlagValues, parseFlagArgs } from "./args.ts";
 
 /** Flag values of one command, with helpers that validate and name the command in errors. */
 class Flags {
-  constructor(readonly command: CommandName, readonly values: Values) {}
+  constructor(readonly command: CommandName, readonly values: FlagValues) {}
 
   has(name: string): boolean {
     return this.values[name] !== undefined;
@@ -146,7 +137,7 @@ export function parseCommandLine(argv: readonly string[]): Config {
   }
   const command = first as CommandName;
   const spec = COMMANDS[command];
-  const { values, positionals } = parseFlags(command, rest);
+  const { values, positionals } = parseFlagArgs(command, spec.flags, rest);
   const flags = new Flags(command, values);
   if (flags.bool("help")) return { command: "text", text: renderHelp(spec) };
   switch (command) {
@@ -160,59 +151,6 @@ export function parseCommandLine(argv: readonly string[]): Config {
     default: {
       const never: never = command;
       throw new Error(`unhandled command ${never}`);
-    }
-  }
-}
-
-function parseFlags(command: CommandName, argv: string[]) {
-  const options: Record<
-    string,
-    { type: "string" | "boolean"; short?: string; multiple?: boolean }
-  > = {};
-  const takesValue = new Set<string>();
-  for (const [name, spec] of Object.entries(COMMANDS[command].flags)) {
-    const flag: FlagSpec = spec;
-    const short = flag.short;
-    options[name] = {
-      type: flag.type,
-      ...(short && { short }),
-      ...(flag.multiple && { multiple: true }),
-    };
-    if (flag.type === "string") {
-      takesValue.add(`--${name}`);
-      if (short) takesValue.add(`-${short}`);
-    }
-  }
-  // A negative number after a flag that takes a value is that flag's (bad) value,
-  // so '--count -1' is reported as an invalid value, not a missing one.
-  const args: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? "";
-    const next = argv[i + 1];
-    if (takesValue.has(arg) && next !== undefined && /^-[\d.]/.test(next)) {
-      args.push(`${arg}=${next}`);
-      i++;
-    } else {
-      args.push(arg);
-    }
-  }
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    const code = (err as { code?: string }).code;
-    // Node names a flag as '--port', '-p, --port <value>' or '-x'; prefer the long name.
-    const flag = /(--[\w-]+)/.exec(message)?.[1] ?? /'(-[^' ,]+)/.exec(message)?.[1] ?? "?";
-    switch (code) {
-      case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-        throw usageError(`Unknown flag '${flag}' for 'netkit ${command}'`, command);
-      case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-        if (/does not take an argument/.test(message)) {
-          throw usageError(`Flag '${flag}' takes no value`, command);
-        }
-        throw usageError(`Flag '${flag}' needs a value`, command);
-      default:
-        throw usageError(message.split(". ")[0] ?? message, command);
     }
   }
 }
