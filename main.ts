@@ -14,13 +14,15 @@
  * @module
  */
 
-import { parseCommandLine } from "./lib/cli/parse.ts";
+import { parseCommandLine, requestedOutput } from "./lib/cli/parse.ts";
+import { renderTopHelp } from "./lib/cli/spec.ts";
 import { runClient } from "./lib/commands/client.ts";
 import { runCompare } from "./lib/commands/compare.ts";
 import { runServer } from "./lib/commands/server.ts";
 import type { Config } from "./lib/config.ts";
 import { exitCodeOf, formatError } from "./lib/errors.ts";
-import { logLine } from "./lib/io.ts";
+import { logLine, writeText } from "./lib/io.ts";
+import { Output } from "./lib/output.ts";
 
 type Runner<C extends Config> = (config: C) => Promise<number>;
 
@@ -36,14 +38,27 @@ const COMMANDS: { [K in Config["command"]]: Runner<Extract<Config, { command: K 
 
 /** Run netkit with `args`; returns the process exit code. */
 export async function main(args: readonly string[]): Promise<number> {
+  let config: Config;
   try {
-    const config = parseCommandLine(args);
+    config = parseCommandLine(args);
+  } catch (err) {
+    // Bare `netkit` shows the usage; --json gets its JSON document even for a usage error.
+    if (args.length === 0) writeText(Deno.stdout, renderTopHelp() + "\n");
+    new Output(requestedOutput(args)).error(err);
+    return fail(err);
+  }
+  try {
     const run = COMMANDS[config.command] as Runner<Config>;
     return await run(config);
   } catch (err) {
-    logLine(formatError(err));
-    return exitCodeOf(err);
+    return fail(err);
   }
+}
+
+/** The one `error: …` line on stderr, and the exit code. */
+function fail(err: unknown): number {
+  logLine(formatError(err));
+  return exitCodeOf(err);
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -331,7 +331,7 @@ Deno.test("--allow ::1 alone refuses 127.0.0.1 and serves ::1", async () => {
     }
     const { codes, stderr } = await servers.stop();
     assertEquals(new Set(codes), new Set([0]));
-    assertMatch(stderr, new RegExp(`^denied 127\\.0\\.0\\.1:${v4Port}: `, "m"));
+    assertMatch(stderr, new RegExp(`^[\\d-]+T[\\d:.]+Z denied 127\\.0\\.0\\.1:${v4Port}: `, "m"));
     assertEquals(counted(stderr, "denied"), 1);
     assertEquals(counted(stderr, "connections? served"), 1);
   } finally {
@@ -364,7 +364,8 @@ Deno.test("udp --allow 127.0.0.0/8 --deny 127.0.0.2: datagrams from 127.0.0.2 ge
     const { code, stderr } = await server.stop();
     assertEquals(code, 0);
     // One log line per refused source, not one per datagram.
-    const logged = stderr.split("\n").filter((l) => l.startsWith("denied udp 127.0.0.2:"));
+    const logged = stderr.split("\n").map((l) => l.replace(/^[\d-]+T[\d:.]+Z /, ""))
+      .filter((l) => l.startsWith("denied udp 127.0.0.2:"));
     assertEquals(logged, [
       `denied udp 127.0.0.2:${denied.port}: not permitted by --allow/--deny`,
     ]);
