@@ -325,6 +325,14 @@ function clientSide(flags: Flags, hostname: string): ClientSide {
   return { ...(family !== undefined && { family }), ...(source && { source }) };
 }
 
+/** `--source-port` binds one socket: not for many connections at once. */
+function sourcePortOnce(flags: Flags, connections: number): number {
+  if (connections > 1 && flags.has("source-port")) {
+    flags.fail("'--source-port' binds one socket: use it with '--connections 1'");
+  }
+  return connections;
+}
+
 function portFlag(flags: Flags, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
   return parsePort(text) ?? flags.invalid("port", text, "a port from 0 to 65535");
@@ -504,7 +512,7 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
     message,
     count: flags.int("count", 1, Number.MAX_SAFE_INTEGER, 1),
     intervalMs: flags.duration("interval", 0),
-    connections: flags.int("connections", 1, 100_000, 1),
+    connections: sourcePortOnce(flags, flags.int("connections", 1, 100_000, 1)),
     timeoutMs,
     verbose,
   };

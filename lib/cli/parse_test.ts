@@ -752,6 +752,11 @@ Deno.test("'-s ADDR'/'--source' and '--source-port' bind the client's local side
     "'--throughput' and '--source-port'",
   );
   assertUsage(["client", "--tls", "-s", "127.0.0.1"], "'--source' and '--tls'");
+  assertUsage(
+    ["client", "--message", "x", "-c", "2", "--source-port", "1"],
+    "'--source-port'",
+    "'--connections 1'",
+  );
   assertUsage(["client", "--path", "/tmp/s", "--source-port", "1"], "'--source-port' and '--path'");
 });
 
