@@ -143,12 +143,29 @@ Deno.test("client -v in UDP pipe mode logs where it sends from and each datagram
 
 // --- 16: nc, ncat and iperf3 flags -------------------------------------------------
 
-Deno.test("'netkit server -u PORT' serves UDP echo on the port given as its argument", async () => {
-  await using server = await startServer(["-u", "--host", "127.0.0.1", "0"], { addPort: false });
-  assertMatch(server.lines[0] ?? "", /^listening on udp 127\.0\.0\.1:\d+$/);
-  const result = await runNetkit(["client", "-u", "--message", "ping", `127.0.0.1:${server.port}`]);
+Deno.test("'netkit server -u -v PORT' serves UDP echo on the port given as its argument, logging each peer once", async () => {
+  const server = await startServer(["-u", "-v", "--host", "127.0.0.1", "0"], { addPort: false });
+  let result;
+  try {
+    assertMatch(server.lines[0] ?? "", /^listening on udp 127\.0\.0\.1:\d+$/);
+    result = await runNetkit([
+      "client",
+      "-u",
+      "--message",
+      "ping",
+      "--count",
+      "2",
+      `127.0.0.1:${server.port}`,
+    ]);
+  } finally {
+    const { stderr } = await server.stop();
+    const peers = stderr.match(
+      new RegExp(`^${ISO} first datagram from udp 127\\.0\\.0\\.1:\\d+$`, "gm"),
+    );
+    assertEquals(peers?.length, 1, stderr);
+  }
   assertEquals(result.code, 0, result.stderr);
-  assertEquals(result.text, "ping\n");
+  assertEquals(result.text, "ping\nping\n");
 });
 
 Deno.test("'-s 127.0.0.2 --source-port P': the TCP server sees the client at 127.0.0.2:P", async () => {
