@@ -35,7 +35,6 @@ import { parseDuration } from "../duration.ts";
 import { usageError } from "../errors.ts";
 import { PROBE_HEADER_BYTES, PROBE_MAX_BYTES } from "../probe/codec.ts";
 import { UDP_HEADER_BYTES } from "../throughput/protocol.ts";
-
 import { parseScaled } from "../units.ts";
 import { type CommandName, COMMANDS, renderHelp, renderTopHelp, VERSION } from "./spec.ts";
 import { type Cidr, parseCidr } from "../acl.ts";
@@ -90,14 +89,6 @@ class Flags {
       const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `${min} to ${max}`;
       return this.invalid(name, v, `a whole number, ${range}`);
     }
-    return n;
-  }
-
-  number(name: string, min: number, fallback: number): number {
-    const v = this.string(name);
-    if (v === undefined) return fallback;
-    const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
-    if (!Number.isFinite(n) || n < min) return this.invalid(name, v, `a number, ${min} or more`);
     return n;
   }
 
