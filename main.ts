@@ -15,10 +15,12 @@
  * @module
  */
 
-import { parseCommandLine } from "./lib/cli/parse.ts";
+import { parseCommandLine, requestedOutput } from "./lib/cli/parse.ts";
+import { renderTopHelp } from "./lib/cli/spec.ts";
 import type { Config } from "./lib/config.ts";
 import { exitCodeOf, formatError } from "./lib/errors.ts";
-import { logLine } from "./lib/io.ts";
+import { logEvent, logLine, writeText } from "./lib/io.ts";
+import { Output } from "./lib/output.ts";
 import { dropPrivileges, formatPrivileges } from "./lib/privileges.ts";
 import { readTlsFiles } from "./lib/tls_files.ts";
 
@@ -43,18 +45,31 @@ const COMMANDS: {
 
 /** Run netkit with `args`; returns the process exit code. */
 export async function main(args: readonly string[]): Promise<number> {
+  let parsed: Config;
   try {
-    const parsed = parseCommandLine(args);
+    parsed = parseCommandLine(args);
+  } catch (err) {
+    // Bare `netkit` shows the usage; --json gets its JSON document even for a usage error.
+    if (args.length === 0) writeText(Deno.stdout, renderTopHelp() + "\n");
+    new Output(requestedOutput(args)).error(err);
+    return fail(err);
+  }
+  try {
     const run = await COMMANDS[parsed.command]() as Runner<Config>;
     // Read every file the command names, then give up what it does not need.
     const config = await readTlsFiles(parsed);
     const privileges = dropPrivileges(config);
-    if ("verbose" in config && config.verbose) logLine(formatPrivileges(privileges));
+    if ("verbose" in config && config.verbose) logEvent(formatPrivileges(privileges));
     return await run(config);
   } catch (err) {
-    logLine(formatError(err));
-    return exitCodeOf(err);
+    return fail(err);
   }
+}
+
+/** The one `error: …` line on stderr, and the exit code. */
+function fail(err: unknown): number {
+  logLine(formatError(err));
+  return exitCodeOf(err);
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

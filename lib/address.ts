@@ -14,17 +14,25 @@
  */
 
 /** A TCP endpoint. */
-export interface TcpEndpoint {
+export interface TcpEndpoint extends ClientSide {
   transport: "tcp";
   hostname: string;
   port: number;
 }
 
 /** A UDP endpoint. */
-export interface UdpEndpoint {
+export interface UdpEndpoint extends ClientSide {
   transport: "udp";
   hostname: string;
   port: number;
+}
+
+/** How a client reaches an IP endpoint; absent fields leave it to the system. */
+export interface ClientSide {
+  /** Resolve the host name to this family only (`-4`, `-6`). */
+  family?: 4 | 6;
+  /** Bind the client's local side (`--source ADDR`, `--source-port PORT`). */
+  source?: { hostname?: string; port?: number };
 }
 
 /** An IP endpoint: TCP or UDP. */
@@ -122,4 +130,15 @@ export function formatAddr(addr: Deno.Addr): string {
 /** The wildcard address of the same family as `hostname`, for binding a UDP client. */
 export function wildcardFor(hostname: string): string {
   return hostname.includes(":") ? "::" : "0.0.0.0";
+}
+
+/** 4 or 6 for an IPv4 or IPv6 address literal, `undefined` for anything else (a name). */
+export function ipFamily(text: string): 4 | 6 | undefined {
+  if (
+    /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/.test(text)
+  ) {
+    return 4;
+  }
+  if (!text.includes(":") || /[^\da-fA-F:.]/.test(text)) return undefined;
+  return URL.canParse(`http://[${text}]/`) ? 6 : undefined;
 }

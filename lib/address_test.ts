@@ -15,6 +15,7 @@ import {
   formatAddr,
   formatEndpoint,
   formatHost,
+  ipFamily,
   parsePort,
   splitHostPort,
   wildcardFor,
@@ -133,4 +134,15 @@ Deno.test("wildcardFor picks the wildcard of the host's family", () => {
   assertEquals(wildcardFor("127.0.0.1"), "0.0.0.0");
   assertEquals(wildcardFor("example.com"), "0.0.0.0");
   assertEquals(wildcardFor("::1"), "::");
+});
+
+Deno.test("ipFamily tells IPv4 and IPv6 literals from names and malformed text", () => {
+  assertEquals(ipFamily("127.0.0.1"), 4);
+  assertEquals(ipFamily("0.0.0.0"), 4);
+  assertEquals(ipFamily("::1"), 6);
+  assertEquals(ipFamily("fe80::1:2"), 6);
+  assertEquals(ipFamily("::ffff:10.0.0.1"), 6);
+  for (const text of ["localhost", "256.1.1.1", "1.2.3", "01.2.3.4", "1:2:3", "::g", "[::1]", ""]) {
+    assertEquals(ipFamily(text), undefined, text);
+  }
 });

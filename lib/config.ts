@@ -141,6 +141,8 @@ export interface ThroughputPlan {
   size: number;
   /** Bits per second per stream; 0 = unlimited. */
   bitrate: number;
+  /** The bitrate was not asked for: UDP's default (iperf3's 1 Mbit/s), which the report says. */
+  bitrateIsDefault?: boolean;
   /** Interval report period; 0 disables interval lines. */
   intervalMs: number;
   /** Connect timeout, and the bound on each setup step. */

@@ -54,6 +54,11 @@ export function logLine(line: string): void {
   writeText(Deno.stderr, line + "\n");
 }
 
+/** Write one `-v` line to stderr, after the time as ISO 8601 UTC: `2026-11-30T05:20:42.123Z connect …`. */
+export function logEvent(line: string): void {
+  logLine(`${new Date().toISOString()} ${line}`);
+}
+
 /** Close a socket or listener that may already be closed. */
 export function closeQuietly(resource: { close(): void }): void {
   try {

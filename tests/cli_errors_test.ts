@@ -12,7 +12,7 @@
  * @module
  */
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { COMMANDS } from "../lib/cli/spec.ts";
+import { COMMANDS, renderTopHelp } from "../lib/cli/spec.ts";
 import { runNetkit, type RunResult, startServer } from "./support/cli.ts";
 import { closedPort } from "./support/sockets.ts";
 
@@ -78,9 +78,15 @@ Deno.test("an unknown command is a usage error naming it, exit 2", async () => {
   assertOneErrorLine(result, 2, "'frob'", "(see 'netkit --help')");
 });
 
-Deno.test("no command is a usage error listing the commands, exit 2", async () => {
+Deno.test("no command prints the usage on stdout and a usage error listing the commands, exit 2", async () => {
   const result = await runNetkit([]);
-  assertOneErrorLine(result, 2, "'server', 'client' or 'compare'", "(see 'netkit --help')");
+  assertOneErrorLine(
+    { ...result, text: "" },
+    2,
+    "'server', 'client' or 'compare'",
+    "(see 'netkit --help')",
+  );
+  assertEquals(result.text, `${renderTopHelp()}\n`);
 });
 
 Deno.test("conflicting flags are a usage error naming both, exit 2", async () => {

@@ -13,9 +13,9 @@ import { readToEnd, writeAll } from "./support/sockets.ts";
 
 /** The kept and dropped permissions from the one `permissions kept: …` line of `stderr`. */
 function privileges(stderr: string): { kept: string[]; dropped: string[] } {
-  const lines = stderr.split("\n").filter((l) => l.startsWith("permissions kept: "));
+  const lines = stderr.split("\n").filter((l) => / permissions kept: /.test(l));
   assertEquals(lines.length, 1, `expected one permissions line in:\n${stderr}`);
-  const m = /^permissions kept: (.*); dropped: (.*)$/.exec(lines[0]!);
+  const m = /^\S+Z permissions kept: (.*); dropped: (.*)$/.exec(lines[0]!);
   assert(m, lines[0]);
   const list = (s: string) => s === "none" ? [] : s.split(", ");
   return { kept: list(m[1]!), dropped: list(m[2]!) };

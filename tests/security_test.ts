@@ -20,6 +20,9 @@ import { makeTestCerts } from "./support/certs.ts";
 import { runNetkit, type RunningServer, skipWithout, startServer } from "./support/cli.ts";
 import { writeAll } from "./support/sockets.ts";
 
+/** The ISO 8601 time that starts every server log line, as a regular expression source. */
+const AT = "[\\d-]+T[\\d:.]+Z ";
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -295,7 +298,7 @@ Deno.test("--deny 127.0.0.1 closes an IPv4 client without reading or echoing a b
     assertEquals(new Set(codes), new Set([0]));
     assertMatch(
       stderr,
-      new RegExp(`^denied 127\\.0\\.0\\.1:${v4Port}: not permitted by --allow/--deny$`, "m"),
+      new RegExp(`^${AT}denied 127\\.0\\.0\\.1:${v4Port}: not permitted by --allow/--deny$`, "m"),
     );
     assertNotMatch(
       stderr,
@@ -331,7 +334,7 @@ Deno.test("--allow ::1 alone refuses 127.0.0.1 and serves ::1", async () => {
     }
     const { codes, stderr } = await servers.stop();
     assertEquals(new Set(codes), new Set([0]));
-    assertMatch(stderr, new RegExp(`^denied 127\\.0\\.0\\.1:${v4Port}: `, "m"));
+    assertMatch(stderr, new RegExp(`^${AT}denied 127\\.0\\.0\\.1:${v4Port}: `, "m"));
     assertEquals(counted(stderr, "denied"), 1);
     assertEquals(counted(stderr, "connections? served"), 1);
   } finally {
@@ -364,7 +367,8 @@ Deno.test("udp --allow 127.0.0.0/8 --deny 127.0.0.2: datagrams from 127.0.0.2 ge
     const { code, stderr } = await server.stop();
     assertEquals(code, 0);
     // One log line per refused source, not one per datagram.
-    const logged = stderr.split("\n").filter((l) => l.startsWith("denied udp 127.0.0.2:"));
+    const logged = stderr.split("\n").map((l) => l.replace(new RegExp(`^${AT}`), ""))
+      .filter((l) => l.startsWith("denied udp 127.0.0.2:"));
     assertEquals(logged, [
       `denied udp 127.0.0.2:${denied.port}: not permitted by --allow/--deny`,
     ]);
@@ -434,7 +438,10 @@ Deno.test("udp --rate-limit 50 echoes about 50 of a 500-datagram burst from one 
     assert(limited + echoed.size <= burst, `${limited} limited + ${echoed.size} echoed`);
     assertMatch(
       stderr,
-      new RegExp(`^rate-limited udp 127\\.0\\.0\\.1:${flood.port}: over --rate-limit 50/s$`, "m"),
+      new RegExp(
+        `^${AT}rate-limited udp 127\\.0\\.0\\.1:${flood.port}: over --rate-limit 50/s$`,
+        "m",
+      ),
     );
     assertNotMatch(stderr, /rate-limited udp 127\.0\.0\.2/);
   } finally {
@@ -637,7 +644,7 @@ Deno.test("--first-byte-timeout 300ms closes a connection that sends nothing aft
       assertMatch(
         stderr,
         new RegExp(
-          `^disconnect 127\\.0\\.0\\.1:${silentPort}: 0 B in, 0 B out, .*\\(nothing received within 300 ms\\)$`,
+          `^${AT}disconnect 127\\.0\\.0\\.1:${silentPort}: 0 B in, 0 B out, .*\\(nothing received within 300 ms\\)$`,
           "m",
         ),
       );
@@ -675,7 +682,7 @@ Deno.test("--max-conns 3 closes the 4th connection at once while the first 3 kee
     assertEquals(code, 0);
     assertMatch(
       stderr,
-      new RegExp(`^refused 127\\.0\\.0\\.1:${fourthPort}: --max-conns 3 reached$`, "m"),
+      new RegExp(`^${AT}refused 127\\.0\\.0\\.1:${fourthPort}: --max-conns 3 reached$`, "m"),
     );
     assertMatch(summaryLine(stderr), /^summary: 3 connections served, 1 refused, /);
   } finally {
@@ -852,19 +859,22 @@ Deno.test("SIGTERM drains: an idle client is closed at once, an echo in flight f
     // The reader's echo finished the write it was in (every byte read was written back), and
     // the server then closed it with no reason to give.
     const readerLine = new RegExp(
-      `^disconnect 127\\.0\\.0\\.1:${slowReader.conn.localAddr.port}: (.+) in, (.+) out, [^(]+$`,
+      `^${AT}disconnect 127\\.0\\.0\\.1:${slowReader.conn.localAddr.port}: (.+) in, (.+) out, [^(]+$`,
       "m",
     ).exec(stderr);
     assert(readerLine, `no reason-less disconnect of the reader in:\n${stderr}`);
     assertEquals(readerLine[1], readerLine[2], "the reader's echo stopped mid-write");
     assertMatch(
       stderr,
-      new RegExp(`^disconnect 127\\.0\\.0\\.1:${idlePort}: .*\\(server shutting down\\)$`, "m"),
+      new RegExp(
+        `^${AT}disconnect 127\\.0\\.0\\.1:${idlePort}: .*\\(server shutting down\\)$`,
+        "m",
+      ),
     );
     assertMatch(
       stderr,
       new RegExp(
-        `^disconnect 127\\.0\\.0\\.1:${stalledPort}: .*\\(still busy after the 2\\.00 s drain\\)$`,
+        `^${AT}disconnect 127\\.0\\.0\\.1:${stalledPort}: .*\\(still busy after the 2\\.00 s drain\\)$`,
         "m",
       ),
     );

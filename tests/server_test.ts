@@ -294,6 +294,6 @@ Deno.test("without -v, refusals past --max-conns are still logged, as a count", 
   }
   held.close();
   const { stderr } = await server.stop();
-  assertMatch(stderr, /^refused 3 connections: --max-conns 1 reached/m);
+  assertMatch(stderr, /^[\d-]+T[\d:.]+Z refused 3 connections: --max-conns 1 reached/m);
   assertMatch(stderr, /summary: 1 connection served, 3 refused/);
 });

@@ -13,8 +13,14 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { type Endpoint, type IpEndpoint, parsePort, splitHostPort } from "../address.ts";
+import {
+  type ClientSide,
+  type Endpoint,
+  type IpEndpoint,
+  ipFamily,
+  parsePort,
+  splitHostPort,
+} from "../address.ts";
 import {
   type ClientConfig,
   type CompareConfig,
@@ -30,22 +36,17 @@ import { usageError } from "../errors.ts";
 import { PROBE_HEADER_BYTES, PROBE_MAX_BYTES } from "../probe/codec.ts";
 import { UDP_HEADER_BYTES } from "../throughput/protocol.ts";
 import { parseScaled } from "../units.ts";
-import {
-  type CommandName,
-  COMMANDS,
-  type FlagSpec,
-  renderHelp,
-  renderTopHelp,
-  VERSION,
-} from "./spec.ts";
+import { type CommandName, COMMANDS, renderHelp, renderTopHelp, VERSION } from "./spec.ts";
 import { type Cidr, parseCidr } from "../acl.ts";
 import type { ClientTls } from "../client/dial.ts";
+import { type FlagValues, parseFlagArgs } from "./args.ts";
 
-type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+/** UDP throughput's bitrate per stream when `--bitrate` is not given (iperf3's default). */
+export const UDP_DEFAULT_BITRATE = 1_000_000;
 
 /** Flag values of one command, with helpers that validate and name the command in errors. */
 class Flags {
-  constructor(readonly command: CommandName, readonly values: Values) {}
+  constructor(readonly command: CommandName, readonly values: FlagValues) {}
 
   has(name: string): boolean {
     return this.values[name] !== undefined;
@@ -91,12 +92,27 @@ class Flags {
     return n;
   }
 
-  number(name: string, min: number, fallback: number): number {
+  /** A number with an optional k, M or G (decimal) suffix, as `--bitrate` takes. */
+  scaled(name: string, fallback: number): number {
     const v = this.string(name);
     if (v === undefined) return fallback;
-    const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
-    if (!Number.isFinite(n) || n < min) return this.invalid(name, v, `a number, ${min} or more`);
-    return n;
+    return parseScaled(v) ??
+      this.invalid(name, v, "a number, 0 or more, with k, M or G if you like (e.g. 2.5, 5k, 1M)");
+  }
+
+  /** `--proto`, where `-u`/`--udp` is `--proto udp` (nc's habit). */
+  proto<T extends string>(allowed: readonly T[], fallback: T): T {
+    if (!this.bool("udp")) return this.choice("proto", allowed, fallback);
+    const given = this.string("proto");
+    if (given !== undefined && given !== "udp") this.fail(`'-u' and '--proto ${given}' disagree`);
+    this.conflict("udp", "path");
+    return "udp" as T;
+  }
+
+  /** `-4`/`-6`, if either was given. */
+  family(): 4 | 6 | undefined {
+    this.conflict("ipv4", "ipv6");
+    return this.bool("ipv4") ? 4 : this.bool("ipv6") ? 6 : undefined;
   }
 
   duration(name: string, fallback: number): number {
@@ -127,6 +143,23 @@ class Flags {
   }
 }
 
+/**
+ * The output format `argv` asks for, read from the raw arguments so that even a
+ * command line that fails to parse gets its JSON: `--json`, `-J` (also in a
+ * cluster such as `-uJ`) or `--json-stream`, before any `--`.
+ */
+export function requestedOutput(argv: readonly string[]): OutputFormat {
+  const end = argv.indexOf("--");
+  const flags = end === -1 ? argv : argv.slice(0, end);
+  if (flags.some((a) => a === "--json" || a.startsWith("--json=") || /^-[a-zA-Z\d]*J/.test(a))) {
+    return "json";
+  }
+  if (flags.some((a) => a === "--json-stream" || a.startsWith("--json-stream="))) {
+    return "json-stream";
+  }
+  return "text";
+}
+
 /** Parse `argv` (without the program name) into a {@linkcode Config}. */
 export function parseCommandLine(argv: readonly string[]): Config {
   const [first, ...rest] = argv;
@@ -146,13 +179,12 @@ export function parseCommandLine(argv: readonly string[]): Config {
   }
   const command = first as CommandName;
   const spec = COMMANDS[command];
-  const { values, positionals } = parseFlags(command, rest);
+  const { values, positionals } = parseFlagArgs(command, spec.flags, rest);
   const flags = new Flags(command, values);
   if (flags.bool("help")) return { command: "text", text: renderHelp(spec) };
   switch (command) {
     case "server":
-      if (positionals.length > 0) flags.fail(`Unexpected argument '${positionals[0]}'`);
-      return buildServer(flags);
+      return buildServer(flags, positionals);
     case "client":
       return buildClient(flags, positionals);
     case "compare":
@@ -164,76 +196,31 @@ export function parseCommandLine(argv: readonly string[]): Config {
   }
 }
 
-function parseFlags(command: CommandName, argv: string[]) {
-  const options: Record<
-    string,
-    { type: "string" | "boolean"; short?: string; multiple?: boolean }
-  > = {};
-  const takesValue = new Set<string>();
-  for (const [name, spec] of Object.entries(COMMANDS[command].flags)) {
-    const flag: FlagSpec = spec;
-    const short = flag.short;
-    options[name] = {
-      type: flag.type,
-      ...(short && { short }),
-      ...(flag.multiple && { multiple: true }),
-    };
-    if (flag.type === "string") {
-      takesValue.add(`--${name}`);
-      if (short) takesValue.add(`-${short}`);
-    }
+function buildServer(flags: Flags, positionals: string[]): ServerConfig {
+  if (positionals.length > 1) flags.fail(`Unexpected argument '${positionals[1]}'`);
+  const [portArg] = positionals;
+  if (portArg !== undefined && parsePort(portArg) === undefined) {
+    flags.fail(`Unexpected argument '${portArg}': the one argument is a port from 0 to 65535`);
   }
-  // A negative number after a flag that takes a value is that flag's (bad) value,
-  // so '--count -1' is reported as an invalid value, not a missing one.
-  const args: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? "";
-    const next = argv[i + 1];
-    if (takesValue.has(arg) && next !== undefined && /^-[\d.]/.test(next)) {
-      args.push(`${arg}=${next}`);
-      i++;
-    } else {
-      args.push(arg);
-    }
-  }
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    const code = (err as { code?: string }).code;
-    // Node names a flag as '--port', '-p, --port <value>' or '-x'; prefer the long name.
-    const flag = /(--[\w-]+)/.exec(message)?.[1] ?? /'(-[^' ,]+)/.exec(message)?.[1] ?? "?";
-    switch (code) {
-      case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-        throw usageError(`Unknown flag '${flag}' for 'netkit ${command}'`, command);
-      case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-        if (/does not take an argument/.test(message)) {
-          throw usageError(`Flag '${flag}' takes no value`, command);
-        }
-        throw usageError(`Flag '${flag}' needs a value`, command);
-      default:
-        throw usageError(message.split(". ")[0] ?? message, command);
-    }
-  }
-}
-
-function buildServer(flags: Flags): ServerConfig {
-  const proto = flags.choice(
-    "proto",
-    ["tcp", "udp", "unix", "both"],
-    flags.has("path") ? "unix" : "tcp",
-  );
+  const proto = flags.proto(["tcp", "udp", "unix", "both"], flags.has("path") ? "unix" : "tcp");
+  const family = flags.family();
   const mode = flags.choice<ServerMode>("mode", ["echo", "discard", "chat"], "echo");
   let endpoints: Endpoint[];
   if (proto === "unix") {
     flags.conflict("path", "host");
     flags.conflict("path", "port");
+    if (portArg !== undefined) flags.fail(`Unexpected argument '${portArg}' with a Unix socket`);
+    if (family !== undefined) flags.fail(`'-${family}' is for IP, not a Unix socket`);
     const path = flags.string("path") ?? flags.fail("'--proto unix' needs '--path SOCKET'");
     endpoints = [{ transport: "unix", path }];
   } else {
     if (flags.has("path")) flags.fail(`'--path' is for Unix sockets, not '--proto ${proto}'`);
-    const hostname = hostFlag(flags, flags.string("host") ?? "0.0.0.0");
-    const port = portFlag(flags, flags.string("port"), 5050);
+    const hostname = hostFlag(flags, flags.string("host") ?? (family === 6 ? "::" : "0.0.0.0"));
+    familyMatches(flags, family, hostname, "--host");
+    if (portArg !== undefined && flags.has("port")) {
+      flags.fail(`Give the port once: '${portArg}' or '--port ${flags.string("port")}'`);
+    }
+    const port = portFlag(flags, portArg ?? flags.string("port"), 5050);
     endpoints = proto === "both"
       ? [{ transport: "tcp", hostname, port }, { transport: "udp", hostname, port }]
       : [{ transport: proto, hostname, port }];
@@ -293,6 +280,50 @@ function hostFlag(flags: Flags, host: string): string {
   return host;
 }
 
+/** With `-4`/`-6`, an address literal of the other family is a usage error. */
+function familyMatches(flags: Flags, family: 4 | 6 | undefined, host: string, what: string) {
+  const literal = ipFamily(host);
+  if (family !== undefined && literal !== undefined && literal !== family) {
+    flags.fail(
+      `'-${family}' asks for IPv${family} but ${what} '${host}' is an IPv${literal} address`,
+    );
+  }
+}
+
+/** `-4`/`-6`, `--source` and `--source-port` of a client, as endpoint fields (none if not given). */
+function clientSide(flags: Flags, hostname: string): ClientSide {
+  const family = flags.family();
+  familyMatches(flags, family, hostname, "the host");
+  const sourceHost = flags.string("source");
+  if (sourceHost !== undefined) {
+    const sourceFamily = ipFamily(sourceHost) ??
+      flags.invalid("source", sourceHost, "an IPv4 or IPv6 address of this host");
+    familyMatches(flags, family, sourceHost, "--source");
+    const hostFamily = ipFamily(hostname);
+    if (hostFamily !== undefined && hostFamily !== sourceFamily) {
+      flags.fail(
+        `--source '${sourceHost}' is an IPv${sourceFamily} address but the host '${hostname}' is an IPv${hostFamily} address: give both of one family`,
+      );
+    }
+  }
+  const sourcePortText = flags.string("source-port");
+  const sourcePort = sourcePortText === undefined ? undefined : parsePort(sourcePortText) ??
+    flags.invalid("source-port", sourcePortText, "a port from 0 to 65535");
+  const source = sourceHost === undefined && sourcePort === undefined ? undefined : {
+    ...(sourceHost !== undefined && { hostname: sourceHost }),
+    ...(sourcePort !== undefined && { port: sourcePort }),
+  };
+  return { ...(family !== undefined && { family }), ...(source && { source }) };
+}
+
+/** `--source-port` binds one socket: not for many connections at once. */
+function sourcePortOnce(flags: Flags, connections: number): number {
+  if (connections > 1 && flags.has("source-port")) {
+    flags.fail("'--source-port' binds one socket: use it with '--connections 1'");
+  }
+  return connections;
+}
+
 function portFlag(flags: Flags, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
   return parsePort(text) ?? flags.invalid("port", text, "a port from 0 to 65535");
@@ -319,7 +350,8 @@ function target(flags: Flags, positionals: string[]): { hostname: string; port: 
     if (port !== undefined) flags.fail(`Give the port once: '${second}' or '--port ${port}'`);
     port = second;
   }
-  return { hostname: hostFlag(flags, host ?? "127.0.0.1"), port: portFlag(flags, port, 5050) };
+  const fallback = flags.bool("ipv6") ? "::1" : "127.0.0.1";
+  return { hostname: hostFlag(flags, host ?? fallback), port: portFlag(flags, port, 5050) };
 }
 
 function workload(flags: Flags, defaults: { count: number; timeoutMs: number }): ProbeWorkload {
@@ -336,7 +368,7 @@ function workload(flags: Flags, defaults: { count: number; timeoutMs: number }):
       ? flags.int("count", 1, Number.MAX_SAFE_INTEGER, defaults.count)
       : undefined,
     durationMs,
-    rate: pingPong ? 0 : flags.number("rate", 0, 1000),
+    rate: pingPong ? 0 : flags.scaled("rate", 1000),
     size: flags.int("size", PROBE_HEADER_BYTES, PROBE_MAX_BYTES, 64),
     timeoutMs: flags.duration("timeout", defaults.timeoutMs),
     intervalMs: flags.duration("interval-report", 1000),
@@ -349,7 +381,11 @@ const THROUGHPUT_ONLY = ["bitrate", "parallel", "reverse", "bidir"];
 const MEASURING = ["duration", "size", "interval-report", "json", "json-stream"];
 
 function buildClient(flags: Flags, positionals: string[]): ClientConfig {
-  const proto = flags.choice("proto", ["tcp", "udp", "unix"], flags.has("path") ? "unix" : "tcp");
+  const proto = flags.proto(["tcp", "udp", "unix"], flags.has("path") ? "unix" : "tcp");
+  for (const name of ["source", "source-port", "ipv4", "ipv6"]) {
+    flags.conflict(name, "tls");
+    flags.conflict(name, "path");
+  }
   flags.conflict("probe", "message");
   flags.conflict("probe", "throughput");
   for (const mode of ["probe", "throughput"]) {
@@ -362,6 +398,7 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
       flags.conflict("throughput", name);
     }
     flags.conflict("reverse", "bidir");
+    flags.conflict("throughput", "source-port");
     if (proto === "unix") {
       flags.fail("'--throughput' runs over TCP or UDP: use '--proto tcp' or '--proto udp'");
     }
@@ -369,17 +406,20 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
     const durationMs = flags.duration("duration", 10_000);
     if (durationMs <= 0) flags.invalid("duration", flags.string("duration") ?? "0", "more than 0");
     const bitrateText = flags.string("bitrate");
-    const bitrate = bitrateText === undefined ? 0 : parseScaled(bitrateText) ??
-      flags.invalid(
-        "bitrate",
-        bitrateText,
-        "bits per second such as 0 (unlimited), 500k, 100M or 1.5G",
-      );
+    // UDP has no congestion control: like iperf3, pace it at 1 Mbit/s unless told otherwise.
+    const bitrate = bitrateText === undefined
+      ? (proto === "udp" ? UDP_DEFAULT_BITRATE : 0)
+      : parseScaled(bitrateText) ??
+        flags.invalid(
+          "bitrate",
+          bitrateText,
+          "bits per second such as 0 (unlimited), 500k, 100M or 1.5G",
+        );
     return {
       command: "client",
       action: "throughput",
       plan: {
-        endpoint: { transport: "tcp", hostname, port },
+        endpoint: { transport: "tcp", hostname, port, ...clientSide(flags, hostname) },
         proto,
         direction: flags.bool("reverse") ? "down" : flags.bool("bidir") ? "bidir" : "up",
         parallel: flags.int("parallel", 1, 128, 1),
@@ -388,6 +428,7 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
           ? flags.int("size", UDP_HEADER_BYTES, PROBE_MAX_BYTES, 1400)
           : flags.int("size", 1, 4 * 1024 * 1024, 131072),
         bitrate,
+        ...(bitrateText === undefined && proto === "udp" && { bitrateIsDefault: true }),
         intervalMs: flags.duration("interval-report", 1000),
         timeoutMs: flags.duration("timeout", 5000),
       },
@@ -406,7 +447,12 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
     return {
       command: "client",
       action: "probe",
-      endpoint: { transport: proto, hostname, port } satisfies IpEndpoint,
+      endpoint: {
+        transport: proto,
+        hostname,
+        port,
+        ...clientSide(flags, hostname),
+      } satisfies IpEndpoint,
       workload: workload(flags, { count: 1000, timeoutMs: 2000 }),
       output: flags.output(),
       ...(flags.bool("verbose") && { verbose: true }),
@@ -427,7 +473,8 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
     endpoint = { transport: "unix", path };
   } else {
     if (flags.has("path")) flags.fail(`'--path' is for Unix sockets, not '--proto ${proto}'`);
-    endpoint = { transport: proto, ...target(flags, positionals) };
+    const { hostname, port } = target(flags, positionals);
+    endpoint = { transport: proto, hostname, port, ...clientSide(flags, hostname) };
   }
   const timeoutMs = flags.duration("timeout", 5000);
   const verbose = flags.bool("verbose");
@@ -458,18 +505,13 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
     message,
     count: flags.int("count", 1, Number.MAX_SAFE_INTEGER, 1),
     intervalMs: flags.duration("interval", 0),
-    connections: flags.int("connections", 1, 100_000, 1),
+    connections: sourcePortOnce(flags, flags.int("connections", 1, 100_000, 1)),
     timeoutMs,
     verbose,
   };
 }
 
 function buildCompare(flags: Flags, positionals: string[]): CompareConfig {
-  if (positionals.length === 1 && splitHostPort(positionals[0] ?? "")?.port === undefined) {
-    flags.fail(
-      "Give both HOST and PORT, or neither to compare against an embedded loopback server",
-    );
-  }
   const remote = positionals.length > 0;
   const tuned = ["count", "duration", "rate", "size", "outstanding", "timeout"].some((f) =>
     flags.has(f)

@@ -196,7 +196,7 @@ Deno.test("server flags and short forms are all read", () => {
       "discard",
       "-m",
       "10",
-      "-i",
+      "--idle-timeout",
       "1.5s",
       "-v",
     ]),
@@ -607,9 +607,10 @@ Deno.test("compare 'HOST:PORT' and '[::1]:PORT' are accepted", () => {
   assertEquals(compare(["::1", "6000"]).target, { hostname: "::1", port: 6000 });
 });
 
-Deno.test("compare with a HOST but no PORT is a usage error", () => {
-  assertUsage(["compare", "127.0.0.1"], "HOST and PORT");
-  assertUsage(["compare", "::1"], "HOST and PORT");
+Deno.test("compare with a HOST but no PORT compares against port 5050", () => {
+  assertEquals(compare(["127.0.0.1"]).target, { hostname: "127.0.0.1", port: 5050 });
+  assertEquals(compare(["::1"]).target, { hostname: "::1", port: 5050 });
+  assertEquals(compare(["::1"]).workload?.count, 10_000);
 });
 
 Deno.test("compare with tuning flags but no target gets a workload for the embedded server", () => {
@@ -656,4 +657,125 @@ Deno.test("a boolean flag with a value is a usage error naming the flag", () => 
 Deno.test("a boolean flag with a short form and a value names the long flag, not '-v,'", () => {
   assertUsage(["client", "--verbose=yes"], "'--verbose' takes no value");
   assertUsage(["server", "--help=1"], "'--help' takes no value");
+});
+
+// --- nc, ncat and iperf3 habits -------------------------------------------------
+
+Deno.test("'-i' is iperf3's --interval-report; the server's --idle-timeout has no short form", () => {
+  assertEquals(client("probe", ["--probe", "-i", "250ms"]).workload.intervalMs, 250);
+  assertEquals(compare(["-i", "2s"]).intervalMs, 2000);
+  assertUsage(["server", "-i", "30s"], "Unknown flag '-i'");
+});
+
+Deno.test("'-J' is --json, as in iperf3", () => {
+  assertEquals(client("probe", ["--probe", "-J"]).output, "json");
+  assertEquals(compare(["-J"]).output, "json");
+  assertUsage(["client", "--probe", "-J", "--json-stream"], "'--json' and '--json-stream'");
+});
+
+Deno.test("'-u' is --proto udp, for the client and the server, and disagrees with another --proto", () => {
+  assertEquals(client("pipe", ["-u", "127.0.0.1", "7"]).endpoint, {
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 7,
+  });
+  assertEquals(client("probe", ["--probe", "-u"]).endpoint.transport, "udp");
+  assertEquals(server(["-u"]).endpoints, [{ transport: "udp", hostname: "0.0.0.0", port: 5050 }]);
+  assertEquals(server(["-u", "--proto", "udp"]).endpoints[0]?.transport, "udp");
+  assertUsage(["client", "-u", "--proto", "tcp"], "'-u' and '--proto tcp' disagree");
+  assertUsage(["server", "-u", "--proto", "both"], "'-u' and '--proto both' disagree");
+  assertUsage(["client", "-u", "--path", "/tmp/s"], "'--udp' and '--path'");
+});
+
+Deno.test("'netkit server PORT' takes the port as its one argument", () => {
+  assertEquals(server(["7"]).endpoints, [{ transport: "tcp", hostname: "0.0.0.0", port: 7 }]);
+  assertEquals(server(["-u", "0"]).endpoints, [{ transport: "udp", hostname: "0.0.0.0", port: 0 }]);
+  assertUsage(["server", "7", "--port", "8"], "Give the port once: '7' or '--port 8'");
+  assertUsage(["server", "7", "8"], "Unexpected argument '8'");
+  assertUsage(["server", "70000"], "Unexpected argument '70000'", "a port from 0 to 65535");
+  assertUsage(["server", "--path", "/tmp/s", "7"], "Unexpected argument '7' with a Unix socket");
+});
+
+Deno.test("'-4' and '-6' force the family: client endpoints carry it, literals must match", () => {
+  assertEquals(client("pipe", ["-4", "localhost", "7"]).endpoint, {
+    transport: "tcp",
+    hostname: "localhost",
+    port: 7,
+    family: 4,
+  });
+  assertEquals(client("probe", ["--probe", "-6", "-u"]).endpoint, {
+    transport: "udp",
+    hostname: "::1",
+    port: 5050,
+    family: 6,
+  });
+  assertEquals(client("throughput", ["--throughput", "-6", "::1"]).plan.endpoint.family, 6);
+  assertUsage(["client", "-4", "::1"], "'-4' asks for IPv4 but the host '::1' is an IPv6 address");
+  assertUsage(["client", "-6", "127.0.0.1"], "'-6' asks for IPv6", "IPv4 address");
+  assertUsage(["client", "-4", "-6"], "'--ipv4' and '--ipv6'");
+  assertUsage(["client", "-4", "--tls", "h"], "'--ipv4' and '--tls'");
+});
+
+Deno.test("server '-6' listens on :: by default and '-4' refuses an IPv6 --host", () => {
+  assertEquals(server(["-6"]).endpoints[0], { transport: "tcp", hostname: "::", port: 5050 });
+  assertEquals(server(["-4"]).endpoints[0], { transport: "tcp", hostname: "0.0.0.0", port: 5050 });
+  assertUsage(["server", "-4", "--host", "::"], "'-4' asks for IPv4 but --host '::'");
+  assertUsage(["server", "-6", "--path", "/tmp/s"], "'-6' is for IP");
+});
+
+Deno.test("'-s ADDR'/'--source' and '--source-port' bind the client's local side", () => {
+  assertEquals(client("pipe", ["-s", "127.0.0.2", "--source-port", "4000", "127.0.0.1"]).endpoint, {
+    transport: "tcp",
+    hostname: "127.0.0.1",
+    port: 5050,
+    source: { hostname: "127.0.0.2", port: 4000 },
+  });
+  assertEquals(client("message", ["--message", "x", "-u", "--source-port", "0"]).endpoint, {
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 5050,
+    source: { port: 0 },
+  });
+  assertEquals(client("probe", ["--probe", "--source", "::1", "::1"]).endpoint.source, {
+    hostname: "::1",
+  });
+  assertEquals(
+    client("throughput", ["--throughput", "-s", "127.0.0.1"]).plan.endpoint.source,
+    { hostname: "127.0.0.1" },
+  );
+  assertUsage(["client", "-s", "myhost"], "'myhost'", "'--source'", "address of this host");
+  assertUsage(["client", "--source-port", "x"], "'x'", "'--source-port'");
+  assertUsage(["client", "-s", "::1", "127.0.0.1"], "--source '::1'", "IPv4 address");
+  assertUsage(["client", "-4", "-s", "::1", "h"], "'-4' asks for IPv4 but --source '::1'");
+  assertUsage(
+    ["client", "--throughput", "--source-port", "4000"],
+    "'--throughput' and '--source-port'",
+  );
+  assertUsage(["client", "--tls", "-s", "127.0.0.1"], "'--source' and '--tls'");
+  assertUsage(
+    ["client", "--message", "x", "-c", "2", "--source-port", "1"],
+    "'--source-port'",
+    "'--connections 1'",
+  );
+  assertUsage(["client", "--path", "/tmp/s", "--source-port", "1"], "'--source-port' and '--path'");
+});
+
+Deno.test("'--rate' takes k and M suffixes as --bitrate does", () => {
+  assertEquals(client("probe", ["--probe", "--rate", "1k"]).workload.rate, 1000);
+  assertEquals(client("probe", ["--probe", "--rate", "2.5k"]).workload.rate, 2500);
+  assertEquals(compare(["--rate", "20k"]).workload?.rate, 20_000);
+  assertEquals(client("probe", ["--probe", "--rate", "0"]).workload.rate, 0);
+  assertUsage(["client", "--probe", "--rate", "1x"], "'1x'", "'--rate'");
+});
+
+Deno.test("UDP throughput without --bitrate is paced at 1 Mbit/s per stream and says it was the default", () => {
+  const udp = client("throughput", ["--throughput", "-u"]).plan;
+  assertEquals(udp.bitrate, 1_000_000);
+  assertEquals(udp.bitrateIsDefault, true);
+  const unlimited = client("throughput", ["--throughput", "-u", "-b", "0"]).plan;
+  assertEquals(unlimited.bitrate, 0);
+  assertEquals(unlimited.bitrateIsDefault, undefined);
+  const tcp = client("throughput", ["--throughput"]).plan;
+  assertEquals(tcp.bitrate, 0);
+  assertEquals(tcp.bitrateIsDefault, undefined);
 });

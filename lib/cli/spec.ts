@@ -60,7 +60,8 @@ const PROBE_FLAGS: Readonly<Record<string, FlagSpec>> = {
     type: "string",
     value: "PPS",
     default: "1000",
-    help: "Probes per second, spread evenly; 0 sends as fast as possible",
+    help:
+      "Probes per second, spread evenly, with k or M (decimal), e.g. 5k; 0 sends as fast as possible",
   },
   size: {
     type: "string",
@@ -77,11 +78,16 @@ const PROBE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   },
   "interval-report": {
     type: "string",
+    short: "i",
     value: "DUR",
     default: "1s",
     help: "Print a progress line this often; 0 turns them off",
   },
-  json: { type: "boolean", help: "Print one JSON document at the end, nothing else on stdout" },
+  json: {
+    type: "boolean",
+    short: "J",
+    help: "Print one JSON document at the end (or on a usage error), nothing else on stdout",
+  },
   "json-stream": {
     type: "boolean",
     help:
@@ -94,7 +100,7 @@ export const COMMANDS = {
   server: {
     name: "server",
     usage:
-      "netkit server [--proto tcp|udp|unix|both] [--host H] [--port P] [--path SOCKET] [flags]",
+      "netkit server [PORT] [--proto tcp|udp|unix|both] [--host H] [--port P] [--path SOCKET] [flags]",
     summary:
       "Serve echo, discard or chat over TCP, UDP, both, or a Unix socket, to many clients at once.",
     flags: {
@@ -107,15 +113,18 @@ export const COMMANDS = {
       host: {
         type: "string",
         value: "H",
-        default: "0.0.0.0",
+        default: "0.0.0.0 (:: with -6)",
         help: "Address to listen on ('::' for IPv6)",
       },
+      udp: { type: "boolean", short: "u", help: "Serve UDP: the same as --proto udp (nc -u)" },
+      ipv4: { type: "boolean", short: "4", help: "IPv4 only: listen on 0.0.0.0 by default" },
+      ipv6: { type: "boolean", short: "6", help: "IPv6: listen on :: by default" },
       port: {
         type: "string",
         short: "p",
         value: "P",
         default: "5050",
-        help: "Port; 0 lets the OS choose",
+        help: "Port (or give it as the one argument: netkit server 7); 0 lets the OS choose",
       },
       path: {
         type: "string",
@@ -138,7 +147,6 @@ export const COMMANDS = {
       },
       "idle-timeout": {
         type: "string",
-        short: "i",
         value: "DUR",
         default: "0 (never)",
         help: "Close connections idle this long",
@@ -182,19 +190,21 @@ export const COMMANDS = {
         type: "boolean",
         short: "v",
         help:
-          "Log the permissions kept, and each connect and disconnect (peer, bytes in/out, duration), to stderr",
+          "Log the permissions kept, each connect, disconnect (peer, bytes in/out, duration) and datagram peer to stderr, with an ISO time",
       },
       help: HELP_FLAG,
     },
     examples: [
       "netkit server                              # TCP echo on 0.0.0.0:5050",
+      "netkit server -u 7                         # UDP echo on port 7",
       "netkit server --proto both --port 0 -v     # TCP and UDP echo, OS-chosen port",
       "netkit server --proto unix --path /tmp/nk.sock --mode chat",
       "netkit server --tls --cert cert.pem --key key.pem --allow 10.0.0.0/8 --deny 10.0.0.66",
     ],
     notes: [
       "Prints 'listening on PROTO ADDRESS' on stdout once ready (the real port when --port 0).",
-      "Ctrl-C or SIGTERM stops it with a one-line summary on stderr.",
+      "Ctrl-C or SIGTERM says how many connections it drains, then stops with a one-line summary",
+      "on stderr; a second Ctrl-C stops at once.",
     ],
   },
   client: {
@@ -204,6 +214,9 @@ export const COMMANDS = {
       "Pipe stdin to a socket and the socket to stdout (like nc), exchange messages on many connections, or probe delivery.",
     flags: {
       proto: { type: "string", value: "tcp|udp|unix", default: "tcp", help: "Transport" },
+      udp: { type: "boolean", short: "u", help: "UDP: the same as --proto udp (nc -u)" },
+      ipv4: { type: "boolean", short: "4", help: "Use IPv4 only (resolve the host to IPv4)" },
+      ipv6: { type: "boolean", short: "6", help: "Use IPv6 only (resolve the host to IPv6)" },
       host: { type: "string", value: "H", default: "127.0.0.1", help: "Server address or name" },
       port: { type: "string", short: "p", value: "P", default: "5050", help: "Server port" },
       path: {
@@ -211,6 +224,17 @@ export const COMMANDS = {
         short: "U",
         value: "SOCKET",
         help: "Unix socket path (implies --proto unix)",
+      },
+      source: {
+        type: "string",
+        short: "s",
+        value: "ADDR",
+        help: "Bind the local side to ADDR, an address of this host (nc -s; TCP and UDP)",
+      },
+      "source-port": {
+        type: "string",
+        value: "PORT",
+        help: "Bind the local side to PORT (nc -p; not with --throughput or --connections)",
       },
       message: {
         type: "string",
@@ -255,8 +279,9 @@ export const COMMANDS = {
         type: "string",
         short: "b",
         value: "RATE",
-        default: "0 (unlimited)",
-        help: "Throughput: bits per second per stream, with k, M or G (decimal), e.g. 100M",
+        default: "1M for UDP (as iperf3), 0 (unlimited) for TCP",
+        help:
+          "Throughput: bits per second per stream, with k, M or G (decimal), e.g. 100M; 0 unlimited",
       },
       parallel: {
         type: "string",
@@ -302,7 +327,7 @@ export const COMMANDS = {
   },
   compare: {
     name: "compare",
-    usage: "netkit compare [HOST PORT] [probe flags]",
+    usage: "netkit compare [HOST [PORT]] [probe flags]",
     summary:
       "Send the same probes over TCP and over UDP to one echo server and show, side by side, what arrived, in what order, and how late.",
     flags: {
@@ -319,7 +344,7 @@ export const COMMANDS = {
     },
     examples: [
       "netkit compare                               # demo: embedded server on loopback",
-      "netkit compare 127.0.0.1 5050 --rate 20000 --count 100000",
+      "netkit compare 127.0.0.1 --rate 20k --count 100000   # port 5050",
       "netkit compare ::1 5050 --duration 5s --json",
     ],
     notes: [

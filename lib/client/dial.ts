@@ -16,6 +16,7 @@ import { lookup } from "node:dns/promises";
 import {
   formatEndpoint,
   type IpEndpoint,
+  ipFamily,
   type TcpEndpoint,
   type UnixEndpoint,
   wildcardFor,
@@ -23,6 +24,7 @@ import {
 import { deadline } from "../deadline.ts";
 import { formatDuration } from "../duration.ts";
 import { fromSystemError, NetkitError } from "../errors.ts";
+import { connectBound } from "./bound_tcp.ts";
 import { loadCaFile } from "../tls_files.ts";
 import { connectInsecureTls } from "./node_tls_conn.ts";
 
@@ -32,9 +34,18 @@ export type StreamEndpoint = TcpEndpoint | UnixEndpoint;
 /** Connect to a stream endpoint, failing with a typed error after `timeoutMs`. */
 export async function dialStream(endpoint: StreamEndpoint, timeoutMs: number): Promise<Deno.Conn> {
   const where = formatEndpoint(endpoint);
-  const pending = endpoint.transport === "tcp"
-    ? Deno.connect({ transport: "tcp", hostname: endpoint.hostname, port: endpoint.port })
-    : Deno.connect({ transport: "unix", path: endpoint.path });
+  let pending: Promise<Deno.Conn>;
+  if (endpoint.transport === "unix") {
+    pending = Deno.connect({ transport: "unix", path: endpoint.path });
+  } else if (endpoint.family === undefined && endpoint.source === undefined) {
+    pending = Deno.connect({ transport: "tcp", hostname: endpoint.hostname, port: endpoint.port });
+  } else {
+    const { source, port } = endpoint;
+    const address = await resolve(endpoint);
+    pending = source
+      ? connectBound(address, port, source)
+      : Deno.connect({ transport: "tcp", hostname: address, port });
+  }
   try {
     const conn = await deadline<Deno.Conn>(
       pending,
@@ -138,25 +149,37 @@ export interface DatagramPeer {
  */
 export async function openDatagram(endpoint: IpEndpoint): Promise<DatagramPeer> {
   const where = formatEndpoint(endpoint);
-  let address: string;
-  try {
-    address = (await lookup(endpoint.hostname)).address;
-  } catch (err) {
-    throw new NetkitError(
-      "not_found",
-      `Cannot resolve ${where}: host name not found; check the spelling or use an IP address`,
-      { cause: err },
-    );
-  }
+  const address = await resolve(endpoint);
   try {
     const socket = Deno.listenDatagram({
       transport: "udp",
-      hostname: wildcardFor(address),
-      port: 0,
+      hostname: endpoint.source?.hostname ?? wildcardFor(address),
+      port: endpoint.source?.port ?? 0,
     });
     return { socket, peer: { transport: "udp", hostname: address, port: endpoint.port } };
   } catch (err) {
     throw fromSystemError(err, "open a UDP socket for", where);
+  }
+}
+
+/**
+ * Resolve an endpoint's host (names through the system resolver, `/etc/hosts`
+ * included) to one address of its `family`, or of its source address's
+ * family, or of either.
+ */
+async function resolve(endpoint: IpEndpoint): Promise<string> {
+  const where = formatEndpoint(endpoint);
+  const source = endpoint.source?.hostname;
+  const family = endpoint.family ?? (source === undefined ? undefined : ipFamily(source));
+  try {
+    return (await lookup(endpoint.hostname, family === undefined ? {} : { family })).address;
+  } catch (err) {
+    const ipv = family === undefined ? "" : ` (IPv${family} only)`;
+    throw new NetkitError(
+      "not_found",
+      `Cannot resolve ${where}${ipv}: host name not found; check the spelling or use an IP address`,
+      { cause: err },
+    );
   }
 }
 

@@ -56,6 +56,11 @@ export interface ExchangeOptions {
    * @default {undefined}
    */
   onReply?: (connection: number, index: number, reply: Uint8Array) => void;
+  /**
+   * Called once a connection is open (or a UDP socket bound), with its index.
+   * @default {undefined}
+   */
+  onOpen?: (connection: number) => void;
 }
 
 /** Run the exchange on every connection concurrently. */
@@ -120,6 +125,7 @@ async function exchangeOne(
       using conn: StreamConn = endpoint.transport === "tcp" && config.tls
         ? await dialTls(endpoint, config.tls, timeoutMs)
         : await dialStream(endpoint, timeoutMs);
+      options.onOpen?.(connection);
       const reply = new Uint8Array(message.length);
       for (let i = 0; i < config.count; i++) {
         await writeAll(conn, message);
@@ -139,6 +145,7 @@ async function exchangeOne(
     }
     case "udp": {
       const { socket, peer } = await openDatagram(endpoint);
+      options.onOpen?.(connection);
       try {
         await udpExchange(socket, peer);
       } finally {

@@ -25,9 +25,9 @@
  * @module
  */
 
-import { formatEndpoint } from "../address.ts";
+import { formatAddr, formatEndpoint } from "../address.ts";
 import type { PipeConfig } from "../config.ts";
-import { isClosedError, logLine, writeAll } from "../io.ts";
+import { isClosedError, logEvent, writeAll } from "../io.ts";
 import { MAX_DATAGRAM_BYTES } from "../server/datagrams.ts";
 import { dialStream, dialTls, isFrom, openDatagram, type StreamConn } from "./dial.ts";
 
@@ -57,7 +57,7 @@ export async function pipe(config: PipeConfig, stdio: PipeStdio = {}): Promise<v
       const conn: StreamConn = endpoint.transport === "tcp" && config.tls
         ? await dialTls(endpoint, config.tls, config.timeoutMs)
         : await dialStream(endpoint, config.timeoutMs);
-      if (config.verbose) logLine(`connected to ${formatEndpoint(endpoint)}`);
+      if (config.verbose) logEvent(`connected to ${formatEndpoint(endpoint)}`);
       closeNet = () => conn.close();
       upload = (async () => {
         const buf = new Uint8Array(STREAM_BUFFER_BYTES);
@@ -75,6 +75,9 @@ export async function pipe(config: PipeConfig, stdio: PipeStdio = {}): Promise<v
     }
     case "udp": {
       const { socket, peer } = await openDatagram(endpoint);
+      if (config.verbose) {
+        logEvent(`sending to ${formatEndpoint(endpoint)} from ${formatAddr(socket.addr)}`);
+      }
       closeNet = () => socket.close();
       upload = (async () => {
         const buf = new Uint8Array(MAX_DATAGRAM_BYTES);
@@ -87,6 +90,7 @@ export async function pipe(config: PipeConfig, stdio: PipeStdio = {}): Promise<v
         while (true) {
           const [data, from] = await socket.receive(buf);
           if (!isFrom(from, peer)) continue;
+          if (config.verbose) logEvent(`received ${data.length} B from ${formatAddr(from)}`);
           state.lastData = performance.now();
           await writeAll(output, data);
         }

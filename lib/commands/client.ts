@@ -19,8 +19,9 @@ import { exchangeMessages } from "../client/message.ts";
 import { pipe } from "../client/pipe.ts";
 import type { ClientConfig, MessageConfig } from "../config.ts";
 import { formatDuration } from "../duration.ts";
+import { formatEndpoint } from "../address.ts";
 import { EXIT_CODES } from "../errors.ts";
-import { logLine, writeText } from "../io.ts";
+import { logEvent, logLine, writeText } from "../io.ts";
 import { formatBytes, formatCount } from "../units.ts";
 import { runProbeCommand } from "./probe.ts";
 import { runThroughputCommand } from "./throughput.ts";
@@ -53,9 +54,15 @@ async function runMessages(config: MessageConfig): Promise<number> {
       const text = decoder.decode(reply);
       const line = text.endsWith("\n") ? text : `${text}\n`;
       if (single) out(line);
-      else if (config.verbose) {
-        logLine(`connection ${connection + 1} reply ${index + 1}: ${line.trimEnd()}`);
-      }
+      if (!config.verbose) return;
+      if (single) logEvent(`reply ${index + 1} of ${config.count}: ${reply.length} B`);
+      else logEvent(`connection ${connection + 1} reply ${index + 1}: ${line.trimEnd()}`);
+    },
+    onOpen: (connection) => {
+      if (!config.verbose) return;
+      const verb = config.endpoint.transport === "udp" ? "sending to" : "connected to";
+      const which = single ? "" : `connection ${connection + 1}: `;
+      logEvent(`${which}${verb} ${formatEndpoint(config.endpoint)}`);
     },
   });
   if (single) {

@@ -1,6 +1,7 @@
 /**
  * `netkit server`: print `listening on …` for every bound endpoint, serve until
- * Ctrl-C or SIGTERM, then print the summary on stderr.
+ * Ctrl-C or SIGTERM (saying at once how many connections it drains), then print
+ * the summary on stderr. Log lines carry an ISO 8601 time.
  *
  * @example
  * ```ts
@@ -17,7 +18,8 @@
 
 import { formatEndpoint } from "../address.ts";
 import type { ServerConfig } from "../config.ts";
-import { logLine, writeText } from "../io.ts";
+import { logEvent, logLine, writeText } from "../io.ts";
+import { formatCount } from "../units.ts";
 import { formatSummary, serve } from "../server/serve.ts";
 
 const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
@@ -36,6 +38,13 @@ export async function runServer(config: ServerConfig): Promise<number> {
       signal: controller.signal,
       onListening: (endpoint) =>
         writeText(Deno.stdout, `listening on ${formatEndpoint(endpoint)}\n`),
+      log: logEvent,
+      onStopping: (open) =>
+        logLine(
+          `draining ${formatCount(open)} connection${
+            open === 1 ? "" : "s"
+          } (Ctrl-C again to stop now)`,
+        ),
     });
     logLine(formatSummary(summary));
     return 0;

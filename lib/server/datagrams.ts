@@ -64,7 +64,7 @@ export interface ServeDatagramsOptions {
    */
   limiter?: RateLimiter;
   /**
-   * Where to log the first refusal of each source.
+   * Where to log (`-v`) the first refusal of each source and the first datagram of each peer.
    * @default {undefined} (no logs)
    */
   log?: (line: string) => void;
@@ -88,6 +88,15 @@ export async function serveDatagrams(
     if (noted.size >= 1024) noted.clear();
     noted.add(source);
     options.log(line);
+  };
+  // With -v, each new peer (address and port) once; bounded like the refusals.
+  const peers = new Set<string>();
+  const meet = (addr: Deno.Addr) => {
+    const peer = formatAddr(addr);
+    if (peers.has(peer)) return;
+    if (peers.size >= 1024) peers.clear();
+    peers.add(peer);
+    options.log?.(`first datagram from udp ${peer}`);
   };
   const buf = new Uint8Array(65536);
   while (true) {
@@ -117,6 +126,7 @@ export async function serveDatagrams(
     }
     counters.datagramsIn++;
     counters.bytesIn += data.length;
+    if (options.log) meet(addr);
     if (!echo) continue;
     try {
       // Never amplify: the reply is exactly the datagram received.

@@ -56,6 +56,12 @@ export interface ServeOptions {
    * @default {logLine} (stderr)
    */
   log?: (line: string) => void;
+  /**
+   * Called at once when `signal` aborts, with the connections still open (which
+   * the server now drains).
+   * @default {undefined}
+   */
+  onStopping?: (open: number) => void;
 }
 
 /** What a server did, for its closing line. */
@@ -91,7 +97,10 @@ export async function serve(
   const bound = await bindAll(config.endpoints, tls);
   const acl = new AccessList(config.allow, config.deny);
   const stop = new AbortController();
-  const onAbort = () => stop.abort();
+  const onAbort = () => {
+    options.onStopping?.(live.size);
+    stop.abort();
+  };
   options.signal?.addEventListener("abort", onAbort, { once: true });
   if (options.signal?.aborted) stop.abort();
 

@@ -146,8 +146,8 @@ export async function runThroughput(
           throw new NetkitError("failure", `${where} gave no UDP port for the test`);
         }
         const flow = await openDatagram({
+          ...plan.endpoint,
           transport: "udp",
-          hostname: plan.endpoint.hostname,
           port: ready.udp_port,
         });
         resources.push(flow.socket);

@@ -93,7 +93,7 @@ export function formatThroughput(r: ThroughputResult): string[] {
     (p.durationMs / 1000).toFixed(1)
   } s, ${formatBytes(p.size)} ${udp ? "datagrams" : "writes"}${
     p.bitrate > 0 ? `, paced at ${formatBitRate(p.bitrate)} per stream` : ""
-  }`;
+  }${p.bitrateIsDefault ? " (UDP's default, as iperf3's; -b 0 for unlimited)" : ""}`;
   const lines = [head];
   if (r.up) lines.push(...directionLines("up (client → server):", r.up, udp));
   if (r.down) lines.push(...directionLines("down (server → client):", r.down, udp));
@@ -151,6 +151,7 @@ export function throughputJson(r: ThroughputResult): Json {
     duration_s: p.durationMs / 1000,
     size: p.size,
     bitrate_requested: p.bitrate,
+    bitrate_is_default: p.bitrateIsDefault === true,
     target: `${p.endpoint.hostname}:${p.endpoint.port}`,
     elapsed_s: finite(r.elapsedS),
     up: r.up ? directionJson(r.up, p.proto) : null,

@@ -45,6 +45,11 @@ export interface StartServerOptions {
    * @default {15000}
    */
   timeoutMs?: number;
+  /**
+   * Add `--port 0` unless `args` name a port or path; false when `args` give the port as `server PORT`.
+   * @default {true}
+   */
+  addPort?: boolean;
 }
 
 /** Start `netkit server ARGS` and resolve once it printed its `listening on` lines. */
@@ -53,7 +58,8 @@ export async function startServer(
   options: StartServerOptions = {},
 ): Promise<RunningServer> {
   const wanted = options.listeners ?? (args.includes("both") ? 2 : 1);
-  const hasPort = args.includes("--port") || args.includes("-p") || args.includes("--path");
+  const hasPort = options.addPort === false || args.includes("--port") || args.includes("-p") ||
+    args.includes("--path");
   const child = new Deno.Command(Deno.execPath(), {
     args: [...NETKIT_RUN, "server", ...(hasPort ? [] : ["--port", "0"]), ...args],
     cwd: ROOT_DIR,
