@@ -19,6 +19,7 @@ import { formatEndpoint } from "../address.ts";
 import type { ServerConfig } from "../config.ts";
 import { logLine, writeText } from "../io.ts";
 import { formatSummary, serve } from "../server/serve.ts";
+import { readTerminalFacts, styleFor } from "../terminal.ts";
 
 const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
 
@@ -37,7 +38,7 @@ export async function runServer(config: ServerConfig): Promise<number> {
       onListening: (endpoint) =>
         writeText(Deno.stdout, `listening on ${formatEndpoint(endpoint)}\n`),
     });
-    logLine(formatSummary(summary));
+    logLine(formatSummary(summary, styleFor("text", readTerminalFacts(), "stderr")));
     return 0;
   } finally {
     for (const signal of SIGNALS) Deno.removeSignalListener(signal, onSignal);

@@ -28,6 +28,7 @@ import { fromSystemError, NetkitError } from "../errors.ts";
 import { closeQuietly, isClosedError, logLine } from "../io.ts";
 import { loadServerTls, type TlsMaterial } from "../tls_files.ts";
 import { formatBytes, formatCount } from "../units.ts";
+import { PLAIN, type Style } from "../terminal.ts";
 import { CoarseClock, Session } from "./session.ts";
 import { serveDatagrams } from "./datagrams.ts";
 import { AccessList } from "../acl.ts";
@@ -316,7 +317,7 @@ export function emptySummary(): ServerSummary {
 }
 
 /** The closing line printed when a server stops. */
-export function formatSummary(s: ServerSummary): string {
+export function formatSummary(s: ServerSummary, style: Style = PLAIN): string {
   const parts = [
     `${formatCount(s.connections)} connection${s.connections === 1 ? "" : "s"} served`,
     `${formatCount(s.refused)} refused`,
@@ -328,7 +329,7 @@ export function formatSummary(s: ServerSummary): string {
   if (s.datagramsIn > 0 || s.datagramsOut > 0) {
     parts.push(`${formatCount(s.datagramsIn)} datagrams in`, `${formatCount(s.datagramsOut)} out`);
   }
-  return `summary: ${parts.join(", ")}`;
+  return `${style.bold("summary:")} ${parts.join(", ")}`;
 }
 
 async function bindAll(endpoints: Endpoint[], tls?: TlsMaterial): Promise<Bound[]> {
