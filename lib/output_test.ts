@@ -14,6 +14,7 @@ import { assert, assertEquals } from "@std/assert";
 
 const OUTPUT_URL = import.meta.resolve("./output.ts");
 const ERRORS_URL = import.meta.resolve("./errors.ts");
+const CONFIG_PATH = new URL("../deno.json", import.meta.url).pathname;
 
 interface Child {
   stdout: string;
@@ -34,7 +35,8 @@ async function runOutput(format: string, body: string): Promise<Child> {
     body,
   ].join("\n");
   const result = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "-q", "--no-config", script],
+    // deno.json's import map: output.ts imports std (@std/io, @std/fmt, @std/cli).
+    args: ["eval", "-q", "--config", CONFIG_PATH, script],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -18,6 +18,7 @@
  * @module
  */
 
+// node: because Deno has no setImmediate of its own (a turn of the event loop, no 1 ms timer floor).
 import { setImmediate } from "node:timers";
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));

@@ -19,6 +19,7 @@
  * @module
  */
 
+// node: because getRandomValues fills at most 64 KiB a call, and a synchronous SHA-256 is needed.
 import { createHash, randomBytes as nodeRandomBytes } from "node:crypto";
 import { hasCommand } from "./cli.ts";
 
