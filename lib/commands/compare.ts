@@ -238,7 +238,10 @@ function phaseJson(r: PhaseResult): Json {
 function highlightFinding(sentence: string, style: Style): string {
   return sentence
     .replace(/\b(?:TCP|UDP) lost [\d,]+ of [\d,]+ probes \([\d.]+%\)/g, (m) => style.red(m))
-    .replace(/\b(?:TCP|UDP) delivered all [\d,]+(?: in order)?/g, (m) => style.green(m));
+    .replace(
+      /\b(?:TCP|UDP|Both) delivered (?:all [\d,]+(?: in order)?|every probe)/g,
+      (m) => style.green(m),
+    );
 }
 
 function table(tcp: ProbeReport, udp: ProbeReport, style: Style): string[] {
