@@ -18,6 +18,7 @@
  * @module
  */
 
+import { delay } from "@std/async/delay";
 import { type Endpoint, formatAddr, formatEndpoint } from "../address.ts";
 import { ChatRoom } from "../behaviours/chat.ts";
 import { discardStream } from "../behaviours/discard.ts";
@@ -239,7 +240,7 @@ export async function serve(
         if (stop.signal.aborted || isClosedError(err)) return;
         // Out of file descriptors or a connection reset before accept: keep serving.
         log(`accept failed: ${(err as Error).message}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await delay(50);
         continue;
       }
       if (
