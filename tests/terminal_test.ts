@@ -239,3 +239,42 @@ Deno.test({
     assert(lostRow.includes(GREEN) || lostRow.includes(RED), JSON.stringify(lostRow));
   },
 });
+
+Deno.test({
+  name:
+    "the server's summary on a terminal's stderr has a bold label (piped, existing tests see it plain)",
+  ignore: noScript,
+  async fn() {
+    const netkit = [Deno.execPath(), ...NETKIT_RUN, "server", "--once", "--host", LOCALHOST]
+      .concat(["--port", "0"]).map(quote).join(" ");
+    const child = new Deno.Command("script", {
+      args: ["-qefc", netkit, "/dev/null"],
+      cwd: ROOT_DIR,
+      clearEnv: true,
+      env: env(),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    try {
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let terminal = "";
+      let port: string | undefined;
+      while (port === undefined) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`server ended before listening: ${terminal}`);
+        terminal += value;
+        port = /listening on tcp [\d.]+:(\d+)/.exec(terminal)?.[1];
+      }
+      // --once: one client served, then the summary and exit.
+      const conn = await Deno.connect({ hostname: LOCALHOST, port: Number(port) });
+      conn.close();
+      for (let r = await reader.read(); !r.done; r = await reader.read()) terminal += r.value;
+      assertEquals((await child.status).code, 0, terminal);
+      assertStringIncludes(terminal, `${BOLD}summary:\x1b[22m 1 connection served`);
+    } finally {
+      clearTimeout(killer);
+    }
+  },
+});
