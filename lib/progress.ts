@@ -129,7 +129,7 @@ class LiveLine implements Progress {
   }
 
   #update(): void {
-    this.#spinner.message = fitToWidth(this.#status?.() ?? "", terminalColumns() - 3);
+    this.#spinner.message = fitToWidth(this.#status?.() ?? "starting…", terminalColumns() - 3);
   }
 
   #interrupted(signal: Deno.Signal): void {
