@@ -1,6 +1,9 @@
 /**
- * Bound a promise by a timeout, clearing the timer either way (no timer is
- * left behind for leak detection to find).
+ * Bound a promise by a timeout that rejects with the caller's own error (a
+ * `NetkitError` naming what timed out, for one), on `@std/async`'s
+ * `abortable` and `AbortSignal.timeout`: the timer holds no resource, so
+ * nothing is left behind for leak detection to find, and `FakeTime` drives it
+ * in tests.
  *
  * @example
  * ```ts
@@ -12,19 +15,20 @@
  * @module
  */
 
+import { abortable } from "@std/async/abortable";
+
 /** Resolve as `promise` does, or reject with `onTimeout()` after `ms` milliseconds. */
 export async function deadline<T>(
   promise: Promise<T>,
   ms: number,
   onTimeout: () => Error,
 ): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
-  });
+  const timeout = AbortSignal.timeout(ms);
   try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
+    return await abortable(promise, timeout);
+  } catch (err) {
+    // Only our own timeout maps to the caller's error; the promise's rejections pass through.
+    if (timeout.aborted && err === timeout.reason) throw onTimeout();
+    throw err;
   }
 }

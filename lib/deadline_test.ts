@@ -1,7 +1,8 @@
 /**
  * Tests for the promise timeout helper: the value or the promise's own error
- * pass through, the caller's error comes after the timeout, and the timer is
- * cleared either way (the op sanitizer fails any test that leaves one).
+ * pass through, the caller's error comes after the timeout (on `FakeTime`'s
+ * clock: nothing waits on a real one), and no timer is left behind (the op
+ * sanitizer fails any test that leaves one).
  *
  * @example
  * ```sh
@@ -11,6 +12,7 @@
  * @module
  */
 import { assert, assertEquals, assertRejects, assertStrictEquals } from "@std/assert";
+import { FakeTime } from "@std/testing/time";
 import { deadline } from "./deadline.ts";
 
 class TimeoutError extends Error {}
@@ -41,23 +43,41 @@ Deno.test("deadline passes the promise's own rejection through and clears its ti
 });
 
 Deno.test("deadline rejects with the error from onTimeout once the timeout passes", async () => {
+  using time = new FakeTime();
   const expected = new TimeoutError("timed out after 20 ms");
-  const started = performance.now();
-  const err = await assertRejects(() => deadline(never<number>(), 20, () => expected));
+  let settled = false;
+  const bounded = deadline(never<number>(), 20, () => expected);
+  bounded.catch(() => {}).finally(() => settled = true);
+  await time.tickAsync(19);
+  assert(!settled, "rejected before the timeout");
+  await time.tickAsync(1);
+  const err = await assertRejects(() => bounded);
   assertStrictEquals(err, expected);
-  assert(performance.now() - started >= 15, "rejected before the timeout");
 });
 
 Deno.test("deadline calls onTimeout only when the timeout fires, exactly once", async () => {
+  using time = new FakeTime();
   let calls = 0;
   const onTimeout = () => {
     calls++;
     return new TimeoutError();
   };
   await deadline(Promise.resolve("ok"), 60_000, onTimeout);
+  await time.tickAsync(60_000);
   assertEquals(calls, 0);
-  await assertRejects(() => deadline(never(), 20, onTimeout), TimeoutError);
+  const bounded = deadline(never(), 20, onTimeout);
+  await time.tickAsync(20);
+  await assertRejects(() => bounded, TimeoutError);
+  await time.tickAsync(1000);
   assertEquals(calls, 1);
+});
+
+Deno.test("deadline passes through a promise's own TimeoutError DOMException, unmapped", async () => {
+  const own = new DOMException("the promise's own", "TimeoutError");
+  const err = await assertRejects(() =>
+    deadline(Promise.reject(own), 60_000, () => new TimeoutError())
+  );
+  assertStrictEquals(err, own);
 });
 
 Deno.test("deadline with a 0 ms timeout still prefers an already-resolved promise", async () => {

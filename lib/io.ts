@@ -1,6 +1,7 @@
 /**
- * Small I/O helpers shared by every transport: write a whole buffer, and the
- * errors that simply mean "the peer or we closed the socket".
+ * Small I/O helpers shared by every transport: write a whole buffer (`writeAll`
+ * and `writeAllSync` from `@std/io`), and the errors that simply mean "the peer
+ * or we closed the socket".
  *
  * @example
  * ```ts
@@ -13,18 +14,13 @@
  * @module
  */
 
-/** Anything with Deno's `write` signature. */
-export interface Writer {
-  write(p: Uint8Array): Promise<number>;
-}
+import { writeAll, writeAllSync } from "@std/io/write-all";
 
-/** Write every byte of `data`, looping over short writes. */
-export async function writeAll(writer: Writer, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) {
-    off += await writer.write(off === 0 ? data : data.subarray(off));
-  }
-}
+/** Anything with Deno's `write` signature. */
+export type { Writer } from "@std/io/types";
+
+/** Write every byte of `data`, looping over short writes (`@std/io`). */
+export { writeAll };
 
 /**
  * True for errors that mean a socket ended (closed by us, reset or broken by
@@ -44,9 +40,7 @@ const encoder = new TextEncoder();
 
 /** Write all of `text` to a standard stream synchronously, looping over short writes. */
 export function writeText(stream: { writeSync(p: Uint8Array): number }, text: string): void {
-  const bytes = encoder.encode(text);
-  let off = 0;
-  while (off < bytes.length) off += stream.writeSync(bytes.subarray(off));
+  writeAllSync(stream, encoder.encode(text));
 }
 
 /** Write one line to stderr (logs and summaries; never stdout). */

@@ -1,7 +1,10 @@
 /**
  * Where results go: text lines, one JSON document, or a JSON stream of
  * `{"event": …, "data": …}` lines. Everything for stdout passes through here,
- * so `--json` output is only ever JSON.
+ * so `--json` output is only ever JSON. It also carries what `lib/terminal.ts`
+ * decided for this run: the {@linkcode Style} of the text reports (colour only
+ * on a terminal without `NO_COLOR`) and whether a live progress line may be
+ * drawn on stderr.
  *
  * @example
  * ```ts
@@ -18,14 +21,40 @@ import type { OutputFormat } from "./config.ts";
 import { EXIT_CODES, NetkitError } from "./errors.ts";
 import { writeText } from "./io.ts";
 import type { Json } from "./probe/report.ts";
+import { NO_PROGRESS, type Progress, type ProgressOptions, startProgress } from "./progress.ts";
+import {
+  liveLineOn,
+  readTerminalFacts,
+  type Style,
+  styleFor,
+  type TerminalFacts,
+} from "./terminal.ts";
 
 /** Writes results to stdout in one of the output formats. */
 export class Output {
-  constructor(readonly format: OutputFormat) {}
+  /** How the text reports are marked up: colours or plain. */
+  readonly style: Style;
+  readonly #liveLine: boolean;
+  #progress: Progress = NO_PROGRESS;
+
+  constructor(readonly format: OutputFormat, facts: TerminalFacts = readTerminalFacts()) {
+    this.style = styleFor(format, facts);
+    this.#liveLine = liveLineOn(format, facts);
+  }
 
   /** Print text lines (text format only). */
   text(...lines: string[]): void {
-    if (this.format === "text") write(lines.join("\n") + "\n");
+    if (this.format === "text") this.#progress.around(() => write(lines.join("\n") + "\n"));
+  }
+
+  /**
+   * The live progress line of a long run on stderr (see `lib/progress.ts`):
+   * drawn only with text output while stderr is a terminal, otherwise nothing.
+   * Text printed meanwhile is written around it.
+   */
+  progress(options?: ProgressOptions): Progress {
+    this.#progress = this.#liveLine ? startProgress(options) : NO_PROGRESS;
+    return this.#progress;
   }
 
   /** A `--json-stream` event line (json-stream format only). */

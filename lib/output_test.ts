@@ -10,10 +10,14 @@
  *
  * @module
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertNotStrictEquals, assertStrictEquals } from "@std/assert";
+import { Output } from "./output.ts";
+import { NO_PROGRESS } from "./progress.ts";
+import { COLOR, PLAIN, type TerminalFacts } from "./terminal.ts";
 
 const OUTPUT_URL = import.meta.resolve("./output.ts");
 const ERRORS_URL = import.meta.resolve("./errors.ts");
+const CONFIG_PATH = new URL("../deno.json", import.meta.url).pathname;
 
 interface Child {
   stdout: string;
@@ -34,7 +38,8 @@ async function runOutput(format: string, body: string): Promise<Child> {
     body,
   ].join("\n");
   const result = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "-q", "--no-config", script],
+    // deno.json's import map: output.ts imports std (@std/io, @std/fmt, @std/cli).
+    args: ["eval", "-q", "--config", CONFIG_PATH, script],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -128,4 +133,19 @@ Deno.test("Output 'json-stream' error() prints an 'error' event carrying {error,
     { event: "interval", data: { n: 1 } },
     { event: "error", data: { error: "Connection refused", exit_code: 3 } },
   ]);
+});
+
+Deno.test("Output carries lib/terminal.ts's decision: colour and a live line only for text on a terminal", () => {
+  const tty: TerminalFacts = { noColor: false, stdoutIsTerminal: true, stderrIsTerminal: true };
+  assertStrictEquals(new Output("text", tty).style, COLOR);
+  assertStrictEquals(new Output("text", { ...tty, noColor: true }).style, PLAIN);
+  assertStrictEquals(new Output("json", tty).style, PLAIN);
+  assertStrictEquals(new Output("json-stream", tty).progress(), NO_PROGRESS);
+  assertStrictEquals(
+    new Output("text", { ...tty, stderrIsTerminal: false }).progress(),
+    NO_PROGRESS,
+  );
+  // Stopped long before its 2 s delay: it never draws, and leaves no timer behind.
+  using live = new Output("text", tty).progress();
+  assertNotStrictEquals(live, NO_PROGRESS);
 });

@@ -18,6 +18,8 @@
  * @module
  */
 
+import { delay } from "@std/async/delay";
+// node: because Deno has no setImmediate of its own (a turn of the event loop, no 1 ms timer floor).
 import { setImmediate } from "node:timers";
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -25,7 +27,7 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 /** Resolve once `performance.now()` reaches `due`. */
 export async function waitUntil(due: number): Promise<void> {
   for (let now = performance.now(); now < due; now = performance.now()) {
-    if (due - now > 3) await new Promise((resolve) => setTimeout(resolve, due - now - 2));
+    if (due - now > 3) await delay(due - now - 2);
     else await yieldToEventLoop();
   }
 }

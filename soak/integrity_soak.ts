@@ -12,6 +12,7 @@
  */
 
 import { assertEquals, assertMatch } from "@std/assert";
+// node: because WebCrypto digests only a whole buffer; the soak hashes gigabytes as they stream.
 import { createHash, type Hash } from "node:crypto";
 import { NETKIT_RUN, ROOT_DIR, startServer } from "../tests/support/cli.ts";
 

@@ -6,6 +6,7 @@
  */
 
 import { assert, assertEquals, assertMatch } from "@std/assert";
+// node: because WebCrypto digests only a whole buffer; this hash streams 100 MB.
 import { createHash } from "node:crypto";
 import { runNetkit, startServer } from "./support/cli.ts";
 

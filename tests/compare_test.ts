@@ -9,6 +9,7 @@
 
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { runNetkit, type RunResult, startServer } from "./support/cli.ts";
+import { closedPort } from "./support/sockets.ts";
 
 const LOCALHOST = "127.0.0.1";
 
@@ -39,14 +40,6 @@ interface CompareJson {
   udp: ProbeJson;
   findings: string[];
   phases: PhaseJson[];
-}
-
-/** A TCP port on 127.0.0.1 with nothing listening (bound, then released). */
-function closedPort(): number {
-  const listener = Deno.listen({ hostname: LOCALHOST, port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 function assertOk(result: RunResult): void {

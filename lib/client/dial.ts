@@ -12,6 +12,7 @@
  * @module
  */
 
+// node: because Deno.resolveDns asks DNS servers only; lookup() reads /etc/hosts as the system does.
 import { lookup } from "node:dns/promises";
 import {
   formatEndpoint,

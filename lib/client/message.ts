@@ -26,6 +26,7 @@
  * @module
  */
 
+import { delay } from "@std/async/delay";
 import { formatEndpoint } from "../address.ts";
 import type { MessageConfig } from "../config.ts";
 import { deadline } from "../deadline.ts";
@@ -115,9 +116,7 @@ async function exchangeOne(
       } of ${config.count})`,
     );
   const pause = (i: number) =>
-    i + 1 < config.count && config.intervalMs > 0
-      ? new Promise((resolve) => setTimeout(resolve, config.intervalMs))
-      : undefined;
+    i + 1 < config.count && config.intervalMs > 0 ? delay(config.intervalMs) : undefined;
 
   switch (endpoint.transport) {
     case "tcp":

@@ -16,7 +16,8 @@
  * @module
  */
 
-import { isIP } from "node:net";
+import { isIPv4, isIPv6 } from "@std/net/unstable-ip";
+// node: because Deno.connectTls cannot skip certificate verification (--insecure).
 import tls from "node:tls";
 import type { StreamConn } from "./dial.ts";
 
@@ -101,7 +102,7 @@ export async function connectInsecureTls(hostname: string, port: number): Promis
     host: hostname,
     port,
     rejectUnauthorized: false,
-    ...(isIP(hostname) === 0 && { servername: hostname }),
+    ...(!isIPv4(hostname) && !isIPv6(hostname) && { servername: hostname }),
   });
   try {
     await new Promise<void>((resolve, reject) => {

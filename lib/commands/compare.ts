@@ -31,13 +31,15 @@ import { Output } from "../output.ts";
 import {
   finite,
   formatInterval,
+  formatProbeProgress,
   type Json,
   ms,
   pps,
   probeIntervalJson,
   probeReportJson,
 } from "../probe/report.ts";
-import { type ProbeReport, runProbe } from "../probe/run_probe.ts";
+import { type ProbeLive, type ProbeReport, runProbe } from "../probe/run_probe.ts";
+import type { Style } from "../terminal.ts";
 import { formatBitRate, formatBytes, formatCount, formatPercent } from "../units.ts";
 
 /** One phase of a comparison. */
@@ -93,16 +95,20 @@ export async function runCompare(config: CompareConfig): Promise<number> {
     if (config.target === undefined) {
       await using server = await startEmbeddedServer();
       out.text(
-        `netkit compare: TCP vs UDP against an embedded echo server on ${
-          formatHost(server.hostname, server.port)
-        }`,
+        out.style.bold(
+          `netkit compare: TCP vs UDP against an embedded echo server on ${
+            formatHost(server.hostname, server.port)
+          }`,
+        ),
       );
       return await compare({ hostname: server.hostname, port: server.port }, server, config, out);
     }
     out.text(
-      `netkit compare: TCP vs UDP against ${
-        formatHost(config.target.hostname, config.target.port)
-      }`,
+      out.style.bold(
+        `netkit compare: TCP vs UDP against ${
+          formatHost(config.target.hostname, config.target.port)
+        }`,
+      ),
     );
     return await compare(config.target, undefined, config, out);
   } catch (err) {
@@ -129,19 +135,34 @@ async function compare(
         : { ...p, workload: { ...p.workload, intervalMs: config.intervalMs } }
     );
   const results: PhaseResult[] = [];
+  using progress = out.progress();
   for (const [i, phase] of phases.entries()) {
-    out.text("", `Phase ${i + 1} of ${phases.length} (${phase.name}): ${phase.description}`);
+    out.text(
+      "",
+      out.style.bold(`Phase ${i + 1} of ${phases.length} (${phase.name}): ${phase.description}`),
+    );
+    const onStart = (transport: "tcp" | "udp") => (live: () => ProbeLive) =>
+      progress.follow(() =>
+        `phase ${i + 1}/${phases.length}  ` +
+        formatProbeProgress(live(), { transport, ...phase.workload })
+      );
     const onInterval = (interval: Parameters<typeof formatInterval>[0]) => {
-      out.text(formatInterval(interval));
+      out.text(formatInterval(interval, out.style));
       out.event("interval", {
         phase: phase.name,
         ...(probeIntervalJson(interval) as Record<string, Json>),
       });
     };
-    const tcp = await runProbe({ transport: "tcp", ...target }, phase.workload, { onInterval });
+    const tcp = await runProbe({ transport: "tcp", ...target }, phase.workload, {
+      onInterval,
+      onStart: onStart("tcp"),
+    });
     const before = await readUdpCounters();
     const serverBefore = await embedded?.counters();
-    const udp = await runProbe({ transport: "udp", ...target }, phase.workload, { onInterval });
+    const udp = await runProbe({ transport: "udp", ...target }, phase.workload, {
+      onInterval,
+      onStart: onStart("udp"),
+    });
     const serverAfter = await embedded?.counters();
     const after = await readUdpCounters();
     const rcvbufErrors = before?.RcvbufErrors !== undefined && after?.RcvbufErrors !== undefined
@@ -161,7 +182,12 @@ async function compare(
       ...(udpLossSplit && { udpLossSplit }),
     });
     results.push({ phase, tcp, udp, rcvbufErrors, udpLossSplit, findings });
-    out.text(...table(tcp, udp), "", ...findings.map((f) => `  ${f}`));
+    if (i === phases.length - 1) progress.stop();
+    out.text(
+      ...table(tcp, udp, out.style),
+      "",
+      ...findings.map((f) => `  ${highlightFinding(f, out.style)}`),
+    );
   }
   const phaseDocs = results.map((r) => phaseJson(r));
   const last = phaseDocs[phaseDocs.length - 1] as Record<string, Json>;
@@ -208,7 +234,17 @@ function phaseJson(r: PhaseResult): Json {
   };
 }
 
-function table(tcp: ProbeReport, udp: ProbeReport): string[] {
+/** Mark up a finding: a transport's loss red, "delivered all" green. */
+function highlightFinding(sentence: string, style: Style): string {
+  return sentence
+    .replace(/\b(?:TCP|UDP) lost [\d,]+ of [\d,]+ probes \([\d.]+%\)/g, (m) => style.red(m))
+    .replace(
+      /\b(?:TCP|UDP|Both) delivered (?:all [\d,]+(?: in order)?|every probe)/g,
+      (m) => style.green(m),
+    );
+}
+
+function table(tcp: ProbeReport, udp: ProbeReport, style: Style): string[] {
   const rows: [string, string, string][] = [
     ["", "TCP", "UDP"],
     ["sent", formatCount(tcp.sent), formatCount(udp.sent)],
@@ -234,5 +270,24 @@ function table(tcp: ProbeReport, udp: ProbeReport): string[] {
   const w0 = Math.max(...rows.map((r) => r[0].length)) + 2;
   const w1 = Math.max(...rows.map((r) => r[1].length)) + 4;
   const w2 = Math.max(...rows.map((r) => r[2].length)) + 4;
-  return rows.map(([a, b, c]) => `  ${a.padEnd(w0)}${b.padStart(w1)}${c.padStart(w2)}`.trimEnd());
+  // Pad the plain text, then mark it up: colour codes take no columns.
+  const lostCell = (r: ProbeReport, padded: string) =>
+    padded.replace(/\S.*/, (m) => r.lost > 0 ? style.red(m) : style.green(m));
+  return rows.map(([a, b, c], row) => {
+    const line = `  ${a.padEnd(w0)}${b.padStart(w1)}${c.padStart(w2)}`.trimEnd();
+    if (row === 0) return style.bold(line);
+    if (a === "lost") {
+      return `  ${a.padEnd(w0)}${lostCell(tcp, b.padStart(w1))}${lostCell(udp, c.padStart(w2))}`;
+    }
+    return SECONDARY_ROWS.has(a) ? style.dim(line) : line;
+  });
 }
+
+/** Rows of the compare table shown dimmed: the figures behind the headline ones. */
+const SECONDARY_ROWS = new Set([
+  "rtt min ms",
+  "rtt p90 ms",
+  "rtt p99.9 ms",
+  "send rate",
+  "elapsed",
+]);

@@ -19,6 +19,7 @@ import type { ProbeConfig } from "../config.ts";
 import { Output } from "../output.ts";
 import {
   formatInterval,
+  formatProbeProgress,
   formatProbeReport,
   probeIntervalJson,
   probeReportJson,
@@ -29,13 +30,18 @@ import { runProbe } from "../probe/run_probe.ts";
 export async function runProbeCommand(config: ProbeConfig): Promise<number> {
   const out = new Output(config.output);
   try {
+    using progress = out.progress();
+    const { transport } = config.endpoint;
     const report = await runProbe(config.endpoint, config.workload, {
+      onStart: (live) =>
+        progress.follow(() => formatProbeProgress(live(), { transport, ...config.workload })),
       onInterval: (interval) => {
-        out.text(formatInterval(interval));
+        out.text(formatInterval(interval, out.style));
         out.event("interval", probeIntervalJson(interval));
       },
     });
-    out.text(...formatProbeReport(report));
+    progress.stop();
+    out.text(...formatProbeReport(report, out.style));
     out.result(probeReportJson(report));
     return 0;
   } catch (err) {

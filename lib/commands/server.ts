@@ -21,6 +21,7 @@ import type { ServerConfig } from "../config.ts";
 import { logEvent, logLine, writeText } from "../io.ts";
 import { formatCount } from "../units.ts";
 import { formatSummary, serve } from "../server/serve.ts";
+import { readTerminalFacts, styleFor } from "../terminal.ts";
 
 const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
 
@@ -46,7 +47,7 @@ export async function runServer(config: ServerConfig): Promise<number> {
           } (Ctrl-C again to stop now)`,
         ),
     });
-    logLine(formatSummary(summary));
+    logLine(formatSummary(summary, styleFor("text", readTerminalFacts(), "stderr")));
     return 0;
   } finally {
     for (const signal of SIGNALS) Deno.removeSignalListener(signal, onSignal);

@@ -21,6 +21,7 @@ import { runThroughput } from "../throughput/client.ts";
 import {
   formatThroughput,
   formatThroughputInterval,
+  formatThroughputProgress,
   throughputIntervalJson,
   throughputJson,
 } from "../throughput/report.ts";
@@ -29,13 +30,16 @@ import {
 export async function runThroughputCommand(config: ThroughputConfig): Promise<number> {
   const out = new Output(config.output);
   try {
+    using progress = out.progress();
     const result = await runThroughput(config.plan, {
+      onStart: (live) => progress.follow(() => formatThroughputProgress(live(), config.plan)),
       onInterval: (interval) => {
-        out.text(formatThroughputInterval(interval, config.plan.direction));
+        out.text(formatThroughputInterval(interval, config.plan.direction, out.style));
         out.event("interval", throughputIntervalJson(interval));
       },
     });
-    out.text(...formatThroughput(result));
+    progress.stop();
+    out.text(...formatThroughput(result, out.style));
     out.result(throughputJson(result));
     return 0;
   } catch (err) {

@@ -15,9 +15,11 @@
  * @module
  */
 
+import { bar, elapsedText } from "../progress.ts";
 import type { LatencySummary } from "../stats/histogram.ts";
+import { PLAIN, type Style } from "../terminal.ts";
 import { formatBitRate, formatBytes, formatCount, formatPercent } from "../units.ts";
-import type { ProbeInterval, ProbeReport } from "./run_probe.ts";
+import type { ProbeInterval, ProbeLive, ProbeReport } from "./run_probe.ts";
 
 /** A JSON value that always serialises (no NaN or Infinity: those become null). */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -93,39 +95,83 @@ export function pps(value: number): string {
 }
 
 /** One progress line. */
-export function formatInterval(i: ProbeInterval): string {
+export function formatInterval(i: ProbeInterval, style: Style = PLAIN): string {
   const span = `[${i.startS.toFixed(1).padStart(5)}-${i.endS.toFixed(1).padStart(5)} s]`;
-  return `${span} ${i.transport} sent ${formatCount(i.sent)}  received ${
+  return `${style.dim(span)} ${i.transport} sent ${formatCount(i.sent)}  received ${
     formatCount(i.received)
   }  ` +
-    `out of order ${formatCount(i.outOfOrder)}  duplicates ${formatCount(i.duplicates)}  ` +
+    `${zeroDim(style, "out of order", i.outOfOrder)}  ${
+      zeroDim(style, "duplicates", i.duplicates)
+    }  ` +
     `rtt p50 ${ms(i.rtt.p50)} p99 ${ms(i.rtt.p99)} max ${ms(i.rtt.max)} ms`;
 }
 
+/** `lost N (x%)`: red when anything was lost, green when nothing was. */
+export function formatLoss(lost: number, fraction: number, style: Style = PLAIN): string {
+  const text = `${formatCount(lost)} (${formatPercent(fraction)})`;
+  return lost > 0 ? style.red(text) : style.green(text);
+}
+
+/** `label N`, dimmed when N is 0 (nothing to look at). */
+export function zeroDim(style: Style, label: string, n: number): string {
+  const text = `${label} ${formatCount(n)}`;
+  return n === 0 ? style.dim(text) : text;
+}
+
 /** The summary of one run, for people. */
-export function formatProbeReport(r: ProbeReport): string[] {
+export function formatProbeReport(r: ProbeReport, style: Style = PLAIN): string[] {
   const lines = [
-    `${r.transport} probe to ${r.target.replace(/^\w+ /, "")}: ${formatCount(r.sent)} probes of ${
-      formatBytes(r.size)
-    }, asked ${pps(r.rateRequested)}, achieved ${pps(r.ratePps)}`,
+    style.bold(
+      `${r.transport} probe to ${r.target.replace(/^\w+ /, "")}: ${formatCount(r.sent)} probes of ${
+        formatBytes(r.size)
+      }, asked ${pps(r.rateRequested)}, achieved ${pps(r.ratePps)}`,
+    ),
     `  sent ${formatCount(r.sent)}  received ${formatCount(r.received)}  lost ${
-      formatCount(r.lost)
-    } (${formatPercent(r.lostFraction)})  out of order ${formatCount(r.outOfOrder)}  duplicates ${
-      formatCount(r.duplicates)
+      formatLoss(r.lost, r.lostFraction, style)
+    }  ${zeroDim(style, "out of order", r.outOfOrder)}  ${
+      zeroDim(style, "duplicates", r.duplicates)
     }`,
-    `  rtt ms  min ${ms(r.rtt.min)}  mean ${ms(r.rtt.mean)}  p50 ${ms(r.rtt.p50)}  p90 ${
-      ms(r.rtt.p90)
-    }  p99 ${ms(r.rtt.p99)}  p99.9 ${ms(r.rtt.p999)}  max ${ms(r.rtt.max)}`,
-    `  jitter ${ms(r.jitterMs)} ms  goodput ${formatBitRate(r.bitsPerSecond)}  elapsed ${
-      r.elapsedS.toFixed(2)
-    } s`,
+    `  rtt ms  ${style.dim(`min ${ms(r.rtt.min)}  mean ${ms(r.rtt.mean)}`)}  p50 ${
+      ms(r.rtt.p50)
+    }  ${style.dim(`p90 ${ms(r.rtt.p90)}`)}  p99 ${ms(r.rtt.p99)}  ${
+      style.dim(`p99.9 ${ms(r.rtt.p999)}`)
+    }  max ${ms(r.rtt.max)}`,
+    `  jitter ${ms(r.jitterMs)} ms  goodput ${formatBitRate(r.bitsPerSecond)}  ${
+      style.dim(`elapsed ${r.elapsedS.toFixed(2)} s`)
+    }`,
   ];
   if (r.stale > 0 || r.malformed > 0) {
     lines.push(
-      `  also: ${formatCount(r.stale)} too late to classify, ${
-        formatCount(r.malformed)
-      } malformed echoes`,
+      style.dim(
+        `  also: ${formatCount(r.stale)} too late to classify, ${
+          formatCount(r.malformed)
+        } malformed echoes`,
+      ),
     );
   }
   return lines;
+}
+
+/**
+ * The live progress text of a probe run: a bar when its end is known (a
+ * count or a duration), what was sent and echoed so far, and the time.
+ */
+export function formatProbeProgress(
+  live: ProbeLive,
+  run: { transport: string; count: number | undefined; durationMs: number | undefined },
+): string {
+  const fraction = run.count !== undefined
+    ? live.sent / run.count
+    : run.durationMs !== undefined
+    ? (live.elapsedS * 1000) / run.durationMs
+    : undefined;
+  const sent = run.count !== undefined
+    ? `${formatCount(live.sent)} of ${formatCount(run.count)}`
+    : formatCount(live.sent);
+  const time = elapsedText(live.elapsedS) +
+    (run.durationMs !== undefined ? ` of ${elapsedText(run.durationMs / 1000)}` : "");
+  return `${
+    fraction !== undefined ? `${bar(fraction)} ` : ""
+  }${run.transport} probe  sent ${sent}  ` +
+    `echoed ${formatCount(live.received)}  ${time}`;
 }

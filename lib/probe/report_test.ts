@@ -6,8 +6,11 @@
  */
 
 import { assert, assertEquals, assertMatch } from "@std/assert";
+import { stripAnsiCode } from "@std/fmt/colors";
+import type { Style } from "../terminal.ts";
 import {
   finite,
+  formatProbeProgress,
   formatProbeReport,
   ms,
   pps,
@@ -220,4 +223,57 @@ Deno.test("formatProbeReport of a run with no echoes prints '-' for every latenc
   })).join("\n");
   assertMatch(text, /min - {2}mean - {2}p50 -/);
   assert(!/NaN|null|undefined|Infinity/.test(text), text);
+});
+
+/** A style that marks each piece visibly, so tests see what got which mark without ANSI. */
+const TAGS: Style = {
+  bold: (t) => `<b>${t}</b>`,
+  dim: (t) => `<d>${t}</d>`,
+  red: (t) => `<r>${t}</r>`,
+  green: (t) => `<g>${t}</g>`,
+};
+
+function untag(lines: string[]): string[] {
+  return lines.map((l) => l.replace(/<\/?[bdrg]>/g, ""));
+}
+
+Deno.test("formatProbeReport with a style bolds the header, reds the loss and leaves the text itself unchanged", () => {
+  const r = report();
+  const styled = formatProbeReport(r, TAGS);
+  assertEquals(untag(styled), formatProbeReport(r));
+  assertMatch(styled[0]!, /^<b>udp probe to .*<\/b>$/);
+  assert(styled[1]!.includes("lost <r>37 (0.37%)</r>"), styled[1]);
+  assert(styled[2]!.includes("<d>min 0.050  mean 0.200</d>"), styled[2]);
+});
+
+Deno.test("formatProbeReport with a style greens a loss of 0 and dims zero reorder and duplicate counts", () => {
+  const styled = formatProbeReport(
+    report({ lost: 0, lostFraction: 0, outOfOrder: 0, duplicates: 0 }),
+    TAGS,
+  );
+  assert(styled[1]!.includes("lost <g>0 (0.00%)</g>"), styled[1]);
+  assert(styled[1]!.includes("<d>out of order 0</d>  <d>duplicates 0</d>"), styled[1]);
+});
+
+Deno.test("formatProbeReport's default style is plain: no ANSI codes at all", () => {
+  for (const line of formatProbeReport(report())) assertEquals(stripAnsiCode(line), line);
+});
+
+Deno.test("formatProbeProgress shows a bar for a count, sent and echoed so far, and the time", () => {
+  assertEquals(
+    formatProbeProgress({ sent: 500, received: 498, elapsedS: 2.6 }, {
+      transport: "udp",
+      count: 1000,
+      durationMs: undefined,
+    }),
+    "[##########----------] udp probe  sent 500 of 1,000  echoed 498  2s",
+  );
+  assertEquals(
+    formatProbeProgress({ sent: 2500, received: 2500, elapsedS: 2.5 }, {
+      transport: "tcp",
+      count: undefined,
+      durationMs: 10_000,
+    }),
+    "[#####---------------] tcp probe  sent 2,500  echoed 2,500  2s of 10s",
+  );
 });

@@ -85,8 +85,22 @@ export interface ProbeInterval {
   jitterMs: number | null;
 }
 
+/** The live counters of a run under way, for a progress display. */
+export interface ProbeLive {
+  sent: number;
+  /** Distinct probes echoed so far. */
+  received: number;
+  /** Seconds since the first send. */
+  elapsedS: number;
+}
+
 /** Options of {@linkcode runProbe}. */
 export interface RunProbeOptions {
+  /**
+   * Called once as sending starts, with a function that reads the live counters.
+   * @default {undefined}
+   */
+  onStart?: (live: () => ProbeLive) => void;
   /**
    * Called at every `workload.intervalMs`.
    * @default {undefined}
@@ -215,6 +229,11 @@ class ProbeRun {
       },
     ).finally(() => this.settleWait(true));
     const start = performance.now();
+    this.options.onStart?.(() => ({
+      sent: this.sent,
+      received: this.tracker.received,
+      elapsedS: (performance.now() - start) / 1000,
+    }));
     let last = { at: start, sent: 0, received: 0, outOfOrder: 0, duplicates: 0 };
     const reporter = workload.intervalMs > 0 && this.options.onInterval
       ? setInterval(() => {

@@ -18,6 +18,7 @@
  * @module
  */
 
+import { delay } from "@std/async/delay";
 import { type Endpoint, formatAddr, formatEndpoint } from "../address.ts";
 import { ChatRoom } from "../behaviours/chat.ts";
 import { discardStream } from "../behaviours/discard.ts";
@@ -28,6 +29,7 @@ import { fromSystemError, NetkitError } from "../errors.ts";
 import { closeQuietly, isClosedError, logLine } from "../io.ts";
 import { loadServerTls, type TlsMaterial } from "../tls_files.ts";
 import { formatBytes, formatCount } from "../units.ts";
+import { PLAIN, type Style } from "../terminal.ts";
 import { CoarseClock, Session } from "./session.ts";
 import { serveDatagrams } from "./datagrams.ts";
 import { AccessList } from "../acl.ts";
@@ -247,7 +249,7 @@ export async function serve(
         if (stop.signal.aborted || isClosedError(err)) return;
         // Out of file descriptors or a connection reset before accept: keep serving.
         log(`accept failed: ${(err as Error).message}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await delay(50);
         continue;
       }
       if (
@@ -325,7 +327,7 @@ export function emptySummary(): ServerSummary {
 }
 
 /** The closing line printed when a server stops. */
-export function formatSummary(s: ServerSummary): string {
+export function formatSummary(s: ServerSummary, style: Style = PLAIN): string {
   const parts = [
     `${formatCount(s.connections)} connection${s.connections === 1 ? "" : "s"} served`,
     `${formatCount(s.refused)} refused`,
@@ -337,7 +339,7 @@ export function formatSummary(s: ServerSummary): string {
   if (s.datagramsIn > 0 || s.datagramsOut > 0) {
     parts.push(`${formatCount(s.datagramsIn)} datagrams in`, `${formatCount(s.datagramsOut)} out`);
   }
-  return `summary: ${parts.join(", ")}`;
+  return `${style.bold("summary:")} ${parts.join(", ")}`;
 }
 
 async function bindAll(endpoints: Endpoint[], tls?: TlsMaterial): Promise<Bound[]> {

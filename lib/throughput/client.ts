@@ -76,8 +76,21 @@ export interface ThroughputInterval {
   receivedBytes: number;
 }
 
+/** The client's live counts of a test under way, for a progress display. */
+export interface ThroughputLive {
+  sentBytes: number;
+  receivedBytes: number;
+  /** Seconds since the server said go. */
+  elapsedS: number;
+}
+
 /** Options of {@linkcode runThroughput}. */
 export interface RunThroughputOptions {
+  /**
+   * Called once as data starts to flow, with a function that reads the live counts.
+   * @default {undefined}
+   */
+  onStart?: (live: () => ThroughputLive) => void;
   /** Called every `plan.intervalMs` with the client's own counts. @default {undefined} */
   onInterval?: (interval: ThroughputInterval) => void;
 }
@@ -172,6 +185,11 @@ export async function runThroughput(
 
     const progress = { sent: { bytes: 0 }, received: { bytes: 0 } };
     const tcpReceivers = tcpConns.map((_, s) => new TcpReceiver(s, 0));
+    options.onStart?.(() => ({
+      sentBytes: progress.sent.bytes,
+      receivedBytes: receivedBytes(tcpReceivers, udpReceivers),
+      elapsedS: (performance.now() - start) / 1000,
+    }));
     let last = { at: start, sent: 0, received: 0 };
     const reporter = plan.intervalMs > 0 && options.onInterval
       ? setInterval(() => {

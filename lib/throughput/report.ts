@@ -16,16 +16,28 @@
  * @module
  */
 
-import { finite, type Json } from "../probe/report.ts";
-import { formatBitRate, formatBytes, formatCount, formatPercent } from "../units.ts";
-import type { DirectionResult, ThroughputInterval, ThroughputResult } from "./client.ts";
+import { format as formatStdBytes } from "@std/fmt/bytes";
+import { finite, formatLoss, type Json, zeroDim } from "../probe/report.ts";
+import { bar, elapsedText } from "../progress.ts";
+import { PLAIN, type Style } from "../terminal.ts";
+import { formatBitRate, formatBytes, formatCount } from "../units.ts";
+import type {
+  DirectionResult,
+  ThroughputInterval,
+  ThroughputLive,
+  ThroughputResult,
+} from "./client.ts";
 
 function rate(bytes: number, seconds: number): number {
   return seconds > 0 ? (bytes * 8) / seconds : 0;
 }
 
 /** One live interval line (the client's own view). */
-export function formatThroughputInterval(i: ThroughputInterval, direction: string): string {
+export function formatThroughputInterval(
+  i: ThroughputInterval,
+  direction: string,
+  style: Style = PLAIN,
+): string {
   const span = `[${i.startS.toFixed(1).padStart(5)}-${i.endS.toFixed(1).padStart(5)} s]`;
   const seconds = i.endS - i.startS;
   const parts: string[] = [];
@@ -37,7 +49,7 @@ export function formatThroughputInterval(i: ThroughputInterval, direction: strin
       `received ${formatBytes(i.receivedBytes)}  ${formatBitRate(rate(i.receivedBytes, seconds))}`,
     );
   }
-  return `${span} ${parts.join("   ")}`;
+  return `${style.dim(span)} ${parts.join("   ")}`;
 }
 
 /** One interval in JSON. */
@@ -53,9 +65,9 @@ export function throughputIntervalJson(i: ThroughputInterval): Json {
   };
 }
 
-function directionLines(label: string, d: DirectionResult, udp: boolean): string[] {
+function directionLines(label: string, d: DirectionResult, udp: boolean, style: Style): string[] {
   const lines = [
-    `${label}`,
+    style.bold(label),
     `  sender    ${formatBytes(d.sent.bytes).padStart(11)}  ${
       formatBitRate(rate(d.sent.bytes, d.sent.seconds))
     }`,
@@ -68,17 +80,19 @@ function directionLines(label: string, d: DirectionResult, udp: boolean): string
     lines.push(
       `  datagrams sent ${formatCount(d.sent.datagrams)}  received ${
         formatCount(d.received.datagrams)
-      }  lost ${formatCount(d.received.lost)} (${formatPercent(lostFraction)})  out of order ${
-        formatCount(d.received.outOfOrder)
-      }  duplicates ${formatCount(d.received.duplicates)}  jitter ${
+      }  lost ${formatLoss(d.received.lost, lostFraction, style)}  ${
+        zeroDim(style, "out of order", d.received.outOfOrder)
+      }  ${zeroDim(style, "duplicates", d.received.duplicates)}  jitter ${
         d.received.jitterMs === null ? "-" : d.received.jitterMs.toFixed(3)
       } ms`,
     );
     if (d.rcvbufErrors !== null && d.rcvbufErrors > 0) {
       lines.push(
-        `  the receiver's kernel dropped ${
-          formatCount(d.rcvbufErrors)
-        } datagrams for a full receive buffer (RcvbufErrors)`,
+        style.red(
+          `  the receiver's kernel dropped ${
+            formatCount(d.rcvbufErrors)
+          } datagrams for a full receive buffer (RcvbufErrors)`,
+        ),
       );
     }
   }
@@ -86,7 +100,7 @@ function directionLines(label: string, d: DirectionResult, udp: boolean): string
 }
 
 /** The summary for people. */
-export function formatThroughput(r: ThroughputResult): string[] {
+export function formatThroughput(r: ThroughputResult, style: Style = PLAIN): string[] {
   const p = r.plan;
   const udp = p.proto === "udp";
   const head = `${p.proto} throughput, ${p.parallel} stream${p.parallel === 1 ? "" : "s"}, ${
@@ -94,10 +108,36 @@ export function formatThroughput(r: ThroughputResult): string[] {
   } s, ${formatBytes(p.size)} ${udp ? "datagrams" : "writes"}${
     p.bitrate > 0 ? `, paced at ${formatBitRate(p.bitrate)} per stream` : ""
   }${p.bitrateIsDefault ? " (UDP's default, as iperf3's; -b 0 for unlimited)" : ""}`;
-  const lines = [head];
-  if (r.up) lines.push(...directionLines("up (client → server):", r.up, udp));
-  if (r.down) lines.push(...directionLines("down (server → client):", r.down, udp));
+  const lines = [style.bold(head)];
+  if (r.up) lines.push(...directionLines("up (client → server):", r.up, udp, style));
+  if (r.down) lines.push(...directionLines("down (server → client):", r.down, udp, style));
   return lines;
+}
+
+const STD_BYTES = {
+  binary: true,
+  locale: "en-US",
+  minimumFractionDigits: 2,
+  maximumFractionDigits: 2,
+};
+
+/**
+ * The live progress text of a test: a bar over its duration, the bytes moved
+ * so far (by `@std/fmt/bytes`) at their average rate, and the time.
+ */
+export function formatThroughputProgress(
+  live: ThroughputLive,
+  plan: { proto: string; direction: string; durationMs: number },
+): string {
+  const part = (what: string, bytes: number) =>
+    `${what} ${formatStdBytes(bytes, STD_BYTES)} ${formatBitRate(rate(bytes, live.elapsedS))}`;
+  const parts = [
+    ...(plan.direction !== "down" ? [part("sent", live.sentBytes)] : []),
+    ...(plan.direction !== "up" ? [part("received", live.receivedBytes)] : []),
+  ];
+  return `${bar((live.elapsedS * 1000) / plan.durationMs)} ${plan.proto} ${plan.direction}  ${
+    parts.join("  ")
+  }  ${elapsedText(live.elapsedS)} of ${elapsedText(plan.durationMs / 1000)}`;
 }
 
 function directionJson(d: DirectionResult, proto: "tcp" | "udp"): Json {

@@ -146,6 +146,11 @@ export interface RunNetkitOptions {
    * @default {30000}
    */
   timeoutMs?: number;
+  /**
+   * Exactly this environment (nothing inherited), e.g. to leave NO_COLOR out.
+   * @default {the test's own environment}
+   */
+  env?: Record<string, string>;
 }
 
 /** Run `netkit ARGS` to completion. */
@@ -157,6 +162,7 @@ export async function runNetkit(
   const child = new Deno.Command(Deno.execPath(), {
     args: [...NETKIT_RUN, ...args],
     cwd: ROOT_DIR,
+    ...(options.env && { clearEnv: true, env: options.env }),
     stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

@@ -19,7 +19,9 @@
  * @module
  */
 
+// node: because getRandomValues fills at most 64 KiB a call, and a synchronous SHA-256 is needed.
 import { createHash, randomBytes as nodeRandomBytes } from "node:crypto";
+import { delay } from "@std/async/delay";
 import { hasCommand } from "./cli.ts";
 
 /** How a finished peer ended and what it printed. */
@@ -282,11 +284,6 @@ export interface WaitOptions {
   peer?: Peer;
 }
 
-/** Resolve after `ms`; used only as the backoff between retried attempts. */
-function backoff(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** Retry `attempt` with a growing backoff until it returns true, the deadline passes, or the peer exits. */
 async function retry(
   what: string,
@@ -311,7 +308,7 @@ async function retry(
     if (performance.now() >= until) {
       throw new Error(`${what} not ready after ${timeoutMs} ms (${lastError ?? "no answer"})`);
     }
-    await backoff(pause);
+    await delay(pause); // the backoff between retried attempts
     pause = Math.min(pause * 2, 100);
   }
 }

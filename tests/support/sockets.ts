@@ -15,6 +15,8 @@
  * @module
  */
 
+import { getAvailablePort } from "@std/net/get-available-port";
+
 export { isClosedError as isConnectionEnd, writeAll } from "../../lib/io.ts";
 
 /** Read exactly `length` bytes; throws if the peer closes first. */
@@ -50,10 +52,7 @@ export async function openFds(pid: number): Promise<number> {
   return n;
 }
 
-/** A TCP port on `hostname` that nothing listens on (bound, then closed). */
-export function closedPort(hostname = "127.0.0.1"): number {
-  const listener = Deno.listen({ hostname, port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+/** A TCP port that nothing listens on, on any IPv4 address (`@std/net`: bound, then closed). */
+export function closedPort(): number {
+  return getAvailablePort();
 }
