@@ -49,6 +49,10 @@ export interface ServerConfig {
   drainTimeoutMs: number;
   /** Serve TCP over TLS with these PEM files (`pem`: their text, once read at start). */
   tls: { certFile: string; keyFile: string; pem?: TlsMaterial } | undefined;
+  /** Bytes all running throughput tests' buffers may take together (one test at most half). */
+  maxTestMemory: number;
+  /** Accept a throughput test's UDP flows from any IP, not only its control connection's. */
+  allowUdpFromAnyIp: boolean;
 }
 
 /** A server configuration with every option at its default, for the given endpoints. */
@@ -67,6 +71,8 @@ export function serverDefaults(endpoints: Endpoint[]): ServerConfig {
     firstByteTimeoutMs: 30_000,
     drainTimeoutMs: 5_000,
     tls: undefined,
+    maxTestMemory: 256 * 1024 * 1024,
+    allowUdpFromAnyIp: false,
   };
 }
 

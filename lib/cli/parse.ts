@@ -234,8 +234,8 @@ function buildServer(flags: Flags, positionals: string[]): ServerConfig {
       parseCidr(text) ??
         flags.invalid(name, text, "an IPv4 or IPv6 address or network such as 10.0.0.0/8 or ::1")
     );
-  if (flags.has("rate-limit") && proto !== "udp" && proto !== "both") {
-    flags.fail("'--rate-limit' applies to UDP: use '--proto udp' or '--proto both'");
+  if (flags.has("rate-limit") && proto === "unix") {
+    flags.fail("'--rate-limit' applies to UDP, and a Unix-socket server opens no UDP port");
   }
   if (flags.bool("once") && proto === "udp") {
     flags.fail(
@@ -257,6 +257,8 @@ function buildServer(flags: Flags, positionals: string[]): ServerConfig {
     firstByteTimeoutMs: flags.duration("first-byte-timeout", d.firstByteTimeoutMs),
     drainTimeoutMs: flags.duration("drain-timeout", d.drainTimeoutMs),
     tls,
+    maxTestMemory: byteSize(flags, "max-test-memory", d.maxTestMemory),
+    allowUdpFromAnyIp: flags.bool("allow-udp-from-any-ip"),
   };
 }
 
@@ -273,6 +275,19 @@ function tlsFiles(flags: Flags, proto: string): { certFile: string; keyFile: str
   const keyFile = flags.string("key") ??
     flags.fail("'--tls' needs '--key FILE' (a PEM private key)");
   return { certFile, keyFile };
+}
+
+/** A size in bytes with an optional binary unit: `1048576`, `512KiB`, `256MiB`, `1GiB`. */
+function byteSize(flags: Flags, name: string, fallback: number): number {
+  const text = flags.string(name);
+  if (text === undefined) return fallback;
+  const match = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB)?$/.exec(text);
+  const factor = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[match?.[2] ?? "B"] ?? 1;
+  const bytes = match ? Math.floor(Number(match[1]) * factor) : NaN;
+  if (!(bytes >= 1024 * 1024) || bytes > 2 ** 50) {
+    return flags.invalid(name, text, "a size from 1MiB, such as 64MiB or 1GiB");
+  }
+  return bytes;
 }
 
 function hostFlag(flags: Flags, host: string): string {

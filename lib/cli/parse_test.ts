@@ -133,6 +133,8 @@ Deno.test("server defaults: TCP echo on 0.0.0.0:5050, 1024 connections, no idle 
     firstByteTimeoutMs: 30_000,
     drainTimeoutMs: 5_000,
     tls: undefined,
+    maxTestMemory: 256 * 1024 * 1024,
+    allowUdpFromAnyIp: false,
   });
 });
 
@@ -172,8 +174,20 @@ Deno.test("server security flag mistakes are usage errors naming the flag", () =
   assertUsage(["server", "--tls", "--cert", "c.pem"], "--key");
   assertUsage(["server", "--cert", "c.pem"], "--tls");
   assertUsage(["server", "--proto", "udp", "--tls", "--cert", "c", "--key", "k"], "--tls");
-  assertUsage(["server", "--rate-limit", "10"], "--rate-limit");
+  assertUsage(["server", "--path", "/tmp/nk.sock", "--rate-limit", "10"], "--rate-limit");
   assertUsage(["server", "--proto", "udp", "--rate-limit", "0.5"], "--rate-limit");
+});
+
+Deno.test("server --max-test-memory reads bytes, KiB, MiB and GiB; --allow-udp-from-any-ip is off unless given", () => {
+  assertEquals(server(["--max-test-memory", "64MiB"]).maxTestMemory, 64 * 1024 * 1024);
+  assertEquals(server(["--max-test-memory", "1GiB"]).maxTestMemory, 1024 ** 3);
+  assertEquals(server(["--max-test-memory", "2048KiB"]).maxTestMemory, 2 * 1024 * 1024);
+  assertEquals(server(["--max-test-memory", "1048576"]).maxTestMemory, 1024 * 1024);
+  assertEquals(server(["--allow-udp-from-any-ip"]).allowUdpFromAnyIp, true);
+  assertEquals(server(["--rate-limit", "10"]).rateLimit, 10); // a TCP server's test UDP ports
+  for (const bad of ["0", "12", "1MB", "-5MiB", "lots", "1TiB"]) {
+    assertUsage(["server", "--max-test-memory", bad], "--max-test-memory", bad);
+  }
 });
 
 Deno.test("server '--proto both' gives a TCP and a UDP endpoint on one port", () => {
@@ -214,6 +228,8 @@ Deno.test("server flags and short forms are all read", () => {
       firstByteTimeoutMs: 30_000,
       drainTimeoutMs: 5_000,
       tls: undefined,
+      maxTestMemory: 256 * 1024 * 1024,
+      allowUdpFromAnyIp: false,
     },
   );
   assertEquals(server(["--once"]).once, true);

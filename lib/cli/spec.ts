@@ -180,7 +180,20 @@ export const COMMANDS = {
         type: "string",
         value: "PPS",
         default: "0 (none)",
-        help: "UDP: datagrams per second accepted from one source address; the rest are dropped",
+        help:
+          "UDP: datagrams per second accepted from one source address, on every UDP port (throughput tests' too); the rest are dropped",
+      },
+      "max-test-memory": {
+        type: "string",
+        value: "SIZE",
+        default: "256MiB",
+        help:
+          "Buffers all throughput tests may hold at once (one test at most half); more is refused. Bytes, KiB, MiB or GiB",
+      },
+      "allow-udp-from-any-ip": {
+        type: "boolean",
+        help:
+          "Accept a throughput test's UDP flows from another IP than its control connection's (clients behind NAT with several egress addresses); the flow must still prove it receives",
       },
       tls: { type: "boolean", help: "Serve TCP over TLS (needs --cert and --key)" },
       cert: { type: "string", value: "FILE", help: "TLS certificate chain, PEM" },

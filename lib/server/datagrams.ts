@@ -19,10 +19,8 @@
  */
 
 import type { ServerMode } from "../config.ts";
-import type { AccessList } from "../acl.ts";
 import { formatAddr } from "../address.ts";
 import { isClosedError } from "../io.ts";
-import type { RateLimiter } from "../rate_limiter.ts";
 
 /** Counters a datagram loop adds to. */
 export interface DatagramCounters {
@@ -30,10 +28,6 @@ export interface DatagramCounters {
   datagramsOut: number;
   bytesIn: number;
   bytesOut: number;
-  /** Datagrams refused by the access list. */
-  denied?: number;
-  /** Datagrams dropped by the rate limiter. */
-  rateLimited?: number;
 }
 
 /** Options of {@linkcode serveDatagrams}. */
@@ -54,17 +48,13 @@ export interface ServeDatagramsOptions {
    */
   counters?: DatagramCounters;
   /**
-   * Peers allowed to send; others are dropped unread and unanswered.
+   * The server's gate (`--allow`/`--deny`, `--rate-limit`): datagrams it refuses are dropped
+   * unread and unanswered (it counts and logs them).
    * @default {undefined} (everyone)
    */
-  acl?: AccessList;
+  admit?: (from: Deno.Addr) => boolean;
   /**
-   * Per-source rate limit; datagrams over it are dropped unanswered.
-   * @default {undefined} (none)
-   */
-  limiter?: RateLimiter;
-  /**
-   * Where to log (`-v`) the first refusal of each source and the first datagram of each peer.
+   * Where to log (`-v`) the first datagram of each peer.
    * @default {undefined} (no logs)
    */
   log?: (line: string) => void;
@@ -81,15 +71,7 @@ export async function serveDatagrams(
   const counters = options.counters ??
     { datagramsIn: 0, datagramsOut: 0, bytesIn: 0, bytesOut: 0 };
   const echo = (options.mode ?? "echo") === "echo";
-  // Log a refused source once (bounded), not once per datagram.
-  const noted = new Set<string>();
-  const note = (line: string, source: string) => {
-    if (!options.log || noted.has(source)) return;
-    if (noted.size >= 1024) noted.clear();
-    noted.add(source);
-    options.log(line);
-  };
-  // With -v, each new peer (address and port) once; bounded like the refusals.
+  // With -v, each new peer (address and port) once; bounded.
   const peers = new Set<string>();
   const meet = (addr: Deno.Addr) => {
     const peer = formatAddr(addr);
@@ -108,22 +90,7 @@ export async function serveDatagrams(
       if (options.signal?.aborted || isClosedError(err)) return counters;
       continue; // e.g. an ICMP error queued on the socket: keep serving
     }
-    if (options.acl || options.limiter) {
-      const host = addr.transport === "udp" ? addr.hostname : "";
-      if (options.acl && !options.acl.permits(host)) {
-        counters.denied = (counters.denied ?? 0) + 1;
-        note(`denied udp ${formatAddr(addr)}: not permitted by --allow/--deny`, host);
-        continue;
-      }
-      if (options.limiter && !options.limiter.take(host, performance.now())) {
-        counters.rateLimited = (counters.rateLimited ?? 0) + 1;
-        note(
-          `rate-limited udp ${formatAddr(addr)}: over --rate-limit ${options.limiter.rate}/s`,
-          host,
-        );
-        continue;
-      }
-    }
+    if (options.admit && !options.admit(addr)) continue;
     counters.datagramsIn++;
     counters.bytesIn += data.length;
     if (options.log) meet(addr);

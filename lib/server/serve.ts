@@ -32,8 +32,8 @@ import { formatBytes, formatCount } from "../units.ts";
 import { PLAIN, type Style } from "../terminal.ts";
 import { CoarseClock, Session } from "./session.ts";
 import { serveDatagrams } from "./datagrams.ts";
-import { AccessList } from "../acl.ts";
-import { RateLimiter } from "../rate_limiter.ts";
+import { Gate } from "./gate.ts";
+import { MemoryBudget } from "./memory_budget.ts";
 import { ThroughputHub } from "../throughput/hub.ts";
 
 /** Options of {@linkcode serve}. */
@@ -97,7 +97,8 @@ export async function serve(
   const summary: ServerSummary = options.summary ?? emptySummary();
   const tls = config.tls ? config.tls.pem ?? await loadServerTls(config.tls) : undefined;
   const bound = await bindAll(config.endpoints, tls);
-  const acl = new AccessList(config.allow, config.deny);
+  // One gate for every socket a stranger can reach: listeners and each test's UDP port.
+  const gate = new Gate(config, summary, config.verbose ? { log } : {});
   const stop = new AbortController();
   const onAbort = () => {
     options.onStopping?.(live.size);
@@ -110,7 +111,13 @@ export async function serve(
   const live = new Map<Deno.Conn, Session>();
   const handlers = new Set<Promise<void>>();
   const room = new ChatRoom();
-  const hub = new ThroughputHub({ counters: summary, ...(config.verbose && { log }) });
+  const hub = new ThroughputHub({
+    counters: summary,
+    admitDatagram: (from) => gate.admitDatagram(from),
+    memory: new MemoryBudget(config.maxTestMemory),
+    allowUdpFromAnyIp: config.allowUdpFromAnyIp,
+    ...(config.verbose && { log }),
+  });
   const firstByteApplies = config.firstByteTimeoutMs > 0 && config.mode !== "chat";
   const period = Math.max(
     10,
@@ -252,13 +259,7 @@ export async function serve(
         await delay(50);
         continue;
       }
-      if (
-        acl.active && conn.remoteAddr.transport === "tcp" && !acl.permits(conn.remoteAddr.hostname)
-      ) {
-        summary.denied++;
-        if (config.verbose) {
-          log(`denied ${formatAddr(conn.remoteAddr)}: not permitted by --allow/--deny`);
-        }
+      if (!gate.admitConnection(conn.remoteAddr)) {
         closeQuietly(conn);
         continue;
       }
@@ -291,8 +292,7 @@ export async function serve(
           mode: config.mode,
           signal: stop.signal,
           counters: summary,
-          ...(acl.active && { acl }),
-          ...(config.rateLimit > 0 && { limiter: new RateLimiter(config.rateLimit) }),
+          ...(gate.active && { admit: (from: Deno.Addr) => gate.admitDatagram(from) }),
           ...(config.verbose && { log }),
         })
       ),

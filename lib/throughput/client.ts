@@ -1,9 +1,11 @@
 /**
  * The client role of a throughput test: agree the test over a control
  * connection, open the data streams (TCP connections, or UDP flows the client
- * opens so that `--reverse` works from behind NAT), send and/or receive for the
- * duration, then exchange figures so both the sender's and the receiver's view
- * are reported.
+ * opens so that `--reverse` works from behind NAT, each proving to the server
+ * that it receives at its address before anything is sent there), send and/or
+ * receive for the duration (a receiving client reports its progress, which a
+ * sending server needs to keep going), then exchange figures so both the
+ * sender's and the receiver's view are reported.
  *
  * @example
  * ```ts
@@ -36,7 +38,11 @@ import {
   readUdpHeader,
   type ReceivedFigures,
   type SentFigures,
+  UDP_CHALLENGE_BYTES,
   UDP_HEADER_BYTES,
+  UDP_HELLO_BYTES,
+  UDP_PROOF_BYTES,
+  UDP_SECRET_BYTES,
   type UdpHeader,
   UdpKind,
   writeUdpHeader,
@@ -67,6 +73,9 @@ export interface ThroughputResult {
   down: DirectionResult | undefined;
   elapsedS: number;
 }
+
+/** How often a receiving client tells the server how much it has received. */
+const PROGRESS_MS = 500;
 
 /** One live interval of the client's own view. */
 export interface ThroughputInterval {
@@ -104,7 +113,13 @@ export async function runThroughput(
   const control = await dialStream(plan.endpoint, plan.timeoutMs);
   const resources: { close(): void }[] = [control];
   const lines = new LineReader(control);
-  const send = (m: ControlMessage) => writeAll(control, encodeControl(m));
+  // Control lines go out one after another (progress lines and the report never interleave).
+  let writing: Promise<void> = Promise.resolve();
+  const send = (m: ControlMessage) => {
+    const line = encodeControl(m);
+    writing = writing.catch(() => {}).then(() => writeAll(control, line));
+    return writing;
+  };
   const expect = async <T extends ControlMessage["type"]>(type: T, ms: number) => {
     const line = await deadline(
       lines.next(),
@@ -124,6 +139,8 @@ export async function runThroughput(
         "failure",
         line === null
           ? `${where} closed the control connection; is it a netkit server in echo or discard mode?`
+          : line.startsWith(CONTROL_MAGIC.trim())
+          ? `${where} echoed the test request back: an echo server that does not speak netkit's throughput protocol ${CONTROL_MAGIC.trim()} (an older netkit? run the same version on both ends)`
           : `${where} does not speak netkit's throughput protocol`,
       );
     }
@@ -141,13 +158,25 @@ export async function runThroughput(
       bitrate: plan.bitrate,
     });
     const ready = await expect("ready", plan.timeoutMs);
+    const secret = plan.proto === "udp" ? fromHex(ready.udp_secret, UDP_SECRET_BYTES) : undefined;
+    if (
+      plan.proto === "udp" &&
+      (!secret || !Number.isInteger(ready.udp_key) || ready.udp_key! < 0 ||
+        ready.udp_key! > 0xffffffff || !Number.isInteger(ready.udp_port) ||
+        ready.udp_port! < 1 || ready.udp_port! > 65535)
+    ) {
+      throw new NetkitError(
+        "failure",
+        `${where} gave no valid UDP port, key and secret for the test (an older netkit? run the same version on both ends)`,
+      );
+    }
+    const key = ready.udp_key ?? 0;
     const receiving = plan.direction !== "up";
     const sending = plan.direction !== "down";
 
     // Open the data streams.
     const tcpConns: Deno.Conn[] = [];
     const udpFlows: { socket: Deno.DatagramConn; peer: Deno.NetAddr }[] = [];
-    const key = { value: 0 };
     for (let s = 0; s < plan.parallel; s++) {
       if (plan.proto === "tcp") {
         const conn = await dialStream(plan.endpoint, plan.timeoutMs);
@@ -155,13 +184,10 @@ export async function runThroughput(
         await writeAll(conn, new TextEncoder().encode(`${DATA_MAGIC}${ready.test_id} ${s}\n`));
         tcpConns.push(conn);
       } else {
-        if (ready.udp_port === null) {
-          throw new NetkitError("failure", `${where} gave no UDP port for the test`);
-        }
         const flow = await openDatagram({
           ...plan.endpoint,
           transport: "udp",
-          port: ready.udp_port,
+          port: ready.udp_port!,
         });
         resources.push(flow.socket);
         udpFlows.push(flow);
@@ -170,14 +196,18 @@ export async function runThroughput(
     const udpReceivers = udpFlows.map((_, s) => new UdpReceiver(s, 0));
     const udpLoops: Promise<void>[] = [];
     if (plan.proto === "udp") {
-      // The key is not known to the client until the first ack; hellos carry 0 and the
-      // server answers with the test's key (acks are never larger than the hello).
+      // Each flow proves it receives at its address before the server sends it anything more.
       await Promise.all(
-        udpFlows.map((flow, s) => hello(flow.socket, flow.peer, s, plan.timeoutMs, key, where)),
+        udpFlows.map((flow, s) =>
+          bindFlow(flow.socket, flow.peer, s, {
+            key,
+            secret: secret!,
+            timeoutMs: plan.timeoutMs,
+            where,
+          })
+        ),
       );
-      udpFlows.forEach((flow, s) =>
-        udpLoops.push(receiveUdp(flow.socket, key.value, udpReceivers[s]!))
-      );
+      udpFlows.forEach((flow, s) => udpLoops.push(receiveUdp(flow.socket, key, udpReceivers[s]!)));
     }
     await expect("go", plan.timeoutMs + plan.durationMs);
     const start = performance.now();
@@ -204,6 +234,13 @@ export async function runThroughput(
         last = { at: now, sent: progress.sent.bytes, received };
       }, plan.intervalMs)
       : undefined;
+    // A sending server keeps going only while the client says it is receiving.
+    const progressTimer = receiving
+      ? setInterval(() => {
+        const received = receivedBytes(tcpReceivers, udpReceivers);
+        send({ type: "progress", received_bytes: received }).catch(() => {});
+      }, PROGRESS_MS)
+      : undefined;
     try {
       const senders: Promise<SentFigures>[] = [];
       const receivers: Promise<void>[] = [];
@@ -219,9 +256,7 @@ export async function runThroughput(
           if (sending) senders.push(sendTcp(tcpConns[s]!, opts));
           if (receiving) receivers.push(tcpReceivers[s]!.run(tcpConns[s]!));
         } else if (sending) {
-          senders.push(
-            sendUdp(udpFlows[s]!.socket, udpFlows[s]!.peer, { ...opts, key: key.value }),
-          );
+          senders.push(sendUdp(udpFlows[s]!.socket, udpFlows[s]!.peer, { ...opts, key }));
         }
       }
       const sent = await Promise.all(senders);
@@ -234,6 +269,7 @@ export async function runThroughput(
       if (plan.proto === "udp" && receiving) {
         await drainUdp(udpReceivers, start + plan.durationMs + 1000);
       }
+      clearInterval(progressTimer);
       await send({ type: "report", sent, received: [] });
       const server = await expect("report", plan.timeoutMs + 2000);
       const elapsedS = (performance.now() - start) / 1000;
@@ -251,6 +287,7 @@ export async function runThroughput(
       };
     } finally {
       if (reporter !== undefined) clearInterval(reporter);
+      clearInterval(progressTimer);
       for (const r of resources) closeQuietly(r);
       await Promise.allSettled(udpLoops); // they end once their sockets are closed
     }
@@ -295,48 +332,74 @@ function combine(
   };
 }
 
-/** Send hellos (every 200 ms) until the server acks, learning the test key from the ack. */
-async function hello(
+/** What a UDP flow needs to bind itself to its stream. */
+interface BindOptions {
+  key: number;
+  secret: Uint8Array;
+  timeoutMs: number;
+  where: string;
+}
+
+/**
+ * Bind one UDP flow: send hellos carrying the test's secret (every 200 ms) until the
+ * server's challenge arrives, then echo the challenge in proofs (every 200 ms) until the
+ * server acks: the server sends nothing else to an address that has not proven it receives.
+ */
+async function bindFlow(
   socket: Deno.DatagramConn,
   peer: Deno.NetAddr,
   stream: number,
-  timeoutMs: number,
-  key: { value: number },
-  where: string,
+  options: BindOptions,
 ): Promise<void> {
-  const buf = new Uint8Array(UDP_HEADER_BYTES);
-  const view = new DataView(buf.buffer);
+  const out = new Uint8Array(Math.max(UDP_HELLO_BYTES, UDP_PROOF_BYTES));
+  const view = new DataView(out.buffer);
   const header: UdpHeader = { key: 0, stream: 0, kind: 0, seq: 0, sendTimeMs: 0 };
   const reply = new Uint8Array(65536);
-  const sendHello = () => {
-    writeUdpHeader(view, 0, stream, UdpKind.hello, 0, performance.now());
-    socket.send(buf, peer).catch(() => {});
+  let challenge: Uint8Array | undefined;
+  const sendNext = () => {
+    const kind = challenge ? UdpKind.proof : UdpKind.hello;
+    writeUdpHeader(view, options.key, stream, kind, 0, performance.now());
+    out.set(challenge ?? options.secret, UDP_HEADER_BYTES);
+    const length = challenge ? UDP_PROOF_BYTES : UDP_HELLO_BYTES;
+    socket.send(out.subarray(0, length), peer).catch(() => {});
   };
-  sendHello();
-  const resend = setInterval(sendHello, 200);
+  sendNext();
+  const resend = setInterval(sendNext, 200);
   try {
-    key.value = await deadline(
+    await deadline(
       (async () => {
         while (true) {
-          const [data] = await socket.receive(reply);
+          const [data, from] = await socket.receive(reply);
+          const netFrom = from as Deno.NetAddr;
           if (
-            readUdpHeader(data, header) && header.kind === UdpKind.helloAck &&
-            header.stream === stream
-          ) {
-            return header.key;
+            netFrom.port !== peer.port || !readUdpHeader(data, header) ||
+            header.key !== options.key || header.stream !== stream
+          ) continue;
+          if (header.kind === UdpKind.helloAck) return;
+          if (header.kind === UdpKind.challenge && data.length >= UDP_PROOF_BYTES && !challenge) {
+            challenge = data.slice(UDP_HEADER_BYTES, UDP_HEADER_BYTES + UDP_CHALLENGE_BYTES);
+            sendNext();
           }
         }
       })(),
-      timeoutMs,
+      options.timeoutMs,
       () =>
         new NetkitError(
           "timeout",
-          `No UDP answer from ${where} port ${peer.port}: is UDP blocked on the path?`,
+          `No UDP answer from ${options.where} port ${peer.port}: is UDP blocked on the path, or does the server refuse UDP from this address (--allow/--deny, or an IP other than this client's TCP one without --allow-udp-from-any-ip)?`,
         ),
     );
   } finally {
     clearInterval(resend);
   }
+}
+
+/** `hex` as exactly `bytes` bytes, or `undefined` when it is not that. */
+function fromHex(hex: unknown, bytes: number): Uint8Array | undefined {
+  if (typeof hex !== "string" || !new RegExp(`^[0-9a-f]{${bytes * 2}}$`).test(hex)) {
+    return undefined;
+  }
+  return Uint8Array.from({ length: bytes }, (_, i) => parseInt(hex.slice(i * 2, i * 2 + 2), 16));
 }
 
 async function receiveUdp(

@@ -4,6 +4,17 @@
  * ends, and frees everything it holds, when its control connection closes or
  * breaks, or at the latest its duration plus {@linkcode TEST_GRACE_MS}.
  *
+ * Defences: a test reserves its buffers from the server's memory budget
+ * before it starts; its UDP port is bound to the address the control
+ * connection arrived on and admits datagrams through the server's gate
+ * (`--allow`/`--deny`, `--rate-limit`); a UDP stream is bound to an address
+ * only after a hello carrying the test's secret, from the control
+ * connection's IP (unless `--allow-udp-from-any-ip`), and a proof that the
+ * address received the server's challenge. Until then an address is sent at
+ * most 3x what it sent, in at most {@linkcode MAX_UNPROVEN_DATAGRAMS}
+ * datagrams. A sending server's stall watchdog counts what the client
+ * reports having received, not what the server sent.
+ *
  * @example
  * ```ts
  * import { ThroughputHub } from "./hub.ts";
@@ -16,25 +27,41 @@
  * @module
  */
 
+import { parseIp } from "../acl.ts";
 import { readUdpCounters } from "../udp_counters.ts";
+import { formatBytes } from "../units.ts";
 import { closeQuietly, writeAll } from "../io.ts";
 import { LineReader } from "./line_reader.ts";
 import {
   checkStart,
   CONTROL_MAGIC,
+  type ControlMessage,
   DATA_MAGIC,
   decodeControl,
   encodeControl,
+  OLD_CONTROL_MAGIC,
   readUdpHeader,
   type ReceivedFigures,
   type SentFigures,
   type StartRequest,
+  UDP_CHALLENGE_BYTES,
   UDP_HEADER_BYTES,
+  UDP_HELLO_BYTES,
+  UDP_PROOF_BYTES,
+  UDP_SECRET_BYTES,
   type UdpHeader,
   UdpKind,
   writeUdpHeader,
 } from "./protocol.ts";
-import { drainUdp, sendTcp, sendUdp, TcpReceiver, UdpReceiver } from "./streams.ts";
+import {
+  drainUdp,
+  sendTcp,
+  sendUdp,
+  TCP_RECEIVE_BYTES,
+  TcpReceiver,
+  UDP_RECEIVER_BYTES,
+  UdpReceiver,
+} from "./streams.ts";
 
 /** How long past its duration a test may take before the server ends it. */
 export const TEST_GRACE_MS = 10_000;
@@ -46,6 +73,32 @@ const STALL_MS = 3000;
 const REPORT_TIMEOUT_MS = 5000;
 /** How long UDP receivers wait for `end` datagrams after the duration. */
 const UDP_DRAIN_MS = 1000;
+/** Datagrams at most sent to an address that has not proven it receives them (challenges). */
+export const MAX_UNPROVEN_DATAGRAMS = 4;
+/** Bytes at most sent to an unproven address, per byte received from it (QUIC's rule). */
+export const UNPROVEN_AMPLIFICATION = 3;
+/** Bytes of a test's UDP receive buffer. */
+const UDP_SOCKET_BUFFER_BYTES = 65536;
+
+/** A reservation of test buffer memory; see {@linkcode ThroughputHubOptions.memory}. */
+export interface TestMemory {
+  /** Reserve `bytes` (described as `what`); the grant, or why it was refused. */
+  reserve(bytes: number, what: string): { release(): void } | string;
+}
+
+/**
+ * The buffer bytes a test may hold, counted as if no buffer were shared:
+ * per stream, a block or datagram buffer when sending, a receive buffer (TCP)
+ * or sequence bitmap (UDP) when receiving; plus the UDP socket's buffer.
+ */
+export function testBufferBytes(r: StartRequest): number {
+  let perStream = 0;
+  if (r.direction !== "up") perStream += r.size;
+  if (r.direction !== "down") {
+    perStream += r.proto === "tcp" ? TCP_RECEIVE_BYTES : UDP_RECEIVER_BYTES;
+  }
+  return r.parallel * perStream + (r.proto === "udp" ? UDP_SOCKET_BUFFER_BYTES : 0);
+}
 
 /** Options of {@linkcode ThroughputHub}. */
 export interface ThroughputHubOptions {
@@ -56,21 +109,60 @@ export interface ThroughputHubOptions {
   counters?: { bytesIn: number; bytesOut: number; datagramsIn: number; datagramsOut: number };
   /** Where to log test starts and ends. @default {() => {}} */
   log?: (line: string) => void;
+  /**
+   * The server's gate for datagrams on a test's UDP port (`--allow`/`--deny`, `--rate-limit`).
+   * @default {undefined} (everyone)
+   */
+  admitDatagram?: (from: Deno.Addr) => boolean;
+  /**
+   * Where tests reserve their buffers; a test it refuses is refused with its reason.
+   * @default {undefined} (no budget)
+   */
+  memory?: TestMemory;
+  /**
+   * Accept a UDP flow from any IP, not only from the control connection's
+   * (clients behind NAT with several egress addresses). Return routability is still proven.
+   * @default {false}
+   */
+  allowUdpFromAnyIp?: boolean;
+}
+
+/** An address that sent a valid hello but has not yet proven it receives what is sent to it. */
+interface Unproven {
+  challenge: Uint8Array;
+  /** Bytes of valid hellos received from it. */
+  received: number;
+  /** Bytes and datagrams sent to it. */
+  sent: number;
+  datagrams: number;
 }
 
 class ServerTest {
   readonly id = randomHex(8);
   readonly key = crypto.getRandomValues(new Uint32Array(1))[0]!;
+  /** What a hello must carry: handed out on the control connection only. */
+  readonly secret = crypto.getRandomValues(new Uint8Array(UDP_SECRET_BYTES));
   readonly stop = new AbortController();
   readonly tcpStreams = new Map<number, { conn: Deno.Conn; initial: Uint8Array }>();
+  /** Each UDP stream's bound address: set once, after a proof of return routability. */
   readonly udpPeers = new Map<number, Deno.NetAddr>();
+  /** Addresses challenged and not yet proven (bounded). */
+  readonly unproven = new Map<string, Unproven>();
+  /** Hellos and proofs ignored: wrong key or secret, another IP, an unknown challenge, a takeover. */
+  ignored = 0;
+  /** Bytes the client reports having received (its progress lines). */
+  acked = 0;
   udp: Deno.DatagramConn | undefined;
   attached: (() => void) | undefined;
   readonly udpReceivers = new Map<number, UdpReceiver>();
   readonly tcpReceivers: TcpReceiver[] = [];
   /** Bytes the server has sent in this test so far (its senders add to it). */
   readonly sent = { bytes: 0 };
-  constructor(readonly request: StartRequest) {}
+  constructor(
+    readonly request: StartRequest,
+    /** The control connection's peer IP, as bytes; UDP flows must come from it. */
+    readonly peerIp: Uint8Array | undefined,
+  ) {}
 
   /** Bytes the server has received in this test so far, on every stream. */
   get receivedBytes(): number {
@@ -91,10 +183,16 @@ export class ThroughputHub {
   readonly #tests = new Map<string, ServerTest>();
   readonly #log: (line: string) => void;
   readonly #counters: ThroughputHubOptions["counters"];
+  readonly #admit: ((from: Deno.Addr) => boolean) | undefined;
+  readonly #memory: TestMemory | undefined;
+  readonly #anyIp: boolean;
 
   constructor(options: ThroughputHubOptions = {}) {
     this.#log = options.log ?? (() => {});
     this.#counters = options.counters;
+    this.#admit = options.admitDatagram;
+    this.#memory = options.memory;
+    this.#anyIp = options.allowUdpFromAnyIp ?? false;
   }
 
   /** Tests running now. */
@@ -104,7 +202,7 @@ export class ThroughputHub {
 
   /** Whether a connection's first bytes open a control or data connection. */
   static sniff(first: Uint8Array): "control" | "data" | undefined {
-    if (startsWith(first, CONTROL_BYTES)) return "control";
+    if (startsWith(first, CONTROL_BYTES) || startsWith(first, OLD_CONTROL_BYTES)) return "control";
     if (startsWith(first, DATA_BYTES)) return "data";
     return undefined;
   }
@@ -113,6 +211,14 @@ export class ThroughputHub {
   async control(conn: Deno.Conn, first: Uint8Array): Promise<void> {
     const lines = new LineReader(conn, first.subarray(CONTROL_BYTES.length));
     const send = (m: Parameters<typeof encodeControl>[0]) => writeAll(conn, encodeControl(m));
+    if (!startsWith(first, CONTROL_BYTES)) {
+      await send({
+        type: "error",
+        message:
+          `this server speaks netkit's throughput protocol ${CONTROL_MAGIC.trim()}, the client ${OLD_CONTROL_MAGIC.trim()}: run the same netkit version on both ends`,
+      });
+      return;
+    }
     const line = await lines.next();
     const request = line === null ? undefined : decodeControl(line);
     if (request?.type !== "start") {
@@ -124,7 +230,30 @@ export class ThroughputHub {
       await send({ type: "error", message: problem });
       return;
     }
-    const test = new ServerTest(request);
+    if (request.proto === "udp" && conn.localAddr.transport !== "tcp") {
+      await send({
+        type: "error",
+        message:
+          "this server listens on a Unix socket only and opens no UDP ports: run UDP tests against a server on TCP (--proto tcp or both)",
+      });
+      return;
+    }
+    const grant = this.#memory?.reserve(
+      testBufferBytes(request),
+      `${request.parallel} stream${request.parallel === 1 ? "" : "s"} of ${
+        formatBytes(request.size)
+      } (${request.proto} ${request.direction})`,
+    );
+    if (typeof grant === "string") {
+      this.#log(`throughput test refused: ${grant}`);
+      await send({ type: "error", message: grant });
+      return;
+    }
+    const remote = conn.remoteAddr;
+    const test = new ServerTest(
+      request,
+      remote.transport === "tcp" ? parseIp(remote.hostname) : undefined,
+    );
     this.#tests.set(test.id, test);
     const hardStop = setTimeout(
       () => test.stop.abort("past its deadline"),
@@ -143,15 +272,20 @@ export class ThroughputHub {
       } s`,
     );
     try {
-      let udpPort: number | null = null;
+      let udp = {};
       if (request.proto === "udp") {
+        // Only on the address the control connection arrived on: never a wider one.
         const local = conn.localAddr as Deno.NetAddr;
         test.udp = Deno.listenDatagram({ transport: "udp", hostname: local.hostname, port: 0 });
-        udpPort = (test.udp.addr as Deno.NetAddr).port;
+        udp = {
+          udp_port: (test.udp.addr as Deno.NetAddr).port,
+          udp_key: test.key,
+          udp_secret: toHex(test.secret),
+        };
       }
-      await send({ type: "ready", test_id: test.id, udp_port: udpPort });
+      await send({ type: "ready", test_id: test.id, udp_port: null, ...udp });
       const result = await this.#run(test, lines, send);
-      this.#log(`throughput test ${test.id}: done, ${result}`);
+      this.#log(`throughput test ${test.id}: done, ${result}${ignoredNote(test)}`);
     } catch (err) {
       if (!test.stop.signal.aborted) {
         await send({ type: "error", message: (err as Error).message }).catch(() => {});
@@ -159,12 +293,13 @@ export class ThroughputHub {
       const why = test.stop.signal.aborted
         ? String(test.stop.signal.reason)
         : (err as Error).message;
-      this.#log(`throughput test ${test.id}: ended early (${why})`);
+      this.#log(`throughput test ${test.id}: ended early (${why})${ignoredNote(test)}`);
     } finally {
       this.#tally(test);
       clearTimeout(hardStop);
       test.stop.abort("done");
       this.#tests.delete(test.id);
+      grant?.release();
     }
   }
 
@@ -218,14 +353,27 @@ export class ThroughputHub {
     const sending = r.direction !== "up";
     let udpLoop: Promise<void> | undefined;
     if (test.udp) {
-      for (let s = 0; s < r.parallel; s++) udpReceivers.set(s, new UdpReceiver(s, 1000));
+      if (receiving) {
+        for (let s = 0; s < r.parallel; s++) udpReceivers.set(s, new UdpReceiver(s, 1000));
+      }
       udpLoop = this.#udpLoop(test, udpReceivers);
     }
-    // The client says nothing more until its report, so reading the control connection now
-    // notices at once when it closes during setup, and later yields the report.
-    const nextLine = lines.next();
-    nextLine.then(
-      (line) => line === null && test.stop.abort("control connection closed"),
+    // The client says nothing but progress lines until its report, so reading the control
+    // connection now notices at once when it closes during setup, and later yields the report.
+    const nextMessage = (async (): Promise<ControlMessage | null | undefined> => {
+      while (true) {
+        const line = await lines.next();
+        if (line === null) return null;
+        const message = decodeControl(line);
+        if (message?.type !== "progress") return message;
+        const bytes = message.received_bytes;
+        if (typeof bytes === "number" && Number.isFinite(bytes) && bytes > test.acked) {
+          test.acked = bytes;
+        }
+      }
+    })();
+    nextMessage.then(
+      (message) => message === null && test.stop.abort("control connection closed"),
       () => test.stop.abort("control connection failed"),
     );
     // Wait for every stream to attach.
@@ -257,12 +405,14 @@ export class ThroughputHub {
     const tcpReceiving: Promise<void>[] = [];
     // A client that vanishes (killed, cable pulled) stops moving bytes: end its test within
     // seconds rather than at the hard deadline. Slow paced tests get a longer allowance.
+    // What the server sends counts only once the client reports having received it: a flow
+    // nobody receives (or a victim's) is stopped however fast the server could send.
     const gapMs = r.bitrate > 0 ? (r.size * 8 * 1000) / r.bitrate : 0;
     const stallMs = Math.max(STALL_MS, 3 * gapMs);
     let lastBytes = -1;
     let lastMove = performance.now();
     const watchdog = setInterval(() => {
-      const bytes = test.sent.bytes + test.receivedBytes;
+      const bytes = (sending ? test.acked : 0) + (receiving ? test.receivedBytes : 0);
       const now = performance.now();
       if (bytes !== lastBytes) {
         lastBytes = bytes;
@@ -293,7 +443,7 @@ export class ThroughputHub {
       }
     }
     let sent: SentFigures[] = [];
-    let line: string | null = null;
+    let clientReport: ControlMessage | null | undefined;
     // The client reports once its own side is done; its figures tell ours how much was sent.
     const reportBy = setTimeout(
       () => test.stop.abort("no report from the client in time"),
@@ -301,7 +451,7 @@ export class ThroughputHub {
     );
     try {
       sent = await Promise.all(senders);
-      line = await nextLine;
+      clientReport = await nextMessage;
     } catch (err) {
       if (!test.stop.signal.aborted) throw err;
     } finally {
@@ -309,7 +459,6 @@ export class ThroughputHub {
       clearTimeout(reportBy);
     }
     if (test.stop.signal.aborted) throw new Error(String(test.stop.signal.reason));
-    const clientReport = line === null ? undefined : decodeControl(line);
     if (clientReport?.type !== "report") {
       throw new Error("control connection closed before the report");
     }
@@ -340,54 +489,160 @@ export class ThroughputHub {
     return `${total} bytes`;
   }
 
-  /** Receive on a test's UDP socket: hellos register stream addresses; data is counted. */
+  /**
+   * Receive on a test's UDP socket. A stream is bound to an address only after return
+   * routability: a hello with the test's secret (from the control connection's IP, unless
+   * allowed otherwise) is answered with a challenge no larger than 3x what that address sent,
+   * and the address that echoes the challenge back is bound. Data and ends count only from a
+   * stream's bound address; a bound stream is never taken over.
+   */
   async #udpLoop(test: ServerTest, receivers: Map<number, UdpReceiver>): Promise<void> {
     const socket = test.udp!;
+    const parallel = test.request.parallel;
+    const admit = this.#admit;
     const buf = new Uint8Array(65536);
-    const ack = new Uint8Array(UDP_HEADER_BYTES);
-    const ackView = new DataView(ack.buffer);
+    const reply = new Uint8Array(UDP_PROOF_BYTES);
+    const replyView = new DataView(reply.buffer);
     const header: UdpHeader = { key: 0, stream: 0, kind: 0, seq: 0, sendTimeMs: 0 };
+    const send = async (kind: number, stream: number, to: Deno.Addr, challenge?: Uint8Array) => {
+      writeUdpHeader(replyView, test.key, stream, kind, 0, performance.now());
+      if (challenge) reply.set(challenge, UDP_HEADER_BYTES);
+      const length = challenge ? UDP_PROOF_BYTES : UDP_HEADER_BYTES;
+      await socket.send(reply.subarray(0, length), to).catch(() => {});
+    };
     while (!test.stop.signal.aborted) {
       let data: Uint8Array;
-      let from: Deno.Addr;
+      let addr: Deno.Addr;
       try {
-        [data, from] = await socket.receive(buf);
+        [data, addr] = await socket.receive(buf);
       } catch {
         if (test.stop.signal.aborted) return;
         continue;
       }
+      if (admit && !admit(addr)) continue;
       const now = performance.now();
-      // Hellos come before the client knows the key (the ack tells it); all else must carry it.
-      if (
-        !readUdpHeader(data, header) || (header.kind !== UdpKind.hello && header.key !== test.key)
-      ) continue;
-      const receiver = receivers.get(header.stream);
-      if (!receiver) continue;
+      if (!readUdpHeader(data, header) || addr.transport !== "udp") continue;
+      const from = addr;
+      const control = header.kind === UdpKind.hello || header.kind === UdpKind.proof;
+      if (header.key !== test.key || header.stream >= parallel) {
+        if (control) test.ignored++;
+        continue;
+      }
+      const bound = test.udpPeers.get(header.stream);
       switch (header.kind) {
         case UdpKind.data:
-          receiver.record(header, data.length, now);
+          if (bound && sameAddr(bound, from)) {
+            receivers.get(header.stream)?.record(header, data.length, now);
+          }
+          break;
+        case UdpKind.end:
+          if (bound && sameAddr(bound, from)) receivers.get(header.stream)?.end();
           break;
         case UdpKind.hello: {
-          if (!test.udpPeers.has(header.stream)) {
-            test.udpPeers.set(header.stream, from as Deno.NetAddr);
-            test.attached?.();
+          if (
+            data.length < UDP_HELLO_BYTES ||
+            !bytesAt(data, UDP_HEADER_BYTES, test.secret) || !this.#ipAllowed(test, from)
+          ) {
+            test.ignored++;
+          } else if (bound) {
+            // A proven address gets its ack again (smaller than the hello); anyone else nothing.
+            if (sameAddr(bound, from)) await send(UdpKind.helloAck, header.stream, from);
+            else test.ignored++;
+          } else {
+            const entry = unprovenEntry(test, from);
+            if (!entry) {
+              test.ignored++;
+              break;
+            }
+            entry.received += data.length;
+            if (
+              entry.datagrams < MAX_UNPROVEN_DATAGRAMS &&
+              entry.sent + UDP_PROOF_BYTES <= UNPROVEN_AMPLIFICATION * entry.received
+            ) {
+              entry.sent += UDP_PROOF_BYTES;
+              entry.datagrams++;
+              await send(UdpKind.challenge, header.stream, from, entry.challenge);
+            }
           }
-          // Never amplify: the ack is exactly as long as a header, no longer than the hello.
-          writeUdpHeader(ackView, test.key, header.stream, UdpKind.helloAck, 0, now);
-          await socket.send(ack.subarray(0, Math.min(UDP_HEADER_BYTES, data.length)), from).catch(
-            () => {},
-          );
           break;
         }
-        case UdpKind.end:
-          receiver.end();
+        case UdpKind.proof: {
+          const entry = test.unproven.get(addrKey(from));
+          if (bound) {
+            if (sameAddr(bound, from)) await send(UdpKind.helloAck, header.stream, from);
+            else test.ignored++;
+          } else if (
+            !entry || data.length < UDP_PROOF_BYTES ||
+            !bytesAt(data, UDP_HEADER_BYTES, entry.challenge) || !this.#ipAllowed(test, from)
+          ) {
+            test.ignored++;
+          } else {
+            test.udpPeers.set(header.stream, from);
+            test.unproven.delete(addrKey(from));
+            await send(UdpKind.helloAck, header.stream, from);
+            test.attached?.();
+          }
           break;
+        }
       }
     }
   }
+
+  /** Whether a UDP flow may come from `from`: the control connection's IP, unless allowed. */
+  #ipAllowed(test: ServerTest, from: Deno.NetAddr): boolean {
+    if (this.#anyIp) return true;
+    const ip = parseIp(from.hostname);
+    const peer = test.peerIp;
+    return ip !== undefined && peer !== undefined && ip.length === peer.length &&
+      ip.every((b, i) => b === peer[i]);
+  }
+}
+
+function sameAddr(a: Deno.NetAddr, b: Deno.NetAddr): boolean {
+  return a.port === b.port && a.hostname === b.hostname;
+}
+
+function addrKey(a: Deno.NetAddr): string {
+  return `${a.hostname}|${a.port}`;
+}
+
+/** The challenge state of an unproven address, created on its first valid hello (bounded). */
+function unprovenEntry(test: ServerTest, from: Deno.NetAddr): Unproven | undefined {
+  const key = addrKey(from);
+  let entry = test.unproven.get(key);
+  if (!entry) {
+    if (test.unproven.size >= 2 * test.request.parallel + 8) return undefined;
+    entry = {
+      challenge: crypto.getRandomValues(new Uint8Array(UDP_CHALLENGE_BYTES)),
+      received: 0,
+      sent: 0,
+      datagrams: 0,
+    };
+    test.unproven.set(key, entry);
+  }
+  return entry;
+}
+
+/** Whether `data` holds `expected` at `offset` (constant time in the compared length). */
+function bytesAt(data: Uint8Array, offset: number, expected: Uint8Array): boolean {
+  if (data.length < offset + expected.length) return false;
+  let diff = 0;
+  for (let i = 0; i < expected.length; i++) diff |= data[offset + i]! ^ expected[i]!;
+  return diff === 0;
+}
+
+function ignoredNote(test: ServerTest): string {
+  return test.ignored > 0
+    ? `; ignored ${test.ignored} UDP hello(s)/proof(s) that did not match (secret, IP, challenge or bound flow)`
+    : "";
+}
+
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 const CONTROL_BYTES = new TextEncoder().encode(CONTROL_MAGIC);
+const OLD_CONTROL_BYTES = new TextEncoder().encode(OLD_CONTROL_MAGIC);
 const DATA_BYTES = new TextEncoder().encode(DATA_MAGIC);
 
 function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
@@ -397,8 +652,5 @@ function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
 }
 
 function randomHex(bytes: number): string {
-  return Array.from(
-    crypto.getRandomValues(new Uint8Array(bytes)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
+  return toHex(crypto.getRandomValues(new Uint8Array(bytes)));
 }

@@ -1,19 +1,23 @@
 /**
  * The throughput test protocol, spoken over the server's ordinary TCP port.
  *
- * A control connection starts with `NKCTL/1 ` and then carries one JSON
- * object per line. A TCP data connection starts with the line
+ * A control connection starts with `NKCTL/2 ` (the protocol's version; a
+ * server answers the older `NKCTL/1 ` with an error line) and then carries one
+ * JSON object per line. A TCP data connection starts with the line
  * `NKDATA/1 <test-id> <stream>` and then carries test bytes. An echo server
  * sniffs these prefixes on a connection's first bytes; anything else is
  * echoed as usual.
  *
  * ```
  * client                                   server
- *   NKCTL/1 {"type":"start", …}        →
- *                                      ←   {"type":"ready","test_id":…,"udp_port":…}
- *   data streams open (TCP: NKDATA line; UDP: hello datagrams, acked)
+ *   NKCTL/2 {"type":"start", …}        →
+ *                                      ←   {"type":"ready","test_id":…,"udp_port":…,
+ *                                             "udp_key":…,"udp_secret":…}
+ *   data streams open (TCP: NKDATA line; UDP: see below)
  *                                      ←   {"type":"go"}
- *   both senders send for duration_ms, then end their streams
+ *   both senders send for duration_ms, then end their streams; a receiving
+ *   client reports what it has received so far, twice a second:
+ *   {"type":"progress","received_bytes":…} →
  *   {"type":"report", sent, received}  →
  *                                      ←   {"type":"report", sent, received}
  * ```
@@ -22,6 +26,15 @@
  * key u32, stream u16, kind u16 (0 data, 1 hello, 2 hello-ack, 3 end),
  * sequence u64, send time float64 ms on the sender's clock (one-way jitter
  * needs no synchronised clocks: the offset cancels).
+ *
+ * A UDP flow is bound only once its address has proven it receives what the
+ * server sends there (return routability): the client sends a hello (kind 1)
+ * carrying the test's 16-byte secret after the header; the server answers with
+ * a challenge (kind 4): 16 random bytes after the header, sent to the hello's
+ * source, no larger than the hello; the client echoes them in a proof (kind 5)
+ * from the same UDP source, and the server binds the stream to that address and
+ * acks (kind 2). Data (kind 0) and end (kind 3) datagrams follow, both ways, only
+ * between the client's flow and the bound address.
  *
  * @example
  * ```ts
@@ -35,7 +48,9 @@
  */
 
 /** First bytes of a control connection. */
-export const CONTROL_MAGIC = "NKCTL/1 ";
+export const CONTROL_MAGIC = "NKCTL/2 ";
+/** First bytes of a control connection of the previous protocol version, answered with an error. */
+export const OLD_CONTROL_MAGIC = "NKCTL/1 ";
 /** First bytes of a TCP data connection. */
 export const DATA_MAGIC = "NKDATA/1 ";
 /** Longest control line accepted, in bytes. */
@@ -81,8 +96,18 @@ export interface ReceivedFigures {
 /** Control messages. */
 export type ControlMessage =
   | StartRequest
-  | { type: "ready"; test_id: string; udp_port: number | null }
+  | {
+    type: "ready";
+    test_id: string;
+    udp_port: number | null;
+    /** UDP tests: the key every datagram of the test carries (u32). */
+    udp_key?: number;
+    /** UDP tests: the secret a hello must carry, {@linkcode UDP_SECRET_BYTES} bytes as hex. */
+    udp_secret?: string;
+  }
   | { type: "go" }
+  /** What the receiving client has received so far (the server's stall watchdog reads it). */
+  | { type: "progress"; received_bytes: number }
   | {
     type: "report";
     sent: SentFigures[];
@@ -113,6 +138,7 @@ export function decodeControl(line: string): ControlMessage | undefined {
     case "start":
     case "ready":
     case "go":
+    case "progress":
     case "report":
     case "error":
       return value as ControlMessage;
@@ -143,7 +169,16 @@ export function checkStart(r: StartRequest): string | undefined {
 export const UDP_HEADER_BYTES = 28;
 
 /** Kinds of UDP test datagrams. */
-export const UdpKind = { data: 0, hello: 1, helloAck: 2, end: 3 } as const;
+export const UdpKind = { data: 0, hello: 1, helloAck: 2, end: 3, challenge: 4, proof: 5 } as const;
+
+/** Bytes of a UDP test's secret, carried by hellos after the header. */
+export const UDP_SECRET_BYTES = 16;
+/** Bytes of a return-routability challenge, carried by challenges and proofs after the header. */
+export const UDP_CHALLENGE_BYTES = 16;
+/** Bytes of a hello: the header, then the test's secret. */
+export const UDP_HELLO_BYTES = UDP_HEADER_BYTES + UDP_SECRET_BYTES;
+/** Bytes of a challenge or a proof: the header, then the challenge. */
+export const UDP_PROOF_BYTES = UDP_HEADER_BYTES + UDP_CHALLENGE_BYTES;
 
 /** A decoded UDP test datagram header (caller-owned, reused). */
 export interface UdpHeader {

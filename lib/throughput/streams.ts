@@ -1,7 +1,10 @@
 /**
  * The data loops of a throughput test, shared by client and server: send for
  * a duration (paced by a bit rate, or unlimited), and receive while counting.
- * One buffer per stream, reused; no allocation per write or datagram.
+ * TCP senders share one read-only block per size (a test of 128 streams of
+ * 4 MiB holds 4 MiB, not 512), dropped when the last sender of that size ends;
+ * UDP senders and receivers hold one buffer per stream, reused; no allocation
+ * per write or datagram.
  *
  * @example
  * ```ts
@@ -29,6 +32,33 @@ import {
   writeUdpHeader,
 } from "./protocol.ts";
 
+/** Bytes of a TCP receiver's read buffer. */
+export const TCP_RECEIVE_BYTES = 256 * 1024;
+/** Bytes a UDP receiver holds (its sequence bitmap, 2^22 bits). */
+export const UDP_RECEIVER_BYTES = (1 << 22) / 8;
+
+/** The blocks TCP senders write, one per size, shared while any sender of that size runs. */
+const blocks = new Map<number, { block: Uint8Array; users: number }>();
+
+/** The shared block of `size` bytes (a fixed pattern, never written after it is made). */
+function takeBlock(size: number): Uint8Array {
+  let entry = blocks.get(size);
+  if (!entry) {
+    const block = new Uint8Array(size);
+    for (let i = 0; i < block.length; i++) block[i] = i & 0xff;
+    entry = { block, users: 0 };
+    blocks.set(size, entry);
+  }
+  entry.users++;
+  return entry.block;
+}
+
+/** Give back a block from {@linkcode takeBlock}; the last user lets it be collected. */
+function returnBlock(size: number): void {
+  const entry = blocks.get(size);
+  if (entry && --entry.users === 0) blocks.delete(size);
+}
+
 /** Options of the senders. */
 export interface SendOptions {
   /** Stream index. @default {0} */
@@ -47,8 +77,7 @@ export interface SendOptions {
 
 /** Send test bytes over a TCP connection for the duration, then half-close it. */
 export async function sendTcp(conn: Deno.Conn, options: SendOptions): Promise<SentFigures> {
-  const buf = new Uint8Array(options.size);
-  for (let i = 0; i < buf.length; i++) buf[i] = i & 0xff;
+  const buf = takeBlock(options.size);
   const start = performance.now();
   const end = start + options.durationMs;
   const bytesPerMs = options.bitrate / 8 / 1000;
@@ -71,6 +100,8 @@ export async function sendTcp(conn: Deno.Conn, options: SendOptions): Promise<Se
     await conn.closeWrite();
   } catch (err) {
     if (!isClosedError(err)) throw err;
+  } finally {
+    returnBlock(options.size);
   }
   return {
     stream: options.stream,
@@ -93,7 +124,7 @@ export class TcpReceiver {
   async run(conn: Deno.Conn, initial?: Uint8Array): Promise<void> {
     this.#start = performance.now();
     if (initial && initial.length > 0) this.#count(initial.length, this.#start);
-    const buf = new Uint8Array(256 * 1024);
+    const buf = new Uint8Array(TCP_RECEIVE_BYTES);
     try {
       for (let n; (n = await conn.read(buf)) !== null;) this.#count(n, performance.now());
     } catch (err) {
