@@ -41,6 +41,16 @@ export function formatBytes(bytes: number): string {
   return scaled(bytes, 1024, ["", "Ki", "Mi", "Gi", "Ti"], "B");
 }
 
+/** A size as a person would write it: `4194304` → `"4 MiB"`, `1400` → `"1400 B"`, `1536` → `"1.50 KiB"`. */
+export function formatSize(bytes: number): string {
+  for (const [unit, size] of [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const) {
+    if (bytes >= size && bytes % size === 0 && bytes / size < 10_000) {
+      return `${bytes / size} ${unit}`;
+    }
+  }
+  return bytes < 1024 * 1024 ? `${bytes} B` : formatBytes(bytes);
+}
+
 /** Bits per second with decimal prefixes: `2.5e9` → `"2.50 Gbit/s"`. */
 export function formatBitRate(bitsPerSecond: number): string {
   return scaled(bitsPerSecond, 1000, ["", "k", "M", "G", "T"], "bit/s");

@@ -10,7 +10,14 @@
  * @module
  */
 import { assertEquals } from "@std/assert";
-import { formatBitRate, formatBytes, formatCount, formatPercent, parseScaled } from "./units.ts";
+import {
+  formatBitRate,
+  formatBytes,
+  formatCount,
+  formatPercent,
+  formatSize,
+  parseScaled,
+} from "./units.ts";
 
 Deno.test("formatCount groups thousands with commas", () => {
   assertEquals(formatCount(0), "0");
@@ -87,4 +94,15 @@ Deno.test("parseScaled rejects negatives, unknown suffixes and garbage", () => {
   ) {
     assertEquals(parseScaled(text), undefined, JSON.stringify(text));
   }
+});
+
+Deno.test("formatSize writes whole KiB, MiB and GiB without decimals, small sizes in bytes", () => {
+  assertEquals(formatSize(4 * 1024 * 1024), "4 MiB");
+  assertEquals(formatSize(256 * 1024 * 1024), "256 MiB");
+  assertEquals(formatSize(1024 ** 3), "1 GiB");
+  assertEquals(formatSize(128 * 1024), "128 KiB");
+  assertEquals(formatSize(1400), "1400 B");
+  assertEquals(formatSize(0), "0 B");
+  assertEquals(formatSize(512 * 1024 * 1024 + 65536), "512.06 MiB");
+  assertEquals(formatSize(5 * 1024 * 1024 + 1), "5.00 MiB");
 });

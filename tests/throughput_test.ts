@@ -169,7 +169,7 @@ Deno.test("throughput against a server that does not speak the protocol fails cl
 Deno.test("a garbage control request gets an error reply, and the server keeps serving", async () => {
   await using server = await startServer(["--host", "127.0.0.1"]);
   using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-  await conn.write(new TextEncoder().encode('NKCTL/1 {"type":"start","proto":"sctp"}\n'));
+  await conn.write(new TextEncoder().encode('NKCTL/2 {"type":"start","proto":"sctp"}\n'));
   const buf = new Uint8Array(1024);
   let text = "";
   for (let n; !text.includes("\n") && (n = await conn.read(buf)) !== null;) {

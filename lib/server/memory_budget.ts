@@ -18,7 +18,7 @@
  * @module
  */
 
-import { formatBytes } from "../units.ts";
+import { formatSize } from "../units.ts";
 
 /** A reservation: give it back once, when the test has let go of its buffers. */
 export interface MemoryGrant {
@@ -49,20 +49,20 @@ export class MemoryBudget {
    * Reserve `bytes` for one test, described as `what` in a refusal (e.g.
    * `"128 streams of 4 MiB"`); returns the grant, or why it was refused.
    */
-  reserve(bytes: number, what = `${formatBytes(bytes)} of buffers`): MemoryGrant | string {
+  reserve(bytes: number, what = `${formatSize(bytes)} of buffers`): MemoryGrant | string {
     if (!(bytes >= 0) || !Number.isFinite(bytes)) return `cannot reserve ${bytes} bytes`;
     if (bytes > this.perTest) {
-      return `${what} needs ${formatBytes(bytes)} of buffers, over this server's ${
-        formatBytes(this.perTest)
+      return `${what} needs ${formatSize(bytes)} of buffers, over this server's ${
+        formatSize(this.perTest)
       } per test (half its --max-test-memory ${
-        formatBytes(this.limit)
+        formatSize(this.limit)
       }): use fewer streams (--parallel) or a smaller --size`;
     }
     if (this.#used + bytes > this.limit) {
-      return `the server's test memory is taken (${formatBytes(this.#used)} of ${
-        formatBytes(this.limit)
+      return `the server's test memory is taken (${formatSize(this.#used)} of ${
+        formatSize(this.limit)
       } by ${this.#tests} running test${this.#tests === 1 ? "" : "s"}; this one needs ${
-        formatBytes(bytes)
+        formatSize(bytes)
       }): try again when they end`;
     }
     this.#used += bytes;

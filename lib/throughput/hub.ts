@@ -29,7 +29,7 @@
 
 import { parseIp } from "../acl.ts";
 import { readUdpCounters } from "../udp_counters.ts";
-import { formatBytes } from "../units.ts";
+import { formatSize } from "../units.ts";
 import { closeQuietly, writeAll } from "../io.ts";
 import { LineReader } from "./line_reader.ts";
 import {
@@ -241,7 +241,7 @@ export class ThroughputHub {
     const grant = this.#memory?.reserve(
       testBufferBytes(request),
       `${request.parallel} stream${request.parallel === 1 ? "" : "s"} of ${
-        formatBytes(request.size)
+        formatSize(request.size)
       } (${request.proto} ${request.direction})`,
     );
     if (typeof grant === "string") {

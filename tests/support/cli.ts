@@ -50,6 +50,12 @@ export interface StartServerOptions {
    * @default {true}
    */
   addPort?: boolean;
+  /**
+   * A command that runs the server, e.g. `["ip", "netns", "exec", NS]` (it must exec it, so
+   * that the child's pid is the server's).
+   * @default {[]} (run directly)
+   */
+  wrap?: string[];
 }
 
 /** Start `netkit server ARGS` and resolve once it printed its `listening on` lines. */
@@ -60,8 +66,11 @@ export async function startServer(
   const wanted = options.listeners ?? (args.includes("both") ? 2 : 1);
   const hasPort = options.addPort === false || args.includes("--port") || args.includes("-p") ||
     args.includes("--path");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...NETKIT_RUN, "server", ...(hasPort ? [] : ["--port", "0"]), ...args],
+  const [command = Deno.execPath(), ...prefix] = options.wrap?.length
+    ? [...options.wrap, Deno.execPath()]
+    : [];
+  const child = new Deno.Command(command, {
+    args: [...prefix, ...NETKIT_RUN, "server", ...(hasPort ? [] : ["--port", "0"]), ...args],
     cwd: ROOT_DIR,
     stdin: "null",
     stdout: "piped",
@@ -151,6 +160,11 @@ export interface RunNetkitOptions {
    * @default {the test's own environment}
    */
   env?: Record<string, string>;
+  /**
+   * A command that runs netkit, e.g. `["ip", "netns", "exec", NS]`.
+   * @default {[]} (run directly)
+   */
+  wrap?: string[];
 }
 
 /** Run `netkit ARGS` to completion. */
@@ -159,8 +173,11 @@ export async function runNetkit(
   options: RunNetkitOptions = {},
 ): Promise<RunResult> {
   const stdin = options.stdin;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...NETKIT_RUN, ...args],
+  const [command = Deno.execPath(), ...prefix] = options.wrap?.length
+    ? [...options.wrap, Deno.execPath()]
+    : [];
+  const child = new Deno.Command(command, {
+    args: [...prefix, ...NETKIT_RUN, ...args],
     cwd: ROOT_DIR,
     ...(options.env && { clearEnv: true, env: options.env }),
     stdin: stdin === undefined ? "null" : "piped",
