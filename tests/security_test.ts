@@ -511,11 +511,14 @@ Deno.test("udp echo never amplifies: every reply is exactly the request, for siz
   }
 });
 
-const HELLO_BYTES = 28;
-const KIND = { data: 0, hello: 1, helloAck: 2, end: 3 } as const;
+const HEADER_BYTES = 28;
+const KIND = { data: 0, hello: 1, helloAck: 2, end: 3, challenge: 4, proof: 5 } as const;
 
-/** A throughput test datagram: `NKT1`, key, stream, kind, seq, send time, then padding. */
-function testDatagram(size: number, fields: { key?: number; stream?: number; kind: number }) {
+/** A throughput test datagram: `NKT1`, key, stream, kind, seq, send time, `tail`, then padding. */
+function testDatagram(
+  size: number,
+  fields: { key?: number; stream?: number; kind: number; tail?: Uint8Array },
+) {
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
   out.set([0x4e, 0x4b, 0x54, 0x31]);
@@ -523,7 +526,8 @@ function testDatagram(size: number, fields: { key?: number; stream?: number; kin
   view.setUint16(8, fields.stream ?? 0);
   view.setUint16(10, fields.kind);
   view.setFloat64(20, performance.now());
-  for (let i = HELLO_BYTES; i < size; i++) out[i] = i & 0xff;
+  for (let i = HEADER_BYTES; i < size; i++) out[i] = i & 0xff;
+  if (fields.tail) out.set(fields.tail.subarray(0, size - HEADER_BYTES), HEADER_BYTES);
   return out;
 }
 
@@ -545,7 +549,7 @@ async function readLine(conn: Deno.Conn, ms: number): Promise<string> {
   );
 }
 
-Deno.test("throughput test UDP port never amplifies: a hello's ack is no longer than the hello, garbage gets no reply at all", async () => {
+Deno.test("throughput test UDP port never amplifies: a hello's challenge and a proof's ack are no longer than what they answer, garbage gets no reply at all", async () => {
   const server = await startServer(["--host", "127.0.0.1", "-v"]);
   const control = await dial("127.0.0.1", server.port);
   try {
@@ -553,7 +557,7 @@ Deno.test("throughput test UDP port never amplifies: a hello's ack is no longer 
     await writeAll(
       control,
       encoder.encode(
-        'NKCTL/1 {"type":"start","proto":"udp","direction":"up","parallel":1,' +
+        'NKCTL/2 {"type":"start","proto":"udp","direction":"up","parallel":1,' +
           '"duration_ms":1000,"size":1400,"bitrate":0}\n',
       ),
     );
@@ -561,6 +565,12 @@ Deno.test("throughput test UDP port never amplifies: a hello's ack is no longer 
     assertEquals(ready.type, "ready");
     const dataPort = ready.udp_port;
     assert(Number.isInteger(dataPort) && dataPort > 0, `udp_port ${ready.udp_port}`);
+    const key: number = ready.udp_key;
+    const secret = Uint8Array.from(
+      (ready.udp_secret as string).match(/../g)!,
+      (h) => parseInt(h, 16),
+    );
+    const hello = (size: number) => testDatagram(size, { key, kind: KIND.hello, tail: secret });
 
     const garbage = () => {
       const random = pseudoRandom(dataPort);
@@ -572,30 +582,40 @@ Deno.test("throughput test UDP port never amplifies: a hello's ack is no longer 
         noise(28),
         noise(1400),
         noise(65507),
-        testDatagram(HELLO_BYTES, { kind: KIND.hello }).subarray(0, 27), // a truncated hello
-        testDatagram(HELLO_BYTES, { kind: KIND.hello, stream: 7 }), // no such stream
+        hello(44).subarray(0, 43), // a truncated hello
+        testDatagram(HEADER_BYTES, { key, kind: KIND.hello }), // no secret
+        testDatagram(44, { key, kind: KIND.hello, tail: new Uint8Array(16) }), // a wrong secret
+        testDatagram(44, { key: key ^ 1, kind: KIND.hello, tail: secret }), // a wrong key
+        testDatagram(44, { key, kind: KIND.hello, stream: 7, tail: secret }), // no such stream
+        testDatagram(44, { key, kind: KIND.proof, tail: new Uint8Array(16) }), // a wrong proof
         testDatagram(1400, { kind: KIND.data, key: 0xdeadbeef }), // wrong key
-        testDatagram(HELLO_BYTES, { kind: KIND.end, key: 0xdeadbeef }),
-        testDatagram(HELLO_BYTES, { kind: KIND.helloAck, key: 0xdeadbeef }),
+        testDatagram(HEADER_BYTES, { kind: KIND.end, key: 0xdeadbeef }),
+        testDatagram(HEADER_BYTES, { kind: KIND.helloAck, key: 0xdeadbeef }),
+        testDatagram(44, { kind: KIND.challenge, key }),
       ];
     };
-    // Garbage first, then a hello: the first reply must be the hello's ack (the server's
+    // Garbage first, then a hello: the first reply must be the hello's challenge (the server's
     // socket is read in order), so nothing answered the garbage.
-    for (const round of [1, 2]) {
-      for (const g of garbage()) await udp.send(g, dataPort);
-      const hello = testDatagram(HELLO_BYTES, { kind: KIND.hello });
-      await udp.send(hello, dataPort);
-      const ack = await udp.expect(5000, `ack of a hello (round ${round})`);
-      assertEquals(ack.from.port, dataPort);
-      assert(ack.data.length <= hello.length, `ack of ${ack.data.length} B to ${hello.length}`);
-      assertEquals([...ack.data.subarray(0, 4)], [0x4e, 0x4b, 0x54, 0x31]);
-      assertEquals(new DataView(ack.data.buffer).getUint16(10), KIND.helloAck);
-    }
-    // Longer hellos still get a header-sized ack.
-    for (const size of [29, 100, 1400, 65507]) {
-      await udp.send(testDatagram(size, { kind: KIND.hello }), dataPort);
-      const ack = await udp.expect(5000, `ack of a ${size}-byte hello`);
-      assertEquals(ack.data.length, HELLO_BYTES, `ack of a ${size}-byte hello`);
+    for (const g of garbage()) await udp.send(g, dataPort);
+    await udp.send(hello(44), dataPort);
+    const challenge = await udp.expect(5000, "challenge to a hello");
+    assertEquals(challenge.from.port, dataPort);
+    assert(challenge.data.length <= 44, `challenge of ${challenge.data.length} B to 44`);
+    assertEquals([...challenge.data.subarray(0, 4)], [0x4e, 0x4b, 0x54, 0x31]);
+    assertEquals(new DataView(challenge.data.buffer).getUint16(10), KIND.challenge);
+    // Garbage again, then the proof: the first reply is the ack, a bare header.
+    for (const g of garbage()) await udp.send(g, dataPort);
+    const proof = challenge.data.slice();
+    new DataView(proof.buffer).setUint16(10, KIND.proof);
+    await udp.send(proof, dataPort);
+    const ack = await udp.expect(5000, "ack of a proof");
+    assertEquals(ack.data.length, HEADER_BYTES);
+    assertEquals(new DataView(ack.data.buffer).getUint16(10), KIND.helloAck);
+    // Longer hellos from the bound flow still get a header-sized ack.
+    for (const size of [45, 100, 1400, 65507]) {
+      await udp.send(hello(size), dataPort);
+      const again = await udp.expect(5000, `ack of a ${size}-byte hello`);
+      assertEquals(again.data.length, HEADER_BYTES, `ack of a ${size}-byte hello`);
     }
     for (const g of garbage()) await udp.send(g, dataPort);
     assertEquals(await udp.next(ABSENCE_MS), undefined, "garbage got a reply");

@@ -127,8 +127,8 @@ export interface ThroughputHubOptions {
   allowUdpFromAnyIp?: boolean;
 }
 
-/** An address that sent a valid hello but has not yet proven it receives what is sent to it. */
-interface Unproven {
+/** An address that sent a valid hello, and the challenge it must echo to prove it receives. */
+interface Challenged {
   challenge: Uint8Array;
   /** Bytes of valid hellos received from it. */
   received: number;
@@ -146,8 +146,8 @@ class ServerTest {
   readonly tcpStreams = new Map<number, { conn: Deno.Conn; initial: Uint8Array }>();
   /** Each UDP stream's bound address: set once, after a proof of return routability. */
   readonly udpPeers = new Map<number, Deno.NetAddr>();
-  /** Addresses challenged and not yet proven (bounded). */
-  readonly unproven = new Map<string, Unproven>();
+  /** Addresses challenged, by `host|port` (bounded): each one's challenge and what it was sent. */
+  readonly challenged = new Map<string, Challenged>();
   /** Hellos and proofs ignored: wrong key or secret, another IP, an unknown challenge, a takeover. */
   ignored = 0;
   /** Bytes the client reports having received (its progress lines). */
@@ -549,7 +549,7 @@ export class ThroughputHub {
             if (sameAddr(bound, from)) await send(UdpKind.helloAck, header.stream, from);
             else test.ignored++;
           } else {
-            const entry = unprovenEntry(test, from);
+            const entry = challengeFor(test, from);
             if (!entry) {
               test.ignored++;
               break;
@@ -567,18 +567,18 @@ export class ThroughputHub {
           break;
         }
         case UdpKind.proof: {
-          const entry = test.unproven.get(addrKey(from));
-          if (bound) {
-            if (sameAddr(bound, from)) await send(UdpKind.helloAck, header.stream, from);
-            else test.ignored++;
-          } else if (
+          const entry = test.challenged.get(addrKey(from));
+          if (
             !entry || data.length < UDP_PROOF_BYTES ||
             !bytesAt(data, UDP_HEADER_BYTES, entry.challenge) || !this.#ipAllowed(test, from)
           ) {
             test.ignored++;
+          } else if (bound) {
+            // The proven address gets its ack again (smaller than the proof); anyone else nothing.
+            if (sameAddr(bound, from)) await send(UdpKind.helloAck, header.stream, from);
+            else test.ignored++;
           } else {
             test.udpPeers.set(header.stream, from);
-            test.unproven.delete(addrKey(from));
             await send(UdpKind.helloAck, header.stream, from);
             test.attached?.();
           }
@@ -606,19 +606,19 @@ function addrKey(a: Deno.NetAddr): string {
   return `${a.hostname}|${a.port}`;
 }
 
-/** The challenge state of an unproven address, created on its first valid hello (bounded). */
-function unprovenEntry(test: ServerTest, from: Deno.NetAddr): Unproven | undefined {
+/** The challenge of an address, made on its first valid hello (a bounded number per test). */
+function challengeFor(test: ServerTest, from: Deno.NetAddr): Challenged | undefined {
   const key = addrKey(from);
-  let entry = test.unproven.get(key);
+  let entry = test.challenged.get(key);
   if (!entry) {
-    if (test.unproven.size >= 2 * test.request.parallel + 8) return undefined;
+    if (test.challenged.size >= 2 * test.request.parallel + 8) return undefined;
     entry = {
       challenge: crypto.getRandomValues(new Uint8Array(UDP_CHALLENGE_BYTES)),
       received: 0,
       sent: 0,
       datagrams: 0,
     };
-    test.unproven.set(key, entry);
+    test.challenged.set(key, entry);
   }
   return entry;
 }
