@@ -137,6 +137,7 @@ Deno.test("a sending server stops within seconds when the client stops acknowled
   const after = performance.now() - go;
   assert(ended === null || ended.type === "error", JSON.stringify(ended));
   assert(after < 10_000, `the unacknowledged test ran ${after} ms`);
+  console.log(`unacknowledged 30 s test ended after ${(after / 1000).toFixed(1)} s`);
   // A real client reports its progress and runs its whole 4 s (longer than the 3 s stall).
   const result = await runNetkit([
     "client",
@@ -219,6 +220,7 @@ Deno.test("--deny 127.0.0.2: the host refused on the main port gets nothing from
   assertMatch(summary, /[\d,]+ datagrams rate-limited/);
   assertMatch(stderr, new RegExp(`rate-limited udp 127\\.0\\.0\\.1:${allowed.port}:`));
   assertEquals(denied.datagrams, 0);
+  console.log(`denied host: ${denied.datagrams} datagrams back; ${summary}`);
 });
 
 Deno.test("a Unix-socket server refuses UDP throughput tests with a clear error line", async () => {
@@ -454,6 +456,11 @@ Deno.test({
       assertGreater(doc.down.sum_received.bytes, 1_000_000);
       const { stderr } = await server.stop();
       assertMatch(stderr, /ignored \d+ UDP hello/);
+      console.log(
+        `forged: ${
+          JSON.stringify(report)
+        }; legitimate test received ${doc.down.sum_received.bytes} B`,
+      );
     } finally {
       await ip("netns", "delete", ns);
     }
