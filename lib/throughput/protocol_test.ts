@@ -13,12 +13,18 @@
 import { assert, assertEquals } from "@std/assert";
 import {
   checkStart,
+  CONTROL_MAGIC,
   type ControlMessage,
   decodeControl,
   encodeControl,
+  OLD_CONTROL_MAGIC,
   readUdpHeader,
   type StartRequest,
+  UDP_CHALLENGE_BYTES,
   UDP_HEADER_BYTES,
+  UDP_HELLO_BYTES,
+  UDP_PROOF_BYTES,
+  UDP_SECRET_BYTES,
   type UdpHeader,
   UdpKind,
   writeUdpHeader,
@@ -178,7 +184,15 @@ Deno.test("encodeControl → decodeControl round trips every message type", () =
     START,
     { type: "ready", test_id: "abc123", udp_port: 40000 },
     { type: "ready", test_id: "abc123", udp_port: null },
+    {
+      type: "ready",
+      test_id: "abc123",
+      udp_port: 40000,
+      udp_key: 0xffffffff,
+      udp_secret: "00112233445566778899aabbccddeeff",
+    },
     { type: "go" },
+    { type: "progress", received_bytes: 123456789 },
     {
       type: "report",
       sent: [{ stream: 0, bytes: 100, datagrams: 0, seconds: 1.5 }],
@@ -300,4 +314,19 @@ Deno.test("checkStart rejects a negative, NaN, infinite or non-numeric bitrate",
   for (const bitrate of [-1, -0.001, NaN, Infinity, -Infinity, "0", null, undefined]) {
     assertEquals(checkStart(bad("bitrate", bitrate)), "bad bitrate", String(bitrate));
   }
+});
+
+Deno.test("a hello carries the secret and a proof the challenge after the header: 44 bytes each", () => {
+  assertEquals(UDP_HELLO_BYTES, 28 + 16);
+  assertEquals(UDP_PROOF_BYTES, 28 + 16);
+  assertEquals(UDP_SECRET_BYTES, 16);
+  assertEquals(UDP_CHALLENGE_BYTES, 16);
+  // The kinds on the wire: data, hello, ack and end keep their numbers; challenge and proof are new.
+  assertEquals(UdpKind, { data: 0, hello: 1, helloAck: 2, end: 3, challenge: 4, proof: 5 });
+});
+
+Deno.test("the control magic names protocol version 2; version 1 is known only to be refused", () => {
+  assertEquals(CONTROL_MAGIC, "NKCTL/2 ");
+  assertEquals(OLD_CONTROL_MAGIC, "NKCTL/1 ");
+  assertEquals(CONTROL_MAGIC.length, OLD_CONTROL_MAGIC.length);
 });
