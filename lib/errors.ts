@@ -78,7 +78,8 @@ export function usageError(message: string, command?: string): NetkitError {
  *
  * @param err What was thrown.
  * @param action What netkit was doing, e.g. `"connect to"` or `"listen on"`.
- * @param target The address involved, as printed to users.
+ * @param target The address involved, as printed to users (`formatEndpoint`'s form:
+ *   a Unix socket's starts with `unix `).
  */
 export function fromSystemError(err: unknown, action: string, target: string): NetkitError {
   if (err instanceof NetkitError) return err;
@@ -89,6 +90,15 @@ export function fromSystemError(err: unknown, action: string, target: string): N
     return new NetkitError(
       "refused",
       `Connection refused by ${target}: is a server listening there?`,
+      options,
+    );
+  }
+  // A Unix socket has a path, not a port: its hints never mention ports.
+  const unix = target.startsWith("unix ");
+  if ((err instanceof Deno.errors.AddrInUse || code === "EADDRINUSE") && unix) {
+    return new NetkitError(
+      "addr_in_use",
+      `Cannot ${action} ${target}: the path is taken (by a live server's socket, or a file that is not a socket); stop that server or choose another --path`,
       options,
     );
   }
@@ -105,7 +115,11 @@ export function fromSystemError(err: unknown, action: string, target: string): N
   ) {
     return new NetkitError(
       "permission",
-      `Cannot ${action} ${target}: permission denied (${detail}); ports below 1024 need privileges`,
+      `Cannot ${action} ${target}: permission denied (${detail}); ${
+        unix
+          ? "check the permissions of the socket file and of its directory"
+          : "ports below 1024 need privileges"
+      }`,
       options,
     );
   }
@@ -133,6 +147,17 @@ export function fromSystemError(err: unknown, action: string, target: string): N
     return new NetkitError("tls", `TLS failure with ${target}: ${detail}`, options);
   }
   return new NetkitError("network", `Cannot ${action} ${target}: ${detail}`, options);
+}
+
+/**
+ * A stream connection the server closed (or reset) before sending one byte,
+ * as a server does with a connection a limit turned away.
+ */
+export function closedWithoutReply(target: string): NetkitError {
+  return new NetkitError(
+    "refused",
+    `${target}: the server closed the connection without a reply (a limit such as --max-conns, --allow/--deny?)`,
+  );
 }
 
 /** An error's message without Deno's " (os error N)" tail and what follows it. */

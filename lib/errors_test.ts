@@ -12,6 +12,7 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import {
+  closedWithoutReply,
   type ErrorKind,
   EXIT_CODES,
   exitCodeOf,
@@ -195,4 +196,32 @@ Deno.test("fromSystemError reads the codes of node: module errors as it reads De
   assertEquals(fromSystemError(node("ENOTFOUND"), "connect to", "tcp x:1").kind, "not_found");
   assertEquals(fromSystemError(node("EADDRINUSE"), "listen on", "tcp x:1").kind, "addr_in_use");
   assertEquals(fromSystemError(node("ETIMEDOUT"), "connect to", "tcp x:1").kind, "timeout");
+});
+
+Deno.test("fromSystemError never mentions ports for a Unix socket: permission and a taken path", () => {
+  const target = "unix /run/nk/nk.sock";
+  const denied = fromSystemError(
+    new Deno.errors.PermissionDenied("Permission denied"),
+    "listen on",
+    target,
+  );
+  assertEquals(denied.kind, "permission");
+  assert(denied.message.includes(target), denied.message);
+  assert(!/port|privilege/i.test(denied.message), denied.message);
+  const taken = fromSystemError(new Deno.errors.AddrInUse("Address in use"), "listen on", target);
+  assertEquals(taken.kind, "addr_in_use");
+  assert(taken.message.includes("--path"), taken.message);
+  assert(!/port/i.test(taken.message), taken.message);
+  // An IP listener keeps its port hints.
+  const ip = fromSystemError(new Deno.errors.PermissionDenied("x"), "listen on", TARGET);
+  assert(/ports below 1024/.test(ip.message), ip.message);
+});
+
+Deno.test("closedWithoutReply names the target and the likely limits, exit 3", () => {
+  const e = closedWithoutReply(TARGET);
+  assertEquals(e.exitCode, 3);
+  assertEquals(
+    e.message,
+    `${TARGET}: the server closed the connection without a reply (a limit such as --max-conns, --allow/--deny?)`,
+  );
 });

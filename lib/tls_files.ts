@@ -18,7 +18,7 @@
  */
 
 import type { Config } from "./config.ts";
-import { NetkitError, systemDetail } from "./errors.ts";
+import { NetkitError, systemDetail, usageError } from "./errors.ts";
 
 /** A server's certificate chain and private key, as PEM text. */
 export interface TlsMaterial {
@@ -51,9 +51,24 @@ export async function loadServerTls(
   return material;
 }
 
-/** Read `--ca`. */
-export function loadCaFile(path: string): Promise<string> {
-  return readPem("--ca", path);
+/**
+ * Read `--ca`: PEM text with at least one certificate. A file that cannot be
+ * read or holds no PEM certificate is a usage error naming the file (exit 2).
+ */
+export async function loadCaFile(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    throw usageError(`Cannot read --ca '${path}': ${systemDetail(err)}`, "client");
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw usageError(
+      `--ca '${path}' holds no PEM certificate: give the CA's certificate, a PEM file with a '-----BEGIN CERTIFICATE-----' block`,
+      "client",
+    );
+  }
+  return text;
 }
 
 /** `config` with every TLS file it names read into it (`tls.pem`, `tls.caPem`). */

@@ -5,10 +5,12 @@
  *
  * @example
  * ```ts
- * import { formatBitRate, formatBytes, formatCount } from "./units.ts";
+ * import { formatBitRate, formatBytes, formatCount, formatCountOf, formatSize } from "./units.ts";
  *
  * formatCount(10000); // "10,000"
+ * formatCountOf(1, "probe"); // "1 probe"
  * formatBytes(1536); // "1.50 KiB"
+ * formatSize(1400); // "1,400 B"
  * formatBitRate(2.5e9); // "2.50 Gbit/s"
  * ```
  *
@@ -27,13 +29,23 @@ export function formatCount(n: number): string {
   return COUNT.format(n);
 }
 
+/**
+ * A count and its noun, singular for exactly one: `(1, "probe")` → `"1 probe"`,
+ * `(3000, "probe")` → `"3,000 probes"`.
+ */
+export function formatCountOf(n: number, noun: string, plural = `${noun}s`): string {
+  return `${formatCount(n)} ${n === 1 ? noun : plural}`;
+}
+
 function scaled(value: number, base: number, prefixes: readonly string[], unit: string): string {
   let i = 0;
   while (Math.abs(value) >= base && i < prefixes.length - 1) {
     value /= base;
     i++;
   }
-  return i === 0 ? `${Math.round(value)} ${unit}` : `${FIXED2.format(value)} ${prefixes[i]}${unit}`;
+  return i === 0
+    ? `${formatCount(Math.round(value))} ${unit}`
+    : `${FIXED2.format(value)} ${prefixes[i]}${unit}`;
 }
 
 /** Bytes with binary prefixes: `1536` → `"1.50 KiB"`. */
@@ -41,14 +53,17 @@ export function formatBytes(bytes: number): string {
   return scaled(bytes, 1024, ["", "Ki", "Mi", "Gi", "Ti"], "B");
 }
 
-/** A size as a person would write it: `4194304` → `"4 MiB"`, `1400` → `"1400 B"`, `1536` → `"1.50 KiB"`. */
+/**
+ * A size as a person would write it, exact where it can be: `4194304` → `"4 MiB"`,
+ * `1400` → `"1,400 B"` (never `"1.37 KiB"`), `5242881` → `"5.00 MiB"`.
+ */
 export function formatSize(bytes: number): string {
   for (const [unit, size] of [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const) {
     if (bytes >= size && bytes % size === 0 && bytes / size < 10_000) {
       return `${bytes / size} ${unit}`;
     }
   }
-  return bytes < 1024 * 1024 ? `${bytes} B` : formatBytes(bytes);
+  return bytes < 1024 * 1024 ? `${formatCount(bytes)} B` : formatBytes(bytes);
 }
 
 /** Bits per second with decimal prefixes: `2.5e9` → `"2.50 Gbit/s"`. */

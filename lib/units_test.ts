@@ -14,6 +14,7 @@ import {
   formatBitRate,
   formatBytes,
   formatCount,
+  formatCountOf,
   formatPercent,
   formatSize,
   parseScaled,
@@ -31,7 +32,21 @@ Deno.test("formatCount groups thousands with commas", () => {
 Deno.test("formatBytes prints whole bytes below 1 KiB", () => {
   assertEquals(formatBytes(0), "0 B");
   assertEquals(formatBytes(1), "1 B");
-  assertEquals(formatBytes(1023), "1023 B");
+  assertEquals(formatBytes(1023), "1,023 B");
+});
+
+Deno.test("formatSize prints a size in exact bytes with thousands separators: --size 1400 is 1,400 B", () => {
+  assertEquals(formatSize(64), "64 B");
+  assertEquals(formatSize(1400), "1,400 B");
+  assertEquals(formatSize(1_048_575), "1,048,575 B");
+});
+
+Deno.test("formatCountOf is singular for exactly one and plural otherwise", () => {
+  assertEquals(formatCountOf(1, "probe"), "1 probe");
+  assertEquals(formatCountOf(0, "probe"), "0 probes");
+  assertEquals(formatCountOf(3000, "datagram"), "3,000 datagrams");
+  assertEquals(formatCountOf(1, "reply", "replies"), "1 reply");
+  assertEquals(formatCountOf(2, "reply", "replies"), "2 replies");
 });
 
 Deno.test("formatBytes uses binary prefixes with two decimals", () => {
@@ -101,7 +116,6 @@ Deno.test("formatSize writes whole KiB, MiB and GiB without decimals, small size
   assertEquals(formatSize(256 * 1024 * 1024), "256 MiB");
   assertEquals(formatSize(1024 ** 3), "1 GiB");
   assertEquals(formatSize(128 * 1024), "128 KiB");
-  assertEquals(formatSize(1400), "1400 B");
   assertEquals(formatSize(0), "0 B");
   assertEquals(formatSize(512 * 1024 * 1024 + 65536), "512.06 MiB");
   assertEquals(formatSize(5 * 1024 * 1024 + 1), "5.00 MiB");

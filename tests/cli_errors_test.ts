@@ -12,8 +12,17 @@
  * @module
  */
 import { assert, assertEquals, assertMatch } from "@std/assert";
+import { parseCommandLine } from "../lib/cli/parse.ts";
 import { COMMANDS, renderTopHelp } from "../lib/cli/spec.ts";
-import { runNetkit, type RunResult, startServer } from "./support/cli.ts";
+import type { CompareConfig, MessageConfig, ProbeConfig } from "../lib/config.ts";
+import {
+  NETKIT_RUN,
+  ROOT_DIR,
+  runNetkit,
+  type RunResult,
+  skipWithout,
+  startServer,
+} from "./support/cli.ts";
 import { closedPort } from "./support/sockets.ts";
 
 /**
@@ -201,4 +210,94 @@ Deno.test("'netkit --version' prints 'netkit 0.1.0' and exits 0", async () => {
   assertEquals(result.code, 0, result.stderr);
   assertEquals(result.text, "netkit 0.1.0\n");
   assertEquals(result.stderr, "");
+});
+
+// --- help tells the truth, at a readable width ----------------------------------
+
+/** The help line (with its wrapped continuation) of `--flag` in `netkit COMMAND --help`. */
+async function helpOf(command: string, flag: string): Promise<string> {
+  const result = await runNetkit([command, "--help"]);
+  assertEquals(result.code, 0, result.stderr);
+  const lines = result.text.split("\n");
+  const at = lines.findIndex((l) => new RegExp(`^\\s+(-\\w, )?--${flag}\\b`).test(l));
+  assert(at >= 0, `no --${flag} in:\n${result.text}`);
+  const entry = [lines[at]!];
+  for (const line of lines.slice(at + 1)) {
+    if (!/^ {8,}\S/.test(line)) break; // continuations sit under the help column
+    entry.push(line);
+  }
+  return entry.map((l) => l.trim()).join(" ");
+}
+
+Deno.test("'compare --help' states the --count and --timeout compare really uses", async () => {
+  const count = await helpOf("compare", "count");
+  const custom = parseCommandLine(["compare", "127.0.0.1", "5050"]) as CompareConfig;
+  assertEquals(custom.workload?.count, 10_000);
+  assertMatch(count, /\(default: 10000\b/, count);
+  const timeout = await helpOf("compare", "timeout");
+  assertEquals(custom.workload?.timeoutMs, 2000);
+  assertMatch(timeout, /\(default: 2s\b/, timeout);
+});
+
+Deno.test("'client --help' states --timeout per mode: 2s for probes, 5s otherwise", async () => {
+  const timeout = await helpOf("client", "timeout");
+  const probe = parseCommandLine(["client", "--probe"]) as ProbeConfig;
+  const message = parseCommandLine(["client", "--message", "x"]) as MessageConfig;
+  assertEquals(probe.workload.timeoutMs, 2000);
+  assertEquals(message.timeoutMs, 5000);
+  assertMatch(timeout, /default: 5s; 2s with --probe\)/, timeout);
+  const count = await helpOf("client", "count");
+  assertEquals(probe.workload.count, 1000);
+  assertMatch(count, /default: 1 with --message, 1000 with --probe\)/, count);
+});
+
+Deno.test("every help text fits 80 columns when stdout is not a terminal", async () => {
+  for (const args of [["--help"], ...Object.keys(COMMANDS).map((name) => [name, "--help"])]) {
+    const result = await runNetkit(args);
+    assertEquals(result.code, 0, result.stderr);
+    for (const line of result.text.split("\n")) {
+      assert(line.length <= 80, `'netkit ${args.join(" ")}': ${line.length} columns: ${line}`);
+    }
+  }
+});
+
+// --- addresses and names ----------------------------------------------------------
+
+Deno.test("'256.1.1.1' is not a valid address (exit 2), not a host name that was not found", async () => {
+  for (
+    const args of [["client", "--message", "x", "256.1.1.1", "5050"], [
+      "server",
+      "--host",
+      "256.1.1.1",
+    ]]
+  ) {
+    const result = await runNetkit(args);
+    const line = assertOneErrorLine(result, 2, "'256.1.1.1' is not a valid address");
+    assert(!/not found/.test(line), line);
+  }
+});
+
+Deno.test("compare resolves its target before printing anything: a bad name is one error line, exit 4", async () => {
+  const result = await runNetkit(["compare", "nonexistent.invalid", "5050"]);
+  assertOneErrorLine(result, 4, "nonexistent.invalid", "not found");
+});
+
+Deno.test({
+  name: "help wraps to the terminal's width when stdout is a terminal (a 60-column pty)",
+  ignore: skipWithout("script", "stty"),
+  async fn() {
+    const netkit = [Deno.execPath(), ...NETKIT_RUN, "compare", "--help"].join(" ");
+    const { code, stdout } = await new Deno.Command("script", {
+      args: ["-qec", `stty cols 60; ${netkit}`, "/dev/null"],
+      cwd: ROOT_DIR,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(code, 0);
+    const lines = new TextDecoder().decode(stdout).replaceAll("\r", "").trimEnd().split("\n");
+    assert(lines.length > 10, lines.join("\n"));
+    for (const line of lines) assert(line.length <= 60, `${line.length} columns: ${line}`);
+    assert(lines.some((l) => l.length > 50), "it uses the width it has");
+  },
 });

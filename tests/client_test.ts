@@ -8,7 +8,16 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 // node: because WebCrypto digests only a whole buffer; this hash streams 100 MB.
 import { createHash } from "node:crypto";
-import { runNetkit, startServer } from "./support/cli.ts";
+import { makeTestCerts } from "./support/certs.ts";
+import {
+  NETKIT_RUN,
+  ROOT_DIR,
+  runNetkit,
+  type RunResult,
+  skipWithout,
+  startServer,
+} from "./support/cli.ts";
+import { closedPort } from "./support/sockets.ts";
 
 function sha256(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
@@ -140,4 +149,185 @@ Deno.test("--connections reports failures honestly and exits 1 when some connect
   assertEquals(result.code, 1);
   assertMatch(result.text, /^connections: 0 ok, 3 failed; messages: 3 sent, 0 replies;/);
   assertMatch(result.stderr, /^error: \d connections?: /m);
+});
+
+Deno.test("a probe of --size 1400 reports '1,400 B', and a run of one probe says '1 probe'", async () => {
+  await using server = await startServer(["--proto", "udp", "--host", "127.0.0.1"]);
+  const result = await runNetkit([
+    "client",
+    "--probe",
+    "--proto",
+    "udp",
+    `127.0.0.1:${server.port}`,
+    "--count",
+    "1",
+    "--size",
+    "1400",
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  assertMatch(result.text, /^udp probe to 127\.0\.0\.1:\d+: 1 probe of 1,400 B, asked /);
+});
+
+/** The one `error: …` line of a failed run that printed nothing on stdout. */
+function onlyErrorLine(result: RunResult): string {
+  assertEquals(result.text, "", "nothing on stdout");
+  const lines = result.stderr.trimEnd().split("\n");
+  assertEquals(lines.length, 1, `one stderr line: ${result.stderr}`);
+  assertMatch(lines[0]!, /^error: /);
+  assert(!result.stderr.includes("    at "), "no stack trace");
+  return lines[0]!;
+}
+
+Deno.test("--tls --ca FILE that holds no PEM certificate is a usage error naming the file, before any connection (exit 2)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const notPem = `${dir}/not-a-cert.pem`;
+    await Deno.writeTextFile(notPem, "this is not a certificate\n");
+    // Nothing listens on the port: a connection attempt would fail with exit 3.
+    const port = closedPort();
+    for (const mode of [[], ["--message", "hi"]]) {
+      const result = await runNetkit([
+        "client",
+        "--tls",
+        "--ca",
+        notPem,
+        `127.0.0.1:${port}`,
+        ...mode,
+      ], { stdin: "" });
+      assertEquals(result.code, 2, result.stderr);
+      const line = onlyErrorLine(result);
+      assert(line.includes(`'${notPem}'`), line);
+      assertMatch(line, /no PEM certificate/);
+      assertMatch(line, /netkit client --help/);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "--tls --ca with a server's own self-signed CA certificate explains it in plain words and the fix, not the TLS library's error (exit 8)",
+  ignore: skipWithout("openssl"),
+  async fn() {
+    await using certs = await makeTestCerts();
+    // The CA's own self-signed certificate served as the server's: trusted, but a CA certificate.
+    await using server = await startServer([
+      "--host",
+      "127.0.0.1",
+      "--tls",
+      "--cert",
+      certs.caCert,
+      "--key",
+      `${certs.dir}/ca.key`,
+    ]);
+    const result = await runNetkit([
+      "client",
+      "--tls",
+      "--ca",
+      certs.caCert,
+      `127.0.0.1:${server.port}`,
+      "--message",
+      "hi",
+    ], { timeoutMs: 15_000 });
+    assertEquals(result.code, 8, result.stderr);
+    const line = onlyErrorLine(result);
+    assert(!/CaUsedAsEndEntity|OtherError|Other\(/.test(line), line);
+    assertMatch(line, /self-signed/);
+    assertMatch(line, /give --ca the CA that signed it/);
+    assertMatch(line, /--insecure/);
+    assert(line.includes(`127.0.0.1:${server.port}`), line);
+  },
+});
+
+const TURNED_AWAY =
+  "the server closed the connection without a reply (a limit such as --max-conns, --allow/--deny?)";
+
+Deno.test("a connection closed by the server's --deny is reported as such by --message, --probe and --throughput, never as success (exit 3)", async () => {
+  await using server = await startServer(["--host", "127.0.0.1", "--deny", "127.0.0.1"]);
+  const target = `127.0.0.1:${server.port}`;
+  for (
+    const mode of [
+      ["--message", "hi"],
+      ["--probe", "--count", "50"],
+      ["--probe", "--rate", "0", "--count", "100000"],
+      ["--throughput", "--duration", "1s"],
+    ]
+  ) {
+    const result = await runNetkit(["client", target, ...mode], { timeoutMs: 15_000 });
+    assertEquals(result.code, 3, `${mode[0]}: ${result.stderr}`);
+    const line = onlyErrorLine(result);
+    assert(line.includes(`tcp ${target}: ${TURNED_AWAY}`), `${mode[0]}: ${line}`);
+  }
+});
+
+Deno.test("a --message connection refused by --max-conns is reported as closed by a limit, exit 3", async () => {
+  await using server = await startServer(["--host", "127.0.0.1", "--max-conns", "1"]);
+  using held = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  // The held connection is being served once it echoes.
+  await held.write(new TextEncoder().encode("x"));
+  assertEquals(await held.read(new Uint8Array(1)), 1);
+  const result = await runNetkit(["client", `127.0.0.1:${server.port}`, "--message", "hi"]);
+  assertEquals(result.code, 3, result.stderr);
+  assert(onlyErrorLine(result).includes(TURNED_AWAY), result.stderr);
+});
+
+Deno.test("netcat mode turned away by --deny while stdin is still open says so instead of exiting 0", async () => {
+  await using server = await startServer(["--host", "127.0.0.1", "--deny", "127.0.0.1"]);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...NETKIT_RUN, "client", `127.0.0.1:${server.port}`],
+    cwd: ROOT_DIR,
+    stdin: "piped", // held open: the user is still typing
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  try {
+    const { code, stdout, stderr } = await child.output();
+    const result = {
+      code,
+      stdout,
+      text: new TextDecoder().decode(stdout),
+      stderr: new TextDecoder().decode(stderr),
+    };
+    assertEquals(result.code, 3, result.stderr);
+    assert(onlyErrorLine(result).includes(TURNED_AWAY), result.stderr);
+  } finally {
+    clearTimeout(timer);
+    await child.stdin.close().catch(() => {});
+  }
+});
+
+Deno.test({
+  name:
+    "a TLS server's --deny is reported as closed by a limit with --ca and with --insecure, never a hang or an internal error (exit 3)",
+  ignore: skipWithout("openssl"),
+  async fn() {
+    await using certs = await makeTestCerts();
+    await using server = await startServer([
+      "--host",
+      "127.0.0.1",
+      "--tls",
+      "--cert",
+      certs.leafCert,
+      "--key",
+      certs.leafKey,
+      "--deny",
+      "127.0.0.1",
+    ]);
+    for (const trust of [["--ca", certs.caCert], ["--insecure"]]) {
+      for (let run = 0; run < 3; run++) {
+        const result = await runNetkit([
+          "client",
+          "--tls",
+          ...trust,
+          `127.0.0.1:${server.port}`,
+          "--message",
+          "hi",
+        ], { timeoutMs: 15_000 });
+        assertEquals(result.code, 3, `${trust[0]}: ${result.stderr}`);
+        assert(onlyErrorLine(result).includes(TURNED_AWAY), `${trust[0]}: ${result.stderr}`);
+      }
+    }
+  },
 });

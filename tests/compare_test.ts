@@ -200,3 +200,45 @@ Deno.test("a refused compare with --json exits 3 with the error as JSON on stdou
   });
   assertJsonFailure(result, 3, `${LOCALHOST}:${port}`);
 });
+
+Deno.test("compare HOST PORT --ping-pong keeps one probe in flight over each transport, as the README says", async () => {
+  await using server = await startServer(["--proto", "both", "--host", LOCALHOST]);
+  const result = await runNetkit([
+    "compare",
+    LOCALHOST,
+    String(server.port),
+    "--ping-pong",
+    "--count",
+    "200",
+    "--json",
+  ], { timeoutMs: 20_000 });
+  assertOk(result);
+  const doc = JSON.parse(result.text) as CompareJson;
+  assertEquals(doc.parameters.outstanding, 1);
+  assertEquals(doc.parameters.rate_pps, 0);
+  assertEquals(doc.phases[0]!.description, "200 probes of 64 B one at a time (ping-pong)");
+  for (const r of [doc.tcp, doc.udp]) assertEquals(r.received, 200, r.transport);
+});
+
+Deno.test("compare's text fits 80 columns when piped: findings wrap, sizes print as '1,400 B'", async () => {
+  await using server = await startServer(["--proto", "both", "--host", LOCALHOST]);
+  const result = await runNetkit([
+    "compare",
+    LOCALHOST,
+    String(server.port),
+    "--count",
+    "300",
+    "--rate",
+    "0",
+    "--size",
+    "1400",
+  ], { timeoutMs: 20_000 });
+  assertOk(result);
+  const lines = result.text.trimEnd().split("\n");
+  for (const line of lines) assert(line.length <= 80, `${line.length} columns: ${line}`);
+  assertMatch(result.text, /300 probes of 1,400 B at full speed/);
+  // The findings follow the table's last row: every one of their lines indented by two.
+  const findings = lines.slice(lines.findIndex((l) => /^\s+elapsed\s/.test(l)) + 2);
+  assert(findings.length > 0, result.text);
+  for (const line of findings) assertMatch(line, /^ {2}\S/);
+});

@@ -6,7 +6,8 @@
  */
 
 import { assert, assertEquals, assertMatch, assertNotMatch, assertRejects } from "@std/assert";
-import { runNetkit, startServer } from "./support/cli.ts";
+import { makeTestCerts } from "./support/certs.ts";
+import { runNetkit, skipWithout, startServer } from "./support/cli.ts";
 import { readExactly, readToEnd, writeAll } from "./support/sockets.ts";
 
 const encoder = new TextEncoder();
@@ -296,4 +297,80 @@ Deno.test("without -v, refusals past --max-conns are still logged, as a count", 
   const { stderr } = await server.stop();
   assertMatch(stderr, /^[\d-]+T[\d:.]+Z refused 3 connections: --max-conns 1 reached/m);
   assertMatch(stderr, /summary: 1 connection served, 3 refused/);
+});
+
+Deno.test("the summary of a UDP server that echoed one datagram says '1 datagram in, 1 out'", async () => {
+  const server = await startServer(["--proto", "udp", "--host", "127.0.0.1"]);
+  try {
+    const reply = await runNetkit([
+      "client",
+      "--proto",
+      "udp",
+      `127.0.0.1:${server.port}`,
+      "--message",
+      "one",
+    ]);
+    assertEquals(reply.text, "one\n", reply.stderr);
+    const { code, stderr } = await server.stop();
+    assertEquals(code, 0);
+    assertMatch(stderr, /, 1 datagram in, 1 out$/m);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test({
+  name: "a TLS server's ready line says 'listening on tls', a plain one's 'listening on tcp'",
+  ignore: skipWithout("openssl"),
+  async fn() {
+    await using certs = await makeTestCerts();
+    await using tls = await startServer([
+      "--proto",
+      "both",
+      "--host",
+      "127.0.0.1",
+      "--tls",
+      "--cert",
+      certs.leafCert,
+      "--key",
+      certs.leafKey,
+    ]);
+    assertEquals(tls.lines, [
+      `listening on tls 127.0.0.1:${tls.port}`,
+      `listening on udp 127.0.0.1:${tls.port}`,
+    ]);
+    await using plain = await startServer(["--host", "127.0.0.1"]);
+    assertEquals(plain.lines, [`listening on tcp 127.0.0.1:${plain.port}`]);
+  },
+});
+
+Deno.test("a Unix server whose --path is taken by a plain file says so without a word about ports, exit 6", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/plain-file`;
+    await Deno.writeTextFile(path, "keep me\n");
+    const result = await runNetkit(["server", "--path", path]);
+    assertEquals(result.code, 6, result.stderr);
+    assertEquals(result.text, "");
+    const lines = result.stderr.trimEnd().split("\n");
+    assertEquals(lines.length, 1, result.stderr);
+    assertMatch(lines[0]!, /^error: Cannot listen on unix .*plain-file: /);
+    assertNotMatch(lines[0]!, /port|privilege/i);
+    assertEquals(await Deno.readTextFile(path), "keep me\n", "the file is left alone");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("server --host [::1] prints 'listening on tcp [::1]:PORT', single brackets", async () => {
+  await using server = await startServer(["--host", "[::1]"]);
+  assertEquals(server.lines, [`listening on tcp [::1]:${server.port}`]);
+});
+
+Deno.test("server --host localhost prints the address it really bound, for TCP and UDP alike", async () => {
+  await using server = await startServer(["--proto", "both", "--host", "localhost"]);
+  assertEquals(server.lines.length, 2);
+  const [tcp, udp] = server.lines;
+  assertMatch(tcp!, /^listening on tcp (127\.0\.0\.1|\[::1\]):\d+$/);
+  assertEquals(udp, tcp!.replace("tcp", "udp"), "UDP bound the same address and port");
 });

@@ -227,3 +227,29 @@ Deno.test("a client that vanishes without closing (SIGSTOP, like a pulled cable)
     await reader.cancel();
   }
 });
+
+Deno.test("throughput --json names its target as a probe does ('tcp 127.0.0.1:PORT'), and its TCP streams carry no datagram fields", async () => {
+  await using server = await startServer(["--host", "127.0.0.1"]);
+  const doc = await throughput(server.port) as Doc & { target: string };
+  const probe = await runNetkit([
+    "client",
+    "--probe",
+    "127.0.0.1",
+    String(server.port),
+    "--count",
+    "5",
+    "--json",
+  ]);
+  assertEquals(probe.code, 0, probe.stderr);
+  const probeTarget = (JSON.parse(probe.text) as { target: string }).target;
+  assertEquals(probeTarget, `tcp 127.0.0.1:${server.port}`);
+  assertEquals(doc.target, probeTarget, "one target form for probe and throughput");
+  assertEquals(doc.up!.streams.length, 1);
+  for (const stream of doc.up!.streams) {
+    assertEquals(
+      Object.keys(stream as object).sort(),
+      ["bytes", "interval_bytes", "stream"],
+      "a TCP stream has no datagrams, loss, order or jitter",
+    );
+  }
+});

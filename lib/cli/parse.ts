@@ -290,8 +290,21 @@ function byteSize(flags: Flags, name: string, fallback: number): number {
   return bytes;
 }
 
-function hostFlag(flags: Flags, host: string): string {
-  if (host === "" || /[\s/]/.test(host)) flags.invalid("host", host, "an IP address or host name");
+function hostFlag(flags: Flags, given: string): string {
+  // '[::1]' is how an IPv6 address is written beside a port; the address is '::1'.
+  const host = /^\[([^[\]]*)\]$/.exec(given)?.[1] ?? given;
+  if (host === "" || /[\s/]/.test(host)) flags.invalid("host", given, "an IP address or host name");
+  // Digits and dots, or a colon, can only be an address: say so, rather than look it up.
+  if (
+    (/^[\d.]+$/.test(host) || host.includes(":")) &&
+    ipFamily(host.split("%")[0] ?? host) === undefined
+  ) {
+    flags.fail(
+      host.includes(":")
+        ? `'${given}' is not a valid address: not an IPv6 address`
+        : `'${given}' is not a valid address: an IPv4 address is four numbers from 0 to 255`,
+    );
+  }
   return host;
 }
 
@@ -528,8 +541,8 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
 
 function buildCompare(flags: Flags, positionals: string[]): CompareConfig {
   const remote = positionals.length > 0;
-  const tuned = ["count", "duration", "rate", "size", "outstanding", "timeout"].some((f) =>
-    flags.has(f)
+  const tuned = ["count", "duration", "rate", "size", "outstanding", "timeout", "ping-pong"].some(
+    (f) => flags.has(f),
   );
   return {
     command: "compare",

@@ -12,6 +12,8 @@
  * @module
  */
 
+import { outputWidth, wrap } from "../wrap.ts";
+
 /** One flag: its type, short form, value name, default and help line. */
 export interface FlagSpec {
   type: "string" | "boolean";
@@ -46,7 +48,7 @@ const PROBE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   count: {
     type: "string",
     value: "N",
-    default: "1000 (probe), 1 (message)",
+    default: "1 with --message, 1000 with --probe",
     help: "Messages or probes to send",
   },
   duration: {
@@ -215,9 +217,8 @@ export const COMMANDS = {
       "netkit server --tls --cert cert.pem --key key.pem --allow 10.0.0.0/8 --deny 10.0.0.66",
     ],
     notes: [
-      "Prints 'listening on PROTO ADDRESS' on stdout once ready (the real port when --port 0).",
-      "Ctrl-C or SIGTERM says how many connections it drains, then stops with a one-line summary",
-      "on stderr; a second Ctrl-C stops at once.",
+      "Prints 'listening on PROTO ADDRESS' on stdout once ready (the real port when --port 0; 'tls' for a TLS listener).",
+      "Ctrl-C or SIGTERM says how many connections it drains, then stops with a one-line summary on stderr; a second Ctrl-C stops at once.",
     ],
   },
   client: {
@@ -271,8 +272,9 @@ export const COMMANDS = {
         type: "string",
         short: "w",
         value: "DUR",
-        default: "5s",
-        help: "Connect timeout; wait for a reply or, after stdin ends, for more data",
+        default: "5s; 2s with --probe",
+        help:
+          "Connect timeout; wait for a reply or, after stdin ends, for more data; with --probe, how long to wait for the last echoes",
       },
       probe: {
         type: "boolean",
@@ -345,11 +347,51 @@ export const COMMANDS = {
       "Send the same probes over TCP and over UDP to one echo server and show, side by side, what arrived, in what order, and how late.",
     flags: {
       ...PROBE_FLAGS,
+      // Defaults as compare applies them: with HOST or any workload flag, one custom phase;
+      // with neither, the demo's two phases (see DEMO_PHASES in commands/compare.ts).
+      count: {
+        type: "string",
+        value: "N",
+        default: "10000; the demo: 3000, then 100000",
+        help: "Probes to send over each transport",
+      },
+      duration: {
+        type: "string",
+        short: "t",
+        value: "DUR",
+        help: "Send probes for this long over each transport instead of --count",
+      },
+      rate: {
+        type: "string",
+        value: "PPS",
+        default: "1000; the demo: 2000, then 0",
+        help:
+          "Probes per second, spread evenly, with k or M (decimal), e.g. 5k; 0 sends as fast as possible",
+      },
+      size: {
+        type: "string",
+        short: "l",
+        value: "BYTES",
+        default: "64",
+        help: "Bytes per probe (24 to 65507, header included)",
+      },
+      "interval-report": {
+        type: "string",
+        short: "i",
+        value: "DUR",
+        default: "1s; the demo: 0",
+        help: "Print a progress line this often; 0 turns them off",
+      },
+      "ping-pong": {
+        type: "boolean",
+        help:
+          "Probe latency one probe at a time (--rate 0 --outstanding 1), like sockperf ping-pong",
+      },
       timeout: {
         type: "string",
         short: "w",
         value: "DUR",
-        default: "2s",
+        default: "2s; the demo: 1s",
         help: "How long to wait for the last echoes",
       },
       verbose: { type: "boolean", short: "v", help: "Log the permissions kept to stderr" },
@@ -361,8 +403,7 @@ export const COMMANDS = {
       "netkit compare ::1 5050 --duration 5s --json",
     ],
     notes: [
-      "With no HOST it starts its own TCP+UDP echo server on loopback and runs two phases:",
-      "a paced one and an unpaced one that overruns UDP's receive buffer.",
+      "With no HOST it starts its own TCP+UDP echo server on loopback and runs two phases: a paced one and an unpaced one that overruns UDP's receive buffer.",
       "Serve one for a remote compare with: netkit server --proto both",
     ],
   },
@@ -371,15 +412,20 @@ export const COMMANDS = {
 /** A command name. */
 export type CommandName = keyof typeof COMMANDS;
 
-/** The top-level help. */
-export function renderTopHelp(): string {
+/** The top-level help, wrapped to `width` columns. */
+export function renderTopHelp(width: number = outputWidth()): string {
   return [
-    `netkit ${VERSION}: echo, chat, netcat-style piping and TCP-vs-UDP delivery measurement.`,
+    ...wrap(
+      `netkit ${VERSION}: echo, chat, netcat-style piping and TCP-vs-UDP delivery measurement.`,
+      width,
+    ),
     "",
     "Usage: netkit COMMAND [flags]",
     "",
     "Commands:",
-    ...Object.values(COMMANDS).map((c) => `  ${c.name.padEnd(9)} ${c.summary}`),
+    ...Object.values(COMMANDS).flatMap((c) =>
+      wrap(c.summary, width, `  ${c.name.padEnd(9)} `, " ".repeat(12))
+    ),
     "",
     "Flags:",
     "  -h, --help     Show help (also: netkit COMMAND --help)",
@@ -392,25 +438,59 @@ export function renderTopHelp(): string {
   ].join("\n");
 }
 
-/** The help of one command: usage, flags with defaults, notes and examples. */
-export function renderHelp(spec: CommandSpec): string {
+/**
+ * The help of one command: usage, flags with defaults, notes and examples,
+ * wrapped to `width` columns (a flag's help continues under its own column; an
+ * example too long for a line continues on the next after a shell `\\`).
+ */
+export function renderHelp(spec: CommandSpec, width: number = outputWidth()): string {
   const rows = Object.entries(spec.flags).map(([name, flag]) => {
     const short = flag.short ? `-${flag.short}, ` : "    ";
     const left = `${short}--${name}${flag.value ? ` ${flag.value}` : ""}`;
     const right = flag.default ? `${flag.help} (default: ${flag.default})` : flag.help;
     return [left, right] as const;
   });
-  const width = Math.max(...rows.map(([left]) => left.length)) + 2;
+  const column = Math.max(...rows.map(([left]) => left.length)) + 4;
   return [
-    `Usage: ${spec.usage}`,
+    ...wrap(`Usage: ${spec.usage}`, width, "", "       "),
     "",
-    spec.summary,
+    ...wrap(spec.summary, width),
     "",
     "Flags:",
-    ...rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`),
-    ...(spec.notes ? ["", ...spec.notes] : []),
+    ...rows.flatMap(([left, right]) =>
+      wrap(right, width, `  ${left}`.padEnd(column), " ".repeat(column))
+    ),
+    ...(spec.notes ? ["", ...spec.notes.flatMap((note) => wrap(note, width))] : []),
     "",
     "Examples:",
-    ...spec.examples.map((e) => `  ${e}`),
+    ...spec.examples.flatMap((e) => wrapCommand(e, width)),
   ].join("\n");
+}
+
+/**
+ * An example command line, continued with ` \\` where it passes `width`,
+ * breaking before a flag, never between a flag and its value.
+ */
+function wrapCommand(example: string, width: number): string[] {
+  if (example.length + 2 <= width) return [`  ${example}`];
+  // An aligned '# comment' gives up its alignment before the line is broken.
+  const gap = /^(.*?\S)( {2,})(# .*)$/.exec(example);
+  if (gap) {
+    const [, command, spaces, comment] = gap as unknown as [string, string, string, string];
+    const over = example.length + 2 - width;
+    if (spaces.length - over >= 2) {
+      return [`  ${command}${" ".repeat(spaces.length - over)}${comment}`];
+    }
+  }
+  const groups: string[] = [];
+  for (const word of example.split(" ").filter((w) => w !== "")) {
+    const last = groups.length - 1;
+    const joins = !word.startsWith("-") && last >= 0 && /^-[^\s\uE000]+$/.test(groups[last] ?? "");
+    if (joins) groups[last] += `\uE000${word}`;
+    else groups.push(word);
+  }
+  const lines = wrap(groups.join(" "), width - 2, "  ", "      ");
+  return lines.map((line, i) =>
+    (i < lines.length - 1 ? `${line} \\` : line).replaceAll("\uE000", " ")
+  );
 }

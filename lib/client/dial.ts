@@ -24,7 +24,8 @@ import {
 } from "../address.ts";
 import { deadline } from "../deadline.ts";
 import { formatDuration } from "../duration.ts";
-import { fromSystemError, NetkitError } from "../errors.ts";
+import { closedWithoutReply, fromSystemError, NetkitError } from "../errors.ts";
+import { isClosedError } from "../io.ts";
 import { connectBound } from "./bound_tcp.ts";
 import { loadCaFile } from "../tls_files.ts";
 import { connectInsecureTls } from "./node_tls_conn.ts";
@@ -125,17 +126,58 @@ export async function dialTls(
   } catch (err) {
     connecting.then((conn) => conn.close(), () => {});
     if (err instanceof NetkitError) throw err;
+    // Closed or reset before the handshake ended: turned away, most likely by a limit.
+    const code = (err as { code?: unknown } | null)?.code;
+    if (isClosedError(err) || code === "ECONNRESET" || code === "EPIPE") {
+      throw closedWithoutReply(where);
+    }
     // Failing to reach the server is reported as for any connection; the rest is TLS's.
     const reached = fromSystemError(err, "connect to", where);
     if (reached.kind !== "network" && reached.kind !== "tls") throw reached;
     const detail = (err as Error).message;
-    const hint = /certificate|issuer|CaUsedAsEndEntity|expired|NotValidForName/i.test(detail)
+    const plain = explainCertificate(detail, endpoint.hostname, tls.caFile);
+    const hint = /certificate|issuer|expired|NotValidForName/i.test(detail)
       ? "trust its CA with --ca FILE, or skip verification with --insecure"
       : "is it a TLS server?";
-    throw new NetkitError("tls", `TLS handshake with ${where} failed: ${detail}; ${hint}`, {
-      cause: err,
-    });
+    throw new NetkitError(
+      "tls",
+      `TLS handshake with ${where} failed: ${plain ?? `${detail}; ${hint}`}`,
+      { cause: err },
+    );
   }
+}
+
+/**
+ * The certificate failures a user meets most, from the TLS library's terms
+ * (e.g. `invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))`) to
+ * what happened and what to do; `undefined` for any other failure.
+ */
+export function explainCertificate(
+  detail: string,
+  hostname: string,
+  caFile: string | undefined,
+): string | undefined {
+  const insecure = "or use --insecure to skip verification for a test";
+  if (/CaUsedAsEndEntity/.test(detail)) {
+    const fix = caFile !== undefined
+      ? `if --ca '${caFile}' holds the server's own certificate, give --ca the CA that signed it instead, ${insecure}`
+      : `the server needs a certificate signed by a CA, ${insecure}`;
+    return `the server's certificate is a CA certificate (self-signed, CA:TRUE), which TLS does not accept as a server's own: ${fix}`;
+  }
+  if (/UnknownIssuer/.test(detail)) {
+    return `the server's certificate is not signed by a CA this client trusts: ${
+      caFile !== undefined
+        ? `--ca '${caFile}' is not the CA that signed it; give that CA with --ca FILE`
+        : "give the CA that signed it with --ca FILE"
+    }, ${insecure}`;
+  }
+  if (/NotValidForName/.test(detail)) {
+    return `the server's certificate does not name '${hostname}': connect by a name or address it lists, ${insecure}`;
+  }
+  if (/Expired|NotValidYet/.test(detail)) {
+    return `the server's certificate has expired or is not valid yet: check its dates and both clocks, ${insecure}`;
+  }
+  return undefined;
 }
 
 /** A UDP client socket and the resolved server address it talks to. */
@@ -168,8 +210,10 @@ export async function openDatagram(endpoint: IpEndpoint): Promise<DatagramPeer> 
  * included) to one address of its `family`, or of its source address's
  * family, or of either.
  */
-async function resolve(endpoint: IpEndpoint): Promise<string> {
-  const where = formatEndpoint(endpoint);
+export async function resolve(
+  endpoint: IpEndpoint,
+  where: string = formatEndpoint(endpoint),
+): Promise<string> {
   const source = endpoint.source?.hostname;
   const family = endpoint.family ?? (source === undefined ? undefined : ipFamily(source));
   try {

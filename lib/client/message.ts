@@ -31,8 +31,8 @@ import { formatEndpoint } from "../address.ts";
 import type { MessageConfig } from "../config.ts";
 import { deadline } from "../deadline.ts";
 import { formatDuration } from "../duration.ts";
-import { NetkitError } from "../errors.ts";
-import { writeAll } from "../io.ts";
+import { closedWithoutReply, NetkitError } from "../errors.ts";
+import { isClosedError, writeAll } from "../io.ts";
 import { dialStream, dialTls, isFrom, openDatagram, type StreamConn } from "./dial.ts";
 
 /** What the exchange did, counted as it happened. */
@@ -126,19 +126,29 @@ async function exchangeOne(
         : await dialStream(endpoint, timeoutMs);
       options.onOpen?.(connection);
       const reply = new Uint8Array(message.length);
-      for (let i = 0; i < config.count; i++) {
-        await writeAll(conn, message);
-        result.sent++;
-        result.bytesOut += message.length;
-        await deadline(
-          readFull(conn, reply, where, config.tls ? undefined : message),
-          timeoutMs,
-          noReply(i),
-        );
-        result.replies++;
-        result.bytesIn += reply.length;
-        options.onReply?.(connection, i, reply);
-        await pause(i);
+      let replies = 0;
+      try {
+        for (let i = 0; i < config.count; i++) {
+          await writeAll(conn, message);
+          result.sent++;
+          result.bytesOut += message.length;
+          await deadline(
+            readFull(conn, reply, where, config.tls ? undefined : message, replies === 0),
+            timeoutMs,
+            noReply(i),
+          );
+          replies++;
+          result.replies++;
+          result.bytesIn += reply.length;
+          options.onReply?.(connection, i, reply);
+          await pause(i);
+        }
+      } catch (err) {
+        // Closed or reset before the first reply: turned away by a limit, most likely.
+        if (replies === 0 && !(err instanceof NetkitError) && isClosedError(err)) {
+          throw closedWithoutReply(where);
+        }
+        throw err;
       }
       return;
     }
@@ -188,6 +198,7 @@ async function readFull(
   buf: Uint8Array,
   where: string,
   sent?: Uint8Array,
+  first = false,
 ): Promise<void> {
   // A TLS alert (content type 21, version 3.x) where we sent plaintext that was not one:
   // we spoke to a TLS server. It may end the reply early, or fill a short one.
@@ -204,6 +215,7 @@ async function readFull(
     const n = await conn.read(buf.subarray(off));
     if (n === null) {
       if (tlsAlert(buf.subarray(0, off))) throw alertError();
+      if (off === 0 && first) throw closedWithoutReply(where);
       throw new NetkitError(
         "failure",
         `${where} closed the connection after ${off} of ${buf.length} reply bytes`,

@@ -30,6 +30,8 @@ class NodeTlsConn implements StreamConn {
   #ended = false;
   #error: Error | undefined;
   #wake: (() => void) | undefined;
+  /** Rejecters of writes node has not confirmed: a socket that ends first never will. */
+  readonly #unconfirmed = new Set<(err: Error) => void>();
 
   constructor(socket: tls.TLSSocket) {
     this.#socket = socket;
@@ -45,17 +47,24 @@ class NodeTlsConn implements StreamConn {
       wake();
     });
     socket.on("end", () => {
+      // Not half-open: node ends our side too, so no pending write completes (and under
+      // Deno its callback is never called, nor 'close' emitted, so fail them here).
       this.#ended = true;
+      this.#failWrites();
       wake();
     });
     socket.on("close", () => {
       this.#ended = true;
+      this.#failWrites();
       wake();
     });
     socket.on("error", (err: Error) => {
       this.#error = err;
       wake();
     });
+    // The server may have closed (or reset) right after the handshake, before these
+    // listeners were attached: those events are gone, so read the socket's state.
+    if (socket.destroyed || socket.readableEnded) this.#ended = true;
   }
 
   async read(p: Uint8Array): Promise<number | null> {
@@ -76,11 +85,23 @@ class NodeTlsConn implements StreamConn {
 
   write(p: Uint8Array): Promise<number> {
     if (this.#error) return Promise.reject(this.#error);
+    if (this.#ended || this.#socket.destroyed) return Promise.reject(closedError());
     // The caller reuses its buffer: hand node a copy it may keep until flushed.
     const copy = p.slice();
     return new Promise((resolve, reject) => {
-      this.#socket.write(copy, (err?: Error | null) => (err ? reject(err) : resolve(copy.length)));
+      this.#unconfirmed.add(reject);
+      this.#socket.write(copy, (err?: Error | null) => {
+        this.#unconfirmed.delete(reject);
+        if (err) reject(err);
+        else resolve(copy.length);
+      });
     });
+  }
+
+  /** Fail every write still waiting for node's callback (which a closed socket never calls). */
+  #failWrites(): void {
+    for (const reject of this.#unconfirmed) reject(closedError());
+    this.#unconfirmed.clear();
   }
 
   closeWrite(): Promise<void> {
@@ -96,6 +117,10 @@ class NodeTlsConn implements StreamConn {
   }
 }
 
+function closedError(): Error {
+  return new Deno.errors.BrokenPipe("the connection is closed");
+}
+
 /** Connect over TLS without verifying the server's certificate. */
 export async function connectInsecureTls(hostname: string, port: number): Promise<StreamConn> {
   const socket = tls.connect({
@@ -108,6 +133,12 @@ export async function connectInsecureTls(hostname: string, port: number): Promis
     await new Promise<void>((resolve, reject) => {
       socket.once("secureConnect", () => resolve());
       socket.once("error", reject);
+      // A server that closes before the handshake ends (a limit) fires only 'close'.
+      socket.once(
+        "close",
+        () =>
+          reject(new Deno.errors.UnexpectedEof("closed by the server during the TLS handshake")),
+      );
     });
   } catch (err) {
     socket.destroy();

@@ -27,6 +27,7 @@
 
 import { formatAddr, formatEndpoint } from "../address.ts";
 import type { PipeConfig } from "../config.ts";
+import { closedWithoutReply } from "../errors.ts";
 import { isClosedError, logEvent, writeAll } from "../io.ts";
 import { MAX_DATAGRAM_BYTES } from "../server/datagrams.ts";
 import { dialStream, dialTls, isFrom, openDatagram, type StreamConn } from "./dial.ts";
@@ -46,7 +47,8 @@ export async function pipe(config: PipeConfig, stdio: PipeStdio = {}): Promise<v
   const input = stdio.input ?? Deno.stdin;
   const output = stdio.output ?? Deno.stdout;
   const endpoint = config.endpoint;
-  const state = { inputDone: false, lastData: performance.now() };
+  const state = { inputDone: false, lastData: performance.now(), received: 0 };
+  let closed = false;
   let closeNet: () => void;
   let upload: Promise<void>;
   let download: Promise<void>;
@@ -57,19 +59,38 @@ export async function pipe(config: PipeConfig, stdio: PipeStdio = {}): Promise<v
       const conn: StreamConn = endpoint.transport === "tcp" && config.tls
         ? await dialTls(endpoint, config.tls, config.timeoutMs)
         : await dialStream(endpoint, config.timeoutMs);
-      if (config.verbose) logEvent(`connected to ${formatEndpoint(endpoint)}`);
+      const where = formatEndpoint(endpoint);
+      if (config.verbose) logEvent(`connected to ${where}`);
       closeNet = () => conn.close();
+      // The server closing or resetting before one byte came back, while we were still
+      // sending, turned us away (a limit); it is not a finished exchange.
+      const net = <T>(op: Promise<T>): Promise<T> =>
+        op.catch((err) => {
+          throw state.received === 0 && !closed && isClosedError(err)
+            ? closedWithoutReply(where)
+            : err;
+        });
+      // A send that breaks is judged once the receiver has read what came back before the end.
+      const send = <T>(op: Promise<T>): Promise<T> =>
+        op.catch(async (err) => {
+          if (isClosedError(err)) await download.catch(() => {});
+          return net(Promise.reject(err));
+        });
       upload = (async () => {
         const buf = new Uint8Array(STREAM_BUFFER_BYTES);
-        for (let n; (n = await input.read(buf)) !== null;) await writeAll(conn, buf.subarray(0, n));
-        await conn.closeWrite();
+        for (let n; (n = await input.read(buf)) !== null;) {
+          await send(writeAll(conn, buf.subarray(0, n)));
+        }
+        await send(conn.closeWrite());
       })();
       download = (async () => {
         const buf = new Uint8Array(STREAM_BUFFER_BYTES);
-        for (let n; (n = await conn.read(buf)) !== null;) {
+        for (let n; (n = await net(conn.read(buf))) !== null;) {
+          state.received += n;
           state.lastData = performance.now();
           await writeAll(output, buf.subarray(0, n));
         }
+        if (state.received === 0 && !state.inputDone && !closed) throw closedWithoutReply(where);
       })();
       break;
     }
@@ -103,7 +124,6 @@ export async function pipe(config: PipeConfig, stdio: PipeStdio = {}): Promise<v
     }
   }
 
-  let closed = false;
   const close = () => {
     if (closed) return;
     closed = true;

@@ -22,7 +22,7 @@ import { formatDuration } from "../duration.ts";
 import { formatEndpoint } from "../address.ts";
 import { EXIT_CODES } from "../errors.ts";
 import { logEvent, logLine, writeText } from "../io.ts";
-import { formatBytes, formatCount } from "../units.ts";
+import { formatBytes, formatCount, formatCountOf } from "../units.ts";
 import { runProbeCommand } from "./probe.ts";
 import { runThroughputCommand } from "./throughput.ts";
 
@@ -75,7 +75,9 @@ async function runMessages(config: MessageConfig): Promise<number> {
   }
   out(
     `connections: ${formatCount(result.ok)} ok, ${formatCount(result.failed)} failed; ` +
-      `messages: ${formatCount(result.sent)} sent, ${formatCount(result.replies)} replies; ` +
+      `messages: ${formatCount(result.sent)} sent, ${
+        formatCountOf(result.replies, "reply", "replies")
+      }; ` +
       `bytes: ${formatBytes(result.bytesOut)} out, ${formatBytes(result.bytesIn)} in; ` +
       `elapsed: ${formatDuration(result.elapsedMs)}\n`,
   );

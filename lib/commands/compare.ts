@@ -23,6 +23,7 @@
  */
 
 import { formatHost } from "../address.ts";
+import { resolve } from "../client/dial.ts";
 import { type EmbeddedServer, startEmbeddedServer } from "../compare/embedded_server.ts";
 import { describeDifferences } from "../compare/findings.ts";
 import { readUdpCounters } from "../udp_counters.ts";
@@ -31,6 +32,7 @@ import { Output } from "../output.ts";
 import {
   finite,
   formatInterval,
+  formatIntervalHeader,
   formatProbeProgress,
   type Json,
   ms,
@@ -40,7 +42,8 @@ import {
 } from "../probe/report.ts";
 import { type ProbeLive, type ProbeReport, runProbe } from "../probe/run_probe.ts";
 import type { Style } from "../terminal.ts";
-import { formatBitRate, formatBytes, formatCount, formatPercent } from "../units.ts";
+import { formatBitRate, formatCount, formatCountOf, formatPercent, formatSize } from "../units.ts";
+import { outputWidth, wrap } from "../wrap.ts";
 
 /** One phase of a comparison. */
 export interface ComparePhase {
@@ -103,14 +106,17 @@ export async function runCompare(config: CompareConfig): Promise<number> {
       );
       return await compare({ hostname: server.hostname, port: server.port }, server, config, out);
     }
+    // Resolve first: a name that does not resolve fails before anything is printed, and TCP
+    // and UDP then measure the same address.
+    const { hostname, port } = config.target;
+    const shown = formatHost(hostname, port);
+    const address = await resolve({ transport: "tcp", hostname, port }, shown);
     out.text(
       out.style.bold(
-        `netkit compare: TCP vs UDP against ${
-          formatHost(config.target.hostname, config.target.port)
-        }`,
+        `netkit compare: TCP vs UDP against ${shown}${address === hostname ? "" : ` (${address})`}`,
       ),
     );
-    return await compare(config.target, undefined, config, out);
+    return await compare({ hostname: address, port }, undefined, config, out, shown);
   } catch (err) {
     out.error(err);
     throw err;
@@ -122,6 +128,7 @@ async function compare(
   embedded: EmbeddedServer | undefined,
   config: CompareConfig,
   out: Output,
+  shown: string = formatHost(target.hostname, target.port),
 ): Promise<number> {
   const phases: readonly ComparePhase[] = config.workload
     ? [{
@@ -135,18 +142,23 @@ async function compare(
         : { ...p, workload: { ...p.workload, intervalMs: config.intervalMs } }
     );
   const results: PhaseResult[] = [];
+  const width = outputWidth();
   using progress = out.progress();
   for (const [i, phase] of phases.entries()) {
     out.text(
       "",
-      out.style.bold(`Phase ${i + 1} of ${phases.length} (${phase.name}): ${phase.description}`),
+      ...wrap(`Phase ${i + 1} of ${phases.length} (${phase.name}): ${phase.description}`, width)
+        .map((line) => out.style.bold(line)),
     );
     const onStart = (transport: "tcp" | "udp") => (live: () => ProbeLive) =>
       progress.follow(() =>
         `phase ${i + 1}/${phases.length}  ` +
         formatProbeProgress(live(), { transport, ...phase.workload })
       );
+    let headed = false;
     const onInterval = (interval: Parameters<typeof formatInterval>[0]) => {
+      if (!headed) out.text(formatIntervalHeader());
+      headed = true;
       out.text(formatInterval(interval, out.style));
       out.event("interval", {
         phase: phase.name,
@@ -186,13 +198,13 @@ async function compare(
     out.text(
       ...table(tcp, udp, out.style),
       "",
-      ...findings.map((f) => `  ${highlightFinding(f, out.style)}`),
+      ...findings.flatMap((f) => wrap(highlightFinding(f, out.style), width, "  ")),
     );
   }
   const phaseDocs = results.map((r) => phaseJson(r));
   const last = phaseDocs[phaseDocs.length - 1] as Record<string, Json>;
   out.result({
-    target: formatHost(target.hostname, target.port),
+    target: shown,
     embedded_server: embedded !== undefined,
     parameters: last.parameters ?? null,
     tcp: last.tcp ?? null,
@@ -205,11 +217,14 @@ async function compare(
 
 function describeWorkload(w: ProbeWorkload): string {
   const amount = w.count !== undefined
-    ? `${formatCount(w.count)} probes`
+    ? formatCountOf(w.count, "probe")
     : `probes for ${w.durationMs! / 1000} s`;
-  return `${amount} of ${formatBytes(w.size)} at ${
-    w.rate > 0 ? `${formatCount(w.rate)}/s` : "full speed"
-  }`;
+  const pace = w.rate > 0
+    ? `at ${formatCount(w.rate)}/s`
+    : w.outstanding === 1
+    ? "one at a time (ping-pong)"
+    : "at full speed";
+  return `${amount} of ${formatSize(w.size)} ${pace}`;
 }
 
 function phaseJson(r: PhaseResult): Json {
@@ -237,7 +252,7 @@ function phaseJson(r: PhaseResult): Json {
 /** Mark up a finding: a transport's loss red, "delivered all" green. */
 function highlightFinding(sentence: string, style: Style): string {
   return sentence
-    .replace(/\b(?:TCP|UDP) lost [\d,]+ of [\d,]+ probes \([\d.]+%\)/g, (m) => style.red(m))
+    .replace(/\b(?:TCP|UDP) lost [\d,]+ of [\d,]+ probes? \([\d.]+%\)/g, (m) => style.red(m))
     .replace(
       /\b(?:TCP|UDP|Both) delivered (?:all [\d,]+(?: in order)?|every probe)/g,
       (m) => style.green(m),

@@ -19,6 +19,7 @@ import type { ProbeConfig } from "../config.ts";
 import { Output } from "../output.ts";
 import {
   formatInterval,
+  formatIntervalHeader,
   formatProbeProgress,
   formatProbeReport,
   probeIntervalJson,
@@ -32,10 +33,13 @@ export async function runProbeCommand(config: ProbeConfig): Promise<number> {
   try {
     using progress = out.progress();
     const { transport } = config.endpoint;
+    let headed = false;
     const report = await runProbe(config.endpoint, config.workload, {
       onStart: (live) =>
         progress.follow(() => formatProbeProgress(live(), { transport, ...config.workload })),
       onInterval: (interval) => {
+        if (!headed) out.text(formatIntervalHeader());
+        headed = true;
         out.text(formatInterval(interval, out.style));
         out.event("interval", probeIntervalJson(interval));
       },

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { formatEndpoint } from "../address.ts";
+import { formatEndpoint, formatHost } from "../address.ts";
 import type { ServerConfig } from "../config.ts";
 import { logEvent, logLine, writeText } from "../io.ts";
 import { formatCount } from "../units.ts";
@@ -37,8 +37,13 @@ export async function runServer(config: ServerConfig): Promise<number> {
   try {
     const summary = await serve(config, {
       signal: controller.signal,
-      onListening: (endpoint) =>
-        writeText(Deno.stdout, `listening on ${formatEndpoint(endpoint)}\n`),
+      onListening: (endpoint) => {
+        // A TLS listener says so: clients must connect with --tls.
+        const where = config.tls && endpoint.transport === "tcp"
+          ? `tls ${formatHost(endpoint.hostname, endpoint.port)}`
+          : formatEndpoint(endpoint);
+        writeText(Deno.stdout, `listening on ${where}\n`);
+      },
       log: logEvent,
       onStopping: (open) =>
         logLine(

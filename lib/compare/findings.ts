@@ -18,7 +18,7 @@
 
 import { ms } from "../probe/report.ts";
 import type { ProbeReport } from "../probe/run_probe.ts";
-import { formatCount, formatPercent } from "../units.ts";
+import { formatCount, formatCountOf, formatPercent } from "../units.ts";
 
 /** Options of {@linkcode describeDifferences}. */
 export interface FindingsOptions {
@@ -65,7 +65,7 @@ export function describeDifferences(
   // 1. What arrived.
   if (udp.lost > 0 && tcp.lost === 0) {
     out.push(
-      `UDP lost ${formatCount(udp.lost)} of ${formatCount(udp.sent)} probes (${
+      `UDP lost ${formatCount(udp.lost)} of ${formatCountOf(udp.sent, "probe")} (${
         formatPercent(udp.lostFraction)
       }); ` +
         `TCP delivered all ${formatCount(tcp.sent)}${tcpClean ? " in order" : ""}${tailClause}.`,
@@ -78,9 +78,9 @@ export function describeDifferences(
     );
   } else if (tcp.lost > 0) {
     out.push(
-      `TCP did not get ${formatCount(tcp.lost)} of ${
-        formatCount(tcp.sent)
-      } echoes back within the timeout ` +
+      `TCP did not get ${formatCount(tcp.lost)} of ${formatCount(tcp.sent)} ${
+        tcp.sent === 1 ? "echo" : "echoes"
+      } back within the timeout ` +
         `(${formatPercent(tcp.lostFraction)}); TCP retransmits, so these were late, not dropped: ` +
         `the connection stalled longer than --timeout. UDP lost ${formatCount(udp.lost)} ` +
         `(${formatPercent(udp.lostFraction)}).`,
@@ -103,9 +103,9 @@ export function describeDifferences(
       );
     } else if (options.rcvbufErrors !== undefined && options.rcvbufErrors > 0) {
       out.push(
-        `Why: the kernel counted ${
-          formatCount(options.rcvbufErrors)
-        } UDP receive-buffer overflows during the UDP run ` +
+        `Why: the kernel counted ${formatCount(options.rcvbufErrors)} UDP receive-buffer overflow${
+          options.rcvbufErrors === 1 ? "" : "s"
+        } during the UDP run ` +
           `(/proc/net/snmp RcvbufErrors): datagrams arrived faster than a socket read them, UDP has no flow ` +
           `control, and the kernel dropped what did not fit.`,
       );
@@ -121,16 +121,16 @@ export function describeDifferences(
   if (udp.outOfOrder > 0) {
     out.push(
       `UDP delivered ${
-        formatCount(udp.outOfOrder)
-      } probes out of order; TCP's probes cannot arrive out of ` +
+        formatCountOf(udp.outOfOrder, "probe")
+      } out of order; TCP's probes cannot arrive out of ` +
         `order: it delivers one ordered byte stream.`,
     );
   }
   if (udp.duplicates > 0) {
     out.push(
       `UDP delivered ${
-        formatCount(udp.duplicates)
-      } duplicate echoes; TCP discards duplicate segments, so it never does.`,
+        formatCountOf(udp.duplicates, "duplicate echo", "duplicate echoes")
+      }; TCP discards duplicate segments, so it never does.`,
     );
   }
 

@@ -18,7 +18,7 @@
 import { bar, elapsedText } from "../progress.ts";
 import type { LatencySummary } from "../stats/histogram.ts";
 import { PLAIN, type Style } from "../terminal.ts";
-import { formatBitRate, formatBytes, formatCount, formatPercent } from "../units.ts";
+import { formatBitRate, formatCount, formatCountOf, formatPercent, formatSize } from "../units.ts";
 import type { ProbeInterval, ProbeLive, ProbeReport } from "./run_probe.ts";
 
 /** A JSON value that always serialises (no NaN or Infinity: those become null). */
@@ -94,16 +94,48 @@ export function pps(value: number): string {
   return value === 0 ? "unlimited" : `${formatCount(Math.round(value))}/s`;
 }
 
-/** One progress line. */
+/** The columns of an interval line after its span and transport: title and width. */
+const INTERVAL_COLUMNS = [
+  ["sent", 10],
+  ["received", 10],
+  ["out of order", 14],
+  ["dups", 6],
+  ["p50 ms", 7],
+  ["p99 ms", 7],
+  ["max ms", 7],
+] as const;
+
+/** Width of an interval line's span and transport: `[  0.0-  1.0 s] tcp`. */
+const INTERVAL_LEAD = 19;
+
+/** The titles over {@linkcode formatInterval}'s columns; print it before the first line. */
+export function formatIntervalHeader(): string {
+  return " ".repeat(INTERVAL_LEAD) +
+    INTERVAL_COLUMNS.map(([title, width]) => title.padStart(width)).join("");
+}
+
+/**
+ * One progress line, in fixed-width columns under {@linkcode formatIntervalHeader},
+ * so successive lines (and TCP's and UDP's in compare) line up, within 80 columns.
+ */
 export function formatInterval(i: ProbeInterval, style: Style = PLAIN): string {
   const span = `[${i.startS.toFixed(1).padStart(5)}-${i.endS.toFixed(1).padStart(5)} s]`;
-  return `${style.dim(span)} ${i.transport} sent ${formatCount(i.sent)}  received ${
-    formatCount(i.received)
-  }  ` +
-    `${zeroDim(style, "out of order", i.outOfOrder)}  ${
-      zeroDim(style, "duplicates", i.duplicates)
-    }  ` +
-    `rtt p50 ${ms(i.rtt.p50)} p99 ${ms(i.rtt.p99)} max ${ms(i.rtt.max)} ms`;
+  const values = [
+    formatCount(i.sent),
+    formatCount(i.received),
+    formatCount(i.outOfOrder),
+    formatCount(i.duplicates),
+    ms(i.rtt.p50),
+    ms(i.rtt.p99),
+    ms(i.rtt.max),
+  ];
+  // Zero reorders or duplicates are dimmed (nothing to look at); padding is on the plain text.
+  const dimmed = [false, false, i.outOfOrder === 0, i.duplicates === 0, false, false, false];
+  return `${style.dim(span)} ${i.transport}` +
+    values.map((v, c) => {
+      const cell = v.padStart(INTERVAL_COLUMNS[c]![1]);
+      return dimmed[c] ? style.dim(cell) : cell;
+    }).join("");
 }
 
 /** `lost N (x%)`: red when anything was lost, green when nothing was. */
@@ -122,9 +154,9 @@ export function zeroDim(style: Style, label: string, n: number): string {
 export function formatProbeReport(r: ProbeReport, style: Style = PLAIN): string[] {
   const lines = [
     style.bold(
-      `${r.transport} probe to ${r.target.replace(/^\w+ /, "")}: ${formatCount(r.sent)} probes of ${
-        formatBytes(r.size)
-      }, asked ${pps(r.rateRequested)}, achieved ${pps(r.ratePps)}`,
+      `${r.transport} probe to ${r.target.replace(/^\w+ /, "")}: ${
+        formatCountOf(r.sent, "probe")
+      } of ${formatSize(r.size)}, asked ${pps(r.rateRequested)}, achieved ${pps(r.ratePps)}`,
     ),
     `  sent ${formatCount(r.sent)}  received ${formatCount(r.received)}  lost ${
       formatLoss(r.lost, r.lostFraction, style)
@@ -145,7 +177,7 @@ export function formatProbeReport(r: ProbeReport, style: Style = PLAIN): string[
       style.dim(
         `  also: ${formatCount(r.stale)} too late to classify, ${
           formatCount(r.malformed)
-        } malformed echoes`,
+        } malformed echo${r.malformed === 1 ? "" : "es"}`,
       ),
     );
   }

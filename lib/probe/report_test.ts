@@ -10,6 +10,8 @@ import { stripAnsiCode } from "@std/fmt/colors";
 import type { Style } from "../terminal.ts";
 import {
   finite,
+  formatInterval,
+  formatIntervalHeader,
   formatProbeProgress,
   formatProbeReport,
   ms,
@@ -276,4 +278,51 @@ Deno.test("formatProbeProgress shows a bar for a count, sent and echoed so far, 
     }),
     "[#####---------------] tcp probe  sent 2,500  echoed 2,500  2s of 10s",
   );
+});
+
+Deno.test("formatProbeReport prints the size as exact bytes with separators: --size 1400 is 1,400 B", () => {
+  const first = formatProbeReport(report({ size: 1400 }))[0]!;
+  assertMatch(first, /probes of 1,400 B,/);
+});
+
+Deno.test("formatProbeReport says '1 probe' for a run of one probe", () => {
+  const first = formatProbeReport(report({ sent: 1, received: 1, lost: 0, lostFraction: 0 }))[0]!;
+  assertMatch(first, /: 1 probe of 64 B,/);
+});
+
+Deno.test("formatInterval lines keep their columns aligned under the header, within 80 columns", () => {
+  const interval = (over: Partial<ProbeInterval>): ProbeInterval => ({
+    transport: "tcp",
+    startS: 0,
+    endS: 1,
+    sent: 1000,
+    received: 1000,
+    outOfOrder: 0,
+    duplicates: 0,
+    rtt: { min: 0.05, mean: 0.1, p50: 0.08, p90: 0.1, p99: 0.2, p999: 0.3, max: 0.4 },
+    jitterMs: 0.01,
+    ...over,
+  });
+  const rows = [
+    formatInterval(interval({ sent: 9, received: 8 })),
+    formatInterval(interval({
+      transport: "udp",
+      startS: 9,
+      endS: 10,
+      sent: 1_234_567,
+      received: 1_200_000,
+      outOfOrder: 1234,
+      duplicates: 56,
+      rtt: { min: 1, mean: 20, p50: 12.5, p90: 40, p99: 250, p999: 300, max: 1234.5 },
+    })),
+    formatInterval(interval({ received: 0, rtt: EMPTY_RTT })),
+  ];
+  const header = formatIntervalHeader();
+  const titleEnds = ["sent", "received", "out of order", "dups", "p50 ms", "p99 ms", "max ms"]
+    .map((title) => header.indexOf(title) + title.length);
+  for (const row of [header, ...rows]) assert(row.length <= 80, `${row.length}: ${row}`);
+  for (const row of rows) {
+    const valueEnds = [...row.slice(19).matchAll(/\S+/g)].map((m) => 19 + m.index + m[0].length);
+    assertEquals(valueEnds, titleEnds, `columns:\n${header}\n${row}`);
+  }
 });

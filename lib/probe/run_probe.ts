@@ -31,7 +31,10 @@ import { formatEndpoint, type IpEndpoint } from "../address.ts";
 import { waitUntil } from "../pace.ts";
 import type { ProbeWorkload } from "../config.ts";
 import { formatDuration } from "../duration.ts";
-import { NetkitError } from "../errors.ts";
+import { deadline } from "../deadline.ts";
+import { closedWithoutReply, NetkitError } from "../errors.ts";
+import { isClosedError } from "../io.ts";
+import { formatCountOf } from "../units.ts";
 import { LatencyHistogram, type LatencySummary } from "../stats/histogram.ts";
 import { JitterEstimator } from "../stats/jitter.ts";
 import { SequenceTracker } from "../stats/sequence_tracker.ts";
@@ -215,17 +218,33 @@ class ProbeRun {
     const { workload, transport } = this;
     const where = formatEndpoint(this.endpoint);
     let closing = false;
+    // A TCP connection that ended (closed or reset by the server) before one byte came back
+    // was turned away, most likely by a limit: say so, over the sender's broken pipe too.
+    const turnedAway = () => {
+      const sendBroke = !(this.failure instanceof NetkitError) && isClosedError(this.failure);
+      if (
+        !closing && this.endpoint.transport === "tcp" && this.tracker.received === 0 &&
+        this.malformed === 0 && (this.failure === undefined || sendBroke)
+      ) {
+        this.failure = closedWithoutReply(where);
+        return true;
+      }
+      return false;
+    };
     const receiving = transport.receive(this.onEcho, () => this.malformed++).then(
       () => {
+        if (turnedAway()) return;
         if (!closing && this.tracker.received < this.sent) {
           this.failure ??= new NetkitError(
             "network",
-            `${where} closed the connection after echoing ${this.tracker.received} of ${this.sent} probes`,
+            `${where} closed the connection after echoing ${this.tracker.received} of ${
+              formatCountOf(this.sent, "probe")
+            }`,
           );
         }
       },
       (err) => {
-        this.failure ??= err;
+        if (!(isClosedError(err) && turnedAway())) this.failure ??= err;
       },
     ).finally(() => this.settleWait(true));
     const start = performance.now();
@@ -295,6 +314,11 @@ class ProbeRun {
     } finally {
       clearInterval(watchdog);
       if (reporter !== undefined) clearInterval(reporter);
+      if (isClosedError(this.failure)) {
+        // The connection broke under the sender: the receiver reads what came back before
+        // the end, which it meets by itself (bounded by the timeout all the same).
+        await deadline(receiving, workload.timeoutMs, () => new Error("drain")).catch(() => {});
+      }
       closing = true;
       transport.close();
       await receiving;

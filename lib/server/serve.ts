@@ -28,7 +28,7 @@ import { formatDuration } from "../duration.ts";
 import { fromSystemError, NetkitError } from "../errors.ts";
 import { closeQuietly, isClosedError, logLine } from "../io.ts";
 import { loadServerTls, type TlsMaterial } from "../tls_files.ts";
-import { formatBytes, formatCount } from "../units.ts";
+import { formatBytes, formatCount, formatCountOf } from "../units.ts";
 import { PLAIN, type Style } from "../terminal.ts";
 import { CoarseClock, Session } from "./session.ts";
 import { serveDatagrams } from "./datagrams.ts";
@@ -332,28 +332,34 @@ export function formatSummary(s: ServerSummary, style: Style = PLAIN): string {
     `${formatCount(s.connections)} connection${s.connections === 1 ? "" : "s"} served`,
     `${formatCount(s.refused)} refused`,
     ...(s.denied > 0 ? [`${formatCount(s.denied)} denied`] : []),
-    ...(s.rateLimited > 0 ? [`${formatCount(s.rateLimited)} datagrams rate-limited`] : []),
+    ...(s.rateLimited > 0 ? [`${formatCountOf(s.rateLimited, "datagram")} rate-limited`] : []),
     `${formatBytes(s.bytesIn)} in`,
     `${formatBytes(s.bytesOut)} out`,
   ];
   if (s.datagramsIn > 0 || s.datagramsOut > 0) {
-    parts.push(`${formatCount(s.datagramsIn)} datagrams in`, `${formatCount(s.datagramsOut)} out`);
+    parts.push(
+      `${formatCountOf(s.datagramsIn, "datagram")} in`,
+      `${formatCount(s.datagramsOut)} out`,
+    );
   }
   return `${style.bold("summary:")} ${parts.join(", ")}`;
 }
 
 async function bindAll(endpoints: Endpoint[], tls?: TlsMaterial): Promise<Bound[]> {
-  // `--proto both` with port 0: TCP picks a port, UDP must get the same one.
+  // `--proto both` with port 0: TCP picks a port, UDP must get the same one, and a name
+  // (localhost) the same address.
   for (let attempt = 0;; attempt++) {
     const bound: Bound[] = [];
     try {
-      let port: number | undefined;
+      let first: { hostname: string; port: number } | undefined;
       for (const endpoint of endpoints) {
-        const want = endpoint.transport !== "unix" && port !== undefined
-          ? { ...endpoint, port }
+        const want = endpoint.transport !== "unix" && first !== undefined
+          ? { ...endpoint, ...first }
           : endpoint;
         const b = await bindOne(want, tls);
-        if (b.endpoint.transport !== "unix") port = b.endpoint.port;
+        if (b.endpoint.transport !== "unix") {
+          first = { hostname: b.endpoint.hostname, port: b.endpoint.port };
+        }
         bound.push(b);
       }
       return bound;
@@ -395,8 +401,13 @@ async function bindOne(endpoint: Endpoint, tls?: TlsMaterial): Promise<Bound> {
           }
           throw err;
         }
+        // The address really bound: the port the OS chose, the address a name resolved to.
         const addr = listener.addr as Deno.NetAddr;
-        return { kind: "stream", listener, endpoint: { ...endpoint, port: addr.port } };
+        return {
+          kind: "stream",
+          listener,
+          endpoint: { ...endpoint, hostname: addr.hostname, port: addr.port },
+        };
       }
       case "udp": {
         const socket = Deno.listenDatagram({
@@ -405,7 +416,11 @@ async function bindOne(endpoint: Endpoint, tls?: TlsMaterial): Promise<Bound> {
           port: endpoint.port,
         });
         const addr = socket.addr as Deno.NetAddr;
-        return { kind: "datagram", socket, endpoint: { ...endpoint, port: addr.port } };
+        return {
+          kind: "datagram",
+          socket,
+          endpoint: { ...endpoint, hostname: addr.hostname, port: addr.port },
+        };
       }
       case "unix": {
         await removeStaleSocket(endpoint.path);

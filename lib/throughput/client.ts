@@ -26,8 +26,8 @@ import type { ThroughputPlan } from "../config.ts";
 import { dialStream, openDatagram } from "../client/dial.ts";
 import { formatEndpoint } from "../address.ts";
 import { deadline } from "../deadline.ts";
-import { NetkitError } from "../errors.ts";
-import { closeQuietly, writeAll } from "../io.ts";
+import { closedWithoutReply, NetkitError } from "../errors.ts";
+import { closeQuietly, isClosedError, writeAll } from "../io.ts";
 import { LineReader } from "./line_reader.ts";
 import {
   CONTROL_MAGIC,
@@ -110,6 +110,14 @@ export async function runThroughput(
   options: RunThroughputOptions = {},
 ): Promise<ThroughputResult> {
   const where = formatEndpoint(plan.endpoint);
+  // Closed or reset before any answer: turned away by a limit, or not a netkit server.
+  const turnedAway = () => {
+    const closed = closedWithoutReply(where);
+    return new NetkitError(
+      closed.kind,
+      `${closed.message}; throughput tests need a netkit server in echo or discard mode`,
+    );
+  };
   const control = await dialStream(plan.endpoint, plan.timeoutMs);
   const resources: { close(): void }[] = [control];
   const lines = new LineReader(control);
@@ -134,6 +142,7 @@ export async function runThroughput(
     if (message?.type === "error") {
       throw new NetkitError("failure", `${where} refused the test: ${message.message}`);
     }
+    if (line === null && type === "ready") throw turnedAway();
     if (message?.type !== type) {
       throw new NetkitError(
         "failure",
@@ -147,17 +156,26 @@ export async function runThroughput(
     return message as Extract<ControlMessage, { type: T }>;
   };
   try {
-    await writeAll(control, new TextEncoder().encode(CONTROL_MAGIC));
-    await send({
-      type: "start",
-      proto: plan.proto,
-      direction: plan.direction,
-      parallel: plan.parallel,
-      duration_ms: Math.round(plan.durationMs),
-      size: plan.size,
-      bitrate: plan.bitrate,
-    });
-    const ready = await expect("ready", plan.timeoutMs);
+    let ready: Extract<ControlMessage, { type: "ready" }>;
+    try {
+      await writeAll(control, new TextEncoder().encode(CONTROL_MAGIC));
+      await send({
+        type: "start",
+        proto: plan.proto,
+        direction: plan.direction,
+        parallel: plan.parallel,
+        duration_ms: Math.round(plan.durationMs),
+        size: plan.size,
+        bitrate: plan.bitrate,
+      });
+      ready = await expect("ready", plan.timeoutMs);
+    } catch (err) {
+      // Closed or reset before the server said a word: turned away (a limit).
+      if (!(err instanceof NetkitError) && isClosedError(err)) {
+        throw turnedAway();
+      }
+      throw err;
+    }
     const secret = plan.proto === "udp" ? fromHex(ready.udp_secret, UDP_SECRET_BYTES) : undefined;
     if (
       plan.proto === "udp" &&

@@ -20,7 +20,8 @@ import { format as formatStdBytes } from "@std/fmt/bytes";
 import { finite, formatLoss, type Json, zeroDim } from "../probe/report.ts";
 import { bar, elapsedText } from "../progress.ts";
 import { PLAIN, type Style } from "../terminal.ts";
-import { formatBitRate, formatBytes, formatCount } from "../units.ts";
+import { formatBitRate, formatBytes, formatCount, formatCountOf, formatSize } from "../units.ts";
+import { formatEndpoint } from "../address.ts";
 import type {
   DirectionResult,
   ThroughputInterval,
@@ -41,14 +42,11 @@ export function formatThroughputInterval(
   const span = `[${i.startS.toFixed(1).padStart(5)}-${i.endS.toFixed(1).padStart(5)} s]`;
   const seconds = i.endS - i.startS;
   const parts: string[] = [];
-  if (direction !== "down") {
-    parts.push(`sent ${formatBytes(i.sentBytes)}  ${formatBitRate(rate(i.sentBytes, seconds))}`);
-  }
-  if (direction !== "up") {
-    parts.push(
-      `received ${formatBytes(i.receivedBytes)}  ${formatBitRate(rate(i.receivedBytes, seconds))}`,
-    );
-  }
+  // Fixed widths ("1023.99 MiB", "999.99 Mbit/s") keep successive lines' columns aligned.
+  const figures = (bytes: number) =>
+    `${formatBytes(bytes).padStart(11)}  ${formatBitRate(rate(bytes, seconds)).padStart(13)}`;
+  if (direction !== "down") parts.push(`sent ${figures(i.sentBytes)}`);
+  if (direction !== "up") parts.push(`received ${figures(i.receivedBytes)}`);
   return `${style.dim(span)} ${parts.join("   ")}`;
 }
 
@@ -90,8 +88,8 @@ function directionLines(label: string, d: DirectionResult, udp: boolean, style: 
       lines.push(
         style.red(
           `  the receiver's kernel dropped ${
-            formatCount(d.rcvbufErrors)
-          } datagrams for a full receive buffer (RcvbufErrors)`,
+            formatCountOf(d.rcvbufErrors, "datagram")
+          } for a full receive buffer (RcvbufErrors)`,
         ),
       );
     }
@@ -105,7 +103,7 @@ export function formatThroughput(r: ThroughputResult, style: Style = PLAIN): str
   const udp = p.proto === "udp";
   const head = `${p.proto} throughput, ${p.parallel} stream${p.parallel === 1 ? "" : "s"}, ${
     (p.durationMs / 1000).toFixed(1)
-  } s, ${formatBytes(p.size)} ${udp ? "datagrams" : "writes"}${
+  } s, ${formatSize(p.size)} ${udp ? "datagrams" : "writes"}${
     p.bitrate > 0 ? `, paced at ${formatBitRate(p.bitrate)} per stream` : ""
   }${p.bitrateIsDefault ? " (UDP's default, as iperf3's; -b 0 for unlimited)" : ""}`;
   const lines = [style.bold(head)];
@@ -168,16 +166,21 @@ function directionJson(d: DirectionResult, proto: "tcp" | "udp"): Json {
   return {
     sum_sent: sent,
     sum_received: received,
-    streams: d.received.streams.map((s) => ({
-      stream: s.stream,
-      bytes: s.bytes,
-      datagrams: s.datagrams,
-      lost: s.lost,
-      out_of_order: s.out_of_order,
-      duplicates: s.duplicates,
-      jitter_ms: finite(s.jitter_ms),
-      interval_bytes: s.intervals,
-    })),
+    // A TCP stream has no datagrams: its entries carry only what a byte stream has.
+    streams: d.received.streams.map((s): Json =>
+      proto === "udp"
+        ? {
+          stream: s.stream,
+          bytes: s.bytes,
+          datagrams: s.datagrams,
+          lost: s.lost,
+          out_of_order: s.out_of_order,
+          duplicates: s.duplicates,
+          jitter_ms: finite(s.jitter_ms),
+          interval_bytes: s.intervals,
+        }
+        : { stream: s.stream, bytes: s.bytes, interval_bytes: s.intervals }
+    ),
   };
 }
 
@@ -192,7 +195,8 @@ export function throughputJson(r: ThroughputResult): Json {
     size: p.size,
     bitrate_requested: p.bitrate,
     bitrate_is_default: p.bitrateIsDefault === true,
-    target: `${p.endpoint.hostname}:${p.endpoint.port}`,
+    // The probe report's form: the transport measured, then HOST:PORT ([V6]:PORT).
+    target: formatEndpoint({ ...p.endpoint, transport: p.proto }),
     elapsed_s: finite(r.elapsedS),
     up: r.up ? directionJson(r.up, p.proto) : null,
     down: r.down ? directionJson(r.down, p.proto) : null,

@@ -1,0 +1,114 @@
+/**
+ * Unit tests of throughput presentation: the JSON document's target and
+ * per-stream fields, the summary's sizes, and aligned interval lines.
+ *
+ * @example
+ * ```sh
+ * deno test lib/throughput/report_test.ts
+ * ```
+ *
+ * @module
+ */
+
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import type { ThroughputPlan } from "../config.ts";
+import type { DirectionResult, ThroughputResult } from "./client.ts";
+import { formatThroughput, formatThroughputInterval, throughputJson } from "./report.ts";
+
+function plan(over: Partial<ThroughputPlan> = {}): ThroughputPlan {
+  return {
+    endpoint: { transport: "tcp", hostname: "127.0.0.1", port: 5050 },
+    proto: "tcp",
+    direction: "up",
+    parallel: 1,
+    durationMs: 1000,
+    size: 131072,
+    bitrate: 0,
+    intervalMs: 1000,
+    timeoutMs: 5000,
+    ...over,
+  };
+}
+
+const DIRECTION: DirectionResult = {
+  sent: {
+    bytes: 2800,
+    datagrams: 2,
+    seconds: 1,
+    streams: [{ stream: 0, bytes: 2800, datagrams: 2, seconds: 1 }],
+  },
+  received: {
+    bytes: 1400,
+    datagrams: 1,
+    lost: 1,
+    outOfOrder: 0,
+    duplicates: 0,
+    jitterMs: 0.01,
+    seconds: 1,
+    streams: [{
+      stream: 0,
+      bytes: 1400,
+      datagrams: 1,
+      lost: 1,
+      out_of_order: 0,
+      duplicates: 0,
+      jitter_ms: 0.01,
+      seconds: 1,
+      intervals: [1400],
+    }],
+  },
+  rcvbufErrors: 1,
+};
+
+function result(p: ThroughputPlan): ThroughputResult {
+  return { plan: p, up: DIRECTION, down: undefined, elapsedS: 1 };
+}
+
+type Doc = { target: string; up: { streams: Record<string, unknown>[] } };
+
+Deno.test("throughputJson's target has the probe report's form: transport, then HOST:PORT or [V6]:PORT", () => {
+  assertEquals((throughputJson(result(plan())) as Doc).target, "tcp 127.0.0.1:5050");
+  const v6 = plan({ proto: "udp", endpoint: { transport: "tcp", hostname: "::1", port: 7 } });
+  assertEquals((throughputJson(result(v6)) as Doc).target, "udp [::1]:7");
+});
+
+Deno.test("throughputJson: TCP streams carry no datagram fields, UDP streams carry them all", () => {
+  const tcp = (throughputJson(result(plan())) as Doc).up.streams[0]!;
+  assertEquals(Object.keys(tcp).sort(), ["bytes", "interval_bytes", "stream"]);
+  const udp = (throughputJson(result(plan({ proto: "udp", size: 1400 }))) as Doc).up.streams[0]!;
+  assertEquals(Object.keys(udp).sort(), [
+    "bytes",
+    "datagrams",
+    "duplicates",
+    "interval_bytes",
+    "jitter_ms",
+    "lost",
+    "out_of_order",
+    "stream",
+  ]);
+});
+
+Deno.test("formatThroughput prints the size exactly, '1,400 B datagrams', and '1 datagram' in the singular", () => {
+  const lines = formatThroughput(result(plan({ proto: "udp", size: 1400 })));
+  assertMatch(lines[0]!, /, 1,400 B datagrams/);
+  assert(
+    lines.some((l) => l.includes("dropped 1 datagram for a full receive buffer")),
+    lines.join("\n"),
+  );
+  assertMatch(formatThroughput(result(plan()))[0]!, /, 128 KiB writes/);
+});
+
+Deno.test("formatThroughputInterval lines keep their columns aligned whatever the magnitudes", () => {
+  const small = formatThroughputInterval(
+    { startS: 0, endS: 1, sentBytes: 12, receivedBytes: 5 },
+    "bidir",
+  );
+  const large = formatThroughputInterval(
+    { startS: 9, endS: 10, sentBytes: 1.7e9, receivedBytes: 250e6 },
+    "bidir",
+  );
+  for (const label of ["sent", "received"]) {
+    assertEquals(large.indexOf(label), small.indexOf(label), `${small}\n${large}`);
+  }
+  assertEquals(large.length, small.length, `${small}\n${large}`);
+});
