@@ -142,3 +142,10 @@ export function ipFamily(text: string): 4 | 6 | undefined {
   if (!text.includes(":") || /[^\da-fA-F:.]/.test(text)) return undefined;
   return URL.canParse(`http://[${text}]/`) ? 6 : undefined;
 }
+
+/** Whether `hostname` is a loopback address (127.0.0.0/8, ::1, or `localhost`): no network between. */
+export function isLoopback(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1" ||
+    /^127\.\d+\.\d+\.\d+$/.test(h);
+}

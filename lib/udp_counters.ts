@@ -20,16 +20,95 @@
  */
 
 /** UDP counters by name, e.g. `InDatagrams`, `RcvbufErrors`; undefined where unreadable. */
-export async function readUdpCounters(): Promise<Record<string, number> | undefined> {
+export function readUdpCounters(): Promise<Record<string, number> | undefined> {
+  return readSnmpCounters("Udp");
+}
+
+/**
+ * One section of `/proc/net/snmp` by name (`Udp: RcvbufErrors`, `Tcp: RetransSegs`);
+ * undefined where unreadable.
+ */
+export async function readSnmpCounters(
+  section: "Udp" | "Tcp",
+): Promise<Record<string, number> | undefined> {
+  const text = await readProc("/proc/net/snmp");
+  if (text === undefined) return undefined;
+  const lines = text.split("\n").filter((line) => line.startsWith(`${section}: `));
+  const [names, values] = lines.map((line) => line.slice(section.length + 2).trim().split(/\s+/));
+  if (!names || !values || names.length !== values.length) return undefined;
+  return Object.fromEntries(names.map((name, i) => [name, Number(values[i])]));
+}
+
+/**
+ * Datagrams the kernel dropped on the UDP sockets bound to local `port`
+ * (the `drops` column of `/proc/net/udp` and `/proc/net/udp6`): for one of
+ * netkit's own sockets, exactly what its receiver failed to read in time.
+ * Undefined where unreadable or when no such socket is listed.
+ */
+export async function readUdpSocketDrops(port: number): Promise<number | undefined> {
+  let found = false;
+  let drops = 0;
+  for (const path of ["/proc/net/udp", "/proc/net/udp6"]) {
+    const text = await readProc(path);
+    if (text === undefined) continue;
+    const drop = parseUdpSocketDrops(text, port);
+    if (drop !== undefined) {
+      found = true;
+      drops += drop;
+    }
+  }
+  return found ? drops : undefined;
+}
+
+/** The summed `drops` of the sockets on local `port` in one `/proc/net/udp*` text. */
+export function parseUdpSocketDrops(text: string, port: number): number | undefined {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  let found = false;
+  let drops = 0;
+  for (const line of text.split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    const local = fields[1];
+    const drop = Number(fields[fields.length - 1]);
+    if (local === undefined || fields.length < 13 || !Number.isFinite(drop)) continue;
+    if (local.slice(local.lastIndexOf(":") + 1) !== hexPort) continue;
+    found = true;
+    drops += drop;
+  }
+  return found ? drops : undefined;
+}
+
+async function readProc(path: string): Promise<string | undefined> {
   if (Deno.build.os !== "linux") return undefined;
-  let text: string;
   try {
-    text = await Deno.readTextFile("/proc/net/snmp");
+    return await Deno.readTextFile(path);
   } catch {
     return undefined; // not permitted or not there: the report just says less
   }
-  const lines = text.split("\n").filter((line) => line.startsWith("Udp: "));
-  const [names, values] = lines.map((line) => line.slice(5).trim().split(/\s+/));
-  if (!names || !values || names.length !== values.length) return undefined;
-  return Object.fromEntries(names.map((name, i) => [name, Number(values[i])]));
+}
+
+/** What {@linkcode receiveDrops} read: one socket's drops, and the host's RcvbufErrors. */
+export interface DropCounters {
+  socket: number | undefined;
+  host: number | undefined;
+}
+
+/** Read the drop counters that tell whether `socket`'s receiver kept up. */
+export async function receiveDrops(socket: Deno.DatagramConn): Promise<DropCounters> {
+  const port = (socket.addr as Deno.NetAddr).port;
+  return {
+    socket: await readUdpSocketDrops(port),
+    host: (await readUdpCounters())?.RcvbufErrors,
+  };
+}
+
+/**
+ * Datagrams dropped for a full receive buffer between two readings: the
+ * socket's own count where readable, else the host's; null when neither is.
+ */
+export function dropsDuring(before: DropCounters, after: DropCounters): number | null {
+  if (before.socket !== undefined && after.socket !== undefined) {
+    return after.socket - before.socket;
+  }
+  if (before.host !== undefined && after.host !== undefined) return after.host - before.host;
+  return null;
 }

@@ -37,6 +37,7 @@ import { isClosedError } from "../io.ts";
 import { formatCountOf } from "../units.ts";
 import { LatencyHistogram, type LatencySummary } from "../stats/histogram.ts";
 import { JitterEstimator } from "../stats/jitter.ts";
+import { type PercentileInterval, percentileInterval } from "../stats/percentile_interval.ts";
 import { SequenceTracker } from "../stats/sequence_tracker.ts";
 import { type DecodedProbe, decodeProbe, ProbeEncoder } from "./codec.ts";
 import { openProbeTransport, type ProbeTransport } from "./transport.ts";
@@ -65,6 +66,11 @@ export interface ProbeReport {
   malformed: number;
   /** Round-trip times in milliseconds, from every distinct echo. */
   rtt: LatencySummary;
+  /**
+   * Where p50, p99 and p99.9 could lie from run to run (about 99% confidence,
+   * see `percentileInterval`); what findings call "beyond noise".
+   */
+  rttInterval?: RttIntervals;
   /** RFC 3550 interarrival jitter in ms; `null` with fewer than two echoes. */
   jitterMs: number | null;
   /** Goodput: distinct echoed probe bytes × 8 over the elapsed time. */
@@ -73,6 +79,13 @@ export interface ProbeReport {
   ratePps: number;
   /** First send to the last echo (or the end of sending), seconds. */
   elapsedS: number;
+}
+
+/** Confidence intervals of the RTT percentiles findings compare; `null` without echoes. */
+export interface RttIntervals {
+  p50: PercentileInterval | null;
+  p99: PercentileInterval | null;
+  p999: PercentileInterval | null;
 }
 
 /** Progress over one reporting interval. */
@@ -352,6 +365,11 @@ class ProbeRun {
       stale: this.tracker.stale,
       malformed: this.malformed,
       rtt: this.rtt.summary(),
+      rttInterval: {
+        p50: percentileInterval(this.rtt, 50),
+        p99: percentileInterval(this.rtt, 99),
+        p999: percentileInterval(this.rtt, 99.9),
+      },
       jitterMs: this.jitter.samples > 1 ? this.jitter.jitterMs : null,
       bitsPerSecond: elapsedS > 0 ? (received * workload.size * 8) / elapsedS : 0,
       ratePps: sendS > 0 ? this.sent / sendS : 0,
@@ -402,7 +420,7 @@ class ProbeRun {
       if (gap > 0) {
         const due = start + this.sent * gap;
         if (due > now) {
-          await waitUntil(Math.min(due, endBy)); // evenly spread, not a burst per timer tick
+          await waitUntil(Math.min(due, endBy), gap); // timers, then a catch-up batch
           continue;
         }
       }

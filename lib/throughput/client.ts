@@ -29,6 +29,7 @@ import { deadline } from "../deadline.ts";
 import { closedWithoutReply, NetkitError } from "../errors.ts";
 import { closeQuietly, isClosedError, writeAll } from "../io.ts";
 import { LineReader } from "./line_reader.ts";
+import { type DropCounters, dropsDuring, receiveDrops } from "../udp_counters.ts";
 import {
   CONTROL_MAGIC,
   type ControlMessage,
@@ -227,6 +228,9 @@ export async function runThroughput(
       );
       udpFlows.forEach((flow, s) => udpLoops.push(receiveUdp(flow.socket, key, udpReceivers[s]!)));
     }
+    const dropsBefore = receiving
+      ? await Promise.all(udpFlows.map((f) => receiveDrops(f.socket)))
+      : [];
     await expect("go", plan.timeoutMs + plan.durationMs);
     const start = performance.now();
     for (const r of udpReceivers) r.begin(start);
@@ -288,6 +292,9 @@ export async function runThroughput(
         await drainUdp(udpReceivers, start + plan.durationMs + 1000);
       }
       clearInterval(progressTimer);
+      const dropsAfter = await Promise.all(
+        dropsBefore.map((_, s) => receiveDrops(udpFlows[s]!.socket)),
+      );
       await send({ type: "report", sent, received: [] });
       const server = await expect("report", plan.timeoutMs + 2000);
       const elapsedS = (performance.now() - start) / 1000;
@@ -301,7 +308,9 @@ export async function runThroughput(
         plan,
         elapsedS,
         up: sending ? combine(sent, server.received, server.rcvbuf_errors ?? null) : undefined,
-        down: receiving ? combine(server.sent, clientReceived, null) : undefined,
+        down: receiving
+          ? combine(server.sent, clientReceived, sumDrops(dropsBefore, dropsAfter))
+          : undefined,
       };
     } finally {
       if (reporter !== undefined) clearInterval(reporter);
@@ -313,6 +322,18 @@ export async function runThroughput(
     // Setup may have failed before the inner block: close whatever was opened.
     for (const r of resources) closeQuietly(r);
   }
+}
+
+/** The client's own receive-buffer drops over its UDP flows; null where unreadable. */
+function sumDrops(before: DropCounters[], after: DropCounters[]): number | null {
+  if (before.length === 0) return null;
+  // Host-wide counters would count every flow's drops once per flow: take them once.
+  const each = before.map((b, s) => dropsDuring(b, after[s]!));
+  if (each.some((d) => d === null)) return null;
+  const perSocket = before.every((b, s) =>
+    b.socket !== undefined && after[s]!.socket !== undefined
+  );
+  return perSocket ? each.reduce((a, d) => a! + d!, 0) : each[0]!;
 }
 
 function receivedBytes(tcp: TcpReceiver[], udp: UdpReceiver[]): number {

@@ -28,7 +28,7 @@
  */
 
 import { parseIp } from "../acl.ts";
-import { readUdpCounters } from "../udp_counters.ts";
+import { dropsDuring, receiveDrops } from "../udp_counters.ts";
 import { formatSize } from "../units.ts";
 import { closeQuietly, writeAll } from "../io.ts";
 import { LineReader } from "./line_reader.ts";
@@ -399,7 +399,7 @@ export class ThroughputHub {
     const go = performance.now();
     for (const receiver of udpReceivers.values()) receiver.begin(go);
     await send({ type: "go" });
-    const udpBefore = r.proto === "udp" && receiving ? await readUdpCounters() : undefined;
+    const udpBefore = r.proto === "udp" && receiving ? await receiveDrops(test.udp!) : undefined;
 
     const senders: Promise<SentFigures>[] = [];
     const tcpReceiving: Promise<void>[] = [];
@@ -466,17 +466,14 @@ export class ThroughputHub {
     if (r.proto === "udp" && receiving) {
       await drainUdp(udpReceivers.values(), go + r.duration_ms + UDP_DRAIN_MS);
     }
-    const udpAfter = udpBefore ? await readUdpCounters() : undefined;
+    const udpAfter = udpBefore ? await receiveDrops(test.udp!) : undefined;
     const clientSent = new Map(clientReport.sent.map((s) => [s.stream, s.datagrams]));
     const received: ReceivedFigures[] = receiving
       ? r.proto === "tcp"
         ? tcpReceivers.map((t) => t.figures())
         : [...udpReceivers.values()].map((u) => u.figures(clientSent.get(u.stream)))
       : [];
-    const rcvbufErrors =
-      udpBefore?.RcvbufErrors !== undefined && udpAfter?.RcvbufErrors !== undefined
-        ? udpAfter.RcvbufErrors - udpBefore.RcvbufErrors
-        : null;
+    const rcvbufErrors = udpBefore && udpAfter ? dropsDuring(udpBefore, udpAfter) : null;
     await send({
       type: "report",
       sent,

@@ -17,11 +17,12 @@
  */
 
 import { format as formatStdBytes } from "@std/fmt/bytes";
+import { PACED_WRITE_MS, pacedWriteSize } from "../pace.ts";
 import { finite, formatLoss, type Json, zeroDim } from "../probe/report.ts";
 import { bar, elapsedText } from "../progress.ts";
 import { PLAIN, type Style } from "../terminal.ts";
 import { formatBitRate, formatBytes, formatCount, formatCountOf, formatSize } from "../units.ts";
-import { formatEndpoint } from "../address.ts";
+import { formatEndpoint, isLoopback } from "../address.ts";
 import type {
   DirectionResult,
   ThroughputInterval,
@@ -63,7 +64,32 @@ export function throughputIntervalJson(i: ThroughputInterval): Json {
   };
 }
 
-function directionLines(label: string, d: DirectionResult, udp: boolean, style: Style): string[] {
+/**
+ * The plain sentence saying that netkit's own receiver dropped datagrams (the
+ * kernel counted receive-buffer drops), or, on loopback where no counter is
+ * readable, that the loss can only be on this host; undefined otherwise.
+ */
+export function receiverLimit(d: DirectionResult, loopback: boolean): string | undefined {
+  if (d.received.lost === 0 && !(d.rcvbufErrors !== null && d.rcvbufErrors > 0)) return undefined;
+  if (d.rcvbufErrors !== null && d.rcvbufErrors > 0) {
+    return `netkit's receiver could not keep up: the kernel dropped ${
+      formatCountOf(d.rcvbufErrors, "datagram")
+    } for a full receive buffer (RcvbufErrors), so that loss is on the receiving host, not the network`;
+  }
+  if (loopback && d.rcvbufErrors === null) {
+    return "on loopback there is no network: the loss is on this host, where a receiver " +
+      "(netkit's) could not keep up (run under deno run -A to read the kernel's drop counters)";
+  }
+  return undefined;
+}
+
+function directionLines(
+  label: string,
+  d: DirectionResult,
+  udp: boolean,
+  style: Style,
+  loopback: boolean,
+): string[] {
   const lines = [
     style.bold(label),
     `  sender    ${formatBytes(d.sent.bytes).padStart(11)}  ${
@@ -84,15 +110,8 @@ function directionLines(label: string, d: DirectionResult, udp: boolean, style: 
         d.received.jitterMs === null ? "-" : d.received.jitterMs.toFixed(3)
       } ms`,
     );
-    if (d.rcvbufErrors !== null && d.rcvbufErrors > 0) {
-      lines.push(
-        style.red(
-          `  the receiver's kernel dropped ${
-            formatCountOf(d.rcvbufErrors, "datagram")
-          } for a full receive buffer (RcvbufErrors)`,
-        ),
-      );
-    }
+    const own = receiverLimit(d, loopback);
+    if (own) lines.push(style.red(`  ${own}`));
   }
   return lines;
 }
@@ -101,14 +120,30 @@ function directionLines(label: string, d: DirectionResult, udp: boolean, style: 
 export function formatThroughput(r: ThroughputResult, style: Style = PLAIN): string[] {
   const p = r.plan;
   const udp = p.proto === "udp";
+  const loopback = isLoopback(p.endpoint.hostname);
+  const write = udp ? p.size : pacedWriteSize(p.size, p.bitrate);
+  const blocks = write === p.size
+    ? `${formatSize(p.size)} ${udp ? "datagrams" : "writes"}`
+    : `${formatSize(write)} writes (--size ${
+      formatSize(p.size)
+    } is more than ${PACED_WRITE_MS} ms at this bit rate)`;
   const head = `${p.proto} throughput, ${p.parallel} stream${p.parallel === 1 ? "" : "s"}, ${
     (p.durationMs / 1000).toFixed(1)
-  } s, ${formatSize(p.size)} ${udp ? "datagrams" : "writes"}${
-    p.bitrate > 0 ? `, paced at ${formatBitRate(p.bitrate)} per stream` : ""
-  }${p.bitrateIsDefault ? " (UDP's default, as iperf3's; -b 0 for unlimited)" : ""}`;
+  } s, ${blocks}${p.bitrate > 0 ? `, paced at ${formatBitRate(p.bitrate)} per stream` : ""}${
+    p.bitrateIsDefault ? " (UDP's default, as iperf3's; -b 0 for unlimited)" : ""
+  }`;
   const lines = [style.bold(head)];
-  if (r.up) lines.push(...directionLines("up (client → server):", r.up, udp, style));
-  if (r.down) lines.push(...directionLines("down (server → client):", r.down, udp, style));
+  if (udp && p.bitrate > 0 && p.size * 8 * 1000 / p.bitrate > p.durationMs) {
+    lines.push(
+      `  note: one ${formatSize(p.size)} datagram is more than ${
+        formatBitRate(p.bitrate)
+      } allows in the whole test; each stream sent at least one (use a smaller --size)`,
+    );
+  }
+  if (r.up) lines.push(...directionLines("up (client → server):", r.up, udp, style, loopback));
+  if (r.down) {
+    lines.push(...directionLines("down (server → client):", r.down, udp, style, loopback));
+  }
   return lines;
 }
 

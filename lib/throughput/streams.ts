@@ -20,7 +20,7 @@
 
 import { deadline } from "../deadline.ts";
 import { isClosedError, writeAll } from "../io.ts";
-import { waitUntil } from "../pace.ts";
+import { pacedWriteSize, waitUntil } from "../pace.ts";
 import { JitterEstimator } from "../stats/jitter.ts";
 import { SequenceTracker } from "../stats/sequence_tracker.ts";
 import {
@@ -77,7 +77,8 @@ export interface SendOptions {
 
 /** Send test bytes over a TCP connection for the duration, then half-close it. */
 export async function sendTcp(conn: Deno.Conn, options: SendOptions): Promise<SentFigures> {
-  const buf = takeBlock(options.size);
+  const writeSize = pacedWriteSize(options.size, options.bitrate);
+  const buf = takeBlock(writeSize);
   const start = performance.now();
   const end = start + options.durationMs;
   const bytesPerMs = options.bitrate / 8 / 1000;
@@ -89,7 +90,7 @@ export async function sendTcp(conn: Deno.Conn, options: SendOptions): Promise<Se
       if (bytesPerMs > 0) {
         const due = start + bytes / bytesPerMs;
         if (due > now) {
-          await waitUntil(Math.min(due, end));
+          await waitUntil(Math.min(due, end), buf.length / bytesPerMs);
           continue;
         }
       }
@@ -183,7 +184,7 @@ export async function sendUdp(
       if (gapMs > 0) {
         const due = start + seq * gapMs;
         if (due > now) {
-          await waitUntil(Math.min(due, end));
+          await waitUntil(Math.min(due, end), gapMs);
           continue;
         }
       }
