@@ -22,11 +22,11 @@
  * @module
  */
 
-import { formatHost } from "../address.ts";
+import { formatHost, isLoopback } from "../address.ts";
 import { resolve } from "../client/dial.ts";
 import { type EmbeddedServer, startEmbeddedServer } from "../compare/embedded_server.ts";
 import { describeDifferences } from "../compare/findings.ts";
-import { readUdpCounters } from "../udp_counters.ts";
+import { readSnmpCounters, readUdpCounters } from "../udp_counters.ts";
 import type { CompareConfig, ProbeWorkload } from "../config.ts";
 import { Output } from "../output.ts";
 import {
@@ -165,10 +165,16 @@ async function compare(
         ...(probeIntervalJson(interval) as Record<string, Json>),
       });
     };
+    const tcpBefore = await readSnmpCounters("Tcp");
     const tcp = await runProbe({ transport: "tcp", ...target }, phase.workload, {
       onInterval,
       onStart: onStart("tcp"),
     });
+    const tcpAfter = await readSnmpCounters("Tcp");
+    const tcpRetransmits =
+      tcpBefore?.RetransSegs !== undefined && tcpAfter?.RetransSegs !== undefined
+        ? tcpAfter.RetransSegs - tcpBefore.RetransSegs
+        : undefined;
     const before = await readUdpCounters();
     const serverBefore = await embedded?.counters();
     const udp = await runProbe({ transport: "udp", ...target }, phase.workload, {
@@ -192,6 +198,8 @@ async function compare(
     const findings = describeDifferences(tcp, udp, {
       ...(rcvbufErrors !== undefined && { rcvbufErrors }),
       ...(udpLossSplit && { udpLossSplit }),
+      ...(tcpRetransmits !== undefined && { tcpRetransmits }),
+      loopback: isLoopback(target.hostname),
     });
     results.push({ phase, tcp, udp, rcvbufErrors, udpLossSplit, findings });
     if (i === phases.length - 1) progress.stop();

@@ -1,7 +1,10 @@
 /**
  * Turn two probe reports, TCP and UDP over the same path with the same
- * workload, into plain sentences: one per difference that matters, each with
- * the reason it happened.
+ * workload, into plain sentences: one per difference the data supports, each
+ * cause with the evidence it rests on. A latency difference needs enough
+ * echoes for its percentile and must lie beyond run-to-run noise (the RTT
+ * percentiles' confidence intervals do not overlap); otherwise latency "was
+ * similar (within noise)".
  *
  * @example
  * ```ts
@@ -10,21 +13,21 @@
  *
  * declare const tcp: ProbeReport, udp: ProbeReport;
  * for (const line of describeDifferences(tcp, udp)) console.log(line);
- * // UDP lost 37 of 10,000 probes (0.37%); TCP delivered all 10,000 in order, at 4.1x UDP's p99 RTT.
+ * // UDP lost 37 of 10,000 probes (0.37%); TCP delivered every probe, in order.
  * ```
  *
  * @module
  */
 
-import { ms } from "../probe/report.ts";
+import { ms, pps } from "../probe/report.ts";
 import type { ProbeReport } from "../probe/run_probe.ts";
-import { formatCount, formatCountOf, formatPercent } from "../units.ts";
+import { formatCount, formatPercent } from "../units.ts";
 
-/** Options of {@linkcode describeDifferences}. */
+/** Options of {@linkcode describeDifferences}: the evidence a causal sentence may name. */
 export interface FindingsOptions {
   /**
-   * Datagrams the kernel dropped for full receive buffers during the UDP run
-   * (`/proc/net/snmp` RcvbufErrors), when known.
+   * Datagrams this host's kernel dropped for full receive buffers during the
+   * UDP run (`/proc/net/snmp` RcvbufErrors), when readable.
    * @default {undefined}
    */
   rcvbufErrors?: number;
@@ -34,21 +37,101 @@ export interface FindingsOptions {
    * @default {undefined}
    */
   udpLossSplit?: { toServer: number; fromServer: number };
+  /**
+   * TCP segments this host retransmitted during the TCP run (`/proc/net/snmp`
+   * RetransSegs), when readable.
+   * @default {undefined}
+   */
+  tcpRetransmits?: number;
+  /**
+   * Whether the target is a loopback address: no network in between, so any
+   * loss is on this host.
+   * @default {false}
+   */
+  loopback?: boolean;
 }
 
-/** A tail-latency ratio this large or larger is worth a sentence. */
-const NOTABLE_RATIO = 1.5;
+/** A latency ratio this large or larger may be worth a sentence (if also beyond noise). */
+export const NOTABLE_RATIO = 1.5;
 
-function ratio(a: number | null, b: number | null): number | undefined {
-  if (a === null || b === null || b <= 0) return undefined;
-  return a / b;
+/**
+ * A latency difference smaller than this (ms) is within noise whatever the
+ * intervals say: how far scheduling on one host moves a percentile from one
+ * run to the next (loopback medians of 0.06 and 0.09 ms in consecutive runs).
+ */
+export const NOISE_FLOOR_MS = 0.25;
+
+/**
+ * Echoes each transport needs before a percentile is compared at all: a p99
+ * from fewer than 1,000 samples is one of its ten largest, a p99.9 from fewer
+ * than 10,000 one of its ten largest.
+ */
+export const MIN_ECHOES = { p50: 100, p99: 1_000, p999: 10_000 } as const;
+
+/** A percentile the findings compare. */
+export type LatencyKey = keyof typeof MIN_ECHOES;
+
+/** What the data supports about one percentile of TCP's and UDP's RTT. */
+export type LatencyVerdict =
+  | { kind: "too-few"; key: LatencyKey; need: number; short: ProbeReport }
+  | { kind: "similar"; key: LatencyKey }
+  | {
+    kind: "slower";
+    key: LatencyKey;
+    slow: ProbeReport;
+    fast: ProbeReport;
+    ratio: number;
+  };
+
+/**
+ * Compare one RTT percentile: "slower" only with enough echoes on both sides
+ * ({@linkcode MIN_ECHOES}), a ratio of at least {@linkcode NOTABLE_RATIO}, a
+ * gap of at least {@linkcode NOISE_FLOOR_MS}, and confidence intervals that do
+ * not overlap (the difference is beyond what run-to-run noise explains); a
+ * report without intervals never counts as slower.
+ */
+export function compareLatency(
+  tcp: ProbeReport,
+  udp: ProbeReport,
+  key: LatencyKey,
+): LatencyVerdict {
+  const need = MIN_ECHOES[key];
+  const short = [tcp, udp].find((r) => r.received < need || r.rtt[key] === null);
+  if (short) return { kind: "too-few", key, need, short };
+  for (const [slow, fast] of [[tcp, udp], [udp, tcp]] as const) {
+    const ratio = slow.rtt[key]! / fast.rtt[key]!;
+    const slowCi = slow.rttInterval?.[key];
+    const fastCi = fast.rttInterval?.[key];
+    const gap = slow.rtt[key]! - fast.rtt[key]!;
+    if (
+      ratio >= NOTABLE_RATIO && gap >= NOISE_FLOOR_MS && slowCi && fastCi &&
+      slowCi.lo > fastCi.hi
+    ) {
+      return { kind: "slower", key, slow, fast, ratio };
+    }
+  }
+  return { kind: "similar", key };
 }
 
 function x(r: number): string {
   return `${r >= 10 ? r.toFixed(0) : r.toFixed(1)}x`;
 }
 
-/** Sentences describing how UDP and TCP delivery differed, and why. */
+const LABEL: Record<LatencyKey, string> = { p50: "median", p99: "p99", p999: "p99.9" };
+const NAME = { tcp: "TCP", udp: "UDP" } as const;
+
+/** "2.00 ms over TCP, 2.50 ms over UDP", or "2.00 ms over both": a figure once. */
+function pair(tcp: number | null, udp: number | null): string {
+  return ms(tcp) === ms(udp)
+    ? `${ms(tcp)} ms over both`
+    : `${ms(tcp)} ms over TCP, ${ms(udp)} ms over UDP`;
+}
+
+/**
+ * Sentences describing how UDP and TCP delivery differed, and why. Each
+ * causal sentence names its evidence (the embedded server's counters, the
+ * kernel's, the observed loss on loopback) or says the cause is unknown.
+ */
 export function describeDifferences(
   tcp: ProbeReport,
   udp: ProbeReport,
@@ -56,131 +139,105 @@ export function describeDifferences(
 ): string[] {
   const out: string[] = [];
   const paced = tcp.rateRequested > 0;
-  const tcpTail = ratio(tcp.rtt.p99, udp.rtt.p99);
   const tcpClean = tcp.lost === 0 && tcp.outOfOrder === 0 && tcp.duplicates === 0;
-  const tailClause = tcpTail !== undefined && tcpTail >= NOTABLE_RATIO
-    ? `, at ${x(tcpTail)} UDP's p99 RTT (${ms(tcp.rtt.p99)} vs ${ms(udp.rtt.p99)} ms)`
-    : "";
 
   // 1. What arrived.
   if (udp.lost > 0 && tcp.lost === 0) {
     out.push(
-      `UDP lost ${formatCount(udp.lost)} of ${formatCountOf(udp.sent, "probe")} (${
+      `UDP lost ${formatCount(udp.lost)} of ${formatCount(udp.sent)} probes (${
         formatPercent(udp.lostFraction)
-      }); ` +
-        `TCP delivered all ${formatCount(tcp.sent)}${tcpClean ? " in order" : ""}${tailClause}.`,
+      }); TCP delivered every probe${tcpClean ? ", in order" : ""}.`,
     );
   } else if (udp.lost === 0 && tcp.lost === 0) {
     out.push(
-      `Both delivered every probe (TCP ${formatCount(tcp.sent)}, UDP ${formatCount(udp.sent)})${
-        tailClause ? `; TCP ran${tailClause.slice(1)}` : ""
-      }.`,
+      tcp.sent === udp.sent
+        ? `Both delivered all ${formatCount(tcp.sent)} probes.`
+        : `Both delivered every probe (TCP ${formatCount(tcp.sent)}, UDP ${
+          formatCount(udp.sent)
+        }).`,
     );
   } else if (tcp.lost > 0) {
     out.push(
-      `TCP did not get ${formatCount(tcp.lost)} of ${formatCount(tcp.sent)} ${
-        tcp.sent === 1 ? "echo" : "echoes"
-      } back within the timeout ` +
+      `TCP did not get ${formatCount(tcp.lost)} of ${
+        formatCount(tcp.sent)
+      } echoes back within the timeout ` +
         `(${formatPercent(tcp.lostFraction)}); TCP retransmits, so these were late, not dropped: ` +
-        `the connection stalled longer than --timeout. UDP lost ${formatCount(udp.lost)} ` +
-        `(${formatPercent(udp.lostFraction)}).`,
+        `the connection stalled longer than --timeout. ${
+          udp.lost > 0
+            ? `UDP lost ${formatCount(udp.lost)} (${formatPercent(udp.lostFraction)}).`
+            : "UDP lost none."
+        }`,
     );
   }
 
-  // 2. Why UDP lost.
-  if (udp.lost > 0) {
-    const split = options.udpLossSplit;
-    if (split && split.toServer + split.fromServer > 0) {
-      out.push(
-        `Why: of the ${formatCount(udp.lost)} lost, ${
-          formatCount(split.toServer)
-        } never reached the server's ` +
-          `socket reads and ${
-            formatCount(split.fromServer)
-          } were echoed but never reached ours: on loopback ` +
-          `that means full socket receive buffers. UDP has no flow control, so the sender never slowed down ` +
-          `and the kernel dropped what did not fit.`,
-      );
-    } else if (options.rcvbufErrors !== undefined && options.rcvbufErrors > 0) {
-      out.push(
-        `Why: the kernel counted ${formatCount(options.rcvbufErrors)} UDP receive-buffer overflow${
-          options.rcvbufErrors === 1 ? "" : "s"
-        } during the UDP run ` +
-          `(/proc/net/snmp RcvbufErrors): datagrams arrived faster than a socket read them, UDP has no flow ` +
-          `control, and the kernel dropped what did not fit.`,
-      );
-    } else {
-      out.push(
-        "Why: UDP has no retransmission and no flow control; a datagram dropped anywhere on the path " +
-          "(a full socket buffer, a lossy or congested link) is simply gone.",
-      );
-    }
-  }
+  // 2. Why UDP lost: from the strongest evidence there is, or "unknown".
+  if (udp.lost > 0) out.push(...whyUdpLost(udp, options));
 
   // 3. Order and duplicates.
   if (udp.outOfOrder > 0) {
     out.push(
       `UDP delivered ${
-        formatCountOf(udp.outOfOrder, "probe")
-      } out of order; TCP's probes cannot arrive out of ` +
+        formatCount(udp.outOfOrder)
+      } probes out of order; TCP's probes cannot arrive out of ` +
         `order: it delivers one ordered byte stream.`,
     );
   }
   if (udp.duplicates > 0) {
     out.push(
       `UDP delivered ${
-        formatCountOf(udp.duplicates, "duplicate echo", "duplicate echoes")
-      }; TCP discards duplicate segments, so it never does.`,
+        formatCount(udp.duplicates)
+      } duplicate echoes; TCP discards duplicate segments, so it never does.`,
     );
   }
 
-  // 4. How late, and why: the tail first, then the median.
-  const late = (["p99", "p50"] as const).map((key) => ({
-    key,
-    label: key === "p99" ? "p99" : "median",
-    tcp: tcp.rtt[key],
-    udp: udp.rtt[key],
-    tcpOver: ratio(tcp.rtt[key], udp.rtt[key]),
-    udpOver: ratio(udp.rtt[key], tcp.rtt[key]),
-  })).find((m) => (m.tcpOver ?? 0) >= NOTABLE_RATIO || (m.udpOver ?? 0) >= NOTABLE_RATIO);
-  if (late && (late.tcpOver ?? 0) >= NOTABLE_RATIO) {
-    const head = `TCP's ${late.label} RTT was ${x(late.tcpOver!)} UDP's (${ms(late.tcp)} vs ${
-      ms(late.udp)
-    } ms)`;
-    if (udp.lost > 0 && paced) {
+  // 4. How late: only what the samples support. The median first (a queue moves all of it),
+  // then the tail (a retransmission delays a few probes a lot).
+  const tail = compareLatency(tcp, udp, "p99");
+  const median = compareLatency(tcp, udp, "p50");
+  const late = [median, tail].find((v) => v.kind === "slower");
+  if (late?.kind === "slower") {
+    out.push(latencySentence(late, tcp, udp, paced, options));
+  } else if (median.kind === "too-few") {
+    out.push(
+      `Too few echoes to compare latency: the median needs ${formatCount(median.need)} from each ` +
+        `transport, and ${NAME[median.short.transport]} had ${formatCount(median.short.received)}.`,
+    );
+  } else if (tail.kind === "too-few") {
+    out.push(
+      `Latency was similar (within noise) at the median: ${pair(tcp.rtt.p50, udp.rtt.p50)}; ` +
+        `comparing the p99 needs ${formatCount(tail.need)} echoes from each transport, and ${
+          NAME[tail.short.transport]
+        } had ${formatCount(tail.short.received)}.`,
+    );
+  } else {
+    out.push(
+      `Latency was similar (within noise): p99 RTT ${pair(tcp.rtt.p99, udp.rtt.p99)}${
+        ms(tcp.rtt.p99) === ms(udp.rtt.p99)
+          ? ""
+          : ", a gap within what a tail of this many echoes moves from run to run"
+      }.`,
+    );
+  }
+
+  // 5. What an unpaced TCP run's figures mean.
+  if (!paced && tcp.sent > 0) {
+    const perWrite = Math.max(1, Math.floor(65536 / tcp.size));
+    out.push(
+      `TCP's send rate of ${pps(tcp.ratePps)} counts probes handed to its socket, not packets: ` +
+        `unpaced, the application fills the socket buffer (${
+          formatCount(perWrite)
+        } probes per write) and TCP carries them in large segments.`,
+    );
+    if (tcp.jitterMs !== null && tcp.jitterMs < 0.001) {
       out.push(
-        `${head}. Why: TCP retransmits what the path dropped, and every probe behind a lost segment ` +
-          `waits for the retransmission (head-of-line blocking); UDP's survivors were never held back.`,
-      );
-    } else if (!paced) {
-      out.push(
-        `${head}. Why: sent as fast as possible, TCP's flow control made the sender wait instead of ` +
-          `dropping, so probes queued in socket buffers; the queue shows up as round-trip time, not loss.`,
-      );
-    } else if (late.key !== "p99" || !tailClause) {
-      out.push(
-        `${head}: with nothing lost, that is queueing or scheduling on the path, not retransmission.`,
+        `TCP's jitter of ${ms(tcp.jitterMs)} ms means its echoes came back in those same ` +
+          `batches, each probe as far from the next as when sent; it does not mean the delay was ` +
+          `steady (see its RTT).`,
       );
     }
-  } else if (late) {
-    out.push(
-      `UDP's ${late.label} RTT was ${x(late.udpOver!)} TCP's (${ms(late.udp)} vs ${
-        ms(late.tcp)
-      } ms)` +
-        (paced
-          ? "."
-          : ": unpaced datagrams waited in full socket buffers before being read, or dropped."),
-    );
-  } else if (tcp.rtt.p99 !== null && udp.rtt.p99 !== null) {
-    out.push(
-      `Latency was similar: p99 RTT ${ms(tcp.rtt.p99)} ms over TCP, ${
-        ms(udp.rtt.p99)
-      } ms over UDP; ` +
-        `median ${ms(tcp.rtt.p50)} vs ${ms(udp.rtt.p50)} ms.`,
-    );
   }
 
-  // 5. Pacing honesty.
+  // 6. Pacing honesty.
   for (const r of [tcp, udp]) {
     if (r.rateRequested > 0 && r.ratePps < 0.9 * r.rateRequested) {
       out.push(
@@ -192,4 +249,107 @@ export function describeDifferences(
     }
   }
   return out;
+}
+
+function whyUdpLost(udp: ProbeReport, options: FindingsOptions): string[] {
+  const split = options.udpLossSplit;
+  if (split && split.toServer + split.fromServer > 0) {
+    const to = formatCount(split.toServer);
+    const from = formatCount(split.fromServer);
+    // The loss total is in the first sentence: here only the split, each figure once.
+    const where = split.toServer === 0
+      ? `none was lost before the server's socket reads; ${from} echoes never reached netkit's client`
+      : split.fromServer === 0
+      ? `${to} never reached the server's socket reads; none was lost on the way back`
+      : split.toServer === split.fromServer
+      ? `as many never reached the server's socket reads as were echoed but never reached ` +
+        `netkit's client (${to} each)`
+      : `${to} never reached the server's socket reads and ${from} were echoed but never ` +
+        `reached netkit's client`;
+    return [
+      `Why (the embedded server's counters): ${where}.`,
+      "Both ends are on this host, so the loss is on this host: netkit's receivers could not keep " +
+      "up, and UDP has no flow control, so the sender never slowed down and the kernel dropped " +
+      "what did not fit the receive buffers.",
+    ];
+  }
+  const drops = options.rcvbufErrors;
+  if (drops !== undefined && drops > 0) {
+    return [
+      `Why (kernel counters): this host's kernel dropped ${
+        formatCount(drops)
+      } UDP datagrams for full ` +
+      `receive buffers during the UDP run (/proc/net/snmp RcvbufErrors): netkit's receiver could ` +
+      `not keep up, so ${
+        drops >= udp.lost || options.loopback
+          ? "the loss is on this host"
+          : "that much of the loss is on this host and the rest happened elsewhere"
+      }.`,
+    ];
+  }
+  if (drops === 0) {
+    return [
+      options.loopback
+        ? "Why: unknown: on loopback there is no network, yet the kernel counted no receive-buffer " +
+          "drops during the UDP run."
+        : "Why (kernel counters): not this host's receive buffers, which dropped nothing during the " +
+          "UDP run: the datagrams were lost on the path or at the server, which netkit cannot see into.",
+    ];
+  }
+  if (options.loopback) {
+    return [
+      "Why (loss observed on loopback): there is no network in between, so the loss is on this " +
+      "host: a receiver (netkit's or the server's) could not keep up, and UDP has no flow control " +
+      "to slow the sender. Under deno run -A on Linux netkit reads the kernel's counters and says which.",
+    ];
+  }
+  return [
+    "Why: unknown: netkit has no counters from the server and cannot read the kernel's here " +
+    "(/proc/net/snmp needs deno run -A on Linux); UDP has no retransmission, so a datagram dropped " +
+    "anywhere on the path is simply gone.",
+  ];
+}
+
+function latencySentence(
+  v: Extract<LatencyVerdict, { kind: "slower" }>,
+  tcp: ProbeReport,
+  udp: ProbeReport,
+  paced: boolean,
+  options: FindingsOptions,
+): string {
+  const head = `${NAME[v.slow.transport]}'s ${LABEL[v.key]} RTT was ${x(v.ratio)} ${
+    NAME[v.fast.transport]
+  }'s (${ms(v.slow.rtt[v.key])} vs ${ms(v.fast.rtt[v.key])} ms, beyond run-to-run noise)`;
+  const retransmits = options.tcpRetransmits;
+  if (v.slow === tcp) {
+    if (retransmits !== undefined && retransmits > 0) {
+      return `${head}. Why (kernel counters): this host retransmitted ${
+        formatCount(retransmits)
+      } TCP segments during the TCP run, and every probe behind a lost segment waits for its ` +
+        `retransmission (head-of-line blocking).`;
+    }
+    if (!paced && tcp.lost === 0) {
+      return `${head}. Why (sent unpaced, nothing lost): TCP's flow control made the sender wait ` +
+        `instead of dropping, so probes queued in socket buffers; the queue shows up as round-trip ` +
+        `time, not loss.`;
+    }
+    if (retransmits === 0) {
+      return `${head}; TCP retransmitted nothing (kernel counters), so it was not head-of-line ` +
+        `blocking; the cause is unknown.`;
+    }
+    return `${head}; the cause is unknown${
+      udp.lost > 0
+        ? ": UDP's loss on the same path suggests TCP retransmitted (head-of-line blocking), but " +
+          "netkit cannot read the kernel's retransmission counter here"
+        : ""
+    }.`;
+  }
+  const buffersDropped = (options.rcvbufErrors ?? 0) > 0 ||
+    (options.udpLossSplit !== undefined &&
+      options.udpLossSplit.toServer + options.udpLossSplit.fromServer > 0);
+  if (!paced && buffersDropped) {
+    return `${head}. Why (the same counters as UDP's loss): unpaced datagrams waited in full ` +
+      `receive buffers before being read.`;
+  }
+  return `${head}; the cause is unknown.`;
 }
