@@ -124,6 +124,33 @@ Deno.test("compare HOST PORT --json runs one 'custom' phase and loses nothing on
   assert(phase.findings.length > 0);
 });
 
+Deno.test("two consecutive unimpaired loopback compare runs never contradict each other on latency", async () => {
+  await using server = await startServer(["--proto", "both", "--host", LOCALHOST]);
+  const slower: string[] = [];
+  for (let run = 0; run < 2; run++) {
+    const result = await runNetkit([
+      "compare",
+      LOCALHOST,
+      String(server.port),
+      "--count",
+      "3000",
+      "--rate",
+      "2000",
+      "--json",
+    ], { timeoutMs: 30_000 });
+    assertOk(result);
+    const findings = (JSON.parse(result.text) as CompareJson).findings;
+    // A latency finding is either "similar (within noise)" or "X's <percentile> RTT was …".
+    const latency = findings.filter((f) => /RTT|[Ll]atency/.test(f));
+    assertEquals(latency.length, 1, findings.join("\n"));
+    const claim = /^(TCP|UDP)'s (median|p99) RTT was/.exec(latency[0]!);
+    if (claim) slower.push(`${claim[1]} ${claim[2]}`);
+  }
+  // Either run may see a real difference, but never the opposite one the next time.
+  const transports = new Set(slower.map((s) => s.split(" ")[0]));
+  assert(transports.size <= 1, `contradictory findings: ${slower.join(" / ")}`);
+});
+
 Deno.test("compare HOST PORT in text prints the TCP/UDP table with every documented row", async () => {
   await using server = await startServer(["--proto", "both", "--host", LOCALHOST]);
   const result = await runNetkit([
