@@ -38,7 +38,8 @@ medians, ratios netkit/anchor and targets, then a Markdown table.
   --pairs N        netkit/anchor pairs per measurement (default 5)
   --duration DUR   length of each run, whole seconds: 10, 10s, 1m (default 10s)
   --only KEYS      only these measurements, comma-separated: tcp, udp, udp_native,
-                   udp_deno, pp_tcp, pp_udp (e.g. --only udp_native,udp_deno)
+                   udp_deno, pp_tcp, pp_udp, cpu_probe, cpu_udp10
+                   (e.g. --only udp_native,udp_deno)
   --json           print one JSON summary on stdout instead of the report
   -h, --help       show this help`;
 
@@ -685,6 +686,96 @@ async function engineUdp(
   return { values: { ...sent, ...got, lossPct, dps: got.received / sent.seconds } };
 }
 
+// --- 5: CPU that pacing costs: a probe at 1,000/s, and UDP at 10 Mbit/s against iperf3's
+
+/**
+ * Run a command under bash and add its CPU seconds (user + system of the
+ * command and its children, from bash's `times`) to the result, with the
+ * `times` lines taken off stdout.
+ */
+async function runWithCpu(
+  cmd: string,
+  args: string[],
+  timeoutMs: number,
+  cwd?: string,
+): Promise<RunResult & { cpuS: number | undefined }> {
+  const r = await run(
+    "bash",
+    ["-c", '"$@"; code=$?; echo; times; exit $code', "bash", cmd, ...args],
+    timeoutMs,
+    cwd,
+  );
+  const lines = r.stdout.trimEnd().split("\n");
+  const children = lines[lines.length - 1] ?? "";
+  const m = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(children.trim());
+  const cpuS = m ? Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]) : undefined;
+  return { ...r, stdout: lines.slice(0, -3).join("\n"), cpuS };
+}
+
+function netkitProbeCpuArgs(port: number | string, d: number): string[] {
+  return [
+    "--probe",
+    "--proto",
+    "udp",
+    HOST,
+    String(port),
+    "--rate",
+    "1000",
+    "--duration",
+    `${d}s`,
+    "--json",
+    "--interval-report",
+    "0",
+  ];
+}
+
+function netkitUdp10CpuArgs(port: number | string, d: number): string[] {
+  return netkitUdpArgs(port, d).map((a, i, all) => all[i - 1] === "--bitrate" ? "10M" : a);
+}
+
+function iperfUdp10CpuArgs(port: number | string, d: number): string[] {
+  return iperfUdpArgs(port, d).map((a, i, all) => all[i - 1] === "-b" ? "10M" : a);
+}
+
+/** A netkit client's CPU as % of one core over its run (Deno's start-up included). */
+async function netkitCpu(
+  args: (port: number, d: number) => string[],
+  d: number,
+  who: string,
+): Promise<Sample | undefined> {
+  const { server, port } = await startNetkitServer();
+  let r: Awaited<ReturnType<typeof runWithCpu>>;
+  try {
+    r = await runWithCpu(
+      DENO,
+      [...NETKIT_RUN, "client", ...args(port, d)],
+      runTimeoutMs(d),
+      ROOT_DIR,
+    );
+  } finally {
+    await stopNetkitServer(server, who);
+  }
+  if (runFailed(who, r)) return undefined;
+  if (r.cpuS === undefined) return void problem(`${who}: no CPU time from bash's times`);
+  if (parseJson(r.stdout) === undefined) {
+    return void problem(`${who}: stdout is not JSON: ${tail(r.stdout)}`);
+  }
+  return { values: { cpuPct: (100 * r.cpuS) / (r.ms / 1000), cpuS: r.cpuS } };
+}
+
+async function iperfUdp10Cpu(d: number, who: string): Promise<Sample | undefined> {
+  const { server, port } = await startIperfServer();
+  let r: Awaited<ReturnType<typeof runWithCpu>>;
+  try {
+    r = await runWithCpu("iperf3", iperfUdp10CpuArgs(port, d), runTimeoutMs(d));
+  } finally {
+    await server.stop();
+  }
+  if (runFailed(who, r)) return undefined;
+  if (r.cpuS === undefined) return void problem(`${who}: no CPU time from bash's times`);
+  return { values: { cpuPct: (100 * r.cpuS) / (r.ms / 1000), cpuS: r.cpuS } };
+}
+
 // --- 3: ping-pong RTT, 64 bytes
 
 function netkitPingArgs(proto: "tcp" | "udp", port: number | string, d: number): string[] {
@@ -982,6 +1073,9 @@ async function main(): Promise<number> {
     sockperf_server_udp: `sockperf ${sockperfServerArgs("udp", P).join(" ")}`,
     sockperf_pingpong_tcp: `sockperf ${sk("tcp").join(" ")}`,
     sockperf_pingpong_udp: `sockperf ${sk("udp").join(" ")}`,
+    netkit_cpu_probe: `${NETKIT_SHOWN} client ${netkitProbeCpuArgs(P, d).join(" ")}`,
+    netkit_cpu_udp_10m: `${NETKIT_SHOWN} client ${netkitUdp10CpuArgs(P, d).join(" ")}`,
+    iperf3_cpu_udp_10m: `iperf3 ${iperfUdp10CpuArgs(P, d).join(" ")}`,
   };
 
   // The measurements, each run alternately: netkit, anchor, netkit, anchor, …
@@ -1036,6 +1130,22 @@ async function main(): Promise<number> {
       netkit: (w) => netkitPing("udp", d, w),
       anchor: (w) => sockperfPing("udp", d, w),
     },
+    {
+      key: "cpu_probe",
+      title: `CPU of a UDP probe at 1,000/s, ${d} s`,
+      anchorName: "none",
+      haveAnchor: false,
+      netkit: (w) => netkitCpu(netkitProbeCpuArgs, d, w),
+      anchor: () => Promise.resolve(undefined),
+    },
+    {
+      key: "cpu_udp10",
+      title: `CPU of UDP throughput at 10 Mbit/s, 1400 B datagrams, ${d} s`,
+      anchorName: "iperf3",
+      haveAnchor: haveIperf,
+      netkit: (w) => netkitCpu(netkitUdp10CpuArgs, d, w),
+      anchor: (w) => iperfUdp10Cpu(d, w),
+    },
   ];
 
   const samples: Record<string, { netkit: Sample[]; anchor: Sample[] }> = {};
@@ -1056,6 +1166,9 @@ async function main(): Promise<number> {
       case "udp_native":
       case "udp_deno":
         return `${fmt(v.dps!, 0)} datagrams/s delivered, loss ${fmt(v.lossPct!, 2)}%`;
+      case "cpu_probe":
+      case "cpu_udp10":
+        return `${fmt(v.cpuPct!, 1)}% of a core (${fmt(v.cpuS!, 2)} s CPU)`;
       default:
         return `p50 ${fmt(v.p50us!, 1)} µs, p99 ${fmt(v.p99us!, 1)} µs, ${
           fmt(v.samples!, 0)
@@ -1068,6 +1181,8 @@ async function main(): Promise<number> {
       `\n${m.title}: ${pairs} pair(s), ${
         m.haveAnchor
           ? `netkit and ${m.anchorName} alternately`
+          : m.anchorName === "none"
+          ? "netkit only (no anchor)"
           : `netkit only (${m.anchorName} missing)`
       }`,
     );
@@ -1204,6 +1319,33 @@ async function main(): Promise<number> {
         )
       )
     ),
+    {
+      ...row(
+        "Client CPU, UDP probe at 1,000/s",
+        "% of a core",
+        "none",
+        pick("cpu_probe", "netkit", "cpuPct"),
+        [],
+        "< 10% of a core",
+        null,
+        1,
+        true,
+      ),
+      met: median(pick("cpu_probe", "netkit", "cpuPct")) === null
+        ? null
+        : median(pick("cpu_probe", "netkit", "cpuPct"))! < 10,
+    },
+    row(
+      "Client CPU, UDP at 10 Mbit/s, 1400 B",
+      "% of a core",
+      "iperf3",
+      pick("cpu_udp10", "netkit", "cpuPct"),
+      pick("cpu_udp10", "anchor", "cpuPct"),
+      "≤ 3x iperf3",
+      (r) => r <= 3,
+      1,
+      haveIperf,
+    ),
     row(
       "Server peak RSS (VmHWM) serving the TCP test",
       "MiB",
@@ -1228,6 +1370,7 @@ async function main(): Promise<number> {
     "TCP: receiver bits/s (iperf3 end.sum_received; netkit up.sum_received); both write 128 KiB blocks.",
     "UDP delivered datagrams/s: iperf3 (end.sum.packets − end.sum.lost_packets) / end.sum.seconds; netkit up.sum_received.datagrams / up.sum_sent.seconds. Loss: iperf3 end.sum.lost_percent; netkit up.sum_received.lost_percent.",
     `Ping-pong: ${rttNote}. sockperf drops its first 400 ms (warm-up) and last ~50 ms from its statistics; netkit counts every probe of the run.`,
+    "CPU: user + system seconds of the client process (bash's times, children included) over its wall time, as % of one core; netkit's includes Deno's start-up (about 0.05 s).",
     "Memory: VmHWM from /proc/PID/status of the server process (the deno process for netkit) just before stopping it, after it served one TCP test.",
     `Engine rows: bench/engine_udp.ts on lib/engine/ (not yet netkit's throughput command), a connected UDP pair; native: sendmmsg batches of 32, recvmmsg batches of 64, ${
       ENGINE_RCVBUF >> 20
@@ -1241,7 +1384,9 @@ async function main(): Promise<number> {
     }]),
   );
   const allMeasured = rows.every((r) => r.netkit !== null) &&
-    rows.every((r) => r.anchor !== null || r.anchorName.endsWith("missing"));
+    rows.every((r) =>
+      r.anchor !== null || r.anchorName.endsWith("missing") || r.anchorName === "none"
+    );
 
   if (options.json) {
     console.log(JSON.stringify(
