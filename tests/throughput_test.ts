@@ -89,6 +89,32 @@ Deno.test("udp throughput paced at 20 Mbit/s: sent counts match, loss is counted
   assert(received.jitter_ms !== null && received.jitter_ms! >= 0);
 });
 
+Deno.test("tcp throughput at 10 kbit/s sends about 10 kbit in 1 s, not a 128 KiB block, and says the writes shrank", async () => {
+  await using server = await startServer(["--host", "127.0.0.1"]);
+  const doc = await throughput(server.port, "--bitrate", "10K");
+  const sent = doc.up!.sum_sent.bytes;
+  // 1,250 B are due in 1 s; one 25 B write may go ahead of its time. Never 50x over.
+  assert(sent >= 1_000 && sent <= 1_250 + 25, `sent ${sent} B at 10 kbit/s for 1 s`);
+  assertEquals(doc.up!.sum_received.bytes, sent);
+  const text = await runNetkit([
+    "client",
+    "--throughput",
+    "127.0.0.1",
+    String(server.port),
+    "--duration",
+    "1s",
+    "--bitrate",
+    "10K",
+    "--interval-report",
+    "0",
+  ]);
+  assertEquals(text.code, 0, text.stderr);
+  assertMatch(
+    text.text,
+    /, 25 B writes \(--size 128\.00 KiB is more than 20 ms at this bit rate\)/,
+  );
+});
+
 Deno.test("udp throughput --reverse flows back over the client's own UDP flow", async () => {
   await using server = await startServer(["--host", "127.0.0.1"]);
   const doc = await throughput(server.port, "--proto", "udp", "--bitrate", "10M", "--reverse");

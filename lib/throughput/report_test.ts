@@ -13,7 +13,12 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import type { ThroughputPlan } from "../config.ts";
 import type { DirectionResult, ThroughputResult } from "./client.ts";
-import { formatThroughput, formatThroughputInterval, throughputJson } from "./report.ts";
+import {
+  formatThroughput,
+  formatThroughputInterval,
+  receiverLimit,
+  throughputJson,
+} from "./report.ts";
 
 function plan(over: Partial<ThroughputPlan> = {}): ThroughputPlan {
   return {
@@ -111,4 +116,91 @@ Deno.test("formatThroughputInterval lines keep their columns aligned whatever th
     assertEquals(large.indexOf(label), small.indexOf(label), `${small}\n${large}`);
   }
   assertEquals(large.length, small.length, `${small}\n${large}`);
+});
+
+// --- netkit's own receiver, and paced writes
+
+function receiving(lost: number, rcvbufErrors: number | null): DirectionResult {
+  return {
+    sent: { bytes: 1_400_000, datagrams: 1000, seconds: 1, streams: [] },
+    received: {
+      bytes: (1000 - lost) * 1400,
+      datagrams: 1000 - lost,
+      lost,
+      outOfOrder: 0,
+      duplicates: 0,
+      jitterMs: 0.01,
+      seconds: 1,
+      streams: [],
+    },
+    rcvbufErrors,
+  };
+}
+
+function test(
+  proto: "tcp" | "udp",
+  bitrate: number,
+  size: number,
+  up: DirectionResult,
+  hostname = "127.0.0.1",
+): ThroughputResult {
+  return {
+    plan: {
+      endpoint: { transport: "tcp", hostname, port: 5050 },
+      proto,
+      direction: "up",
+      parallel: 1,
+      durationMs: 1000,
+      size,
+      bitrate,
+      intervalMs: 0,
+      timeoutMs: 5000,
+    },
+    up,
+    down: undefined,
+    elapsedS: 1,
+  };
+}
+
+Deno.test("receive-buffer drops say plainly that netkit's receiver could not keep up", () => {
+  assertEquals(
+    receiverLimit(receiving(40, 40), false),
+    "netkit's receiver could not keep up: the kernel dropped 40 datagrams for a full receive buffer (RcvbufErrors), so that loss is on the receiving host, not the network",
+  );
+});
+
+Deno.test("loss on loopback without readable counters is put on this host; elsewhere nothing is claimed", () => {
+  assertMatch(
+    receiverLimit(receiving(40, null), true)!,
+    /^on loopback there is no network: the loss is on this host/,
+  );
+  assertEquals(receiverLimit(receiving(40, null), false), undefined);
+  assertEquals(receiverLimit(receiving(40, 0), false), undefined); // counters say: not this host
+  assertEquals(receiverLimit(receiving(0, null), true), undefined);
+});
+
+Deno.test("the UDP report carries the receiver sentence; the header names shrunk TCP writes", () => {
+  const udp = formatThroughput(test("udp", 10e6, 1400, receiving(40, 40)));
+  assertEquals(udp.filter((l) => l.includes("could not keep up")).length, 1);
+  const tcp = formatThroughput(test("tcp", 10_000, 131072, receiving(0, null)));
+  assertMatch(
+    tcp[0]!,
+    /, 25 B writes \(--size 128 KiB is more than 20 ms at this bit rate\), paced at/,
+  );
+  const fast = formatThroughput(test("tcp", 1e9, 131072, receiving(0, null)));
+  assertMatch(fast[0]!, /, 128 KiB writes, paced at/);
+});
+
+Deno.test("a UDP datagram larger than the whole test's bit budget is pointed out", () => {
+  const lines = formatThroughput(test("udp", 1000, 1400, receiving(0, null)));
+  assertMatch(
+    lines[1]!,
+    /^ {2}note: one 1,400 B datagram is more than .* allows in the whole test/,
+  );
+  assertEquals(
+    formatThroughput(test("udp", 10e6, 1400, receiving(0, null))).filter((l) =>
+      l.includes("note:")
+    ),
+    [],
+  );
 });
