@@ -6,7 +6,8 @@
  *
  * Deno asks for `--allow-all` to read anything under `/proc/net`, which the
  * binary does not get: under its own permissions this returns `undefined` and
- * reports fall back to other evidence. It answers under `deno run -A`.
+ * reports fall back to other evidence. It answers under `deno run -A`, through
+ * handles {@linkcode openKernelCounters} opened before privileges were dropped.
  *
  * @example
  * ```ts
@@ -18,6 +19,8 @@
  *
  * @module
  */
+
+import { readAll } from "@std/io/read-all";
 
 /** UDP counters by name, e.g. `InDatagrams`, `RcvbufErrors`; undefined where unreadable. */
 export function readUdpCounters(): Promise<Record<string, number> | undefined> {
@@ -77,8 +80,44 @@ export function parseUdpSocketDrops(text: string, port: number): number | undefi
   return found ? drops : undefined;
 }
 
+/** Handles opened by {@linkcode openKernelCounters}, by path; each read in turn. */
+const held = new Map<string, { file: Deno.FsFile; turn: Promise<unknown> }>();
+
+/** The kernel counter files netkit reads. */
+const COUNTER_FILES = ["/proc/net/snmp", "/proc/net/udp", "/proc/net/udp6"];
+
+/**
+ * Open the kernel's counter files while the process may still read them:
+ * Deno lets a program read `/proc/net` only with every permission, which
+ * `main.ts` revokes right after parsing (lib/privileges.ts). Later reads go
+ * through these handles (seek to 0, read again: the kernel regenerates the
+ * text). Does nothing off Linux or when not permitted (the binary's own
+ * permissions): reports then say less.
+ */
+export function openKernelCounters(): void {
+  if (Deno.build.os !== "linux") return;
+  for (const path of COUNTER_FILES) {
+    if (held.has(path)) continue;
+    try {
+      held.set(path, { file: Deno.openSync(path), turn: Promise.resolve() });
+    } catch {
+      // not permitted or not there
+    }
+  }
+}
+
 async function readProc(path: string): Promise<string | undefined> {
   if (Deno.build.os !== "linux") return undefined;
+  const handle = held.get(path);
+  if (handle) {
+    // One read at a time per handle: a seek and a read must not interleave with another's.
+    const read = handle.turn.then(async () => {
+      await handle.file.seek(0, Deno.SeekMode.Start);
+      return new TextDecoder().decode(await readAll(handle.file));
+    });
+    handle.turn = read.catch(() => {});
+    return await read.catch(() => undefined);
+  }
   try {
     return await Deno.readTextFile(path);
   } catch {

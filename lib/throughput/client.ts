@@ -24,12 +24,17 @@
 
 import type { ThroughputPlan } from "../config.ts";
 import { dialStream, openDatagram } from "../client/dial.ts";
-import { formatEndpoint } from "../address.ts";
+import { formatEndpoint, isLoopback } from "../address.ts";
 import { deadline } from "../deadline.ts";
 import { closedWithoutReply, NetkitError } from "../errors.ts";
 import { closeQuietly, isClosedError, writeAll } from "../io.ts";
 import { LineReader } from "./line_reader.ts";
-import { type DropCounters, dropsDuring, receiveDrops } from "../udp_counters.ts";
+import {
+  type DropCounters,
+  dropsDuring,
+  readUdpSocketDrops,
+  receiveDrops,
+} from "../udp_counters.ts";
 import {
   CONTROL_MAGIC,
   type ControlMessage,
@@ -231,6 +236,13 @@ export async function runThroughput(
     const dropsBefore = receiving
       ? await Promise.all(udpFlows.map((f) => receiveDrops(f.socket)))
       : [];
+    // On loopback the server's test socket is this host's too: its drops are readable here.
+    const serverPort = plan.proto === "udp" && sending && isLoopback(plan.endpoint.hostname)
+      ? ready.udp_port
+      : null;
+    const serverDropsBefore = serverPort === null
+      ? undefined
+      : await readUdpSocketDrops(serverPort);
     await expect("go", plan.timeoutMs + plan.durationMs);
     const start = performance.now();
     for (const r of udpReceivers) r.begin(start);
@@ -292,6 +304,10 @@ export async function runThroughput(
         await drainUdp(udpReceivers, start + plan.durationMs + 1000);
       }
       clearInterval(progressTimer);
+      // Read while the server's test socket is still open: it closes once the report is in.
+      const serverDropsAfter = serverPort === null
+        ? undefined
+        : await readUdpSocketDrops(serverPort);
       const dropsAfter = await Promise.all(
         dropsBefore.map((_, s) => receiveDrops(udpFlows[s]!.socket)),
       );
@@ -307,7 +323,16 @@ export async function runThroughput(
       return {
         plan,
         elapsedS,
-        up: sending ? combine(sent, server.received, server.rcvbuf_errors ?? null) : undefined,
+        up: sending
+          ? combine(
+            sent,
+            server.received,
+            server.rcvbuf_errors ??
+              (serverDropsBefore !== undefined && serverDropsAfter !== undefined
+                ? serverDropsAfter - serverDropsBefore
+                : null),
+          )
+          : undefined,
         down: receiving
           ? combine(server.sent, clientReceived, sumDrops(dropsBefore, dropsAfter))
           : undefined,
