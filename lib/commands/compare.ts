@@ -150,11 +150,19 @@ async function compare(
       ...wrap(`Phase ${i + 1} of ${phases.length} (${phase.name}): ${phase.description}`, width)
         .map((line) => out.style.bold(line)),
     );
-    const onStart = (transport: "tcp" | "udp") => (live: () => ProbeLive) =>
+    // Paced, both transports run at once: the host's noise (other processes, timers) then falls
+    // on both alike, and their sub-runs can be compared pair by pair. Unpaced, each runs alone.
+    const concurrent = phase.workload.rate > 0;
+    const running = new Map<"tcp" | "udp", () => ProbeLive>();
+    const onStart = (transport: "tcp" | "udp") => (live: () => ProbeLive) => {
+      if (!concurrent) running.clear();
+      running.set(transport, live);
       progress.follow(() =>
         `phase ${i + 1}/${phases.length}  ` +
-        formatProbeProgress(live(), { transport, ...phase.workload })
+        [...running].map(([t, l]) => formatProbeProgress(l(), { transport: t, ...phase.workload }))
+          .join("   ")
       );
+    };
     let headed = false;
     const onInterval = (interval: Parameters<typeof formatInterval>[0]) => {
       if (!headed) out.text(formatIntervalHeader());
@@ -165,22 +173,51 @@ async function compare(
         ...(probeIntervalJson(interval) as Record<string, Json>),
       });
     };
+    const runTcp = (signal?: AbortSignal) =>
+      runProbe({ transport: "tcp", ...target }, phase.workload, {
+        onInterval,
+        onStart: onStart("tcp"),
+        signal,
+      });
+    const runUdp = (signal?: AbortSignal) =>
+      runProbe({ transport: "udp", ...target }, phase.workload, {
+        onInterval,
+        onStart: onStart("udp"),
+        signal,
+      });
     const tcpBefore = await readSnmpCounters("Tcp");
-    const tcp = await runProbe({ transport: "tcp", ...target }, phase.workload, {
-      onInterval,
-      onStart: onStart("tcp"),
-    });
-    const tcpAfter = await readSnmpCounters("Tcp");
+    let before = concurrent ? await readUdpCounters() : undefined;
+    let serverBefore = concurrent ? await embedded?.counters() : undefined;
+    let tcp: ProbeReport;
+    let udp: ProbeReport;
+    let tcpAfter: Record<string, number> | undefined;
+    if (concurrent) {
+      // One failing (refused, unreachable) stops the other's sending at once.
+      const stop = new AbortController();
+      const stopOnFailure = (run: Promise<ProbeReport>) =>
+        run.catch((err) => {
+          stop.abort();
+          throw err;
+        });
+      const [tcpRun, udpRun] = await Promise.allSettled([
+        stopOnFailure(runTcp(stop.signal)),
+        stopOnFailure(runUdp(stop.signal)),
+      ]);
+      if (tcpRun.status === "rejected") throw tcpRun.reason;
+      if (udpRun.status === "rejected") throw udpRun.reason;
+      [tcp, udp] = [tcpRun.value, udpRun.value];
+      tcpAfter = await readSnmpCounters("Tcp");
+    } else {
+      tcp = await runTcp();
+      tcpAfter = await readSnmpCounters("Tcp");
+      before = await readUdpCounters();
+      serverBefore = await embedded?.counters();
+      udp = await runUdp();
+    }
     const tcpRetransmits =
       tcpBefore?.RetransSegs !== undefined && tcpAfter?.RetransSegs !== undefined
         ? tcpAfter.RetransSegs - tcpBefore.RetransSegs
         : undefined;
-    const before = await readUdpCounters();
-    const serverBefore = await embedded?.counters();
-    const udp = await runProbe({ transport: "udp", ...target }, phase.workload, {
-      onInterval,
-      onStart: onStart("udp"),
-    });
     const serverAfter = await embedded?.counters();
     const after = await readUdpCounters();
     const rcvbufErrors = before?.RcvbufErrors !== undefined && after?.RcvbufErrors !== undefined
@@ -200,6 +237,7 @@ async function compare(
       ...(udpLossSplit && { udpLossSplit }),
       ...(tcpRetransmits !== undefined && { tcpRetransmits }),
       loopback: isLoopback(target.hostname),
+      concurrent,
     });
     results.push({ phase, tcp, udp, rcvbufErrors, udpLossSplit, findings });
     if (i === phases.length - 1) progress.stop();

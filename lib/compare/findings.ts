@@ -3,8 +3,9 @@
  * workload, into plain sentences: one per difference the data supports, each
  * cause with the evidence it rests on. A latency difference needs enough
  * echoes for its percentile and must lie beyond run-to-run noise (the RTT
- * percentiles' confidence intervals do not overlap); otherwise latency "was
- * similar (within noise)".
+ * percentiles' confidence intervals do not overlap, and the run's ten
+ * sub-runs show the same difference); otherwise latency "was similar (within
+ * noise)".
  *
  * @example
  * ```ts
@@ -20,7 +21,7 @@
  */
 
 import { ms, pps } from "../probe/report.ts";
-import type { ProbeReport } from "../probe/run_probe.ts";
+import { type ProbeReport, SUB_RUNS, type SubRunRtt } from "../probe/run_probe.ts";
 import { formatCount, formatPercent } from "../units.ts";
 
 /** Options of {@linkcode describeDifferences}: the evidence a causal sentence may name. */
@@ -49,6 +50,12 @@ export interface FindingsOptions {
    * @default {false}
    */
   loopback?: boolean;
+  /**
+   * Whether TCP and UDP ran at the same time (compare's paced phases): their
+   * sub-runs then saw the same moments of the host and are compared in pairs.
+   * @default {false}
+   */
+  concurrent?: boolean;
 }
 
 /** A latency ratio this large or larger may be worth a sentence (if also beyond noise). */
@@ -68,6 +75,16 @@ export const NOISE_FLOOR_MS = 0.25;
  */
 export const MIN_ECHOES = { p50: 100, p99: 1_000, p999: 10_000 } as const;
 
+/** Sub-runs each transport needs, with enough echoes each, before a percentile is compared. */
+export const MIN_SUB_RUNS = 5;
+
+/**
+ * The share of the slower transport's sub-runs whose percentile must lie
+ * above the faster's typical sub-run: a difference present throughout the
+ * run, not a stall (another process, a timer, a page fault) in a few of them.
+ */
+export const CONSISTENT_SHARE = 0.8;
+
 /** A percentile the findings compare. */
 export type LatencyKey = keyof typeof MIN_ECHOES;
 
@@ -86,14 +103,16 @@ export type LatencyVerdict =
 /**
  * Compare one RTT percentile: "slower" only with enough echoes on both sides
  * ({@linkcode MIN_ECHOES}), a ratio of at least {@linkcode NOTABLE_RATIO}, a
- * gap of at least {@linkcode NOISE_FLOOR_MS}, and confidence intervals that do
- * not overlap (the difference is beyond what run-to-run noise explains); a
- * report without intervals never counts as slower.
+ * gap of at least {@linkcode NOISE_FLOOR_MS}, confidence intervals that do not
+ * overlap, and the same difference in the run's sub-runs (the difference is
+ * beyond what run-to-run noise explains); a report without intervals or
+ * sub-runs never counts as slower.
  */
 export function compareLatency(
   tcp: ProbeReport,
   udp: ProbeReport,
   key: LatencyKey,
+  concurrent = false,
 ): LatencyVerdict {
   const need = MIN_ECHOES[key];
   const short = [tcp, udp].find((r) => r.received < need || r.rtt[key] === null);
@@ -105,12 +124,56 @@ export function compareLatency(
     const gap = slow.rtt[key]! - fast.rtt[key]!;
     if (
       ratio >= NOTABLE_RATIO && gap >= NOISE_FLOOR_MS && slowCi && fastCi &&
-      slowCi.lo > fastCi.hi
+      slowCi.lo > fastCi.hi && subRunsAgree(slow, fast, key, concurrent)
     ) {
       return { kind: "slower", key, slow, fast, ratio };
     }
   }
   return { kind: "similar", key };
+}
+
+/**
+ * Whether the run's sub-runs show the same difference, with at least
+ * {@linkcode MIN_SUB_RUNS} usable sub-runs each (a tenth of
+ * {@linkcode MIN_ECHOES} echoes apiece). Runs at the same time: in
+ * {@linkcode CONSISTENT_SHARE} of the pairs of sub-runs the slower's is
+ * {@linkcode NOTABLE_RATIO} the faster's. Runs one after the other: the
+ * slower's median sub-run is {@linkcode NOTABLE_RATIO} and
+ * {@linkcode NOISE_FLOOR_MS} above the faster's, and
+ * {@linkcode CONSISTENT_SHARE} of its sub-runs lie above the faster's median
+ * sub-run.
+ */
+function subRunsAgree(
+  slow: ProbeReport,
+  fast: ProbeReport,
+  key: LatencyKey,
+  concurrent: boolean,
+): boolean {
+  const need = MIN_ECHOES[key] / SUB_RUNS;
+  const usable = (b: SubRunRtt | undefined) =>
+    b !== undefined && b.count >= need && b[key] !== null;
+  if (concurrent) {
+    // The same moments of the host: the slower must be slower in most of them, pair by pair.
+    const pairs = (slow.rttSubRuns ?? []).map((b, i) => [b, fast.rttSubRuns?.[i]] as const)
+      .filter(([a, b]) => usable(a) && usable(b));
+    if (pairs.length < MIN_SUB_RUNS) return false;
+    const slower = pairs.filter(([a, b]) => a[key]! >= NOTABLE_RATIO * b![key]!).length;
+    return slower >= CONSISTENT_SHARE * pairs.length;
+  }
+  const values = (r: ProbeReport) => (r.rttSubRuns ?? []).filter(usable).map((b) => b[key]!);
+  const s = values(slow);
+  const f = values(fast);
+  if (s.length < MIN_SUB_RUNS || f.length < MIN_SUB_RUNS) return false;
+  const slowMedian = median(s);
+  const fastMedian = median(f);
+  return slowMedian >= NOTABLE_RATIO * fastMedian && slowMedian - fastMedian >= NOISE_FLOOR_MS &&
+    s.filter((v) => v > fastMedian).length >= CONSISTENT_SHARE * s.length;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function x(r: number): string {
@@ -192,8 +255,8 @@ export function describeDifferences(
 
   // 4. How late: only what the samples support. The median first (a queue moves all of it),
   // then the tail (a retransmission delays a few probes a lot).
-  const tail = compareLatency(tcp, udp, "p99");
-  const median = compareLatency(tcp, udp, "p50");
+  const tail = compareLatency(tcp, udp, "p99", options.concurrent);
+  const median = compareLatency(tcp, udp, "p50", options.concurrent);
   const late = [median, tail].find((v) => v.kind === "slower");
   if (late?.kind === "slower") {
     out.push(latencySentence(late, tcp, udp, paced, options));

@@ -10,7 +10,12 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { mulberry32 } from "../../tests/support/prng.ts";
 import { compareLatency, describeDifferences, MIN_ECHOES } from "./findings.ts";
-import type { ProbeReport, RttIntervals } from "../probe/run_probe.ts";
+import {
+  type ProbeReport,
+  type RttIntervals,
+  SUB_RUNS,
+  type SubRunRtt,
+} from "../probe/run_probe.ts";
 import type { LatencySummary } from "../stats/histogram.ts";
 
 /** An RTT summary whose percentiles all scale with `p50` and `p99`. */
@@ -33,14 +38,24 @@ function intervals(summary: LatencySummary, spread = 0.1): RttIntervals {
   return { p50: around(summary.p50), p99: around(summary.p99), p999: around(summary.p999) };
 }
 
-/** RTT fields for a report: the summary and narrow (±10%) intervals around it. */
+/** Ten sub-runs of `count` echoes each, every one with the summary's percentiles. */
+function subRuns(summary: LatencySummary, count = 1_000): SubRunRtt[] {
+  return Array.from({ length: SUB_RUNS }, () => ({
+    count,
+    p50: summary.p50,
+    p99: summary.p99,
+    p999: summary.p999,
+  }));
+}
+
+/** RTT fields for a report: the summary, narrow (±10%) intervals and steady sub-runs. */
 function rtts(
   p50: number,
   p99: number,
   spread = 0.1,
-): Pick<ProbeReport, "rtt" | "rttInterval"> {
+): Pick<ProbeReport, "rtt" | "rttInterval" | "rttSubRuns"> {
   const summary = rtt(p50, p99);
-  return { rtt: summary, rttInterval: intervals(summary, spread) };
+  return { rtt: summary, rttInterval: intervals(summary, spread), rttSubRuns: subRuns(summary) };
 }
 
 /** A clean, paced 10,000-probe run with p50 1 ms and p99 2 ms. */
@@ -289,6 +304,68 @@ Deno.test("a difference below 1.5x, or under 0.25 ms, is within noise even with 
   assertEquals(find(tiny, /^Latency was similar/).length, 1);
 });
 
+Deno.test("a tail from a stall in a few sub-runs is within noise; one present throughout is not", () => {
+  // TCP's p99 is 5x UDP's overall, but only 3 of its 10 sub-runs saw it: a stall, not TCP.
+  const stalled = rtt(1, 10);
+  const steady = rtt(1, 2);
+  const fewSubRuns = subRuns(steady).map((b, i) => i < 3 ? { ...b, p99: 10 } : b);
+  const stall = describeDifferences(
+    clean("tcp", { rtt: stalled, rttInterval: intervals(stalled), rttSubRuns: fewSubRuns }),
+    clean("udp", rtts(1, 2)),
+  );
+  assertEquals(find(stall, /RTT was/), []);
+  assertEquals(find(stall, /^Latency was similar \(within noise\)/).length, 1);
+  // 8 of 10 sub-runs above UDP's typical one: the difference is there throughout.
+  const most = subRuns(steady).map((b, i) => i < 8 ? { ...b, p99: 10 } : b);
+  const real = describeDifferences(
+    clean("tcp", { rtt: stalled, rttInterval: intervals(stalled), rttSubRuns: most }),
+    clean("udp", rtts(1, 2)),
+  );
+  assertEquals(find(real, /^TCP's p99 RTT was 5\.0x UDP's/).length, 1);
+});
+
+Deno.test("run at the same time, sub-runs are compared in pairs: a stall both saw is no difference", () => {
+  // Both transports stalled in the same two sub-runs; TCP's overall p99 happens to be higher.
+  const tcpSummary = rtt(1, 40);
+  const udpSummary = rtt(1, 10);
+  const tcpSubs = subRuns(rtt(1, 2)).map((b, i) => i < 2 ? { ...b, p99: 40 } : b);
+  const udpSubs = subRuns(rtt(1, 2)).map((b, i) => i < 2 ? { ...b, p99: 35 } : b);
+  const stall = {
+    tcp: clean("tcp", { rtt: tcpSummary, rttInterval: intervals(tcpSummary), rttSubRuns: tcpSubs }),
+    udp: clean("udp", { rtt: udpSummary, rttInterval: intervals(udpSummary), rttSubRuns: udpSubs }),
+  };
+  assertEquals(
+    find(describeDifferences(stall.tcp, stall.udp, { concurrent: true }), /RTT was/),
+    [],
+  );
+  // TCP slower in 8 of 10 pairs: a difference present while both ran.
+  const pairs = subRuns(rtt(1, 2)).map((b, i) => i < 8 ? { ...b, p99: 6 } : b);
+  const real = describeDifferences(
+    clean("tcp", { ...rtts(1, 6), rttSubRuns: pairs }),
+    clean("udp", rtts(1, 2)),
+    { concurrent: true },
+  );
+  assertEquals(find(real, /^TCP's p99 RTT was 3\.0x UDP's/).length, 1);
+  // In only 7 of 10 pairs: within noise.
+  const fewer = subRuns(rtt(1, 2)).map((b, i) => i < 7 ? { ...b, p99: 6 } : b);
+  const noise = describeDifferences(
+    clean("tcp", { ...rtts(1, 6), rttSubRuns: fewer }),
+    clean("udp", rtts(1, 2)),
+    { concurrent: true },
+  );
+  assertEquals(find(noise, /RTT was/), []);
+});
+
+Deno.test("fewer than 5 sub-runs with enough echoes each: no latency difference", () => {
+  const slow = rtt(10, 60);
+  const sparse = subRuns(slow).map((b, i) => i < 6 ? { ...b, count: 5 } : b); // 4 usable
+  const lines = describeDifferences(
+    clean("tcp", { rtt: slow, rttInterval: intervals(slow), rttSubRuns: sparse }),
+    clean("udp", rtts(1, 6)),
+  );
+  assertEquals(find(lines, /RTT was/), []);
+});
+
 Deno.test("a report without confidence intervals never yields a latency difference", () => {
   const lines = describeDifferences(
     clean("tcp", { rtt: rtt(10, 60), rttInterval: undefined }),
@@ -432,6 +509,7 @@ function randomCase(next: () => number) {
       jitterMs: next() < 0.3 ? 0 : next(),
       rtt: summary,
       rttInterval: intervals(summary, next() * 0.5),
+      rttSubRuns: subRuns(summary, Math.floor((sent - lost) / SUB_RUNS)),
     });
   };
   const tcp = report("tcp");
@@ -501,6 +579,7 @@ Deno.test("the demo's findings are the same sentences whatever its figures (vari
       jitterMs: 0,
       rtt: tcpSummary,
       rttInterval: intervals(tcpSummary, 0.05),
+      rttSubRuns: subRuns(tcpSummary, 10_000),
     });
     const udp = clean("udp", {
       sent: 100_000,
@@ -512,6 +591,7 @@ Deno.test("the demo's findings are the same sentences whatever its figures (vari
       jitterMs: vary(0, 0.03),
       rtt: udpSummary,
       rttInterval: intervals(udpSummary, 0.3),
+      rttSubRuns: subRuns(udpSummary, Math.floor((100_000 - lost) / SUB_RUNS)),
     });
     const toServer = Math.floor(lost * vary(0.4, 0.8));
     shapes.unpaced.add(

@@ -71,6 +71,13 @@ export interface ProbeReport {
    * see `percentileInterval`); what findings call "beyond noise".
    */
   rttInterval?: RttIntervals;
+  /**
+   * The run cut into {@linkcode SUB_RUNS} consecutive sub-runs (by sequence
+   * number, or by send time in a timed run): each one's echo count and RTT
+   * percentiles, so findings can tell a difference present throughout from a
+   * stall in a few.
+   */
+  rttSubRuns?: SubRunRtt[];
   /** RFC 3550 interarrival jitter in ms; `null` with fewer than two echoes. */
   jitterMs: number | null;
   /** Goodput: distinct echoed probe bytes × 8 over the elapsed time. */
@@ -86,6 +93,17 @@ export interface RttIntervals {
   p50: PercentileInterval | null;
   p99: PercentileInterval | null;
   p999: PercentileInterval | null;
+}
+
+/** How many consecutive sub-runs a probe run's RTTs are also counted in. */
+export const SUB_RUNS = 10;
+
+/** One sub-run's echoes: how many, and their RTT percentiles (ms; `null` without echoes). */
+export interface SubRunRtt {
+  count: number;
+  p50: number | null;
+  p99: number | null;
+  p999: number | null;
 }
 
 /** Progress over one reporting interval. */
@@ -152,6 +170,8 @@ class ProbeRun {
   readonly tracker = new SequenceTracker();
   readonly rtt = new LatencyHistogram();
   readonly intervalRtt = new LatencyHistogram();
+  readonly subRuns = Array.from({ length: SUB_RUNS }, () => new LatencyHistogram());
+  startedAt = 0;
   readonly jitter = new JitterEstimator();
   readonly decoded: DecodedProbe = { seq: 0, sendTimeMs: 0 };
   sent = 0;
@@ -199,10 +219,22 @@ class ProbeRun {
     if (kind === "duplicate") return;
     this.rtt.record(rtt);
     this.intervalRtt.record(rtt);
+    this.subRuns[this.subRunOf(this.decoded.seq, this.decoded.sendTimeMs)]!.record(rtt);
     this.jitter.update(this.decoded.sendTimeMs, now);
     this.lastEchoAt = now;
     this.settleWait(true);
   };
+
+  /** Which sub-run a probe belongs to: by its place in the count, or its send time in the duration. */
+  subRunOf(seq: number, sendTimeMs: number): number {
+    const { count, durationMs } = this.workload;
+    const place = count !== undefined
+      ? seq / count
+      : durationMs !== undefined && durationMs > 0
+      ? (sendTimeMs - this.startedAt) / durationMs
+      : 0;
+    return Math.min(SUB_RUNS - 1, Math.max(0, Math.floor(place * SUB_RUNS)));
+  }
 
   /**
    * Wait for the next echo, at most `ms` (to the ticker's resolution). Returns
@@ -261,6 +293,7 @@ class ProbeRun {
       },
     ).finally(() => this.settleWait(true));
     const start = performance.now();
+    this.startedAt = start;
     this.options.onStart?.(() => ({
       sent: this.sent,
       received: this.tracker.received,
@@ -370,6 +403,12 @@ class ProbeRun {
         p99: percentileInterval(this.rtt, 99),
         p999: percentileInterval(this.rtt, 99.9),
       },
+      rttSubRuns: this.subRuns.map((h) => ({
+        count: h.count,
+        p50: h.percentile(50),
+        p99: h.percentile(99),
+        p999: h.percentile(99.9),
+      })),
       jitterMs: this.jitter.samples > 1 ? this.jitter.jitterMs : null,
       bitsPerSecond: elapsedS > 0 ? (received * workload.size * 8) / elapsedS : 0,
       ratePps: sendS > 0 ? this.sent / sendS : 0,
