@@ -173,10 +173,13 @@ async function compare(
         ...(probeIntervalJson(interval) as Record<string, Json>),
       });
     };
-    const runTcp = (signal?: AbortSignal) =>
+    const runTcp = (signal?: AbortSignal, started?: () => void) =>
       runProbe({ transport: "tcp", ...target }, phase.workload, {
         onInterval,
-        onStart: onStart("tcp"),
+        onStart: (live) => {
+          onStart("tcp")(live);
+          started?.();
+        },
         signal,
       });
     const runUdp = (signal?: AbortSignal) =>
@@ -199,10 +202,14 @@ async function compare(
           stop.abort();
           throw err;
         });
-      const [tcpRun, udpRun] = await Promise.allSettled([
-        stopOnFailure(runTcp(stop.signal)),
-        stopOnFailure(runUdp(stop.signal)),
-      ]);
+      // UDP starts once TCP has connected, so a refused or unreachable target fails at once.
+      const connected = Promise.withResolvers<boolean>();
+      const tcpRunning = stopOnFailure(runTcp(stop.signal, () => connected.resolve(true)));
+      tcpRunning.catch(() => connected.resolve(false));
+      const udpRunning = (await connected.promise)
+        ? stopOnFailure(runUdp(stop.signal))
+        : Promise.reject(new Error("not started"));
+      const [tcpRun, udpRun] = await Promise.allSettled([tcpRunning, udpRunning]);
       if (tcpRun.status === "rejected") throw tcpRun.reason;
       if (udpRun.status === "rejected") throw udpRun.reason;
       [tcp, udp] = [tcpRun.value, udpRun.value];
