@@ -22,7 +22,7 @@
 
 import { ms, pps } from "../probe/report.ts";
 import { type ProbeReport, SUB_RUNS, type SubRunRtt } from "../probe/run_probe.ts";
-import { formatCount, formatPercent } from "../units.ts";
+import { formatCount, formatCountOf, formatPercent } from "../units.ts";
 
 /** Options of {@linkcode describeDifferences}: the evidence a causal sentence may name. */
 export interface FindingsOptions {
@@ -207,14 +207,14 @@ export function describeDifferences(
   // 1. What arrived.
   if (udp.lost > 0 && tcp.lost === 0) {
     out.push(
-      `UDP lost ${formatCount(udp.lost)} of ${formatCount(udp.sent)} probes (${
+      `UDP lost ${formatCount(udp.lost)} of ${formatCountOf(udp.sent, "probe")} (${
         formatPercent(udp.lostFraction)
       }); TCP delivered every probe${tcpClean ? ", in order" : ""}.`,
     );
   } else if (udp.lost === 0 && tcp.lost === 0) {
     out.push(
       tcp.sent === udp.sent
-        ? `Both delivered all ${formatCount(tcp.sent)} probes.`
+        ? `Both delivered all ${formatCountOf(tcp.sent, "probe")}.`
         : `Both delivered every probe (TCP ${formatCount(tcp.sent)}, UDP ${
           formatCount(udp.sent)
         }).`,
@@ -222,8 +222,8 @@ export function describeDifferences(
   } else if (tcp.lost > 0) {
     out.push(
       `TCP did not get ${formatCount(tcp.lost)} of ${
-        formatCount(tcp.sent)
-      } echoes back within the timeout ` +
+        formatCountOf(tcp.sent, "echo", "echoes")
+      } back within the timeout ` +
         `(${formatPercent(tcp.lostFraction)}); TCP retransmits, so these were late, not dropped: ` +
         `the connection stalled longer than --timeout. ${
           udp.lost > 0
@@ -240,16 +240,16 @@ export function describeDifferences(
   if (udp.outOfOrder > 0) {
     out.push(
       `UDP delivered ${
-        formatCount(udp.outOfOrder)
-      } probes out of order; TCP's probes cannot arrive out of ` +
+        formatCountOf(udp.outOfOrder, "probe")
+      } out of order; TCP's probes cannot arrive out of ` +
         `order: it delivers one ordered byte stream.`,
     );
   }
   if (udp.duplicates > 0) {
     out.push(
       `UDP delivered ${
-        formatCount(udp.duplicates)
-      } duplicate echoes; TCP discards duplicate segments, so it never does.`,
+        formatCountOf(udp.duplicates, "duplicate echo", "duplicate echoes")
+      }; TCP discards duplicate segments, so it never does.`,
     );
   }
 
@@ -288,8 +288,8 @@ export function describeDifferences(
     out.push(
       `TCP's send rate of ${pps(tcp.ratePps)} counts probes handed to its socket, not packets: ` +
         `unpaced, the application fills the socket buffer (${
-          formatCount(perWrite)
-        } probes per write) and TCP carries them in large segments.`,
+          formatCountOf(perWrite, "probe")
+        } per write) and TCP carries them in large segments.`,
     );
     if (tcp.jitterMs !== null && tcp.jitterMs < 0.001) {
       out.push(
@@ -321,14 +321,17 @@ function whyUdpLost(udp: ProbeReport, options: FindingsOptions): string[] {
     const from = formatCount(split.fromServer);
     // The loss total is in the first sentence: here only the split, each figure once.
     const where = split.toServer === 0
-      ? `none was lost before the server's socket reads; ${from} echoes never reached netkit's client`
+      ? `none was lost before the server's socket reads; ${
+        formatCountOf(split.fromServer, "echo", "echoes")
+      } never reached netkit's client`
       : split.fromServer === 0
       ? `${to} never reached the server's socket reads; none was lost on the way back`
       : split.toServer === split.fromServer
       ? `as many never reached the server's socket reads as were echoed but never reached ` +
         `netkit's client (${to} each)`
-      : `${to} never reached the server's socket reads and ${from} were echoed but never ` +
-        `reached netkit's client`;
+      : `${to} never reached the server's socket reads and ${from} ${
+        split.fromServer === 1 ? "was" : "were"
+      } echoed but never reached netkit's client`;
     return [
       `Why (the embedded server's counters): ${where}.`,
       "Both ends are on this host, so the loss is on this host: netkit's receivers could not keep " +
@@ -340,8 +343,8 @@ function whyUdpLost(udp: ProbeReport, options: FindingsOptions): string[] {
   if (drops !== undefined && drops > 0) {
     return [
       `Why (kernel counters): this host's kernel dropped ${
-        formatCount(drops)
-      } UDP datagrams for full ` +
+        formatCountOf(drops, "UDP datagram")
+      } for full ` +
       `receive buffers during the UDP run (/proc/net/snmp RcvbufErrors): netkit's receiver could ` +
       `not keep up, so ${
         drops >= udp.lost || options.loopback
@@ -387,8 +390,8 @@ function latencySentence(
   if (v.slow === tcp) {
     if (retransmits !== undefined && retransmits > 0) {
       return `${head}. Why (kernel counters): this host retransmitted ${
-        formatCount(retransmits)
-      } TCP segments during the TCP run, and every probe behind a lost segment waits for its ` +
+        formatCountOf(retransmits, "TCP segment")
+      } during the TCP run, and every probe behind a lost segment waits for its ` +
         `retransmission (head-of-line blocking).`;
     }
     if (!paced && tcp.lost === 0) {

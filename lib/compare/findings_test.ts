@@ -604,3 +604,15 @@ Deno.test("the demo's findings are the same sentences whatever its figures (vari
   assertEquals(shapes.paced.size, 1, [...shapes.paced].join("\n---\n"));
   assertEquals(shapes.unpaced.size, 1, [...shapes.unpaced].join("\n---\n"));
 });
+
+Deno.test("counts of one are singular: 1 probe out of order, 1 duplicate echo, 1 UDP datagram, 1 TCP segment", () => {
+  const lines = describeDifferences(
+    clean("tcp", rtts(1, 6)),
+    lossy(1, { outOfOrder: 1, duplicates: 1 }),
+    { rcvbufErrors: 1, tcpRetransmits: 1 },
+  );
+  assertEquals(find(lines, /1 probe out of order/).length, 1);
+  assertEquals(find(lines, /1 duplicate echo;/).length, 1);
+  assertEquals(find(lines, /dropped 1 UDP datagram for full/).length, 1);
+  assertEquals(find(lines, /retransmitted 1 TCP segment during/).length, 1);
+});
