@@ -47,6 +47,8 @@ export interface ServerConfig {
   firstByteTimeoutMs: number;
   /** On shutdown, how long echoes in flight may finish. */
   drainTimeoutMs: number;
+  /** Close a TLS connection whose handshake is not done this long after accept; 0 disables. */
+  tlsHandshakeTimeoutMs: number;
   /** Serve TCP over TLS with these PEM files (`pem`: their text, once read at start). */
   tls: { certFile: string; keyFile: string; pem?: TlsMaterial } | undefined;
   /** Bytes all running throughput tests' buffers may take together (one test at most half). */
@@ -70,6 +72,7 @@ export function serverDefaults(endpoints: Endpoint[]): ServerConfig {
     rateLimit: 0,
     firstByteTimeoutMs: 30_000,
     drainTimeoutMs: 5_000,
+    tlsHandshakeTimeoutMs: 10_000,
     tls: undefined,
     maxTestMemory: 256 * 1024 * 1024,
     allowUdpFromAnyIp: false,

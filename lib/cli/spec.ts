@@ -200,6 +200,13 @@ export const COMMANDS = {
       tls: { type: "boolean", help: "Serve TCP over TLS (needs --cert and --key)" },
       cert: { type: "string", value: "FILE", help: "TLS certificate chain, PEM" },
       key: { type: "string", value: "FILE", help: "TLS private key, PEM" },
+      "tls-handshake-timeout": {
+        type: "string",
+        value: "DUR",
+        default: "10s",
+        help:
+          "With --tls, close a connection whose handshake is not done this long after accept; 0 never",
+      },
       once: { type: "boolean", help: "Serve one TCP or Unix client, then exit" },
       verbose: {
         type: "boolean",

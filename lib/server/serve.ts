@@ -34,6 +34,7 @@ import { CoarseClock, Session } from "./session.ts";
 import { serveDatagrams } from "./datagrams.ts";
 import { Gate } from "./gate.ts";
 import { MemoryBudget } from "./memory_budget.ts";
+import { ServerTlsConn, tlsContext } from "./tls_conn.ts";
 import { ThroughputHub } from "../throughput/hub.ts";
 
 /** Options of {@linkcode serve}. */
@@ -83,6 +84,22 @@ export interface ServerSummary {
 
 /** Size of the buffer of a connection's first read (enough to recognise a throughput test). */
 const FIRST_READ_BYTES = 4096;
+/** How long a throughput control or data connection may take to send its request when
+ * `--first-byte-timeout` is 0 (otherwise that timeout applies to the whole request). */
+const REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * The sweeper that enforces every timeout runs this often: a twentieth of the shortest
+ * timeout, between 10 and 250 ms. A timeout never fires early (it is timed on
+ * `performance.now()` from the last activity the sweeper could have missed) and at most two
+ * periods late, so at most a tenth of the timeout and half a second (see README).
+ */
+export function sweepPeriodMs(timeoutsMs: number[]): number {
+  const shortest = Math.min(...timeoutsMs.filter((t) => t > 0));
+  return Math.max(10, Math.min(250, shortest / 20));
+}
+/** Accepting after a failure (out of descriptors) waits this long, doubling up to the cap. */
+const ACCEPT_BACKOFF_MS = 50;
+const ACCEPT_BACKOFF_MAX_MS = 1000;
 
 type Bound =
   | { kind: "stream"; listener: Deno.Listener; endpoint: Endpoint }
@@ -97,6 +114,7 @@ export async function serve(
   const summary: ServerSummary = options.summary ?? emptySummary();
   const tls = config.tls ? config.tls.pem ?? await loadServerTls(config.tls) : undefined;
   const bound = await bindAll(config.endpoints, tls);
+  const tlsCtx = tls ? tlsContext(tls.cert, tls.key) : undefined;
   // One gate for every socket a stranger can reach: listeners and each test's UDP port.
   const gate = new Gate(config, summary, config.verbose ? { log } : {});
   const stop = new AbortController();
@@ -119,14 +137,16 @@ export async function serve(
     ...(config.verbose && { log }),
   });
   const firstByteApplies = config.firstByteTimeoutMs > 0 && config.mode !== "chat";
-  const period = Math.max(
-    10,
-    Math.min(
-      1000,
-      config.idleTimeoutMs > 0 ? config.idleTimeoutMs / 4 : 1000,
-      firstByteApplies ? config.firstByteTimeoutMs / 4 : 1000,
-    ),
-  );
+  const requestTimeoutMs = config.firstByteTimeoutMs > 0
+    ? config.firstByteTimeoutMs
+    : REQUEST_TIMEOUT_MS;
+  const handshakeTimeoutMs = tls ? config.tlsHandshakeTimeoutMs : 0;
+  const period = sweepPeriodMs([
+    config.idleTimeoutMs,
+    firstByteApplies ? config.firstByteTimeoutMs : 0,
+    config.mode === "chat" ? 0 : requestTimeoutMs,
+    handshakeTimeoutMs,
+  ]);
   // Without -v, refusals are logged as a count, at most once a second.
   let refusedUnlogged = 0;
   let refusedLoggedAt = 0;
@@ -141,22 +161,61 @@ export async function serve(
     refusedUnlogged = 0;
     refusedLoggedAt = clock.now;
   };
+  // At the file limit, accept failures too are logged as a count, at most once a second.
+  let acceptFailures = 0;
+  let acceptFailure = "";
+  let acceptLoggedAt = -Infinity;
+  const logAcceptFailures = () => {
+    if (acceptFailures === 0) return;
+    const s = acceptFailures === 1 ? "" : "s";
+    log(`accept failed ${formatCount(acceptFailures)} time${s}: ${acceptFailure}`);
+    acceptFailures = 0;
+    acceptLoggedAt = performance.now();
+  };
+  // A connection's --max-conns slot is freed exactly when its socket is closed, here.
+  const closeConn = (conn: Deno.Conn) => {
+    live.delete(conn);
+    closeQuietly(conn);
+  };
+  /** Why a connection is past one of its timeouts, if it is. */
+  const overdue = (conn: Deno.Conn, session: Session, now: number): string | undefined => {
+    const age = now - session.startedAt;
+    if (handshakeTimeoutMs > 0 && conn instanceof ServerTlsConn && conn.handshaking) {
+      if (age >= handshakeTimeoutMs) {
+        return `TLS handshake not done within ${formatDuration(handshakeTimeoutMs)}`;
+      }
+    }
+    if (
+      firstByteApplies && session.bytesIn === 0 && !session.sniffed &&
+      age >= config.firstByteTimeoutMs
+    ) {
+      return `nothing received within ${formatDuration(config.firstByteTimeoutMs)}`;
+    }
+    if (session.awaitsRequest && !session.source && age >= requestTimeoutMs) {
+      return `request not complete within ${formatDuration(requestTimeoutMs)}`;
+    }
+    if (config.idleTimeoutMs > 0) {
+      // Activity is noticed as a change since the last sweep and dated now, the latest it
+      // can have happened: late by up to a period, never early.
+      if (session.source?.running || session.lastActive !== session.seenActive) {
+        session.seenActive = session.lastActive;
+        session.quietSince = now;
+      } else if (now - session.quietSince >= config.idleTimeoutMs) {
+        return `idle for ${formatDuration(config.idleTimeoutMs)}`;
+      }
+    }
+    return undefined;
+  };
   const sweeper = setInterval(() => {
     clock.tick();
-    if (clock.now - refusedLoggedAt >= 1000) logRefused();
+    const now = clock.now;
+    if (now - refusedLoggedAt >= 1000) logRefused();
+    if (now - acceptLoggedAt >= 1000) logAcceptFailures();
     for (const [conn, session] of live) {
-      if (config.idleTimeoutMs > 0 && clock.now - session.lastActive >= config.idleTimeoutMs) {
-        session.closeReason = `idle for ${formatDuration(config.idleTimeoutMs)}`;
-        closeQuietly(conn);
-      } else if (
-        firstByteApplies && session.bytesIn === 0 && !session.sniffed &&
-        clock.now - session.startedAt >= config.firstByteTimeoutMs
-      ) {
-        session.closeReason = `nothing received within ${
-          formatDuration(config.firstByteTimeoutMs)
-        }`;
-        closeQuietly(conn);
-      }
+      const why = overdue(conn, session, now);
+      if (why === undefined) continue;
+      session.closeReason = why;
+      closeConn(conn);
     }
   }, period);
 
@@ -170,7 +229,7 @@ export async function serve(
       session.draining = true;
       if (session.busy) continue;
       session.closeReason ??= "server shutting down";
-      closeQuietly(conn);
+      closeConn(conn);
     }
     if (live.size > 0) {
       drainTimer = setTimeout(() => {
@@ -178,14 +237,18 @@ export async function serve(
           session.closeReason ??= `still busy after the ${
             formatDuration(config.drainTimeoutMs)
           } drain`;
-          closeQuietly(conn);
+          closeConn(conn);
         }
       }, config.drainTimeoutMs);
     }
   };
   stop.signal.addEventListener("abort", closeAll, { once: true });
 
-  const handle = async (conn: Deno.Conn) => {
+  const handle = async (accepted: Deno.Conn) => {
+    // TLS runs over the TCP socket the server accepted, so closing it mid-handshake frees it.
+    const conn = tlsCtx && accepted.remoteAddr.transport === "tcp"
+      ? new ServerTlsConn(accepted as Deno.TcpConn, tlsCtx) as unknown as Deno.Conn
+      : accepted;
     const session = new Session(formatAddr(conn.remoteAddr), clock);
     live.set(conn, session);
     if (config.verbose) log(`connect ${session.peer}`);
@@ -200,15 +263,19 @@ export async function serve(
           const n = await conn.read(buf);
           if (n === null) break;
           session.sniffed = true;
+          session.touch();
           const first = buf.subarray(0, n);
+          const onTest = (test: { readonly running: boolean }) => (session.source = test);
           switch (ThroughputHub.sniff(first)) {
             case "control":
               session.closeReason = "throughput test control";
-              await hub.control(conn, first);
+              session.awaitsRequest = true;
+              await hub.control(conn, first, onTest);
               break;
             case "data":
               session.closeReason = "throughput test data";
-              await hub.data(conn, first);
+              session.awaitsRequest = true;
+              await hub.data(conn, first, onTest);
               break;
             default:
               if (config.mode === "echo") await echoStream(conn, session, first);
@@ -230,8 +297,7 @@ export async function serve(
         session.closeReason ??= `TLS handshake failed: ${(err as Error).message}`;
       } else if (!isClosedError(err)) session.closeReason ??= `error: ${(err as Error).message}`;
     } finally {
-      live.delete(conn);
-      closeQuietly(conn);
+      closeConn(conn);
       summary.connections++;
       summary.bytesIn += session.bytesIn;
       summary.bytesOut += session.bytesOut;
@@ -248,15 +314,21 @@ export async function serve(
   };
 
   const acceptLoop = async (listener: Deno.Listener) => {
+    let backoffMs = ACCEPT_BACKOFF_MS;
     while (!stop.signal.aborted) {
       let conn: Deno.Conn;
       try {
         conn = await listener.accept();
+        backoffMs = ACCEPT_BACKOFF_MS;
       } catch (err) {
         if (stop.signal.aborted || isClosedError(err)) return;
-        // Out of file descriptors or a connection reset before accept: keep serving.
-        log(`accept failed: ${(err as Error).message}`);
-        await delay(50);
+        // Out of file descriptors or a connection reset before accept: keep serving, but
+        // back off (the pending connection stays queued) and log a count, not every failure.
+        acceptFailures++;
+        acceptFailure = (err as Error).message;
+        if (performance.now() - acceptLoggedAt >= 1000) logAcceptFailures();
+        await delay(backoffMs, { signal: stop.signal }).catch(() => {});
+        backoffMs = Math.min(backoffMs * 2, ACCEPT_BACKOFF_MAX_MS);
         continue;
       }
       if (!gate.admitConnection(conn.remoteAddr)) {
@@ -302,6 +374,7 @@ export async function serve(
     clearInterval(sweeper);
     clearTimeout(drainTimer);
     logRefused();
+    logAcceptFailures();
     options.signal?.removeEventListener("abort", onAbort);
     stop.abort();
     await Promise.allSettled(handlers);
@@ -384,9 +457,10 @@ async function bindOne(endpoint: Endpoint, tls?: TlsMaterial): Promise<Bound> {
         } as const;
         let listener: Deno.Listener;
         try {
-          listener = tls
-            ? Deno.listenTls({ ...options, cert: tls.cert, key: tls.key })
-            : Deno.listen(options);
+          // TLS runs per connection over the plain TCP socket (see tls_conn.ts); Deno's own TLS
+          // listener, bound for a moment on an ephemeral port, checks the certificate and key.
+          if (tls) Deno.listenTls({ ...options, port: 0, cert: tls.cert, key: tls.key }).close();
+          listener = Deno.listen(options);
         } catch (err) {
           if (
             tls && !(err instanceof Deno.errors.AddrInUse) &&

@@ -18,7 +18,9 @@
 
 /**
  * A clock read on hot paths: a plain field, advanced by the server's sweeper,
- * so that marking activity costs no system call.
+ * so that marking activity costs no system call. Its reading may be a sweep
+ * period old: the sweeper only compares readings to see that something
+ * happened, and times timeouts on `performance.now()`, so none fires early.
  */
 export class CoarseClock {
   /** Milliseconds, from `performance.now()` at the last tick. */
@@ -28,6 +30,17 @@ export class CoarseClock {
   tick(): void {
     this.now = performance.now();
   }
+}
+
+/**
+ * What a throughput test's control and data connections belong to once their
+ * request is complete: while the test runs, any traffic of the test, in either
+ * direction, counts as activity, so the idle timeout never closes them (the
+ * test's own stall watchdog and deadline end a test whose client is gone).
+ */
+export interface ActivitySource {
+  /** The test still runs. */
+  readonly running: boolean;
 }
 
 /** Counters of one connection. */
@@ -44,9 +57,17 @@ export class Session {
   draining = false;
   /** The first bytes were read (so the first-byte timeout no longer applies). */
   sniffed = false;
+  /** Sniffed as a throughput control or data connection: its request must complete in time. */
+  awaitsRequest = false;
+  /** The test this connection belongs to, once its request is complete. */
+  source: ActivitySource | undefined;
+  /** The sweeper's own bookkeeping: the activity it last saw, and since when (real time). */
+  seenActive = NaN;
+  quietSince: number;
 
   constructor(readonly peer: string, readonly clock: CoarseClock) {
     this.lastActive = clock.now;
+    this.quietSince = this.startedAt;
   }
 
   /** Mark the connection active now. */

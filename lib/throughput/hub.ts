@@ -164,6 +164,11 @@ class ServerTest {
     readonly peerIp: Uint8Array | undefined,
   ) {}
 
+  /** Until it ends, the test's connections are in use (never idle). */
+  get running(): boolean {
+    return !this.stop.signal.aborted;
+  }
+
   /** Bytes the server has received in this test so far, on every stream. */
   get receivedBytes(): number {
     let bytes = 0;
@@ -207,8 +212,15 @@ export class ThroughputHub {
     return undefined;
   }
 
-  /** Serve one control connection (its first bytes already read) until the test ends. */
-  async control(conn: Deno.Conn, first: Uint8Array): Promise<void> {
+  /**
+   * Serve one control connection (its first bytes already read) until the test ends.
+   * `onTest` learns the test once the request is complete (the server's timeouts watch it).
+   */
+  async control(
+    conn: Deno.Conn,
+    first: Uint8Array,
+    onTest?: (test: { readonly running: boolean }) => void,
+  ): Promise<void> {
     const lines = new LineReader(conn, first.subarray(CONTROL_BYTES.length));
     const send = (m: Parameters<typeof encodeControl>[0]) => writeAll(conn, encodeControl(m));
     if (!startsWith(first, CONTROL_BYTES)) {
@@ -255,6 +267,7 @@ export class ThroughputHub {
       remote.transport === "tcp" ? parseIp(remote.hostname) : undefined,
     );
     this.#tests.set(test.id, test);
+    onTest?.(test);
     const hardStop = setTimeout(
       () => test.stop.abort("past its deadline"),
       request.duration_ms + TEST_GRACE_MS + SETUP_TIMEOUT_MS,
@@ -304,7 +317,11 @@ export class ThroughputHub {
   }
 
   /** Attach one TCP data connection (its first bytes already read) to its test. */
-  async data(conn: Deno.Conn, first: Uint8Array): Promise<void> {
+  async data(
+    conn: Deno.Conn,
+    first: Uint8Array,
+    onTest?: (test: { readonly running: boolean }) => void,
+  ): Promise<void> {
     const lines = new LineReader(conn, first, 128);
     const header = await lines.next();
     const [, id = "", streamText = ""] = (header ?? "").split(" ");
@@ -317,6 +334,7 @@ export class ThroughputHub {
       return; // unknown test or stream: close
     }
     test.tcpStreams.set(stream, { conn, initial: lines.rest() });
+    onTest?.(test);
     test.attached?.();
     // The connection now belongs to the test, which closes it; hold the handler until then.
     await new Promise<void>((resolve) => {
