@@ -39,8 +39,8 @@ import {
   CONTROL_MAGIC,
   type ControlMessage,
   DATA_MAGIC,
-  decodeControl,
   encodeControl,
+  parseControl,
   readUdpHeader,
   type ReceivedFigures,
   type SentFigures,
@@ -144,7 +144,13 @@ export async function runThroughput(
           `${where} did not answer the throughput test (waiting for '${type}')`,
         ),
     );
-    const message = line === null ? undefined : decodeControl(line);
+    const message = line === null ? undefined : parseControl(line);
+    if (message?.type === "invalid" && message.problem !== "not JSON") {
+      throw new NetkitError(
+        "failure",
+        `${where} broke the throughput protocol (waiting for '${type}'): ${message.problem}`,
+      );
+    }
     if (message?.type === "error") {
       throw new NetkitError("failure", `${where} refused the test: ${message.message}`);
     }

@@ -124,27 +124,38 @@ export function encodeControl(message: ControlMessage): Uint8Array {
   return encoder.encode(JSON.stringify(message) + "\n");
 }
 
-/** Parse one control line; `undefined` when it is not a control message. */
+/** Parse one control line; `undefined` when it is not a well-formed control message. */
 export function decodeControl(line: string): ControlMessage | undefined {
+  const decoded = parseControl(line);
+  return decoded.type === "invalid" ? undefined : decoded;
+}
+
+/** A control line that is not a well-formed message, and why. */
+export interface InvalidControl {
+  type: "invalid";
+  problem: string;
+}
+
+/**
+ * Parse one control line from the network and check every field its type has
+ * (a start request's values are checked by {@linkcode checkStart}): a message
+ * that passes can be used without further checks.
+ */
+export function parseControl(line: string): ControlMessage | InvalidControl {
   let value: unknown;
   try {
     value = JSON.parse(line);
   } catch {
-    return undefined;
+    return { type: "invalid", problem: "not JSON" };
   }
-  if (typeof value !== "object" || value === null) return undefined;
-  const type = (value as { type?: unknown }).type;
-  switch (type) {
-    case "start":
-    case "ready":
-    case "go":
-    case "progress":
-    case "report":
-    case "error":
-      return value as ControlMessage;
-    default:
-      return undefined;
-  }
+  if (!isRecord(value)) return { type: "invalid", problem: "not a JSON object" };
+  const type = value.type;
+  const shape = typeof type === "string" && Object.hasOwn(SHAPES, type)
+    ? SHAPES[type as ControlMessage["type"]]
+    : undefined;
+  if (!shape) return { type: "invalid", problem: `unknown message type ${JSON.stringify(type)}` };
+  const problem = checkShape(value, shape);
+  return problem ? { type: "invalid", problem } : value as ControlMessage;
 }
 
 /** Validate a start request from an untrusted peer; returns an error message or undefined. */
@@ -242,4 +253,101 @@ export function readUdpHeader(data: Uint8Array, out: UdpHeader): boolean {
   out.seq = high * 2 ** 32 + low;
   out.sendTimeMs = sendTimeMs;
   return true;
+}
+
+/** A field's check, by what it must be. */
+type FieldCheck = ((v: unknown) => boolean) & { what?: string };
+type Shape = Record<string, FieldCheck | { list: Shape; max: number }>;
+
+/** Most streams a test has (and so entries of a report's lists). */
+const MAX_STREAMS = 128;
+/** Most interval bins a report's stream carries (an hour at 1 s is 3,600). */
+const MAX_INTERVALS = 100_000;
+
+const check = (what: string, f: (v: unknown) => boolean): FieldCheck => Object.assign(f, { what });
+const amount = check(
+  "a number ≥ 0",
+  (v) => typeof v === "number" && Number.isFinite(v) && v >= 0,
+);
+const index = check(
+  `an integer 0 to ${MAX_STREAMS - 1}`,
+  (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) < MAX_STREAMS,
+);
+const SENT_SHAPE: Shape = { stream: index, bytes: amount, datagrams: amount, seconds: amount };
+const SHAPES: Record<ControlMessage["type"], Shape> = {
+  // Its values are checked by checkStart, which says what is wrong to the client.
+  start: {},
+  ready: {
+    test_id: check(
+      "a string of 1 to 64 characters",
+      (v) => typeof v === "string" && /^[\w-]{1,64}$/.test(v),
+    ),
+    udp_port: check(
+      "null or a port number",
+      (v) => v === null || (Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65535),
+    ),
+    udp_key: check(
+      "absent or an integer 0 to 2^32 - 1",
+      (v) =>
+        v === undefined ||
+        (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffffffff),
+    ),
+    udp_secret: check(
+      `absent or ${UDP_SECRET_BYTES} bytes in hex`,
+      (v) =>
+        v === undefined ||
+        (typeof v === "string" && /^[0-9a-f]*$/i.test(v) && v.length === 2 * UDP_SECRET_BYTES),
+    ),
+  },
+  go: {},
+  progress: { received_bytes: amount },
+  report: {
+    sent: { list: SENT_SHAPE, max: MAX_STREAMS },
+    received: {
+      list: {
+        ...SENT_SHAPE,
+        lost: amount,
+        out_of_order: amount,
+        duplicates: amount,
+        jitter_ms: check("null or a number ≥ 0", (v) => v === null || amount(v)),
+        intervals: check(
+          `a list of at most ${MAX_INTERVALS} numbers ≥ 0`,
+          (v) => Array.isArray(v) && v.length <= MAX_INTERVALS && v.every(amount),
+        ),
+      },
+      max: MAX_STREAMS,
+    },
+    rcvbuf_errors: check("absent or a number ≥ 0", (v) => v === undefined || amount(v)),
+  },
+  error: { message: check("a string", (v) => typeof v === "string") },
+};
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The first field of `value` that `shape` rejects, as `path must be …`. */
+function checkShape(value: Record<string, unknown>, shape: Shape, path = ""): string | undefined {
+  for (const [key, rule] of Object.entries(shape)) {
+    const field = value[key];
+    const at = path + key;
+    if (typeof rule === "function") {
+      if (!rule(field)) return `'${at}' must be ${rule.what}, not ${describe(field)}`;
+      continue;
+    }
+    if (!Array.isArray(field)) return `'${at}' must be a list, not ${describe(field)}`;
+    if (field.length > rule.max) return `'${at}' has more than ${rule.max} entries`;
+    for (const [i, item] of field.entries()) {
+      if (!isRecord(item)) return `'${at}[${i}]' must be an object, not ${describe(item)}`;
+      const problem = checkShape(item, rule.list, `${at}[${i}].`);
+      if (problem) return problem;
+    }
+  }
+  return undefined;
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return "missing";
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }

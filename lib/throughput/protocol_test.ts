@@ -10,7 +10,8 @@
  *
  * @module
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { mulberry32 } from "../../tests/support/prng.ts";
 import {
   checkStart,
   CONTROL_MAGIC,
@@ -18,6 +19,7 @@ import {
   decodeControl,
   encodeControl,
   OLD_CONTROL_MAGIC,
+  parseControl,
   readUdpHeader,
   type StartRequest,
   UDP_CHALLENGE_BYTES,
@@ -329,4 +331,173 @@ Deno.test("the control magic names protocol version 2; version 1 is known only t
   assertEquals(CONTROL_MAGIC, "NKCTL/2 ");
   assertEquals(OLD_CONTROL_MAGIC, "NKCTL/1 ");
   assertEquals(CONTROL_MAGIC.length, OLD_CONTROL_MAGIC.length);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Every field of every message from the network is checked: mutated messages are refused with
+// a reason, or are still well formed; decoding never throws.
+
+const REPORT = {
+  type: "report",
+  sent: [{ stream: 0, bytes: 100, datagrams: 0, seconds: 1.5 }],
+  received: [{
+    stream: 1,
+    bytes: 90,
+    datagrams: 3,
+    lost: 1,
+    out_of_order: 0,
+    duplicates: 0,
+    jitter_ms: 0.25,
+    seconds: 1.5,
+    intervals: [45, 45],
+  }],
+  rcvbuf_errors: 2,
+};
+const WELL_FORMED: Record<string, unknown>[] = [
+  REPORT,
+  { type: "ready", test_id: "abc123", udp_port: 40000, udp_key: 7, udp_secret: "0a".repeat(16) },
+  { type: "error", message: "no" },
+  { type: "progress", received_bytes: 12 },
+  { type: "go" },
+];
+
+/** An independent statement of what the client may rely on in each message it accepts. */
+function usable(m: Record<string, unknown>): boolean {
+  const amount = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
+  const stream = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) < 128;
+  const list = (v: unknown, item: (x: Record<string, unknown>) => boolean) =>
+    Array.isArray(v) && v.every((x) => typeof x === "object" && x !== null && item(x));
+  const sent = (x: Record<string, unknown>) =>
+    stream(x.stream) && amount(x.bytes) && amount(x.datagrams) && amount(x.seconds);
+  switch (m.type) {
+    case "report":
+      return list(m.sent, sent) &&
+        list(
+          m.received,
+          (x) =>
+            sent(x) && amount(x.lost) && amount(x.out_of_order) && amount(x.duplicates) &&
+            (x.jitter_ms === null || amount(x.jitter_ms)) &&
+            Array.isArray(x.intervals) && x.intervals.every(amount),
+        ) &&
+        (m.rcvbuf_errors === undefined || amount(m.rcvbuf_errors));
+    case "ready":
+      return typeof m.test_id === "string" && m.test_id.length > 0 &&
+        (m.udp_port === null || (Number.isInteger(m.udp_port) && (m.udp_port as number) > 0)) &&
+        (m.udp_key === undefined || (Number.isInteger(m.udp_key) && (m.udp_key as number) >= 0)) &&
+        (m.udp_secret === undefined ||
+          (typeof m.udp_secret === "string" && /^[0-9a-f]{32}$/i.test(m.udp_secret)));
+    case "progress":
+      return amount(m.received_bytes);
+    case "error":
+      return typeof m.message === "string";
+    case "go":
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Every path to a value inside `v` (object keys and list indices). */
+function paths(v: unknown, at: (string | number)[] = []): (string | number)[][] {
+  const out: (string | number)[][] = [];
+  if (Array.isArray(v)) v.forEach((x, i) => out.push([...at, i], ...paths(x, [...at, i])));
+  else if (typeof v === "object" && v !== null) {
+    for (const [k, x] of Object.entries(v)) out.push([...at, k], ...paths(x, [...at, k]));
+  }
+  return out;
+}
+
+/** A deep copy of `v` with the value at `path` replaced (or deleted when `to` is undefined). */
+function mutate(v: unknown, path: (string | number)[], to: unknown): unknown {
+  const copy = structuredClone(v) as Record<string | number, unknown>;
+  let parent = copy;
+  for (const key of path.slice(0, -1)) parent = parent[key] as Record<string | number, unknown>;
+  const last = path[path.length - 1]!;
+  if (to === undefined) delete parent[last];
+  else parent[last] = to;
+  return copy;
+}
+
+const REPLACEMENTS: unknown[] = [
+  undefined,
+  null,
+  "",
+  "12",
+  -1,
+  1.5,
+  1e400, // Infinity once parsed
+  -0.5,
+  2 ** 53,
+  true,
+  [],
+  [1, "x"],
+  {},
+  { bytes: 1 },
+];
+
+Deno.test("parseControl: a field of any message deleted, nulled or of the wrong type is refused naming the field, or the message is still usable", () => {
+  let refused = 0;
+  let kept = 0;
+  for (const message of WELL_FORMED) {
+    assert(usable(message) && parseControl(JSON.stringify(message)).type === message.type);
+    for (const path of paths(message)) {
+      if (path[0] === "type") continue;
+      for (const to of REPLACEMENTS) {
+        const line = JSON.stringify(mutate(message, path, to)).replace("1e+400", "1e400");
+        const decoded = parseControl(line);
+        if (decoded.type === "invalid") {
+          refused++;
+          assertMatch(decoded.problem, /^'[\w.[\]]+' must be |has more than/, line);
+        } else {
+          kept++;
+          assert(
+            usable(decoded as unknown as Record<string, unknown>),
+            `accepted unusable ${line}`,
+          );
+        }
+      }
+    }
+  }
+  // Most mutations break the message; a few keep it usable (another valid number, say).
+  assert(refused > 250, `only ${refused} refused`);
+  assert(kept > 10, `only ${kept} kept`);
+});
+
+Deno.test("parseControl: 20,000 random byte-level mutations of valid messages never throw, and what is accepted is usable", () => {
+  const random = mulberry32(9);
+  const pick = <T>(items: T[]) => items[Math.floor(random() * items.length)]!;
+  const alphabet = '{}[]:,"-.0123456789eE nulltruefalse\\';
+  let accepted = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const chars = [...JSON.stringify(pick(WELL_FORMED))];
+    for (let edits = 1 + Math.floor(random() * 3); edits > 0; edits--) {
+      const at = Math.floor(random() * chars.length);
+      const op = random();
+      if (op < 0.4) chars[at] = pick([...alphabet]);
+      else if (op < 0.7) chars.splice(at, 1);
+      else chars.splice(at, 0, pick([...alphabet]));
+    }
+    const decoded = parseControl(chars.join(""));
+    if (decoded.type !== "invalid") {
+      accepted++;
+      assert(usable(decoded as unknown as Record<string, unknown>), chars.join(""));
+    }
+  }
+  assert(accepted > 0, "no mutation was accepted at all: the test proves nothing");
+});
+
+Deno.test("parseControl refuses a report with more than 128 streams, and a ready with a port out of range", () => {
+  const many = { ...REPORT, sent: Array.from({ length: 129 }, () => REPORT.sent[0]) };
+  assertEquals(parseControl(JSON.stringify(many)), {
+    type: "invalid",
+    problem: "'sent' has more than 128 entries",
+  });
+  for (const port of [0, 65536, 1.5]) {
+    const decoded = parseControl(JSON.stringify({ type: "ready", test_id: "a", udp_port: port }));
+    assertMatch(decoded.type === "invalid" ? decoded.problem : "", /^'udp_port' must be /);
+  }
+  assertEquals(parseControl(JSON.stringify({ type: "report", sent: [] })), {
+    type: "invalid",
+    problem: "'received' must be a list, not missing",
+  });
 });
