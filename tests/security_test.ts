@@ -806,6 +806,60 @@ class BusyClient {
   }
 }
 
+/** Kernel queues of the IPv4 TCP socket from local port `local` to `remote` (Linux), if any. */
+async function tcpQueues(
+  local: number,
+  remote: number,
+): Promise<{ tx: number; rx: number } | undefined> {
+  const hex = (port: number) => `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  for (const line of (await Deno.readTextFile("/proc/net/tcp")).split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1]?.endsWith(hex(local)) && f[2]?.endsWith(hex(remote))) {
+      const [tx, rx] = (f[4] ?? "").split(":").map((h) => parseInt(h, 16));
+      return { tx: tx!, rx: rx! };
+    }
+  }
+  return undefined;
+}
+
+/** The scheduler state of a process's main thread (`S` sleeping, `R` running, …; Linux). */
+async function mainThreadState(pid: number): Promise<string> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/task/${pid}/stat`);
+  return stat.charAt(stat.lastIndexOf(")") + 2);
+}
+
+/**
+ * Wait (bounded) until the kernel shows the server stuck in its echo write to each of
+ * `clients`: bytes they sent wait unread at the server's end of their connection, and the
+ * server's main thread sleeps, at two looks 50 ms apart that agree. A server asleep with
+ * bytes it has not read is not reading them: its echo loop is blocked writing. (A client's
+ * writes merely pausing for a while is no proof: the server, or the test itself, may just
+ * not have been scheduled, and then the server is anywhere in its loop.)
+ */
+async function serverStuckWriting(
+  server: RunningServer,
+  clients: Deno.TcpConn[],
+  limitMs = 20_000,
+): Promise<void> {
+  const look = async () => ({
+    state: await mainThreadState(server.child.pid),
+    rx: await Promise.all(
+      clients.map(async (c) => (await tcpQueues(server.port, c.localAddr.port))?.rx ?? 0),
+    ),
+  });
+  const started = performance.now();
+  while (true) {
+    const first = await look();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const second = await look();
+    const agree = first.rx.every((rx, i) => rx > 0 && rx === second.rx[i]);
+    if (agree && first.state === "S" && second.state === "S") return;
+    if (performance.now() - started > limitMs) {
+      throw new Error(`the server never blocked writing: ${JSON.stringify(second)}`);
+    }
+  }
+}
+
 /** The server's exit, bounded: SIGKILL after `ms`. */
 async function exitOf(server: RunningServer, ms: number): Promise<{ code: number; at: number }> {
   const killer = setTimeout(() => {
@@ -843,17 +897,21 @@ Deno.test("SIGTERM drains: an idle client is closed at once, an echo in flight f
       "sending 20 MiB",
     );
     await Promise.all(busy.map((b) => b.stalled()));
+    await serverStuckWriting(server, busy.map((b) => b.conn));
     assert(slowReader.written >= 20 * 1024 * 1024);
 
     const signalled = performance.now();
     server.child.kill("SIGTERM");
-    const idleEnd = readUntilClosed(idle, 5000);
-    // The reader now takes its echo back; the server finishes the write it was in and stops.
-    const readerEnd = slowReader.readBack(10_000);
     const cutAt = neverReads.writing.then(() => NaN, () => performance.now());
+    // The idle client's close proves the server has handled the signal (it closes idle ones
+    // in the same step in which it spares those mid-write). Only then does the reader take its
+    // echo back: reading earlier would let the server's write finish before it handles the
+    // signal, and then the reader is rightly closed as idle.
+    const idleEnding = await readUntilClosed(idle, 5000);
+    // The server finishes the write it was in and stops.
+    const readerEnd = slowReader.readBack(10_000);
     const exit = await exitOf(server, 10_000);
 
-    const idleEnding = await idleEnd;
     assertEquals(idleEnding.bytes, 0);
     assert(
       idleEnding.afterMs < 1500,
