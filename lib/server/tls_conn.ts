@@ -38,8 +38,8 @@ export function tlsContext(cert: string, key: string): TlsContext {
 
 /** Decrypted bytes waiting unread past this are left in the kernel (the socket is paused). */
 const HIGH_WATER = 1 << 20;
-/** Ciphertext read per call from the TCP socket. */
-const READ_BYTES = 64 * 1024;
+/** Ciphertext read per call from the TCP socket: one full TLS record (16 KiB and its overhead). */
+const READ_BYTES = 16 * 1024 + 512;
 /** How long closing waits for close_notify to be written before it closes the socket anyway. */
 const CLOSE_GRACE_MS = 1000;
 /**
