@@ -103,7 +103,7 @@ const PARTIAL_HELLO = new Uint8Array([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 
 
 Deno.test({
   name:
-    "TLS: three waves of 40 stalled handshakes (half a ClientHello, a byte at a time, or nothing) are closed by --tls-handshake-timeout and --first-byte-timeout, and the server's descriptors return to baseline after each",
+    "TLS: three waves of 40 stalled handshakes (half a ClientHello, a byte at a time, or nothing) are closed by --handshake-timeout and --first-byte-timeout, and the server's descriptors return to baseline after each",
   ignore: noOpenssl,
   async fn() {
     await using certs = await makeTestCerts();
@@ -115,7 +115,7 @@ Deno.test({
       ...tls,
       "--first-byte-timeout",
       "0",
-      "--tls-handshake-timeout",
+      "--handshake-timeout",
       "500ms",
     ]);
     const byFirstByte = await startServer([

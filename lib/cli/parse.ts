@@ -256,7 +256,7 @@ function buildServer(flags: Flags, positionals: string[]): ServerConfig {
     rateLimit: flags.int("rate-limit", 0, 100_000_000, d.rateLimit),
     firstByteTimeoutMs: flags.duration("first-byte-timeout", d.firstByteTimeoutMs),
     drainTimeoutMs: flags.duration("drain-timeout", d.drainTimeoutMs),
-    tlsHandshakeTimeoutMs: flags.duration("tls-handshake-timeout", d.tlsHandshakeTimeoutMs),
+    tlsHandshakeTimeoutMs: flags.duration("handshake-timeout", d.tlsHandshakeTimeoutMs),
     tls,
     maxTestMemory: byteSize(flags, "max-test-memory", d.maxTestMemory),
     allowUdpFromAnyIp: flags.bool("allow-udp-from-any-ip"),
@@ -265,7 +265,7 @@ function buildServer(flags: Flags, positionals: string[]): ServerConfig {
 
 function tlsFiles(flags: Flags, proto: string): { certFile: string; keyFile: string } | undefined {
   if (!flags.bool("tls")) {
-    for (const name of ["cert", "key", "tls-handshake-timeout"]) flags.requires(name, "tls");
+    for (const name of ["cert", "key", "handshake-timeout"]) flags.requires(name, "tls");
     return undefined;
   }
   if (proto !== "tcp" && proto !== "both") {

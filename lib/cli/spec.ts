@@ -200,7 +200,7 @@ export const COMMANDS = {
       tls: { type: "boolean", help: "Serve TCP over TLS (needs --cert and --key)" },
       cert: { type: "string", value: "FILE", help: "TLS certificate chain, PEM" },
       key: { type: "string", value: "FILE", help: "TLS private key, PEM" },
-      "tls-handshake-timeout": {
+      "handshake-timeout": {
         type: "string",
         value: "DUR",
         default: "10s",
