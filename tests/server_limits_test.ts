@@ -174,6 +174,9 @@ Deno.test({
             for (const conn of clients) closeQuietly(conn);
           }
           const fds = await fdsFallTo(server.child.pid, baseline);
+          console.log(
+            `stalled TLS wave ${wave + 1}: ${fds} server descriptors, ${baseline} before`,
+          );
           assertEquals(fds, baseline, `wave ${wave}: ${fds} descriptors open, ${baseline} before`);
         }
         const after = await runNetkit([
@@ -220,6 +223,7 @@ Deno.test("--idle-timeout 2s: gaps of 0.8x never close a connection; a silent on
       assert(await echoes(keeper, `after 0.8x gap ${i}`), `closed after 0.8x gap ${i}`);
     }
     const ms = await quietClosed;
+    console.log(`--idle-timeout 2s closed a silent connection after ${ms.toFixed(0)} ms`);
     assert(ms >= 2000, `closed after ${ms.toFixed(0)} ms of silence: early`);
     assert(ms < 2400, `still open after ${ms.toFixed(0)} ms (1.2x the timeout)`);
     closeQuietly(keeper);
@@ -340,6 +344,9 @@ Deno.test("--max-conns 25 under churn (1,000 connections: echo and wait for the 
       await sampler;
     }
     // The listener's queue may hold one more connection, accepted and refused at once.
+    console.log(
+      `churn: ${attempts} connections, peak ${peak} server descriptors, ${baseline} idle`,
+    );
     assert(peak <= baseline + 25 + 2, `${peak} descriptors open at the peak, ${baseline} idle`);
     assertEquals(await fdsFallTo(pid, baseline), baseline);
     const canary = await dial(server.port);
@@ -398,6 +405,9 @@ Deno.test("at the file limit (ulimit -n 64), accept failures are logged as a cou
     const failures = lines.reduce(
       (n, l) => n + Number(/failed ([\d,]+)/.exec(l)![1]!.replace(",", "")),
       0,
+    );
+    console.log(
+      `file limit: ${failures} failed accepts in ${heldS.toFixed(1)} s, ${lines.length} log lines`,
     );
     // Backing off from 50 ms, doubling to 1 s: about a dozen failures in 2.5 s, not 50.
     assert(failures <= 30, `${failures} accept failures: no back-off`);
