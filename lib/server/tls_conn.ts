@@ -38,8 +38,12 @@ export function tlsContext(cert: string, key: string): TlsContext {
 
 /** Decrypted bytes waiting unread past this are left in the kernel (the socket is paused). */
 const HIGH_WATER = 1 << 20;
-/** Ciphertext read per call from the TCP socket: one full TLS record (16 KiB and its overhead). */
+/**
+ * Ciphertext read per call from the TCP socket: one full TLS record (16 KiB and its overhead)
+ * while a connection is quiet, growing to {@linkcode READ_BYTES_MAX} while reads fill it.
+ */
 const READ_BYTES = 16 * 1024 + 512;
+const READ_BYTES_MAX = 256 * 1024;
 /** How long closing waits for close_notify to be written before it closes the socket anyway. */
 const CLOSE_GRACE_MS = 1000;
 /**
@@ -196,13 +200,21 @@ export class ServerTlsConn implements Disposable {
   }
 }
 
-/** A node stream over a Deno TCP connection (ciphertext), closing it when destroyed. */
+/** A node stream over a Deno TCP connection (ciphertext); ServerTlsConn closes the socket. */
 function rawDuplex(conn: Deno.TcpConn): Duplex {
-  const buf = new Uint8Array(READ_BYTES);
+  let buf = new Uint8Array(READ_BYTES);
   const duplex: Duplex = new Duplex({
     read() {
-      conn.read(buf).then(
-        (n) => duplex.push(n === null ? null : buf.slice(0, n)),
+      const into = buf;
+      conn.read(into).then(
+        (n) => {
+          if (n === null) return duplex.push(null);
+          const data = into.slice(0, n);
+          if (n === into.length && into.length < READ_BYTES_MAX) {
+            buf = new Uint8Array(Math.min(into.length * 4, READ_BYTES_MAX));
+          }
+          return duplex.push(data);
+        },
         (err) => duplex.destroy(err),
       );
     },
