@@ -24,6 +24,7 @@ import { Output } from "./lib/output.ts";
 import { dropPrivileges, formatPrivileges } from "./lib/privileges.ts";
 import { readTlsFiles } from "./lib/tls_files.ts";
 import { openKernelCounters } from "./lib/udp_counters.ts";
+import { openReportFile } from "./lib/report/file.ts";
 
 type Runner<C extends Config> = (config: C) => Promise<number>;
 
@@ -58,7 +59,7 @@ export async function main(args: readonly string[]): Promise<number> {
   try {
     const run = await COMMANDS[parsed.command]() as Runner<Config>;
     // Read every file the command names, then give up what it does not need.
-    const config = await readTlsFiles(parsed);
+    const config = await openReportFile(await readTlsFiles(parsed));
     openKernelCounters(); // /proc/net needs every permission: open it before any is dropped
     const privileges = dropPrivileges(config);
     if ("verbose" in config && config.verbose) logEvent(formatPrivileges(privileges));

@@ -106,6 +106,17 @@ export interface MessageConfig {
   verbose: boolean;
 }
 
+/** `--report FILE.html`: where the HTML report goes, and what the page says was run. */
+export interface ReportTarget {
+  path: string;
+  /** The command line as typed, for the page's title. */
+  commandLine: string;
+  /** Opened before `main.ts` drops `write` (lib/report/file.ts); the report is written through it. */
+  file?: Deno.FsFile;
+  /** This host's name, read before the drop. */
+  host?: string;
+}
+
 /** The workload of one probe run (`client --probe` and each half of `compare`). */
 export interface ProbeWorkload {
   /** Probes to send; `undefined` when the run is bounded by `durationMs`. */
@@ -131,6 +142,10 @@ export interface ProbeConfig {
   endpoint: IpEndpoint;
   workload: ProbeWorkload;
   output: OutputFormat;
+  /** `--report FILE.html`. */
+  report?: ReportTarget;
+  /** `--no-chart`: no chart at the end of the text report. */
+  noChart?: true;
   /** `-v`: log the permissions kept. */
   verbose?: boolean;
 }
@@ -164,6 +179,8 @@ export interface ThroughputConfig {
   action: "throughput";
   plan: ThroughputPlan;
   output: OutputFormat;
+  /** `--report FILE.html`. */
+  report?: ReportTarget;
   /** `-v`: log the permissions kept. */
   verbose?: boolean;
 }
@@ -181,6 +198,10 @@ export interface CompareConfig {
   /** `--interval-report` when given (the demo phases report no intervals otherwise). */
   intervalMs: number | undefined;
   output: OutputFormat;
+  /** `--report FILE.html`. */
+  report?: ReportTarget;
+  /** `--no-chart`: no chart at the end of the text report. */
+  noChart?: true;
   /** `-v`: log the permissions kept. */
   verbose?: boolean;
 }

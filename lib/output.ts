@@ -23,6 +23,7 @@ import { writeText } from "./io.ts";
 import type { Json } from "./probe/report.ts";
 import { NO_PROGRESS, type Progress, type ProgressOptions, startProgress } from "./progress.ts";
 import {
+  chartGlyphsFor,
   liveLineOn,
   readTerminalFacts,
   type Style,
@@ -35,11 +36,18 @@ export class Output {
   /** How the text reports are marked up: colours or plain. */
   readonly style: Style;
   readonly #liveLine: boolean;
+  readonly #facts: TerminalFacts;
   #progress: Progress = NO_PROGRESS;
 
   constructor(readonly format: OutputFormat, facts: TerminalFacts = readTerminalFacts()) {
     this.style = styleFor(format, facts);
     this.#liveLine = liveLineOn(format, facts);
+    this.#facts = facts;
+  }
+
+  /** How to draw the end-of-report chart (see `chartGlyphsFor`): undefined for none. */
+  chartGlyphs(wanted: boolean): "unicode" | "ascii" | undefined {
+    return chartGlyphsFor(this.format, this.#facts, wanted);
   }
 
   /** Print text lines (text format only). */

@@ -26,7 +26,25 @@ export interface TerminalFacts {
   noColor: boolean;
   stdoutIsTerminal: boolean;
   stderrIsTerminal: boolean;
+  /** `TERM=dumb`: no cursor tricks, and charts in ASCII. @default {false} */
+  dumb?: boolean;
 }
+
+/**
+ * `TERM` as it was at start-up: read when this module loads, before `main.ts`
+ * revokes `env` (the binary is granted `env` for `TERM` only), so the reports
+ * need no permission later. Undefined without that permission.
+ */
+const TERM_AT_START: string | undefined = (() => {
+  try {
+    if (Deno.permissions.querySync({ name: "env", variable: "TERM" }).state !== "granted") {
+      return undefined;
+    }
+    return Deno.env.get("TERM");
+  } catch {
+    return undefined;
+  }
+})();
 
 /** Read the facts of this process (the only place that does). */
 export function readTerminalFacts(): TerminalFacts {
@@ -34,6 +52,7 @@ export function readTerminalFacts(): TerminalFacts {
     noColor: Deno.noColor,
     stdoutIsTerminal: Deno.stdout.isTerminal(),
     stderrIsTerminal: Deno.stderr.isTerminal(),
+    dumb: TERM_AT_START === "dumb",
   };
 }
 
@@ -86,4 +105,18 @@ export function styleFor(
  */
 export function liveLineOn(format: OutputFormat, facts: TerminalFacts): boolean {
   return format === "text" && facts.stderrIsTerminal;
+}
+
+/**
+ * How the compact chart at the end of a text report is drawn: not at all
+ * unless the text goes to a terminal and `--no-chart` was not given; in ASCII
+ * with `NO_COLOR` or `TERM=dumb`; otherwise with Unicode block characters.
+ */
+export function chartGlyphsFor(
+  format: OutputFormat,
+  facts: TerminalFacts,
+  wanted: boolean,
+): "unicode" | "ascii" | undefined {
+  if (!wanted || format !== "text" || !facts.stdoutIsTerminal) return undefined;
+  return facts.noColor || facts.dumb ? "ascii" : "unicode";
 }

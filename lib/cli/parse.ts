@@ -27,6 +27,7 @@ import {
   type Config,
   type OutputFormat,
   type ProbeWorkload,
+  type ReportTarget,
   type ServerConfig,
   serverDefaults,
   type ServerMode,
@@ -46,7 +47,11 @@ export const UDP_DEFAULT_BITRATE = 1_000_000;
 
 /** Flag values of one command, with helpers that validate and name the command in errors. */
 class Flags {
-  constructor(readonly command: CommandName, readonly values: FlagValues) {}
+  constructor(
+    readonly command: CommandName,
+    readonly values: FlagValues,
+    readonly argv: readonly string[] = [],
+  ) {}
 
   has(name: string): boolean {
     return this.values[name] !== undefined;
@@ -180,7 +185,7 @@ export function parseCommandLine(argv: readonly string[]): Config {
   const command = first as CommandName;
   const spec = COMMANDS[command];
   const { values, positionals } = parseFlagArgs(command, spec.flags, rest);
-  const flags = new Flags(command, values);
+  const flags = new Flags(command, values, rest);
   if (flags.bool("help")) return { command: "text", text: renderHelp(spec) };
   switch (command) {
     case "server":
@@ -405,9 +410,32 @@ function workload(flags: Flags, defaults: { count: number; timeoutMs: number }):
   };
 }
 
+/** `--report FILE.html` and `--no-chart`, as config fields (none when not given). */
+function reportFlags(flags: Flags): { report?: ReportTarget; noChart?: true } {
+  const path = flags.string("report");
+  if (path !== undefined && (path === "" || path.endsWith("/"))) {
+    flags.invalid("report", path, "a file name such as report.html");
+  }
+  const quote = (a: string) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`;
+  return {
+    ...(path !== undefined && {
+      report: { path, commandLine: ["netkit", flags.command, ...flags.argv].map(quote).join(" ") },
+    }),
+    ...(flags.bool("no-chart") && { noChart: true as const }),
+  };
+}
+
 const PROBE_ONLY = ["rate", "outstanding", "ping-pong"];
 const THROUGHPUT_ONLY = ["bitrate", "parallel", "reverse", "bidir"];
-const MEASURING = ["duration", "size", "interval-report", "json", "json-stream"];
+const MEASURING = [
+  "duration",
+  "size",
+  "interval-report",
+  "json",
+  "json-stream",
+  "report",
+  "no-chart",
+];
 
 function buildClient(flags: Flags, positionals: string[]): ClientConfig {
   const proto = flags.proto(["tcp", "udp", "unix"], flags.has("path") ? "unix" : "tcp");
@@ -462,6 +490,7 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
         timeoutMs: flags.duration("timeout", 5000),
       },
       output: flags.output(),
+      ...(reportFlags(flags).report && { report: reportFlags(flags).report }),
       ...(flags.bool("verbose") && { verbose: true }),
     };
   }
@@ -484,6 +513,7 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
       } satisfies IpEndpoint,
       workload: workload(flags, { count: 1000, timeoutMs: 2000 }),
       output: flags.output(),
+      ...reportFlags(flags),
       ...(flags.bool("verbose") && { verbose: true }),
     };
   }
@@ -551,6 +581,7 @@ function buildCompare(flags: Flags, positionals: string[]): CompareConfig {
     workload: remote || tuned ? workload(flags, { count: 10_000, timeoutMs: 2000 }) : undefined,
     intervalMs: flags.has("interval-report") ? flags.duration("interval-report", 1000) : undefined,
     output: flags.output(),
+    ...reportFlags(flags),
     ...(flags.bool("verbose") && { verbose: true }),
   };
 }

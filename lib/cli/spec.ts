@@ -95,6 +95,16 @@ const PROBE_FLAGS: Readonly<Record<string, FlagSpec>> = {
     help:
       'Print one JSON object per line as it runs: {"event": "interval"|"end"|"error", "data": …}',
   },
+  report: {
+    type: "string",
+    value: "FILE.html",
+    help:
+      "Also write the results as one self-contained HTML page with charts (opens offline; no network)",
+  },
+  "no-chart": {
+    type: "boolean",
+    help: "Leave out the RTT chart that ends a probe or compare text report on a terminal",
+  },
 };
 
 /** Every command's flags. `main.ts` dispatches on these names. */

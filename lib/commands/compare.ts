@@ -44,6 +44,12 @@ import { type ProbeLive, type ProbeReport, runProbe } from "../probe/run_probe.t
 import type { Style } from "../terminal.ts";
 import { formatBitRate, formatCount, formatCountOf, formatPercent, formatSize } from "../units.ts";
 import { outputWidth, wrap } from "../wrap.ts";
+import { VERSION } from "../cli/spec.ts";
+import { closeReport, reportMeta, writeReport } from "../report/file.ts";
+import { renderHtml } from "../report/html.ts";
+import { probeSection } from "../report/probe_page.ts";
+import { ProbeSeries, type ProbeSeriesData } from "../report/series.ts";
+import { terminalChart } from "../report/terminal_chart.ts";
 
 /** One phase of a comparison. */
 export interface ComparePhase {
@@ -89,6 +95,8 @@ interface PhaseResult {
   rcvbufErrors: number | undefined;
   udpLossSplit: { toServer: number; fromServer: number } | undefined;
   findings: string[];
+  /** Bucketed samples, when a chart or `--report` wants them. */
+  series?: { tcp: ProbeSeriesData; udp: ProbeSeriesData };
 }
 
 /** Run the comparison; returns the exit code. */
@@ -120,6 +128,8 @@ export async function runCompare(config: CompareConfig): Promise<number> {
   } catch (err) {
     out.error(err);
     throw err;
+  } finally {
+    closeReport(config.report);
   }
 }
 
@@ -143,6 +153,7 @@ async function compare(
     );
   const results: PhaseResult[] = [];
   const width = outputWidth();
+  const glyphs = out.chartGlyphs(!config.noChart);
   using progress = out.progress();
   for (const [i, phase] of phases.entries()) {
     out.text(
@@ -173,9 +184,13 @@ async function compare(
         ...(probeIntervalJson(interval) as Record<string, Json>),
       });
     };
+    const series = config.report || glyphs
+      ? { tcp: new ProbeSeries("tcp"), udp: new ProbeSeries("udp") }
+      : undefined;
     const runTcp = (signal?: AbortSignal, started?: () => void) =>
       runProbe({ transport: "tcp", ...target }, phase.workload, {
         onInterval,
+        ...(series && { onSent: series.tcp.sent, onSample: series.tcp.sample }),
         onStart: (live) => {
           onStart("tcp")(live);
           started?.();
@@ -185,6 +200,7 @@ async function compare(
     const runUdp = (signal?: AbortSignal) =>
       runProbe({ transport: "udp", ...target }, phase.workload, {
         onInterval,
+        ...(series && { onSent: series.udp.sent, onSample: series.udp.sample }),
         onStart: onStart("udp"),
         signal,
       });
@@ -246,12 +262,43 @@ async function compare(
       loopback: isLoopback(target.hostname),
       concurrent,
     });
-    results.push({ phase, tcp, udp, rcvbufErrors, udpLossSplit, findings });
+    const data = series && { tcp: series.tcp.data(), udp: series.udp.data() };
+    results.push({ phase, tcp, udp, rcvbufErrors, udpLossSplit, findings, series: data });
     if (i === phases.length - 1) progress.stop();
     out.text(
       ...table(tcp, udp, out.style),
       "",
       ...findings.flatMap((f) => wrap(highlightFinding(f, out.style), width, "  ")),
+    );
+    if (glyphs && data) {
+      out.text(
+        "",
+        ...terminalChart([
+          { label: "TCP", rtt: tcp.rtt, series: data.tcp },
+          { label: "UDP", rtt: udp.rtt, series: data.udp },
+        ], glyphs),
+      );
+    }
+  }
+  if (config.report) {
+    const where = formatHost(target.hostname, target.port);
+    await writeReport(
+      config.report,
+      renderHtml(
+        `netkit compare: TCP vs UDP against ${
+          embedded ? "an embedded echo server on " : ""
+        }${where}`,
+        reportMeta(config.report, VERSION),
+        results.map((r, i) =>
+          probeSection(
+            `Phase ${i + 1} of ${results.length} (${r.phase.name})`,
+            r.series
+              ? [{ report: r.tcp, series: r.series.tcp }, { report: r.udp, series: r.series.udp }]
+              : [],
+            { intro: r.phase.description, findings: r.findings, id: `phase-${i + 1}` },
+          )
+        ),
+      ),
     );
   }
   const phaseDocs = results.map((r) => phaseJson(r));

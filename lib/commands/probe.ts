@@ -26,6 +26,12 @@ import {
   probeReportJson,
 } from "../probe/report.ts";
 import { runProbe } from "../probe/run_probe.ts";
+import { VERSION } from "../cli/spec.ts";
+import { closeReport, reportMeta, writeReport } from "../report/file.ts";
+import { renderHtml } from "../report/html.ts";
+import { probeSection } from "../report/probe_page.ts";
+import { ProbeSeries } from "../report/series.ts";
+import { terminalChart } from "../report/terminal_chart.ts";
 
 /** Run a probe; returns the exit code (0 when it ran, whatever it measured). */
 export async function runProbeCommand(config: ProbeConfig): Promise<number> {
@@ -34,7 +40,10 @@ export async function runProbeCommand(config: ProbeConfig): Promise<number> {
     using progress = out.progress();
     const { transport } = config.endpoint;
     let headed = false;
+    const glyphs = out.chartGlyphs(!config.noChart);
+    const series = config.report || glyphs ? new ProbeSeries(transport) : undefined;
     const report = await runProbe(config.endpoint, config.workload, {
+      ...(series && { onSent: series.sent, onSample: series.sample }),
       onStart: (live) =>
         progress.follow(() => formatProbeProgress(live(), { transport, ...config.workload })),
       onInterval: (interval) => {
@@ -46,10 +55,31 @@ export async function runProbeCommand(config: ProbeConfig): Promise<number> {
     });
     progress.stop();
     out.text(...formatProbeReport(report, out.style));
+    const data = series?.data();
+    if (glyphs && data) {
+      out.text(
+        ...terminalChart(
+          [{ label: transport.toUpperCase(), rtt: report.rtt, series: data }],
+          glyphs,
+        ),
+      );
+    }
+    if (config.report && data) {
+      const title =
+        `netkit ${transport} probe to ${config.endpoint.hostname} port ${config.endpoint.port}`;
+      await writeReport(
+        config.report,
+        renderHtml(title, reportMeta(config.report, VERSION), [
+          probeSection(`${transport.toUpperCase()} probe`, [{ report, series: data }]),
+        ]),
+      );
+    }
     out.result(probeReportJson(report));
     return 0;
   } catch (err) {
     out.error(err);
     throw err;
+  } finally {
+    closeReport(config.report);
   }
 }

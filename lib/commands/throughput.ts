@@ -17,7 +17,11 @@
 
 import type { ThroughputConfig } from "../config.ts";
 import { Output } from "../output.ts";
-import { runThroughput } from "../throughput/client.ts";
+import { runThroughput, type ThroughputInterval } from "../throughput/client.ts";
+import { VERSION } from "../cli/spec.ts";
+import { closeReport, reportMeta, writeReport } from "../report/file.ts";
+import { renderHtml } from "../report/html.ts";
+import { throughputSections } from "../report/throughput_page.ts";
 import {
   formatThroughput,
   formatThroughputInterval,
@@ -31,19 +35,36 @@ export async function runThroughputCommand(config: ThroughputConfig): Promise<nu
   const out = new Output(config.output);
   try {
     using progress = out.progress();
+    const intervals: ThroughputInterval[] = [];
     const result = await runThroughput(config.plan, {
       onStart: (live) => progress.follow(() => formatThroughputProgress(live(), config.plan)),
       onInterval: (interval) => {
+        if (config.report) intervals.push(interval);
         out.text(formatThroughputInterval(interval, config.plan.direction, out.style));
         out.event("interval", throughputIntervalJson(interval));
       },
     });
     progress.stop();
     out.text(...formatThroughput(result, out.style));
+    if (config.report) {
+      const p = config.plan;
+      await writeReport(
+        config.report,
+        renderHtml(
+          `netkit ${p.proto} throughput (${p.direction}, ${p.parallel} stream${
+            p.parallel === 1 ? "" : "s"
+          }) to ${p.endpoint.hostname} port ${p.endpoint.port}`,
+          reportMeta(config.report, VERSION),
+          throughputSections(result, intervals),
+        ),
+      );
+    }
     out.result(throughputJson(result));
     return 0;
   } catch (err) {
     out.error(err);
     throw err;
+  } finally {
+    closeReport(config.report);
   }
 }

@@ -38,7 +38,7 @@ import { formatCountOf } from "../units.ts";
 import { LatencyHistogram, type LatencySummary } from "../stats/histogram.ts";
 import { JitterEstimator } from "../stats/jitter.ts";
 import { type PercentileInterval, percentileInterval } from "../stats/percentile_interval.ts";
-import { SequenceTracker } from "../stats/sequence_tracker.ts";
+import { type SequenceClass, SequenceTracker } from "../stats/sequence_tracker.ts";
 import { type DecodedProbe, decodeProbe, ProbeEncoder } from "./codec.ts";
 import { openProbeTransport, type ProbeTransport } from "./transport.ts";
 
@@ -141,6 +141,18 @@ export interface RunProbeOptions {
    */
   onInterval?: (interval: ProbeInterval) => void;
   /**
+   * Per-probe hook: called as each probe is sent, with the send time it carries
+   * (`performance.now()` ms). For a series recorder such as `lib/report/series.ts`.
+   * @default {undefined}
+   */
+  onSent?: (seq: number, sentAtMs: number) => void;
+  /**
+   * Per-echo hook: every valid echo, with its probe's send time, its RTT (ms)
+   * and how it was classed (`"duplicate"` for second and later echoes).
+   * @default {undefined}
+   */
+  onSample?: (seq: number, sentAtMs: number, rttMs: number, kind: SequenceClass) => void;
+  /**
    * Aborting stops sending; echoes already on their way are still waited for.
    * @default {undefined}
    */
@@ -216,6 +228,7 @@ class ProbeRun {
       return;
     }
     const kind = this.tracker.record(this.decoded.seq);
+    this.options.onSample?.(this.decoded.seq, this.decoded.sendTimeMs, rtt, kind);
     if (kind === "duplicate") return;
     this.rtt.record(rtt);
     this.intervalRtt.record(rtt);
@@ -466,12 +479,15 @@ class ProbeRun {
       if (batch === undefined) {
         // Count the probe as sent before the send completes: its echo may come first.
         const seq = this.sent++;
-        await transport.send(encoder.encode(seq, performance.now()));
+        const at = performance.now();
+        this.options.onSent?.(seq, at);
+        await transport.send(encoder.encode(seq, at));
       } else {
         // A byte stream takes every probe that is due in one write.
         let off = 0;
         do {
           batch.set(encoder.encode(this.sent, now), off);
+          this.options.onSent?.(this.sent, now);
           off += size;
           this.sent++;
           now = performance.now();

@@ -80,6 +80,9 @@ export interface ThroughputResult {
   elapsedS: number;
 }
 
+/** Receivers' per-stream interval bins (the hub's too), for the end-of-test view and reports. */
+const RECEIVER_BIN_MS = 1000;
+
 /** How often a receiving client tells the server how much it has received. */
 const PROGRESS_MS = 500;
 
@@ -223,7 +226,7 @@ export async function runThroughput(
         udpFlows.push(flow);
       }
     }
-    const udpReceivers = udpFlows.map((_, s) => new UdpReceiver(s, 0));
+    const udpReceivers = udpFlows.map((_, s) => new UdpReceiver(s, RECEIVER_BIN_MS));
     const udpLoops: Promise<void>[] = [];
     if (plan.proto === "udp") {
       // Each flow proves it receives at its address before the server sends it anything more.
@@ -254,7 +257,7 @@ export async function runThroughput(
     for (const r of udpReceivers) r.begin(start);
 
     const progress = { sent: { bytes: 0 }, received: { bytes: 0 } };
-    const tcpReceivers = tcpConns.map((_, s) => new TcpReceiver(s, 0));
+    const tcpReceivers = tcpConns.map((_, s) => new TcpReceiver(s, RECEIVER_BIN_MS));
     options.onStart?.(() => ({
       sentBytes: progress.sent.bytes,
       receivedBytes: receivedBytes(tcpReceivers, udpReceivers),

@@ -91,6 +91,10 @@ export interface ReceivedFigures {
   seconds: number;
   /** Bytes received per interval (interval length as agreed), for the end-of-test view. */
   intervals: number[];
+  /** UDP: datagrams lost per interval, from sequence gaps (absent from older peers). */
+  interval_lost?: number[];
+  /** UDP: the jitter estimate at the end of each interval, ms (absent from older peers). */
+  interval_jitter_ms?: (number | null)[];
 }
 
 /** Control messages. */

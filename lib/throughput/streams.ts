@@ -224,6 +224,10 @@ export class UdpReceiver {
   /** Call on the sender's `end` datagram. */
   readonly end: () => void;
   readonly bins: number[] = [];
+  /** Per interval: distinct datagrams, the highest sequence number seen, the jitter at its end. */
+  readonly #binDatagrams: number[] = [];
+  readonly #binHighest: number[] = [];
+  readonly #binJitter: (number | null)[] = [];
   readonly tracker = new SequenceTracker();
   readonly jitter = new JitterEstimator();
   #start = 0;
@@ -249,9 +253,28 @@ export class UdpReceiver {
     this.jitter.update(header.sendTimeMs, now);
     if (this.intervalMs > 0 && this.#start > 0) {
       const bin = Math.max(0, Math.floor((now - this.#start) / this.intervalMs));
-      while (this.bins.length <= bin) this.bins.push(0);
+      while (this.bins.length <= bin) {
+        this.bins.push(0);
+        this.#binDatagrams.push(0);
+        this.#binHighest.push(-1);
+        this.#binJitter.push(null);
+      }
       this.bins[bin]! += length;
+      this.#binDatagrams[bin]!++;
+      if (header.seq > this.#binHighest[bin]!) this.#binHighest[bin] = header.seq;
+      this.#binJitter[bin] = this.jitter.samples > 1 ? this.jitter.jitterMs : null;
     }
+  }
+
+  /** Datagrams lost per interval: the sequence numbers first due in it, less those that came. */
+  #lostPerInterval(): number[] {
+    let highest = -1;
+    return this.#binDatagrams.map((got, i) => {
+      const top = Math.max(highest, this.#binHighest[i]!);
+      const due = top - highest;
+      highest = top;
+      return Math.max(0, due - got);
+    });
   }
 
   /** Figures for the report, given how many datagrams the sender says it sent. */
@@ -269,6 +292,8 @@ export class UdpReceiver {
       jitter_ms: this.jitter.samples > 1 ? this.jitter.jitterMs : null,
       seconds: this.#start > 0 ? ((this.#last || this.#start) - this.#start) / 1000 : 0,
       intervals: this.bins,
+      interval_lost: this.#lostPerInterval(),
+      interval_jitter_ms: this.#binJitter,
     };
   }
 }
