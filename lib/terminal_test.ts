@@ -12,7 +12,15 @@
  */
 import { assert, assertEquals, assertStrictEquals } from "@std/assert";
 import { getColorEnabled, stripAnsiCode } from "@std/fmt/colors";
-import { COLOR, colorOn, liveLineOn, PLAIN, styleFor, type TerminalFacts } from "./terminal.ts";
+import {
+  chartGlyphsFor,
+  COLOR,
+  colorOn,
+  liveLineOn,
+  PLAIN,
+  styleFor,
+  type TerminalFacts,
+} from "./terminal.ts";
 
 const TERMINAL: TerminalFacts = { noColor: false, stdoutIsTerminal: true, stderrIsTerminal: true };
 
@@ -58,4 +66,14 @@ Deno.test("COLOR wraps text in ANSI codes (std's) that strip back to the same te
     assertEquals(marked.includes("\x1b["), getColorEnabled());
   }
   if (getColorEnabled()) assertEquals(COLOR.red("x"), "\x1b[31mx\x1b[39m");
+});
+
+Deno.test("the end-of-report chart: only text to a terminal, not with --no-chart; ASCII with NO_COLOR or TERM=dumb", () => {
+  assertEquals(chartGlyphsFor("text", TERMINAL, true), "unicode");
+  assertEquals(chartGlyphsFor("text", TERMINAL, false), undefined);
+  assertEquals(chartGlyphsFor("text", { ...TERMINAL, stdoutIsTerminal: false }, true), undefined);
+  assertEquals(chartGlyphsFor("json", TERMINAL, true), undefined);
+  assertEquals(chartGlyphsFor("json-stream", TERMINAL, true), undefined);
+  assertEquals(chartGlyphsFor("text", { ...TERMINAL, noColor: true }, true), "ascii");
+  assertEquals(chartGlyphsFor("text", { ...TERMINAL, dumb: true }, true), "ascii");
 });

@@ -118,7 +118,8 @@ function linearTicks(lo: number, hi: number): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
   const ticks: number[] = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) {
+  // From the tick at or below lo to the one at or above hi: the data never touches the frame.
+  for (let t = Math.floor(lo / step) * step; t < hi + step * (1 - 1e-9); t += step) {
     ticks.push(Number(t.toPrecision(12)));
   }
   return ticks;
