@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import type {
   ClientConfig,
   CompareConfig,
@@ -796,4 +796,31 @@ Deno.test("UDP throughput without --bitrate is paced at 1 Mbit/s per stream and 
   const tcp = client("throughput", ["--throughput"]).plan;
   assertEquals(tcp.bitrate, 0);
   assertEquals(tcp.bitrateIsDefault, undefined);
+});
+
+Deno.test("--report and --no-chart become config fields on probe, throughput and compare, absent otherwise", () => {
+  const probe = parseCommandLine(["client", "--probe", "-u", "::1", "--report", "a b.html"]);
+  assert(probe.command === "client" && probe.action === "probe");
+  assertEquals(probe.report, {
+    path: "a b.html",
+    commandLine: "netkit client --probe -u ::1 --report 'a b.html'",
+  });
+  const compare = parseCommandLine(["compare", "--no-chart"]);
+  assert(compare.command === "compare");
+  assertEquals(compare.noChart, true);
+  assertEquals(compare.report, undefined);
+  const throughput = parseCommandLine(["client", "--throughput", "--report", "t.html"]);
+  assert(throughput.command === "client" && throughput.action === "throughput");
+  assertEquals(throughput.report?.path, "t.html");
+  assertEquals("noChart" in parseCommandLine(["compare"]), false);
+});
+
+Deno.test("--report needs a file name, and a measuring mode on client", () => {
+  assertThrows(() => parseCommandLine(["compare", "--report", ""]), NetkitError, "--report");
+  assertThrows(() => parseCommandLine(["compare", "--report", "dir/"]), NetkitError, "--report");
+  assertThrows(
+    () => parseCommandLine(["client", "--no-chart"]),
+    NetkitError,
+    "'--no-chart' needs '--probe' or '--throughput'",
+  );
 });
