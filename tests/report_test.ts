@@ -10,6 +10,7 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import { getAvailablePort } from "@std/net";
 import { assertNoExternalUrl, parseMarkup } from "./support/html.ts";
 import { NETKIT_RUN, ROOT_DIR, runNetkit, skipWithout, startServer } from "./support/cli.ts";
 
@@ -40,6 +41,13 @@ Deno.test("compare --report writes a self-contained page with three charts for i
     assertEquals(found.get("phase-1-rtt-cdf"), "TCP|UDP");
     assertStringIncludes(html, `netkit compare --count 3000 --rate 20000`);
     assertStringIncludes(html, "<td>sent</td><td>3,000</td><td>3,000</td>");
+    // The buckets' counts add up to the table's: the page says both, and they agree.
+    const lostCell = /<td>lost<\/td><td>([\d,]+) \([^)]*\)<\/td><td>([\d,]+) \(/.exec(html);
+    assert(lostCell, "no lost row");
+    assertStringIncludes(
+      html,
+      `TCP: 3,000 sent, ${lostCell[1]} lost; UDP: 3,000 sent, ${lostCell[2]} lost`,
+    );
     // Piped stdout: the text report has no chart.
     assert(!run.text.includes("one log scale"), run.text);
   } finally {
@@ -106,6 +114,27 @@ Deno.test("--report to a path that cannot be written fails at start with one lin
   const usage = await runNetkit(["client", "--report", "x.html", "127.0.0.1"]);
   assertEquals(usage.code, 2);
   assertMatch(usage.stderr, /'--report' needs '--probe' or '--throughput'/);
+});
+
+Deno.test("a run that fails still leaves a page that says why", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const port = getAvailablePort();
+    const run = await runNetkit([
+      "client",
+      "--probe",
+      `127.0.0.1:${port}`,
+      "--report",
+      `${dir}/failed.html`,
+    ]);
+    assertEquals(run.code, 3, run.stderr);
+    const html = await Deno.readTextFile(`${dir}/failed.html`);
+    parseMarkup(html);
+    assertStringIncludes(html, "The run failed");
+    assertMatch(html, /[Rr]efused/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 const noScript = skipWithout("script");

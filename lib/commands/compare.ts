@@ -45,7 +45,7 @@ import type { Style } from "../terminal.ts";
 import { formatBitRate, formatCount, formatCountOf, formatPercent, formatSize } from "../units.ts";
 import { outputWidth, wrap } from "../wrap.ts";
 import { VERSION } from "../cli/spec.ts";
-import { closeReport, reportMeta, writeReport } from "../report/file.ts";
+import { closeReport, reportMeta, writeFailureReport, writeReport } from "../report/file.ts";
 import { renderHtml } from "../report/html.ts";
 import { probeSection } from "../report/probe_page.ts";
 import { ProbeSeries, type ProbeSeriesData } from "../report/series.ts";
@@ -127,6 +127,7 @@ export async function runCompare(config: CompareConfig): Promise<number> {
     return await compare({ hostname: address, port }, undefined, config, out, shown);
   } catch (err) {
     out.error(err);
+    if (config.report) await writeFailureReport(config.report, VERSION, err);
     throw err;
   } finally {
     closeReport(config.report);

@@ -27,7 +27,7 @@ import {
 } from "../probe/report.ts";
 import { runProbe } from "../probe/run_probe.ts";
 import { VERSION } from "../cli/spec.ts";
-import { closeReport, reportMeta, writeReport } from "../report/file.ts";
+import { closeReport, reportMeta, writeFailureReport, writeReport } from "../report/file.ts";
 import { renderHtml } from "../report/html.ts";
 import { probeSection } from "../report/probe_page.ts";
 import { ProbeSeries } from "../report/series.ts";
@@ -78,6 +78,7 @@ export async function runProbeCommand(config: ProbeConfig): Promise<number> {
     return 0;
   } catch (err) {
     out.error(err);
+    if (config.report) await writeFailureReport(config.report, VERSION, err);
     throw err;
   } finally {
     closeReport(config.report);

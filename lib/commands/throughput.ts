@@ -19,7 +19,7 @@ import type { ThroughputConfig } from "../config.ts";
 import { Output } from "../output.ts";
 import { runThroughput, type ThroughputInterval } from "../throughput/client.ts";
 import { VERSION } from "../cli/spec.ts";
-import { closeReport, reportMeta, writeReport } from "../report/file.ts";
+import { closeReport, reportMeta, writeFailureReport, writeReport } from "../report/file.ts";
 import { renderHtml } from "../report/html.ts";
 import { throughputSections } from "../report/throughput_page.ts";
 import {
@@ -63,6 +63,7 @@ export async function runThroughputCommand(config: ThroughputConfig): Promise<nu
     return 0;
   } catch (err) {
     out.error(err);
+    if (config.report) await writeFailureReport(config.report, VERSION, err);
     throw err;
   } finally {
     closeReport(config.report);

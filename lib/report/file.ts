@@ -24,7 +24,7 @@
 
 import type { Config, ReportTarget } from "../config.ts";
 import { NetkitError, systemDetail } from "../errors.ts";
-import type { ReportMeta } from "./html.ts";
+import { renderHtml, type ReportMeta } from "./html.ts";
 
 function hostName(): string {
   try {
@@ -90,4 +90,22 @@ export function reportMeta(target: ReportTarget, version: string): ReportMeta {
     host: target.host ?? "unknown",
     version: `netkit ${version}`,
   };
+}
+
+/**
+ * A run that failed still leaves a page that says so (rather than the empty
+ * file opened at start): the title block and the error.
+ */
+export async function writeFailureReport(
+  target: ReportTarget,
+  version: string,
+  err: unknown,
+): Promise<void> {
+  const message = err instanceof Error ? err.message : String(err);
+  await writeReport(
+    target,
+    renderHtml("netkit: the run failed", reportMeta(target, version), [
+      { heading: "The run failed", intro: message, charts: [] },
+    ]),
+  ).catch(() => {});
 }
