@@ -115,6 +115,7 @@ async function assertRendered(htmlPath: string, png: string, dir: string): Promi
     let sum = 0;
     let sumSq = 0;
     const colours = new Set<number>();
+    let chromatic = 0; // pixels in a series' colour, not the greys of frame, grid and text
     for (let y = Math.ceil(top); y < Math.floor(top + height); y++) {
       for (let x = Math.ceil(left); x < Math.floor(left + width); x++) {
         const i = (y * image.width + x) * channels;
@@ -126,12 +127,15 @@ async function assertRendered(htmlPath: string, png: string, dir: string): Promi
         sum += lum;
         sumSq += lum * lum;
         colours.add((r << 16) | (g << 8) | b);
+        if (Math.max(r, g, b) - Math.min(r, g, b) > 80) chromatic++;
       }
     }
     const variance = sumSq / n - (sum / n) ** 2;
     assert(n > 10_000, `${id}: box of ${n} pixels`);
     assert(variance > 20, `${id}: blank (luminance variance ${variance.toFixed(2)})`);
     assert(colours.size > 8, `${id}: only ${colours.size} colours`);
+    // Lines and curves are drawn in their series' colours; a loss chart may rightly be empty.
+    if (!id.endsWith("-loss")) assert(chromatic > 100, `${id}: no data drawn (${chromatic} px)`);
   }
 }
 

@@ -67,7 +67,7 @@ figure.chart figcaption{font-weight:600;margin:0 0 4px 4px}figure.chart svg{widt
 .legend span{display:inline-flex;align-items:center;gap:4px;white-space:nowrap}
 .grid{stroke:var(--grid);stroke-width:1}.axis{stroke:var(--axis);stroke-width:1}
 .tick{fill:var(--muted);font-size:11px}.label{fill:var(--fg);font-size:12px}
-.line{fill:none;stroke-width:1.8;stroke-linejoin:round}.dashed{stroke-dasharray:5 3;stroke-width:1.3}
+.line{fill:none;stroke-width:1.8;stroke-linejoin:round;stroke-linecap:round}.dashed{stroke-dasharray:5 3;stroke-width:1.3}
 .s-0{stroke:var(--s0);fill:var(--s0)}.s-1{stroke:var(--s1);fill:var(--s1)}.s-2{stroke:var(--s2);fill:var(--s2)}
 .s-3{stroke:var(--s3);fill:var(--s3)}.s-4{stroke:var(--s4);fill:var(--s4)}.s-5{stroke:var(--s5);fill:var(--s5)}
 .s-6{stroke:var(--s6);fill:var(--s6)}.s-7{stroke:var(--s7);fill:var(--s7)}

@@ -274,7 +274,9 @@ export function lineChart(spec: LineChartSpec): string {
         pen = false;
         continue;
       }
-      d += `${pen ? "L" : "M"}${px(sx(x))} ${px(sy(y))}`;
+      // A segment's first point also draws a dot (a zero-length line with round caps), so a
+      // value between two gaps still shows.
+      d += `${pen ? "L" : "M"}${px(sx(x))} ${px(sy(y))}${pen ? "" : "h0"}`;
       pen = true;
     }
     parts.push(
