@@ -139,8 +139,12 @@ function logTicks(lo: number, hi: number): number[] {
   return ticks;
 }
 
-/** A scale from the data's extent onto `[p0, p1]` pixels. */
-function scale(values: number[], axis: AxisSpec, p0: number, p1: number): Scale {
+/**
+ * A scale from the data's extent onto `[p0, p1]` pixels; `snap` widens a
+ * linear one to whole ticks (values), else the data spans it and ticks fall
+ * inside (time).
+ */
+function scale(values: number[], axis: AxisSpec, p0: number, p1: number, snap = true): Scale {
   let lo: number;
   let hi: number;
   if (axis.log) {
@@ -164,9 +168,16 @@ function scale(values: number[], axis: AxisSpec, p0: number, p1: number): Scale 
     hi = Math.max(0, hi);
   }
   if (hi === lo) hi = lo + 1;
-  const ticks = linearTicks(lo, hi);
-  lo = Math.min(lo, ticks[0] ?? lo);
-  hi = Math.max(hi, ticks[ticks.length - 1] ?? hi);
+  let ticks = linearTicks(lo, hi);
+  if (snap) {
+    lo = Math.min(lo, ticks[0] ?? lo);
+    hi = Math.max(hi, ticks[ticks.length - 1] ?? hi);
+  } else {
+    const inside = ticks.filter((t) => t >= lo - 1e-12 && t <= hi + 1e-12);
+    ticks = inside.length >= 2 ? inside : ticks;
+    lo = Math.min(lo, ticks[0] ?? lo);
+    hi = Math.max(hi, ticks[ticks.length - 1] ?? hi);
+  }
   const f = ((v: number) => p0 + ((v - lo) / (hi - lo)) * (p1 - p0)) as Scale;
   f.ticks = ticks;
   return f;
@@ -263,7 +274,7 @@ export function lineChart(spec: LineChartSpec): string {
   const ys = spec.lines.flatMap((l) =>
     l.points.map(([, y]) => y).filter((y): y is number => y !== null && Number.isFinite(y))
   );
-  const sx = scale(xs, spec.x, M.left, W - M.right);
+  const sx = scale(xs, spec.x, M.left, W - M.right, false);
   const sy = scale(ys, spec.y, H - M.bottom, top);
   const parts = [axes(sx, sy, spec.x, spec.y, top)];
   for (const line of spec.lines) {
@@ -314,7 +325,7 @@ export function lineChart(spec: LineChartSpec): string {
 export function barChart(spec: BarChartSpec): string {
   const xs = spec.bars.flatMap((b) => b.points.flatMap(([x]) => [x, x + spec.width]));
   const ys = spec.bars.flatMap((b) => b.points.map(([, v]) => v));
-  const sx = scale(xs, spec.x, M.left, W - M.right);
+  const sx = scale(xs, spec.x, M.left, W - M.right, false);
   const sy = scale(ys, { ...spec.y, zero: true }, H - M.bottom, M.top);
   const parts = [axes(sx, sy, spec.x, spec.y, M.top)];
   const groups = Math.max(1, spec.bars.length);
