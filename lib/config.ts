@@ -148,6 +148,8 @@ export interface ProbeConfig {
   noChart?: true;
   /** `-v`: log the permissions kept. */
   verbose?: boolean;
+  /** `--max-loss`: loss above this percentage fails the run (exit 1). */
+  maxLossPercent: number | undefined;
 }
 
 /** Which way throughput data flows: up (client → server), down (`--reverse`), or both (`--bidir`). */
@@ -204,6 +206,8 @@ export interface CompareConfig {
   noChart?: true;
   /** `-v`: log the permissions kept. */
   verbose?: boolean;
+  /** `--max-loss`: loss above this percentage, either transport, any phase, fails (exit 1). */
+  maxLossPercent: number | undefined;
 }
 
 /** `--help` or `--version`: print text and exit 0. */

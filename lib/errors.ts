@@ -66,6 +66,21 @@ export class NetkitError extends Error {
   }
 }
 
+/**
+ * A run that failed part-way: the error says why, `partial` is what the run
+ * measured until then, for the report printed before the error line.
+ */
+export class PartialRunError<T> extends NetkitError {
+  /** What the run measured before it failed. */
+  readonly partial: T;
+
+  constructor(error: NetkitError, partial: T) {
+    super(error.kind, error.message, { cause: error });
+    this.name = "PartialRunError";
+    this.partial = partial;
+  }
+}
+
 /** A usage error: exit code 2 and a hint to `--help`. */
 export function usageError(message: string, command?: string): NetkitError {
   const help = command ? `netkit ${command} --help` : "netkit --help";

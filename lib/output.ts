@@ -4,7 +4,9 @@
  * so `--json` output is only ever JSON. It also carries what `lib/terminal.ts`
  * decided for this run: the {@linkcode Style} of the text reports (colour only
  * on a terminal without `NO_COLOR`) and whether a live progress line may be
- * drawn on stderr.
+ * drawn on stderr. A closed stdout (`| head -1`) is noticed in one place:
+ * {@linkcode writeStdout} stops writing and aborts {@linkcode stdoutClosed},
+ * which ends the run quietly (exit 0).
  *
  * @example
  * ```ts
@@ -70,22 +72,51 @@ export class Output {
     if (this.format === "json-stream") write(JSON.stringify({ event, data }) + "\n");
   }
 
-  /** The final document: the whole of stdout with `--json`, an `end` event with `--json-stream`. */
-  result(doc: Json): void {
+  /**
+   * The final document: the whole of stdout with `--json`, an `end` event with `--json-stream`.
+   * With `error` (a run that measured something, then failed), the document also
+   * carries its `error` and `exit_code`.
+   */
+  result(doc: Json, error?: unknown): void {
+    if (error !== undefined) doc = { ...(doc as Record<string, Json>), ...errorJson(error) };
     if (this.format === "json") write(JSON.stringify(doc, null, 2) + "\n");
     this.event("end", doc);
   }
 
   /** Report a failure in the machine formats (text failures go to stderr from main). */
   error(err: unknown): void {
-    const message = err instanceof Error ? err.message : String(err);
-    const code = err instanceof NetkitError ? err.exitCode : EXIT_CODES.failure.code;
-    const doc = { error: message, exit_code: code };
+    const doc = errorJson(err);
     if (this.format === "json") write(JSON.stringify(doc, null, 2) + "\n");
     this.event("error", doc);
   }
 }
 
+function errorJson(err: unknown): { error: string; exit_code: number } {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = err instanceof NetkitError ? err.exitCode : EXIT_CODES.failure.code;
+  return { error: message, exit_code: code };
+}
+
+const closed = new AbortController();
+
+/**
+ * Aborted once a write found stdout closed (its reader, such as `head`, went
+ * away). A run listening to it stops at once and exits 0 without a message.
+ */
+export const stdoutClosed: AbortSignal = closed.signal;
+
+/** Write `text` to stdout; once stdout is closed, drop it and abort {@linkcode stdoutClosed}. */
+export function writeStdout(text: string): void {
+  if (closed.signal.aborted) return;
+  try {
+    writeText(Deno.stdout, text);
+  } catch (err) {
+    // The same ending as netcat mode's: a reader that went away is not an error.
+    if (!(err instanceof Deno.errors.BrokenPipe)) throw err;
+    closed.abort();
+  }
+}
+
 function write(text: string): void {
-  writeText(Deno.stdout, text);
+  writeStdout(text);
 }

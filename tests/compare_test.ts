@@ -69,6 +69,7 @@ Deno.test("compare --json demo runs both phases on its embedded server and print
   assertEquals(Object.keys(doc).sort(), [
     "embedded_server",
     "findings",
+    "interrupted",
     "parameters",
     "phases",
     "target",

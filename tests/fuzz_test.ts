@@ -1417,7 +1417,7 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): client --probe --json over UDP count
   }
 });
 
-Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): client --probe --json against a UDP server that answers only garbage: all lost, malformed counted, nulls not NaN`, async () => {
+Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): client --probe --json against a UDP server that answers only garbage: all lost, malformed counted, nulls not NaN, exit 1`, async () => {
   const COUNT = 300;
   const socket = Deno.listenDatagram({ transport: "udp", hostname: LOOPBACK, port: 0 });
   const port = (socket.addr as Deno.NetAddr).port;
@@ -1459,7 +1459,9 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): client --probe --json against a UDP 
       "--json",
     ], { timeoutMs: 20_000 });
     assertNoCrash(result.stderr, "the probe client");
-    assertEquals(result.code, 0, result.stderr);
+    // Replies, but not one echo: the run is reported, and fails (exit 1) as a script should see.
+    assertEquals(result.code, 1, result.stderr);
+    assertMatch(result.stderr, /none of the [\d,]+ replies from udp .* was an echo of a probe/);
     const doc = parseProbeJson(result.text, result.stderr, "garbage-only probe");
     assertEquals(doc.sent, COUNT);
     assertEquals(doc.received, 0);

@@ -425,7 +425,7 @@ function reportFlags(flags: Flags): { report?: ReportTarget; noChart?: true } {
   };
 }
 
-const PROBE_ONLY = ["rate", "outstanding", "ping-pong"];
+const PROBE_ONLY = ["rate", "outstanding", "ping-pong", "max-loss"];
 const THROUGHPUT_ONLY = ["bitrate", "parallel", "reverse", "bidir"];
 const MEASURING = [
   "duration",
@@ -515,6 +515,7 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
       output: flags.output(),
       ...reportFlags(flags),
       ...(flags.bool("verbose") && { verbose: true }),
+      maxLossPercent: maxLoss(flags),
     };
   }
   for (const name of PROBE_ONLY) flags.requires(name, "probe");
@@ -583,5 +584,15 @@ function buildCompare(flags: Flags, positionals: string[]): CompareConfig {
     output: flags.output(),
     ...reportFlags(flags),
     ...(flags.bool("verbose") && { verbose: true }),
+    maxLossPercent: maxLoss(flags),
   };
+}
+
+/** `--max-loss PERCENT`: a percentage from 0 to 100 (a trailing % is allowed). */
+function maxLoss(flags: Flags): number | undefined {
+  const text = flags.string("max-loss");
+  if (text === undefined) return undefined;
+  const n = /^\d+(\.\d+)?%?$/.test(text) ? Number(text.replace(/%$/, "")) : NaN;
+  if (!(n >= 0 && n <= 100)) flags.invalid("max-loss", text, "a percentage from 0 to 100");
+  return n;
 }

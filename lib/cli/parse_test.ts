@@ -504,6 +504,7 @@ Deno.test("client '--probe' defaults: 1000 probes at 1000/s, 64 bytes, 2 s wait,
         outstanding: 0,
       },
       output: "text",
+      maxLossPercent: undefined,
     } satisfies ProbeConfig,
   );
 });
@@ -596,6 +597,7 @@ Deno.test("compare with no arguments runs the embedded demo: no target, no workl
     workload: undefined,
     intervalMs: undefined,
     output: "text",
+    maxLossPercent: undefined,
   });
   assertEquals(compare(["--json"]).output, "json");
   assertEquals(compare(["--interval-report", "200ms"]).intervalMs, 200);
@@ -616,6 +618,7 @@ Deno.test("compare 'HOST PORT' gets a target and the default workload of 10,000 
     },
     intervalMs: undefined,
     output: "text",
+    maxLossPercent: undefined,
   });
 });
 
@@ -823,4 +826,16 @@ Deno.test("--report needs a file name, and a measuring mode on client", () => {
     NetkitError,
     "'--no-chart' needs '--probe' or '--throughput'",
   );
+});
+
+Deno.test("'--max-loss PERCENT' gates probe and compare; bad values and other modes are usage errors", () => {
+  assertEquals(client("probe", ["--probe", "--max-loss", "1.5"]).maxLossPercent, 1.5);
+  assertEquals(client("probe", ["--probe", "--max-loss", "10%"]).maxLossPercent, 10);
+  assertEquals(client("probe", ["--probe"]).maxLossPercent, undefined);
+  assertEquals(compare(["--max-loss", "0"]).maxLossPercent, 0);
+  assertEquals(compare(["--max-loss", "0"]).workload, undefined, "the demo still runs");
+  assertUsage(["client", "--probe", "--max-loss", "101"], "'--max-loss'", "0 to 100");
+  assertUsage(["client", "--probe", "--max-loss", "lots"], "'--max-loss'");
+  assertUsage(["client", "--message", "hi", "--max-loss", "5"], "'--max-loss'", "'--probe'");
+  assertUsage(["client", "--throughput", "--max-loss", "5"], "'--max-loss'");
 });

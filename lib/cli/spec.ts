@@ -78,6 +78,11 @@ const PROBE_FLAGS: Readonly<Record<string, FlagSpec>> = {
     default: "0 (no limit)",
     help: "Probes in flight at most; 1 is a ping-pong (one probe, wait for its echo, next)",
   },
+  "max-loss": {
+    type: "string",
+    value: "PERCENT",
+    help: "Exit 1 when more than PERCENT of the probes are lost (a delivery gate for CI)",
+  },
   "interval-report": {
     type: "string",
     short: "i",

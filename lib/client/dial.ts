@@ -228,6 +228,38 @@ export async function resolve(
   }
 }
 
+/**
+ * Fail with "nothing listens on udp HOST:PORT" (exit 3, as a refused TCP
+ * connect) when this host can tell that no socket is bound there.
+ *
+ * The honest test would be ICMP port unreachable on a connected UDP socket,
+ * but Deno 2.9 offers none: `Deno.listenDatagram` cannot connect, the
+ * `connect()` of its `node:dgram` is emulated with `sendto` (no `connect(2)`,
+ * so no ECONNREFUSED), the kernel's tables under `/proc/net` need
+ * `--allow-all`, and the native engine's connected socket needs `ffi`, which
+ * probe, message and compare drop (`lib/privileges.ts`). What remains is
+ * exact for this host's own addresses: binding the address and port fails
+ * with "address in use" when anything is bound there, and succeeds (the
+ * socket is closed at once) when nothing is. For other hosts it cannot tell,
+ * and a run without any reply says so instead.
+ */
+export function ensureUdpListener(peer: Deno.NetAddr): void {
+  if (peer.port === 0) return;
+  let probe: Deno.DatagramConn;
+  try {
+    probe = Deno.listenDatagram({ transport: "udp", hostname: peer.hostname, port: peer.port });
+  } catch {
+    return; // in use (something listens), or not this host's address: cannot tell
+  }
+  probe.close();
+  throw new NetkitError(
+    "refused",
+    `nothing listens on ${
+      formatEndpoint({ transport: "udp", hostname: peer.hostname, port: peer.port })
+    }: start a UDP echo server there (netkit server --proto udp or --proto both)`,
+  );
+}
+
 /** Whether a datagram came from `peer` (same address and port). */
 export function isFrom(addr: Deno.Addr, peer: Deno.NetAddr): boolean {
   return addr.transport === "udp" && addr.port === peer.port &&

@@ -33,7 +33,14 @@ import { deadline } from "../deadline.ts";
 import { formatDuration } from "../duration.ts";
 import { closedWithoutReply, NetkitError } from "../errors.ts";
 import { isClosedError, writeAll } from "../io.ts";
-import { dialStream, dialTls, isFrom, openDatagram, type StreamConn } from "./dial.ts";
+import {
+  dialStream,
+  dialTls,
+  ensureUdpListener,
+  isFrom,
+  openDatagram,
+  type StreamConn,
+} from "./dial.ts";
 
 /** What the exchange did, counted as it happened. */
 export interface MessageResult {
@@ -62,6 +69,11 @@ export interface ExchangeOptions {
    * @default {undefined}
    */
   onOpen?: (connection: number) => void;
+  /**
+   * Aborting sends no more messages (replies in flight are still read).
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
 }
 
 /** Run the exchange on every connection concurrently. */
@@ -128,7 +140,7 @@ async function exchangeOne(
       const reply = new Uint8Array(message.length);
       let replies = 0;
       try {
-        for (let i = 0; i < config.count; i++) {
+        for (let i = 0; i < config.count && !options.signal?.aborted; i++) {
           await writeAll(conn, message);
           result.sent++;
           result.bytesOut += message.length;
@@ -156,6 +168,7 @@ async function exchangeOne(
       const { socket, peer } = await openDatagram(endpoint);
       options.onOpen?.(connection);
       try {
+        ensureUdpListener(peer);
         await udpExchange(socket, peer);
       } finally {
         socket.close();
@@ -176,7 +189,7 @@ async function exchangeOne(
         if (isFrom(from, peer)) return data;
       }
     };
-    for (let i = 0; i < config.count; i++) {
+    for (let i = 0; i < config.count && !options.signal?.aborted; i++) {
       await socket.send(message, peer);
       result.sent++;
       result.bytesOut += message.length;

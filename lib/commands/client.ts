@@ -21,7 +21,9 @@ import type { ClientConfig, MessageConfig } from "../config.ts";
 import { formatDuration } from "../duration.ts";
 import { formatEndpoint } from "../address.ts";
 import { EXIT_CODES } from "../errors.ts";
-import { logEvent, logLine, writeText } from "../io.ts";
+import { logEvent, logLine } from "../io.ts";
+import { writeStdout } from "../output.ts";
+import { RunStop } from "../stop.ts";
 import { formatBytes, formatCount, formatCountOf } from "../units.ts";
 import { runProbeCommand } from "./probe.ts";
 import { runThroughputCommand } from "./throughput.ts";
@@ -48,8 +50,11 @@ export async function runClient(config: ClientConfig): Promise<number> {
 async function runMessages(config: MessageConfig): Promise<number> {
   const decoder = new TextDecoder();
   const single = config.connections === 1;
-  const out = (text: string) => writeText(Deno.stdout, text);
+  const out = writeStdout;
+  // A closed stdout stops the exchange and ends the run quietly.
+  using stop = new RunStop();
   const result = await exchangeMessages(config, {
+    signal: stop.signal,
     onReply: (connection, index, reply) => {
       const text = decoder.decode(reply);
       const line = text.endsWith("\n") ? text : `${text}\n`;
@@ -65,6 +70,7 @@ async function runMessages(config: MessageConfig): Promise<number> {
       logEvent(`${which}${verb} ${formatEndpoint(config.endpoint)}`);
     },
   });
+  if (stop.reason === "stdout") return 0;
   if (single) {
     const failure = result.errors.values().next().value;
     if (failure) throw failure.error;

@@ -15,6 +15,7 @@
  *     workload: undefined,
  *     intervalMs: undefined,
  *     output: "text",
+ *     maxLossPercent: undefined,
  *   }),
  * );
  * ```
@@ -23,7 +24,7 @@
  */
 
 import { formatHost, isLoopback } from "../address.ts";
-import { resolve } from "../client/dial.ts";
+import { ensureUdpListener, openDatagram, resolve } from "../client/dial.ts";
 import { type EmbeddedServer, startEmbeddedServer } from "../compare/embedded_server.ts";
 import { describeDifferences } from "../compare/findings.ts";
 import { readSnmpCounters, readUdpCounters } from "../udp_counters.ts";
@@ -34,6 +35,7 @@ import {
   formatInterval,
   formatIntervalHeader,
   formatProbeProgress,
+  formatProbeReport,
   type Json,
   ms,
   pps,
@@ -50,6 +52,9 @@ import { renderHtml } from "../report/html.ts";
 import { probeSection } from "../report/probe_page.ts";
 import { ProbeSeries, type ProbeSeriesData } from "../report/series.ts";
 import { terminalChart } from "../report/terminal_chart.ts";
+import { probeVerdict } from "../probe/verdict.ts";
+import { type NetkitError, PartialRunError } from "../errors.ts";
+import { RunStop } from "../stop.ts";
 
 /** One phase of a comparison. */
 export interface ComparePhase {
@@ -91,7 +96,8 @@ export const DEMO_PHASES: readonly ComparePhase[] = [
 interface PhaseResult {
   phase: ComparePhase;
   tcp: ProbeReport;
-  udp: ProbeReport;
+  /** Missing when the run was stopped before the phase's UDP half. */
+  udp: ProbeReport | undefined;
   rcvbufErrors: number | undefined;
   udpLossSplit: { toServer: number; fromServer: number } | undefined;
   findings: string[];
@@ -99,9 +105,13 @@ interface PhaseResult {
   series?: { tcp: ProbeSeriesData; udp: ProbeSeriesData };
 }
 
-/** Run the comparison; returns the exit code. */
+/**
+ * Run the comparison; returns the exit code (130/143 when interrupted, 0 when
+ * stdout was closed). Throws what failed, after printing what ran.
+ */
 export async function runCompare(config: CompareConfig): Promise<number> {
   const out = new Output(config.output);
+  using stop = RunStop.onSignals();
   try {
     if (config.target === undefined) {
       await using server = await startEmbeddedServer();
@@ -112,7 +122,13 @@ export async function runCompare(config: CompareConfig): Promise<number> {
           }`,
         ),
       );
-      return await compare({ hostname: server.hostname, port: server.port }, server, config, out);
+      return await compare(
+        { hostname: server.hostname, port: server.port },
+        server,
+        config,
+        out,
+        stop,
+      );
     }
     // Resolve first: a name that does not resolve fails before anything is printed, and TCP
     // and UDP then measure the same address.
@@ -124,9 +140,12 @@ export async function runCompare(config: CompareConfig): Promise<number> {
         `netkit compare: TCP vs UDP against ${shown}${address === hostname ? "" : ` (${address})`}`,
       ),
     );
-    return await compare({ hostname: address, port }, undefined, config, out, shown);
+    // Nothing listening on UDP there is known before the TCP half runs, where this host can tell.
+    ensureUdpListener(await openDatagramPeer({ hostname: address, port }));
+    return await compare({ hostname: address, port }, undefined, config, out, stop, shown);
   } catch (err) {
-    out.error(err);
+    if (stop.reason === "stdout") return 0;
+    if (!reported.has(err as object)) out.error(err);
     if (config.report) await writeFailureReport(config.report, VERSION, err);
     throw err;
   } finally {
@@ -134,11 +153,19 @@ export async function runCompare(config: CompareConfig): Promise<number> {
   }
 }
 
+/** The resolved UDP address of `target` (the socket opened to resolve it is closed at once). */
+async function openDatagramPeer(target: { hostname: string; port: number }): Promise<Deno.NetAddr> {
+  const { socket, peer } = await openDatagram({ transport: "udp", ...target });
+  socket.close();
+  return peer;
+}
+
 async function compare(
   target: { hostname: string; port: number },
   embedded: EmbeddedServer | undefined,
   config: CompareConfig,
   out: Output,
+  stop: RunStop,
   shown: string = formatHost(target.hostname, target.port),
 ): Promise<number> {
   const phases: readonly ComparePhase[] = config.workload
@@ -153,6 +180,32 @@ async function compare(
         : { ...p, workload: { ...p.workload, intervalMs: config.intervalMs } }
     );
   const results: PhaseResult[] = [];
+  /** The --report page of the phases that ran. */
+  const writeHtml = async () => {
+    if (!config.report) return;
+    const where = formatHost(target.hostname, target.port);
+    await writeReport(
+      config.report,
+      renderHtml(
+        `netkit compare: TCP vs UDP against ${
+          embedded ? "an embedded echo server on " : ""
+        }${where}`,
+        reportMeta(config.report, VERSION),
+        results.map((r, i) =>
+          probeSection(
+            `Phase ${i + 1} of ${results.length} (${r.phase.name})`,
+            r.series
+              ? [
+                { report: r.tcp, series: r.series.tcp },
+                ...(r.udp ? [{ report: r.udp, series: r.series.udp }] : []),
+              ]
+              : [],
+            { intro: r.phase.description, findings: r.findings, id: `phase-${i + 1}` },
+          )
+        ),
+      ),
+    );
+  };
   const width = outputWidth();
   const glyphs = out.chartGlyphs(!config.noChart);
   using progress = out.progress();
@@ -188,6 +241,7 @@ async function compare(
     const series = config.report || glyphs
       ? { tcp: new ProbeSeries("tcp"), udp: new ProbeSeries("udp") }
       : undefined;
+    // Ctrl-C (stop.signal) stops sending; a second one (stop.now) stops waiting for echoes.
     const runTcp = (signal?: AbortSignal, started?: () => void) =>
       runProbe({ transport: "tcp", ...target }, phase.workload, {
         onInterval,
@@ -196,58 +250,78 @@ async function compare(
           onStart("tcp")(live);
           started?.();
         },
-        signal,
+        signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal,
+        now: stop.now,
       });
     const runUdp = (signal?: AbortSignal) =>
       runProbe({ transport: "udp", ...target }, phase.workload, {
         onInterval,
         ...(series && { onSent: series.udp.sent, onSample: series.udp.sample }),
         onStart: onStart("udp"),
-        signal,
+        signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal,
+        now: stop.now,
       });
     const tcpBefore = await readSnmpCounters("Tcp");
     let before = concurrent ? await readUdpCounters() : undefined;
     let serverBefore = concurrent ? await embedded?.counters() : undefined;
     let tcp: ProbeReport;
-    let udp: ProbeReport;
+    let udp: ProbeReport | undefined;
+    let failure: NetkitError | undefined;
     let tcpAfter: Record<string, number> | undefined;
+    // A run that failed part-way still reports what it measured; any other failure ends compare.
+    const partial = (err: unknown): ProbeReport => {
+      if (!(err instanceof PartialRunError)) throw err;
+      failure ??= err;
+      return err.partial as ProbeReport;
+    };
     if (concurrent) {
       // One failing (refused, unreachable) stops the other's sending at once.
-      const stop = new AbortController();
+      const failed = new AbortController();
       const stopOnFailure = (run: Promise<ProbeReport>) =>
         run.catch((err) => {
-          stop.abort();
+          failed.abort();
           throw err;
         });
       // UDP starts once TCP has connected, so a refused or unreachable target fails at once.
       const connected = Promise.withResolvers<boolean>();
-      const tcpRunning = stopOnFailure(runTcp(stop.signal, () => connected.resolve(true)));
+      const tcpRunning = stopOnFailure(runTcp(failed.signal, () => connected.resolve(true)));
       tcpRunning.catch(() => connected.resolve(false));
       const udpRunning = (await connected.promise)
-        ? stopOnFailure(runUdp(stop.signal))
-        : Promise.reject(new Error("not started"));
+        ? stopOnFailure(runUdp(failed.signal))
+        : undefined;
       const [tcpRun, udpRun] = await Promise.allSettled([tcpRunning, udpRunning]);
-      if (tcpRun.status === "rejected") throw tcpRun.reason;
-      if (udpRun.status === "rejected") throw udpRun.reason;
-      [tcp, udp] = [tcpRun.value, udpRun.value];
+      tcp = tcpRun.status === "fulfilled" ? tcpRun.value : partial(tcpRun.reason);
+      if (udpRun.status === "fulfilled") udp = udpRun.value;
+      else udp = partial(udpRun.reason);
       tcpAfter = await readSnmpCounters("Tcp");
     } else {
-      tcp = await runTcp();
+      try {
+        tcp = await runTcp();
+      } catch (err) {
+        tcp = partial(err);
+      }
       tcpAfter = await readSnmpCounters("Tcp");
-      before = await readUdpCounters();
-      serverBefore = await embedded?.counters();
-      udp = await runUdp();
+      if (failure === undefined && !stop.signal.aborted) {
+        before = await readUdpCounters();
+        serverBefore = await embedded?.counters();
+        try {
+          udp = await runUdp();
+        } catch (err) {
+          udp = partial(err);
+        }
+      }
     }
+    if (stop.reason === "stdout") return 0;
     const tcpRetransmits =
       tcpBefore?.RetransSegs !== undefined && tcpAfter?.RetransSegs !== undefined
         ? tcpAfter.RetransSegs - tcpBefore.RetransSegs
         : undefined;
-    const serverAfter = await embedded?.counters();
-    const after = await readUdpCounters();
+    const serverAfter = udp && await embedded?.counters();
+    const after = udp && await readUdpCounters();
     const rcvbufErrors = before?.RcvbufErrors !== undefined && after?.RcvbufErrors !== undefined
       ? after.RcvbufErrors - before.RcvbufErrors
       : undefined;
-    const udpLossSplit = serverBefore && serverAfter
+    const udpLossSplit = udp && serverBefore && serverAfter
       ? {
         toServer: Math.max(0, udp.sent - (serverAfter.datagramsIn - serverBefore.datagramsIn)),
         fromServer: Math.max(
@@ -256,22 +330,35 @@ async function compare(
         ),
       }
       : undefined;
-    const findings = describeDifferences(tcp, udp, {
-      ...(rcvbufErrors !== undefined && { rcvbufErrors }),
-      ...(udpLossSplit && { udpLossSplit }),
-      ...(tcpRetransmits !== undefined && { tcpRetransmits }),
-      loopback: isLoopback(target.hostname),
-      concurrent,
-    });
+    // No UDP reply at all is not a property of UDP: say so instead of explaining the loss.
+    failure ??= stop.interrupted
+      ? undefined
+      : udp?.received === 0 && udp.sent > 0
+      ? probeVerdict(udp, undefined)
+      : undefined;
+    // Findings need both halves, whole: an interrupted or failed phase only shows its figures.
+    const complete = udp !== undefined && !tcp.interrupted && !udp.interrupted &&
+      failure === undefined;
+    const findings = complete && udp !== undefined
+      ? describeDifferences(tcp, udp, {
+        ...(rcvbufErrors !== undefined && { rcvbufErrors }),
+        ...(udpLossSplit && { udpLossSplit }),
+        ...(tcpRetransmits !== undefined && { tcpRetransmits }),
+        loopback: isLoopback(target.hostname),
+        concurrent,
+      })
+      : [];
     const data = series && { tcp: series.tcp.data(), udp: series.udp.data() };
     results.push({ phase, tcp, udp, rcvbufErrors, udpLossSplit, findings, series: data });
-    if (i === phases.length - 1) progress.stop();
+    if (i === phases.length - 1 || stop.signal.aborted || failure !== undefined) {
+      progress.stop();
+    }
     out.text(
       ...table(tcp, udp, out.style),
       "",
       ...findings.flatMap((f) => wrap(highlightFinding(f, out.style), width, "  ")),
     );
-    if (glyphs && data) {
+    if (glyphs && data && udp) {
       out.text(
         "",
         ...terminalChart([
@@ -280,28 +367,37 @@ async function compare(
         ], glyphs),
       );
     }
+    if (stop.interrupted) {
+      out.text("  interrupted: the figures cover what ran; no findings are drawn from them");
+    }
+    if (failure !== undefined) {
+      await writeHtml();
+      finish(shown, embedded, results, out, stop, failure);
+      throw failure;
+    }
+    if (stop.signal.aborted) break;
   }
-  if (config.report) {
-    const where = formatHost(target.hostname, target.port);
-    await writeReport(
-      config.report,
-      renderHtml(
-        `netkit compare: TCP vs UDP against ${
-          embedded ? "an embedded echo server on " : ""
-        }${where}`,
-        reportMeta(config.report, VERSION),
-        results.map((r, i) =>
-          probeSection(
-            `Phase ${i + 1} of ${results.length} (${r.phase.name})`,
-            r.series
-              ? [{ report: r.tcp, series: r.series.tcp }, { report: r.udp, series: r.series.udp }]
-              : [],
-            { intro: r.phase.description, findings: r.findings, id: `phase-${i + 1}` },
-          )
-        ),
-      ),
-    );
-  }
+  await writeHtml();
+  const failure = stop.interrupted ? undefined : results.flatMap((r) => [r.tcp, r.udp])
+    .map((report) => report && probeVerdict(report, config.maxLossPercent))
+    .find((error) => error !== undefined);
+  finish(shown, embedded, results, out, stop, failure);
+  if (failure !== undefined) throw failure;
+  return stop.exitCode(0);
+}
+
+/** Failures already in the final document (which then carries their `error`). */
+const reported = new WeakSet<object>();
+
+/** Print the final document of what ran, with the failure that ends the run, if any. */
+function finish(
+  shown: string,
+  embedded: EmbeddedServer | undefined,
+  results: PhaseResult[],
+  out: Output,
+  stop: RunStop,
+  failure: NetkitError | undefined,
+): void {
   const phaseDocs = results.map((r) => phaseJson(r));
   const last = phaseDocs[phaseDocs.length - 1] as Record<string, Json>;
   out.result({
@@ -312,8 +408,9 @@ async function compare(
     udp: last.udp ?? null,
     findings: last.findings ?? null,
     phases: phaseDocs,
-  });
-  return 0;
+    interrupted: stop.interrupted,
+  }, failure);
+  if (failure !== undefined) reported.add(failure);
 }
 
 function describeWorkload(w: ProbeWorkload): string {
@@ -342,7 +439,7 @@ function phaseJson(r: PhaseResult): Json {
       outstanding: w.outstanding,
     },
     tcp: probeReportJson(r.tcp),
-    udp: probeReportJson(r.udp),
+    udp: r.udp ? probeReportJson(r.udp) : null,
     udp_rcvbuf_errors: finite(r.rcvbufErrors ?? null),
     udp_lost_before_server: r.udpLossSplit?.toServer ?? null,
     udp_lost_after_server: r.udpLossSplit?.fromServer ?? null,
@@ -360,7 +457,8 @@ function highlightFinding(sentence: string, style: Style): string {
     );
 }
 
-function table(tcp: ProbeReport, udp: ProbeReport, style: Style): string[] {
+function table(tcp: ProbeReport, udp: ProbeReport | undefined, style: Style): string[] {
+  if (udp === undefined) return formatProbeReport(tcp, style).map((line) => `  ${line}`);
   const rows: [string, string, string][] = [
     ["", "TCP", "UDP"],
     ["sent", formatCount(tcp.sent), formatCount(udp.sent)],

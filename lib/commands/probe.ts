@@ -16,6 +16,7 @@
  */
 
 import type { ProbeConfig } from "../config.ts";
+import { type NetkitError, PartialRunError } from "../errors.ts";
 import { Output } from "../output.ts";
 import {
   formatInterval,
@@ -25,7 +26,9 @@ import {
   probeIntervalJson,
   probeReportJson,
 } from "../probe/report.ts";
-import { runProbe } from "../probe/run_probe.ts";
+import { type ProbeReport, runProbe } from "../probe/run_probe.ts";
+import { probeVerdict } from "../probe/verdict.ts";
+import { RunStop } from "../stop.ts";
 import { VERSION } from "../cli/spec.ts";
 import { closeReport, reportMeta, writeFailureReport, writeReport } from "../report/file.ts";
 import { renderHtml } from "../report/html.ts";
@@ -33,27 +36,51 @@ import { probeSection } from "../report/probe_page.ts";
 import { ProbeSeries } from "../report/series.ts";
 import { terminalChart } from "../report/terminal_chart.ts";
 
-/** Run a probe; returns the exit code (0 when it ran, whatever it measured). */
+/**
+ * Run a probe; returns the exit code: 0 when it ran and got replies within
+ * `--max-loss`, 130/143 when interrupted, 0 once stdout was closed. Throws what
+ * failed (after printing the partial report), no reply at all (5), or loss
+ * above `--max-loss` (1).
+ *
+ * Ctrl-C or SIGTERM stops sending, waits for echoes in flight (a second one
+ * stops that), then prints the report marked interrupted.
+ */
 export async function runProbeCommand(config: ProbeConfig): Promise<number> {
   const out = new Output(config.output);
+  using stop = RunStop.onSignals();
+  /** The failure already carried by the printed report (then not printed again). */
+  let reported: unknown;
   try {
     using progress = out.progress();
     const { transport } = config.endpoint;
     let headed = false;
     const glyphs = out.chartGlyphs(!config.noChart);
     const series = config.report || glyphs ? new ProbeSeries(transport) : undefined;
-    const report = await runProbe(config.endpoint, config.workload, {
-      ...(series && { onSent: series.sent, onSample: series.sample }),
-      onStart: (live) =>
-        progress.follow(() => formatProbeProgress(live(), { transport, ...config.workload })),
-      onInterval: (interval) => {
-        if (!headed) out.text(formatIntervalHeader());
-        headed = true;
-        out.text(formatInterval(interval, out.style));
-        out.event("interval", probeIntervalJson(interval));
-      },
-    });
+    let report: ProbeReport;
+    let error: NetkitError | undefined;
+    try {
+      report = await runProbe(config.endpoint, config.workload, {
+        ...(series && { onSent: series.sent, onSample: series.sample }),
+        onStart: (live) =>
+          progress.follow(() => formatProbeProgress(live(), { transport, ...config.workload })),
+        onInterval: (interval) => {
+          if (!headed) out.text(formatIntervalHeader());
+          headed = true;
+          out.text(formatInterval(interval, out.style));
+          out.event("interval", probeIntervalJson(interval));
+        },
+        signal: stop.signal,
+        now: stop.now,
+      });
+    } catch (err) {
+      // A run that failed part-way still reports what it measured, then the error.
+      if (!(err instanceof PartialRunError)) throw err;
+      report = err.partial as ProbeReport;
+      error = err;
+    }
     progress.stop();
+    if (stop.reason === "stdout") return 0;
+    if (!report.interrupted) error ??= probeVerdict(report, config.maxLossPercent);
     out.text(...formatProbeReport(report, out.style));
     const data = series?.data();
     if (glyphs && data) {
@@ -74,11 +101,15 @@ export async function runProbeCommand(config: ProbeConfig): Promise<number> {
         ]),
       );
     }
-    out.result(probeReportJson(report));
-    return 0;
+    out.result(probeReportJson(report), error);
+    if (error !== undefined) throw reported = error;
+    return stop.exitCode(0);
   } catch (err) {
-    out.error(err);
-    if (config.report) await writeFailureReport(config.report, VERSION, err);
+    if (stop.reason === "stdout") return 0;
+    if (err !== reported) {
+      out.error(err);
+      if (config.report) await writeFailureReport(config.report, VERSION, err);
+    }
     throw err;
   } finally {
     closeReport(config.report);

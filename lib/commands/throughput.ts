@@ -2,6 +2,11 @@
  * `netkit client --throughput`: run one test and print intervals and the
  * summary as text, one JSON document, or a JSON stream.
  *
+ * Ctrl-C or SIGTERM ends the test early and still prints both ends' figures of
+ * what ran, marked interrupted (exit 130 or 143); a second one stops waiting
+ * for the server's figures. A server that goes away mid-test leaves the
+ * client's own counts and one error line. A closed stdout ends the run quietly.
+ *
  * @example
  * ```ts
  * import { runThroughputCommand } from "./throughput.ts";
@@ -16,8 +21,14 @@
  */
 
 import type { ThroughputConfig } from "../config.ts";
+import { PartialRunError } from "../errors.ts";
 import { Output } from "../output.ts";
-import { runThroughput, type ThroughputInterval } from "../throughput/client.ts";
+import { RunStop } from "../stop.ts";
+import {
+  runThroughput,
+  type ThroughputInterval,
+  type ThroughputResult,
+} from "../throughput/client.ts";
 import { VERSION } from "../cli/spec.ts";
 import { closeReport, reportMeta, writeFailureReport, writeReport } from "../report/file.ts";
 import { renderHtml } from "../report/html.ts";
@@ -30,9 +41,10 @@ import {
   throughputJson,
 } from "../throughput/report.ts";
 
-/** Run a throughput test; returns the exit code. */
+/** Run a throughput test; returns the exit code (130/143 when interrupted, 0 once stdout closed). */
 export async function runThroughputCommand(config: ThroughputConfig): Promise<number> {
   const out = new Output(config.output);
+  using stop = RunStop.onSignals();
   try {
     using progress = out.progress();
     const intervals: ThroughputInterval[] = [];
@@ -43,10 +55,17 @@ export async function runThroughputCommand(config: ThroughputConfig): Promise<nu
         out.text(formatThroughputInterval(interval, config.plan.direction, out.style));
         out.event("interval", throughputIntervalJson(interval));
       },
+      signal: stop.signal,
+      now: stop.now,
+    }).catch((err) => {
+      progress.stop();
+      throw err;
     });
     progress.stop();
+    if (stop.reason === "stdout") return 0;
     out.text(...formatThroughput(result, out.style));
-    if (config.report) {
+    // Only the client's own counts (a second Ctrl-C skipped the server's): no page of figures.
+    if (config.report && result.clientOnly === undefined) {
       const p = config.plan;
       await writeReport(
         config.report,
@@ -60,9 +79,17 @@ export async function runThroughputCommand(config: ThroughputConfig): Promise<nu
       );
     }
     out.result(throughputJson(result));
-    return 0;
+    return stop.exitCode(0);
   } catch (err) {
-    out.error(err);
+    if (stop.reason === "stdout") return 0;
+    if (err instanceof PartialRunError) {
+      // The server went away mid-test: the client's own counts, then the error.
+      const partial = err.partial as ThroughputResult;
+      out.text(...formatThroughput(partial, out.style));
+      out.result(throughputJson(partial), err);
+    } else {
+      out.error(err);
+    }
     if (config.report) await writeFailureReport(config.report, VERSION, err);
     throw err;
   } finally {

@@ -78,6 +78,7 @@ function clean(transport: "tcp" | "udp", overrides: Partial<ProbeReport> = {}): 
     bitsPerSecond: 512_000,
     ratePps: 1000,
     elapsedS: 10,
+    interrupted: false,
     ...overrides,
   };
 }

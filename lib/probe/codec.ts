@@ -174,3 +174,119 @@ function readUint32(view: Uint8Array, offset: number): number {
       view[offset + 3]!) >>> 0
   );
 }
+
+/**
+ * Frames the echo byte stream of a TCP probe run into probes, resynchronising
+ * when the stream gained or lost bytes: a probe starts where its magic and run
+ * id are, and bytes before that are skipped. Each run of skipped bytes is
+ * reported once, when it ends (a probe starts, or {@linkcode ProbeStreamFramer.end}),
+ * so one stray byte costs one report, not every probe after it.
+ *
+ * Reads go into {@linkcode ProbeStreamFramer.space}; {@linkcode ProbeStreamFramer.commit}
+ * hands out each whole probe as a view valid only during the callback. Allocates
+ * nothing after construction.
+ *
+ * @example
+ * ```ts
+ * import { ProbeEncoder, ProbeStreamFramer } from "./codec.ts";
+ *
+ * const framer = new ProbeStreamFramer(64, 7);
+ * const wire = new ProbeEncoder(64, 7).encode(0, 0);
+ * framer.space().set([0x00, ...wire]); // one stray byte, then a probe
+ * const skipped = (bytes: number) => console.log("skipped", bytes); // skipped 1
+ * framer.commit(65, (probe) => console.log(probe.length), skipped); // 64
+ * framer.end(skipped);
+ * ```
+ */
+export class ProbeStreamFramer {
+  readonly #size: number;
+  readonly #sync = new Uint8Array(8);
+  readonly #buf: Uint8Array;
+  #len = 0;
+  /** Bytes of the current run of skipped bytes, not reported yet. */
+  #skipped = 0;
+
+  /**
+   * @param size Bytes per probe.
+   * @param runId The run id every probe of this run carries.
+   * @param readBytes Room for one read, at least `size`.
+   */
+  constructor(size: number, runId: number, readBytes = 256 * 1024) {
+    this.#size = size;
+    this.#sync.set([MAGIC_0, MAGIC_1, MAGIC_2, MAGIC_3]);
+    new DataView(this.#sync.buffer).setUint32(4, runId >>> 0);
+    // Fewer than `size` bytes are ever kept between reads.
+    this.#buf = new Uint8Array(size + Math.max(readBytes, size));
+  }
+
+  /** Where the next read goes (the whole buffer, no new view, when nothing is kept). */
+  space(): Uint8Array {
+    return this.#len === 0 ? this.#buf : this.#buf.subarray(this.#len);
+  }
+
+  /**
+   * Take `n` bytes just read into {@linkcode space}: call `onProbe` with each
+   * whole probe, and `onSkipped` with the length of each run of bytes, now
+   * ended, that was not the start of a probe.
+   */
+  commit(
+    n: number,
+    onProbe: (probe: Uint8Array) => void,
+    onSkipped: (bytes: number) => void,
+  ): void {
+    const buf = this.#buf;
+    const size = this.#size;
+    const len = this.#len + n;
+    let off = 0;
+    while (len - off >= size) {
+      if (this.#syncAt(off, len)) {
+        if (this.#skipped > 0) {
+          onSkipped(this.#skipped);
+          this.#skipped = 0;
+        }
+        onProbe(buf.subarray(off, off + size));
+        off += size;
+        continue;
+      }
+      const next = this.#nextSync(off + 1, len);
+      this.#skipped += next - off;
+      off = next;
+    }
+    // A tail that cannot start a probe is skipped at once; a possible start is kept.
+    if (off < len && !this.#syncAt(off, len)) {
+      const next = this.#nextSync(off + 1, len);
+      this.#skipped += next - off;
+      off = next;
+    }
+    if (off < len) buf.copyWithin(0, off, len);
+    this.#len = len - off;
+  }
+
+  /** The stream ended: report what was skipped since the last probe, and an unfinished probe. */
+  end(onSkipped: (bytes: number) => void): void {
+    const bytes = this.#skipped + this.#len;
+    this.#skipped = 0;
+    this.#len = 0;
+    if (bytes > 0) onSkipped(bytes);
+  }
+
+  /** Whether a probe may start at `at`: the sync bytes match as far as there are bytes. */
+  #syncAt(at: number, len: number): boolean {
+    const buf = this.#buf;
+    const sync = this.#sync;
+    const end = Math.min(sync.length, len - at);
+    for (let i = 0; i < end; i++) if (buf[at + i] !== sync[i]) return false;
+    return true;
+  }
+
+  /** The first position from `from` where a probe may start, or `len`. */
+  #nextSync(from: number, len: number): number {
+    const buf = this.#buf;
+    for (let at = from; at < len; at++) {
+      at = buf.indexOf(MAGIC_0, at);
+      if (at < 0 || at >= len) return len;
+      if (this.#syncAt(at, len)) return at;
+    }
+    return len;
+  }
+}

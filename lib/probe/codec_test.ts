@@ -16,6 +16,7 @@ import {
   PROBE_HEADER_BYTES,
   PROBE_MAX_BYTES,
   ProbeEncoder,
+  ProbeStreamFramer,
 } from "./codec.ts";
 
 const RUN_ID = 0xdeadbeef;
@@ -200,4 +201,93 @@ Deno.test("ProbeEncoder rejects invalid sizes, run ids and sequence numbers", ()
   for (const seq of [-1, 0.5, 2 ** 53 + 2, NaN, Infinity]) {
     assertThrows(() => encoder.encode(seq, 0), RangeError, undefined, `seq ${seq}`);
   }
+});
+
+Deno.test("ProbeStreamFramer resynchronises after a stray byte and counts it once", () => {
+  const size = 32;
+  const runId = 0xdeadbeef;
+  const encoder = new ProbeEncoder(size, runId);
+  const wire = new Uint8Array(1 + size * 100);
+  wire[0] = 0x4e; // a stray 'N': looks like the start of the magic, but is not
+  for (let seq = 0; seq < 100; seq++) wire.set(encoder.encode(seq, seq), 1 + seq * size);
+  const framer = new ProbeStreamFramer(size, runId, 256);
+  const seqs: number[] = [];
+  const skipped: number[] = [];
+  const out: DecodedProbe = { seq: 0, sendTimeMs: 0 };
+  // Odd-sized reads split probes and the stray byte's neighbours every way.
+  for (let off = 0; off < wire.length;) {
+    const n = Math.min(37, wire.length - off, framer.space().length);
+    framer.space().set(wire.subarray(off, off + n));
+    framer.commit(n, (probe) => {
+      assert(decodeProbe(probe, runId, out), "a framed probe decodes");
+      seqs.push(out.seq);
+    }, (bytes) => skipped.push(bytes));
+    off += n;
+  }
+  assertEquals(seqs, Array.from({ length: 100 }, (_, i) => i));
+  assertEquals(skipped, [1]);
+});
+
+Deno.test("ProbeStreamFramer skips a lost byte's probe and matches every later one", () => {
+  const size = 32;
+  const runId = 42;
+  const encoder = new ProbeEncoder(size, runId);
+  const probes = Array.from({ length: 10 }, (_, seq) => encoder.encode(seq, 0).slice());
+  // Probe 3 loses its first byte: the stream is one byte short from there on.
+  const wire = new Uint8Array([
+    ...probes.slice(0, 3).flatMap((p) => [...p]),
+    ...probes[3]!.subarray(1),
+    ...probes.slice(4).flatMap((p) => [...p]),
+  ]);
+  const framer = new ProbeStreamFramer(size, runId, 64);
+  const seqs: number[] = [];
+  let skippedBytes = 0;
+  const out: DecodedProbe = { seq: 0, sendTimeMs: 0 };
+  for (let off = 0; off < wire.length;) {
+    const n = Math.min(framer.space().length, wire.length - off);
+    framer.space().set(wire.subarray(off, off + n));
+    framer.commit(n, (probe) => {
+      if (decodeProbe(probe, runId, out)) seqs.push(out.seq);
+    }, (bytes) => skippedBytes += bytes);
+    off += n;
+  }
+  assertEquals(seqs, [0, 1, 2, 4, 5, 6, 7, 8, 9]);
+  assertEquals(skippedBytes, size - 1);
+});
+
+Deno.test("ProbeStreamFramer ignores another run's probes as skipped bytes", () => {
+  const size = 24;
+  const mine = new ProbeEncoder(size, 1);
+  const theirs = new ProbeEncoder(size, 2);
+  const wire = new Uint8Array(size * 3);
+  wire.set(mine.encode(0, 0), 0);
+  wire.set(theirs.encode(1, 0), size);
+  wire.set(mine.encode(2, 0), size * 2);
+  const framer = new ProbeStreamFramer(size, 1);
+  framer.space().set(wire);
+  let probes = 0;
+  let skipped = 0;
+  framer.commit(wire.length, () => probes++, (bytes) => skipped += bytes);
+  assertEquals(probes, 2);
+  assertEquals(skipped, size);
+});
+
+Deno.test("ProbeStreamFramer reports a run of skipped bytes once, across reads, and at the end", () => {
+  const size = 24;
+  const encoder = new ProbeEncoder(size, 9);
+  const framer = new ProbeStreamFramer(size, 9, 64);
+  const skipped: number[] = [];
+  let probes = 0;
+  const feed = (bytes: Uint8Array) => {
+    framer.space().set(bytes);
+    framer.commit(bytes.length, () => probes++, (n) => skipped.push(n));
+  };
+  feed(new Uint8Array(30).fill(0x4e)); // garbage, in two reads
+  feed(new Uint8Array(20).fill(0x11));
+  assertEquals(skipped, [], "the run goes on: not reported yet");
+  feed(encoder.encode(0, 0));
+  assertEquals([probes, skipped], [1, [50]]);
+  feed(encoder.encode(1, 0).subarray(0, 10)); // a probe cut short by the end of the stream
+  framer.end((n) => skipped.push(n));
+  assertEquals([probes, skipped], [1, [50, 10]]);
 });

@@ -63,6 +63,7 @@ export function probeReportJson(r: ProbeReport): Json {
     bits_per_second: finite(r.bitsPerSecond, 1),
     rate_pps: finite(r.ratePps, 1),
     elapsed_s: finite(r.elapsedS),
+    interrupted: r.interrupted === true,
   };
 }
 
@@ -157,7 +158,7 @@ export function formatProbeReport(r: ProbeReport, style: Style = PLAIN): string[
       `${r.transport} probe to ${r.target.replace(/^\w+ /, "")}: ${
         formatCountOf(r.sent, "probe")
       } of ${formatSize(r.size)}, asked ${pps(r.rateRequested)}, achieved ${pps(r.ratePps)}`,
-    ),
+    ) + (r.interrupted ? " (interrupted: the report covers what ran)" : ""),
     `  sent ${formatCount(r.sent)}  received ${formatCount(r.received)}  lost ${
       formatLoss(r.lost, r.lostFraction, style)
     }  ${zeroDim(style, "out of order", r.outOfOrder)}  ${

@@ -51,6 +51,7 @@ function report(overrides: Partial<ProbeReport> = {}): ProbeReport {
     bitsPerSecond: 512_000,
     ratePps: 999.7,
     elapsedS: 10.002,
+    interrupted: false,
     ...overrides,
   };
 }
@@ -73,6 +74,7 @@ const REPORT_KEYS = [
   "bits_per_second",
   "rate_pps",
   "elapsed_s",
+  "interrupted",
 ];
 const RTT_KEYS = ["min", "mean", "p50", "p90", "p99", "p999", "max"];
 
@@ -108,6 +110,7 @@ Deno.test("probeReportJson maps every counter to its snake_case field and loss t
     bits_per_second: 512_000,
     rate_pps: 999.7,
     elapsed_s: 10.002,
+    interrupted: false,
   });
 });
 

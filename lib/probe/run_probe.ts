@@ -32,9 +32,9 @@ import { waitUntil } from "../pace.ts";
 import type { ProbeWorkload } from "../config.ts";
 import { formatDuration } from "../duration.ts";
 import { deadline } from "../deadline.ts";
-import { closedWithoutReply, NetkitError } from "../errors.ts";
+import { closedWithoutReply, NetkitError, PartialRunError, systemDetail } from "../errors.ts";
 import { isClosedError } from "../io.ts";
-import { formatCountOf } from "../units.ts";
+import { formatCount, formatCountOf } from "../units.ts";
 import { LatencyHistogram, type LatencySummary } from "../stats/histogram.ts";
 import { JitterEstimator } from "../stats/jitter.ts";
 import { type PercentileInterval, percentileInterval } from "../stats/percentile_interval.ts";
@@ -86,6 +86,8 @@ export interface ProbeReport {
   ratePps: number;
   /** First send to the last echo (or the end of sending), seconds. */
   elapsedS: number;
+  /** Whether a stop (Ctrl-C, SIGTERM) cut the run short: the figures cover what ran. */
+  interrupted?: boolean;
 }
 
 /** Confidence intervals of the RTT percentiles findings compare; `null` without echoes. */
@@ -157,27 +159,38 @@ export interface RunProbeOptions {
    * @default {undefined}
    */
   signal?: AbortSignal;
+  /**
+   * Aborting stops waiting for echoes in flight too (a second Ctrl-C).
+   * @default {undefined}
+   */
+  now?: AbortSignal;
 }
 
-/** Run one probe workload against an echo server. */
+/**
+ * Run one probe workload against an echo server.
+ *
+ * @throws {PartialRunError} carrying the report of what ran, when the run
+ * failed part-way (the server went away, stopped echoing).
+ */
 export async function runProbe(
   endpoint: IpEndpoint,
   workload: ProbeWorkload,
   options: RunProbeOptions = {},
 ): Promise<ProbeReport> {
+  const runId = crypto.getRandomValues(new Uint32Array(1))[0] ?? 1;
   const transport = await openProbeTransport(endpoint, {
     size: workload.size,
     timeoutMs: workload.timeoutMs,
+    runId,
   });
   try {
-    return await new ProbeRun(endpoint, workload, transport, options).run();
+    return await new ProbeRun(endpoint, workload, transport, options, runId).run();
   } finally {
     transport.close();
   }
 }
 
 class ProbeRun {
-  readonly runId = crypto.getRandomValues(new Uint32Array(1))[0] ?? 1;
   readonly encoder: ProbeEncoder;
   readonly tracker = new SequenceTracker();
   readonly rtt = new LatencyHistogram();
@@ -207,6 +220,7 @@ class ProbeRun {
     readonly workload: ProbeWorkload,
     readonly transport: ProbeTransport,
     readonly options: RunProbeOptions,
+    readonly runId: number,
   ) {
     this.encoder = new ProbeEncoder(workload.size, this.runId);
   }
@@ -289,22 +303,31 @@ class ProbeRun {
       }
       return false;
     };
+    const wentAway = (how: string) =>
+      new NetkitError(
+        "network",
+        `${where} went away: it ${how} after echoing ${formatCount(this.tracker.received)} of ${
+          formatCountOf(this.sent, "probe")
+        }`,
+      );
     const receiving = transport.receive(this.onEcho, () => this.malformed++).then(
       () => {
         if (turnedAway()) return;
         if (!closing && this.tracker.received < this.sent) {
-          this.failure ??= new NetkitError(
-            "network",
-            `${where} closed the connection after echoing ${this.tracker.received} of ${
-              formatCountOf(this.sent, "probe")
-            }`,
-          );
+          this.failure ??= wentAway("closed the connection");
         }
       },
       (err) => {
-        if (!(isClosedError(err) && turnedAway())) this.failure ??= err;
+        if (isClosedError(err) && turnedAway()) return;
+        this.failure ??= isClosedError(err) ? wentAway("reset the connection") : err;
       },
     ).finally(() => this.settleWait(true));
+    // Stopping sends wakes a full window's wait; a second stop ends the drain too.
+    const signal = this.options.signal;
+    const now = this.options.now;
+    const wake = () => this.settleWait(false);
+    signal?.addEventListener("abort", wake);
+    now?.addEventListener("abort", wake);
     const start = performance.now();
     this.startedAt = start;
     this.options.onStart?.(() => ({
@@ -313,29 +336,29 @@ class ProbeRun {
       elapsedS: (performance.now() - start) / 1000,
     }));
     let last = { at: start, sent: 0, received: 0, outOfOrder: 0, duplicates: 0 };
+    const report = (at: number) => {
+      this.options.onInterval?.({
+        transport: this.endpoint.transport,
+        startS: (last.at - start) / 1000,
+        endS: (at - start) / 1000,
+        sent: this.sent - last.sent,
+        received: this.tracker.received - last.received,
+        outOfOrder: this.tracker.outOfOrder - last.outOfOrder,
+        duplicates: this.tracker.duplicates - last.duplicates,
+        rtt: this.intervalRtt.summary(),
+        jitterMs: this.jitter.samples > 1 ? this.jitter.jitterMs : null,
+      });
+      this.intervalRtt.reset();
+      last = {
+        at,
+        sent: this.sent,
+        received: this.tracker.received,
+        outOfOrder: this.tracker.outOfOrder,
+        duplicates: this.tracker.duplicates,
+      };
+    };
     const reporter = workload.intervalMs > 0 && this.options.onInterval
-      ? setInterval(() => {
-        const now = performance.now();
-        this.options.onInterval?.({
-          transport: this.endpoint.transport,
-          startS: (last.at - start) / 1000,
-          endS: (now - start) / 1000,
-          sent: this.sent - last.sent,
-          received: this.tracker.received - last.received,
-          outOfOrder: this.tracker.outOfOrder - last.outOfOrder,
-          duplicates: this.tracker.duplicates - last.duplicates,
-          rtt: this.intervalRtt.summary(),
-          jitterMs: this.jitter.samples > 1 ? this.jitter.jitterMs : null,
-        });
-        this.intervalRtt.reset();
-        last = {
-          at: now,
-          sent: this.sent,
-          received: this.tracker.received,
-          outOfOrder: this.tracker.outOfOrder,
-          duplicates: this.tracker.duplicates,
-        };
-      }, workload.intervalMs)
+      ? setInterval(() => report(performance.now()), workload.intervalMs)
       : undefined;
     // A peer that stops reading or echoing must not hang the run.
     const watchdog = setInterval(() => {
@@ -365,14 +388,15 @@ class ProbeRun {
       // Wait for the last echoes: until all are back or the timeout passes.
       this.watching = false; // the drain is bounded by the timeout itself
       const drainBy = sendEnd + workload.timeoutMs;
-      while (this.failure === undefined && this.tracker.received < this.sent) {
+      while (this.failure === undefined && this.tracker.received < this.sent && !now?.aborted) {
         const left = drainBy - performance.now();
         if (left <= 0) break;
         await this.waitForEcho(left);
       }
     } finally {
       clearInterval(watchdog);
-      if (reporter !== undefined) clearInterval(reporter);
+      signal?.removeEventListener("abort", wake);
+      now?.removeEventListener("abort", wake);
       if (isClosedError(this.failure)) {
         // The connection broke under the sender: the receiver reads what came back before
         // the end, which it meets by itself (bounded by the timeout all the same).
@@ -381,23 +405,24 @@ class ProbeRun {
       closing = true;
       transport.close();
       await receiving;
-    }
-    if (this.failure instanceof NetkitError) throw this.failure;
-    if (this.failure !== undefined) {
-      throw new NetkitError(
-        "network",
-        `Probe run to ${where} failed after ${this.sent} probes: ${
-          (this.failure as Error).message
-        }`,
-        { cause: this.failure },
-      );
+      if (reporter !== undefined) {
+        clearInterval(reporter);
+        // The last, partial interval of a run that printed intervals: they add up to the
+        // totals. (A run shorter than one interval prints none, only its report.)
+        if (
+          last.at > start && (this.sent !== last.sent || this.tracker.received !== last.received ||
+            this.tracker.duplicates !== last.duplicates)
+        ) {
+          report(performance.now());
+        }
+      }
     }
     const end = Math.max(sendEnd, this.lastEchoAt);
     const elapsedS = (end - start) / 1000;
     const sendS = (sendEnd - start) / 1000;
     const received = this.tracker.received;
     const lost = this.tracker.lost(this.sent);
-    return {
+    return this.#finish({
       transport: this.endpoint.transport,
       target: where,
       size: workload.size,
@@ -426,7 +451,31 @@ class ProbeRun {
       bitsPerSecond: elapsedS > 0 ? (received * workload.size * 8) / elapsedS : 0,
       ratePps: sendS > 0 ? this.sent / sendS : 0,
       elapsedS,
-    };
+      interrupted: signal?.aborted === true,
+    }, where);
+  }
+
+  /** The report so far, or the run's failure carrying it. */
+  #finish(report: ProbeReport, where: string): ProbeReport {
+    const failure = this.failure;
+    if (failure === undefined) return report;
+    // Turned away before one echo (a server limit): nothing came back to report.
+    if (failure instanceof NetkitError && failure.kind === "refused") throw failure;
+    const error = failure instanceof NetkitError
+      ? failure
+      : isClosedError(failure)
+      ? new NetkitError(
+        "network",
+        `${where} went away: it reset the connection after echoing ${
+          formatCount(report.received)
+        } of ${formatCountOf(report.sent, "probe")}`,
+      )
+      : new NetkitError(
+        "network",
+        `Probe run to ${where} failed after ${report.sent} probes: ${systemDetail(failure)}`,
+        { cause: failure },
+      );
+    throw new PartialRunError(error, report);
   }
 
   /** The paced send loop. */
@@ -452,6 +501,7 @@ class ProbeRun {
           // as lost, not fatal: the watchdog must not race this wait.
           this.watching = false;
           if (!(await this.waitForEcho(workload.timeoutMs))) {
+            if (signal?.aborted) return;
             this.givenUp++;
             if (this.tracker.received === 0) {
               // Not one echo in a whole timeout: nothing is echoing there.

@@ -1,8 +1,9 @@
 /**
  * The one small interface every probe transport fills (as iperf3's protocols
  * do): send one probe, hand back each echoed probe, close. TCP frames probes
- * by their fixed size, so a byte stream that coalesces or splits them is
- * handled; UDP carries one probe per datagram.
+ * by their fixed size and resynchronises on their magic and run id, so a
+ * byte stream that coalesces, splits, gains or loses bytes is handled; UDP
+ * carries one probe per datagram.
  *
  * @example
  * ```ts
@@ -22,8 +23,9 @@
  */
 
 import type { IpEndpoint } from "../address.ts";
-import { dialStream, isFrom, openDatagram } from "../client/dial.ts";
+import { dialStream, ensureUdpListener, isFrom, openDatagram } from "../client/dial.ts";
 import { isClosedError, writeAll } from "../io.ts";
+import { ProbeStreamFramer } from "./codec.ts";
 
 /** Sends probes and delivers their echoes. */
 export interface ProbeTransport {
@@ -34,7 +36,9 @@ export interface ProbeTransport {
   /**
    * Call `onEcho` with every echoed probe (a view valid only during the call)
    * until the transport is closed or the peer ends; resolves then.
-   * `onMalformed` gets echoes of the wrong size.
+   * `onMalformed` gets echoes of the wrong size (UDP), and bytes skipped to
+   * find the next probe (TCP: once per probe's worth begun, so one stray byte
+   * counts once and a garbage block the size of a probe counts once).
    */
   receive(onEcho: (probe: Uint8Array) => void, onMalformed: () => void): Promise<void>;
   /** Close the socket; `receive` then resolves. */
@@ -53,6 +57,11 @@ export interface ProbeTransportOptions {
    * @default {5000}
    */
   timeoutMs?: number;
+  /**
+   * The run id every probe carries; TCP resynchronises on it.
+   * @default {0}
+   */
+  runId?: number;
 }
 
 /** Open a probe transport to an echo server. */
@@ -63,9 +72,19 @@ export async function openProbeTransport(
   const size = options.size ?? 64;
   switch (endpoint.transport) {
     case "tcp":
-      return new TcpProbeTransport(await dialStream(endpoint, options.timeoutMs ?? 5000), size);
+      return new TcpProbeTransport(
+        await dialStream(endpoint, options.timeoutMs ?? 5000),
+        size,
+        options.runId ?? 0,
+      );
     case "udp": {
       const { socket, peer } = await openDatagram(endpoint);
+      try {
+        ensureUdpListener(peer);
+      } catch (err) {
+        socket.close();
+        throw err;
+      }
       return new UdpProbeTransport(socket, peer, size);
     }
     default: {
@@ -78,36 +97,28 @@ export async function openProbeTransport(
 class TcpProbeTransport implements ProbeTransport {
   readonly batches = true;
   #closed = false;
-  constructor(readonly conn: Deno.Conn, readonly size: number) {}
+  constructor(readonly conn: Deno.Conn, readonly size: number, readonly runId: number) {}
 
   send(probes: Uint8Array): Promise<void> {
     return writeAll(this.conn, probes);
   }
 
-  async receive(onEcho: (probe: Uint8Array) => void): Promise<void> {
-    const size = this.size;
-    const buf = new Uint8Array(Math.max(256 * 1024, size * 4));
-    const partial = new Uint8Array(size);
-    let partialLen = 0;
+  async receive(onEcho: (probe: Uint8Array) => void, onMalformed: () => void): Promise<void> {
+    // Framed on each probe's magic and run id, so a stream that gained or lost
+    // bytes costs the probes it touched, not every probe after it.
+    const framer = new ProbeStreamFramer(this.size, this.runId);
+    // Skipped bytes count as malformed echoes, one per probe's worth begun.
+    const onSkipped = (bytes: number) => {
+      for (let i = 0; i < bytes; i += this.size) onMalformed();
+    };
     try {
       while (true) {
-        const n = await this.conn.read(buf);
-        if (n === null) return;
-        let off = 0;
-        if (partialLen > 0) {
-          const take = Math.min(size - partialLen, n);
-          partial.set(buf.subarray(0, take), partialLen);
-          partialLen += take;
-          off = take;
-          if (partialLen < size) continue;
-          onEcho(partial);
-          partialLen = 0;
+        const n = await this.conn.read(framer.space());
+        if (n === null) {
+          framer.end(onSkipped);
+          return;
         }
-        for (; off + size <= n; off += size) onEcho(buf.subarray(off, off + size));
-        if (off < n) {
-          partial.set(buf.subarray(off, n));
-          partialLen = n - off;
-        }
+        framer.commit(n, onEcho, onSkipped);
       }
     } catch (err) {
       if (!(this.#closed && isClosedError(err))) throw err;

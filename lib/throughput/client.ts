@@ -26,7 +26,7 @@ import type { ThroughputPlan } from "../config.ts";
 import { dialStream, openDatagram } from "../client/dial.ts";
 import { formatEndpoint, isLoopback } from "../address.ts";
 import { deadline } from "../deadline.ts";
-import { closedWithoutReply, NetkitError } from "../errors.ts";
+import { closedWithoutReply, NetkitError, PartialRunError } from "../errors.ts";
 import { closeQuietly, isClosedError, writeAll } from "../io.ts";
 import { LineReader } from "./line_reader.ts";
 import {
@@ -78,6 +78,14 @@ export interface ThroughputResult {
   up: DirectionResult | undefined;
   down: DirectionResult | undefined;
   elapsedS: number;
+  /** Whether the test was stopped (Ctrl-C, SIGTERM) before its duration. */
+  interrupted?: boolean;
+  /**
+   * The client's own counts, when the server's figures never arrived (the
+   * server went away, or a second Ctrl-C skipped the wait): `up` and `down`
+   * are then undefined.
+   */
+  clientOnly?: { sentBytes: number; receivedBytes: number; seconds: number };
 }
 
 /** Receivers' per-stream interval bins (the hub's too), for the end-of-test view and reports. */
@@ -111,9 +119,18 @@ export interface RunThroughputOptions {
   onStart?: (live: () => ThroughputLive) => void;
   /** Called every `plan.intervalMs` with the client's own counts. @default {undefined} */
   onInterval?: (interval: ThroughputInterval) => void;
+  /** Aborting stops the test early; the figures of what ran are still exchanged. @default {undefined} */
+  signal?: AbortSignal;
+  /** Aborting stops waiting for the server's figures too (a second Ctrl-C). @default {undefined} */
+  now?: AbortSignal;
 }
 
-/** Run one throughput test against a netkit server. */
+/**
+ * Run one throughput test against a netkit server.
+ *
+ * @throws {PartialRunError} carrying the client's own counts, when the server
+ * went away during the test.
+ */
 export async function runThroughput(
   plan: ThroughputPlan,
   options: RunThroughputOptions = {},
@@ -137,16 +154,26 @@ export async function runThroughput(
     writing = writing.catch(() => {}).then(() => writeAll(control, line));
     return writing;
   };
+  let started = false;
+  const wentAway = (how: string) =>
+    new NetkitError("network", `${where} went away: it ${how} during the throughput test`);
   const expect = async <T extends ControlMessage["type"]>(type: T, ms: number) => {
-    const line = await deadline(
-      lines.next(),
-      ms,
-      () =>
-        new NetkitError(
-          "timeout",
-          `${where} did not answer the throughput test (waiting for '${type}')`,
-        ),
-    );
+    let line: string | null;
+    try {
+      line = await deadline(
+        lines.next(),
+        ms,
+        () =>
+          new NetkitError(
+            "timeout",
+            `${where} did not answer the throughput test (waiting for '${type}')`,
+          ),
+      );
+    } catch (err) {
+      if (started && isClosedError(err)) throw wentAway("reset the control connection");
+      throw err;
+    }
+    if (line === null && started) throw wentAway("closed the control connection");
     const message = line === null ? undefined : parseControl(line);
     if (message?.type === "invalid" && message.problem !== "not JSON") {
       throw new NetkitError(
@@ -253,6 +280,7 @@ export async function runThroughput(
       ? undefined
       : await readUdpSocketDrops(serverPort);
     await expect("go", plan.timeoutMs + plan.durationMs);
+    started = true;
     const start = performance.now();
     for (const r of udpReceivers) r.begin(start);
 
@@ -264,18 +292,18 @@ export async function runThroughput(
       elapsedS: (performance.now() - start) / 1000,
     }));
     let last = { at: start, sent: 0, received: 0 };
-    const reporter = plan.intervalMs > 0 && options.onInterval
-      ? setInterval(() => {
-        const now = performance.now();
-        const received = receivedBytes(tcpReceivers, udpReceivers);
-        options.onInterval?.({
-          startS: (last.at - start) / 1000,
-          endS: (now - start) / 1000,
-          sentBytes: progress.sent.bytes - last.sent,
-          receivedBytes: received - last.received,
-        });
-        last = { at: now, sent: progress.sent.bytes, received };
-      }, plan.intervalMs)
+    const report = (now: number) => {
+      const received = receivedBytes(tcpReceivers, udpReceivers);
+      options.onInterval?.({
+        startS: (last.at - start) / 1000,
+        endS: (now - start) / 1000,
+        sentBytes: progress.sent.bytes - last.sent,
+        receivedBytes: received - last.received,
+      });
+      last = { at: now, sent: progress.sent.bytes, received };
+    };
+    let reporter = plan.intervalMs > 0 && options.onInterval
+      ? setInterval(() => report(performance.now()), plan.intervalMs)
       : undefined;
     // A sending server keeps going only while the client says it is receiving.
     const progressTimer = receiving
@@ -284,6 +312,31 @@ export async function runThroughput(
         send({ type: "progress", received_bytes: received }).catch(() => {});
       }, PROGRESS_MS)
       : undefined;
+    /** Stop the interval lines, with a last one for the partial interval: they add up to the totals. */
+    const flush = () => {
+      if (reporter === undefined) return;
+      clearInterval(reporter);
+      reporter = undefined;
+      // Only after a first interval: a test shorter than one interval prints none.
+      const received = receivedBytes(tcpReceivers, udpReceivers);
+      if (last.at > start && (progress.sent.bytes !== last.sent || received !== last.received)) {
+        report(performance.now());
+      }
+    };
+    const signal = options.signal;
+    // Stopped early: no more data is wanted, so close what the server sends on
+    // (its senders end on the closed stream); what it received still counts.
+    const stopReceiving = () => {
+      if (!receiving) return;
+      for (const conn of tcpConns) closeQuietly(conn);
+      for (const r of udpReceivers) r.end();
+    };
+    signal?.addEventListener("abort", stopReceiving);
+    const clientOnly = () => ({
+      sentBytes: progress.sent.bytes,
+      receivedBytes: receivedBytes(tcpReceivers, udpReceivers),
+      seconds: (performance.now() - start) / 1000,
+    });
     try {
       const senders: Promise<SentFigures>[] = [];
       const receivers: Promise<void>[] = [];
@@ -294,6 +347,7 @@ export async function runThroughput(
           bitrate: plan.bitrate,
           durationMs: plan.durationMs,
           progress: progress.sent,
+          ...(signal && { signal }),
         };
         if (plan.proto === "tcp") {
           if (sending) senders.push(sendTcp(tcpConns[s]!, opts));
@@ -320,8 +374,30 @@ export async function runThroughput(
       const dropsAfter = await Promise.all(
         dropsBefore.map((_, s) => receiveDrops(udpFlows[s]!.socket)),
       );
-      await send({ type: "report", sent, received: [] });
-      const server = await expect("report", plan.timeoutMs + 2000);
+      flush();
+      let server: Extract<ControlMessage, { type: "report" }>;
+      try {
+        await send({ type: "report", sent, received: [] }).catch((err) => {
+          throw isClosedError(err) ? wentAway("closed the control connection") : err;
+        });
+        const now = options.now;
+        server = await abortable(expect("report", plan.timeoutMs + 2000), now);
+      } catch (err) {
+        const partial: ThroughputResult = {
+          plan,
+          up: undefined,
+          down: undefined,
+          elapsedS: (performance.now() - start) / 1000,
+          interrupted: signal?.aborted === true,
+          clientOnly: clientOnly(),
+        };
+        // Told to stop waiting (a second Ctrl-C): what the client counted is the report.
+        if (err === STOPPED_WAITING) return partial;
+        if (err instanceof NetkitError && (err.kind === "network" || signal?.aborted)) {
+          throw new PartialRunError(err, partial);
+        }
+        throw err;
+      }
       const elapsedS = (performance.now() - start) / 1000;
       const serverSent = new Map(server.sent.map((f) => [f.stream, f.datagrams]));
       const clientReceived = receiving
@@ -332,6 +408,7 @@ export async function runThroughput(
       return {
         plan,
         elapsedS,
+        interrupted: signal?.aborted === true,
         up: sending
           ? combine(
             sent,
@@ -346,9 +423,30 @@ export async function runThroughput(
           ? combine(server.sent, clientReceived, sumDrops(dropsBefore, dropsAfter))
           : undefined,
       };
+    } catch (err) {
+      // The server went away mid-test: report what the client counted, then the error.
+      if (err instanceof PartialRunError) throw err;
+      const error = isClosedError(err)
+        ? wentAway("reset a data connection")
+        : err instanceof NetkitError && err.kind === "network"
+        ? err
+        : undefined;
+      if (error === undefined) throw err;
+      throw new PartialRunError(
+        error,
+        {
+          plan,
+          up: undefined,
+          down: undefined,
+          elapsedS: (performance.now() - start) / 1000,
+          interrupted: signal?.aborted === true,
+          clientOnly: clientOnly(),
+        } satisfies ThroughputResult,
+      );
     } finally {
-      if (reporter !== undefined) clearInterval(reporter);
       clearInterval(progressTimer);
+      flush();
+      signal?.removeEventListener("abort", stopReceiving);
       for (const r of resources) closeQuietly(r);
       await Promise.allSettled(udpLoops); // they end once their sockets are closed
     }
@@ -368,6 +466,23 @@ function sumDrops(before: DropCounters[], after: DropCounters[]): number | null 
     b.socket !== undefined && after[s]!.socket !== undefined
   );
   return perSocket ? each.reduce((a, d) => a! + d!, 0) : each[0]!;
+}
+
+const STOPPED_WAITING = new Error("stopped waiting");
+
+/** `promise`, or a rejection with {@linkcode STOPPED_WAITING} as soon as `signal` aborts. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) {
+    promise.catch(() => {}); // abandoned: its failure once the sockets close is moot
+    return Promise.reject(STOPPED_WAITING);
+  }
+  const { promise: stopped, reject } = Promise.withResolvers<never>();
+  const onAbort = () => reject(STOPPED_WAITING);
+  signal.addEventListener("abort", onAbort, { once: true });
+  return Promise.race([promise, stopped]).finally(() =>
+    signal.removeEventListener("abort", onAbort)
+  );
 }
 
 function receivedBytes(tcp: TcpReceiver[], udp: UdpReceiver[]): number {

@@ -439,13 +439,21 @@ export class ThroughputHub {
         test.stop.abort(`no data moved for ${Math.round(stallMs / 1000)} s: client gone`);
       }
     }, 250);
+    // A client stopped early (Ctrl-C) reports before the duration is over: its report
+    // ends this side's sending too, so both ends' figures of what ran are exchanged.
+    const reported = new AbortController();
+    nextMessage.then(
+      (message) => message?.type === "report" && reported.abort("the client reported"),
+      () => {},
+    );
+    const sendSignal = AbortSignal.any([test.stop.signal, reported.signal]);
     for (let s = 0; s < r.parallel; s++) {
       const options = {
         stream: s,
         size: r.size,
         bitrate: r.bitrate,
         durationMs: r.duration_ms,
-        signal: test.stop.signal,
+        signal: sendSignal,
         progress: test.sent,
       };
       if (r.proto === "tcp") {

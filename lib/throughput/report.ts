@@ -131,7 +131,7 @@ export function formatThroughput(r: ThroughputResult, style: Style = PLAIN): str
     (p.durationMs / 1000).toFixed(1)
   } s, ${blocks}${p.bitrate > 0 ? `, paced at ${formatBitRate(p.bitrate)} per stream` : ""}${
     p.bitrateIsDefault ? " (UDP's default, as iperf3's; -b 0 for unlimited)" : ""
-  }`;
+  }${r.interrupted ? " (interrupted: the report covers what ran)" : ""}`;
   const lines = [style.bold(head)];
   if (udp && p.bitrate > 0 && p.size * 8 * 1000 / p.bitrate > p.durationMs) {
     lines.push(
@@ -139,6 +139,26 @@ export function formatThroughput(r: ThroughputResult, style: Style = PLAIN): str
         formatBitRate(p.bitrate)
       } allows in the whole test; each stream sent at least one (use a smaller --size)`,
     );
+  }
+  if (r.clientOnly) {
+    const c = r.clientOnly;
+    lines.push(
+      `  the server's figures never arrived; this client counted in ${c.seconds.toFixed(2)} s:`,
+    );
+    if (p.direction !== "down") {
+      lines.push(
+        `  sent      ${formatBytes(c.sentBytes).padStart(11)}  ${
+          formatBitRate(rate(c.sentBytes, c.seconds))
+        }`,
+      );
+    }
+    if (p.direction !== "up") {
+      lines.push(
+        `  received  ${formatBytes(c.receivedBytes).padStart(11)}  ${
+          formatBitRate(rate(c.receivedBytes, c.seconds))
+        }`,
+      );
+    }
   }
   if (r.up) lines.push(...directionLines("up (client → server):", r.up, udp, style, loopback));
   if (r.down) {
@@ -235,5 +255,13 @@ export function throughputJson(r: ThroughputResult): Json {
     elapsed_s: finite(r.elapsedS),
     up: r.up ? directionJson(r.up, p.proto) : null,
     down: r.down ? directionJson(r.down, p.proto) : null,
+    interrupted: r.interrupted === true,
+    ...(r.clientOnly && {
+      client_only: {
+        sent_bytes: r.clientOnly.sentBytes,
+        received_bytes: r.clientOnly.receivedBytes,
+        seconds: finite(r.clientOnly.seconds),
+      },
+    }),
   };
 }

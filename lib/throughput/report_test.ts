@@ -66,7 +66,7 @@ const DIRECTION: DirectionResult = {
 };
 
 function result(p: ThroughputPlan): ThroughputResult {
-  return { plan: p, up: DIRECTION, down: undefined, elapsedS: 1 };
+  return { plan: p, up: DIRECTION, down: undefined, elapsedS: 1, interrupted: false };
 }
 
 type Doc = { target: string; up: { streams: Record<string, unknown>[] } };
@@ -158,6 +158,7 @@ function test(
     },
     up,
     down: undefined,
+    interrupted: false,
     elapsedS: 1,
   };
 }
