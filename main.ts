@@ -38,6 +38,8 @@ const COMMANDS: {
   server: async () => (await import("./lib/commands/server.ts")).runServer,
   client: async () => (await import("./lib/commands/client.ts")).runClient,
   compare: async () => (await import("./lib/commands/compare.ts")).runCompare,
+  relay: async () => (await import("./lib/commands/relay.ts")).runRelay,
+  scan: async () => (await import("./lib/commands/scan.ts")).runScan,
   text: () =>
     Promise.resolve((config) => {
       console.log(config.text);

@@ -216,5 +216,91 @@ export interface TextConfig {
   text: string;
 }
 
+/** Where a relay listens or connects: `tcp:`, `udp:`, `tls:` (TCP with TLS) or `unix:`. */
+export type RelayEndpoint =
+  | { transport: "tcp" | "udp" | "tls"; hostname: string; port: number }
+  | { transport: "unix"; path: string };
+
+/**
+ * The impairments of one direction of a relay. Rates are fractions from 0 to 1;
+ * UDP takes loss, duplicate, reorder and corrupt; both take delay, jitter and
+ * rate; TCP alone takes the byte and time limits (a TCP relay cannot drop segments).
+ */
+export interface Impairment {
+  loss: number;
+  duplicate: number;
+  reorder: number;
+  corrupt: number;
+  delayMs: number;
+  jitterMs: number;
+  /** Bits per second; 0: unlimited. */
+  rate: number;
+  /** TCP: forward this many bytes, then no more (the connection stays open). */
+  stallAfter?: number;
+  /** TCP: forward this many bytes, then close both connections at once. */
+  resetAfter?: number;
+  /** TCP: this long after the connection opened, end this direction (a half-close). */
+  closeAfterMs?: number;
+}
+
+/** `netkit relay LISTEN TARGET`. */
+export interface RelayConfig {
+  command: "relay";
+  listen: RelayEndpoint;
+  target: RelayEndpoint;
+  /** Connections (TCP, Unix, TLS) or sessions (UDP) at once; more are refused and counted. */
+  maxConns: number;
+  /** Close a connection, or expire a UDP session, idle this long; 0 never. */
+  idleTimeoutMs: number;
+  /** Close a connection through which no byte flowed either way this long; 0 never. */
+  firstByteTimeoutMs: number;
+  /** Connect (and TLS handshake) timeout toward the target. */
+  connectTimeoutMs: number;
+  allow: Cidr[];
+  deny: Cidr[];
+  /** UDP: datagrams per second accepted from one client address; 0: no limit. */
+  rateLimit: number;
+  /** `tls:` LISTEN: the certificate and key (`pem`: their text, read at start). */
+  tls: { certFile: string; keyFile: string; pem?: TlsMaterial } | undefined;
+  /** `tls:` TARGET: how to verify it. */
+  targetTls: ClientTls | undefined;
+  /** Client → target. */
+  up: Impairment;
+  /** Target → client. */
+  down: Impairment;
+  /** Seed of the impairments' random draws (printed in the summary). */
+  seed: number;
+  /** Bytes held at most per direction of each connection or session (delay and rate queues). */
+  queueBytes: number;
+  /** UDP: jitter keeps order (each datagram leaves no earlier than the one before). */
+  keepOrder: boolean;
+  verbose: boolean;
+  output: OutputFormat;
+}
+
+/** `netkit scan HOST PORTS`. */
+export interface ScanConfig {
+  command: "scan";
+  host: string;
+  proto: "tcp" | "udp";
+  /** In the order given, each once. */
+  ports: number[];
+  /** Sockets open at once at most. */
+  concurrency: number;
+  /** Attempts per second at most; 0: no limit. */
+  rate: number;
+  timeoutMs: number;
+  /** UDP: what each probe datagram carries (empty by default). */
+  payload: Uint8Array;
+  verbose: boolean;
+  output: OutputFormat;
+}
+
 /** Everything `main.ts` can dispatch. */
-export type Config = ServerConfig | ClientConfig | CompareConfig | TextConfig;
+export type Config =
+  | ServerConfig
+  | ClientConfig
+  | CompareConfig
+  | RelayConfig
+  | ScanConfig
+  | TextConfig;

@@ -58,6 +58,9 @@ export type Role =
   | "probe"
   | "throughput"
   | "compare"
+  | "relay"
+  | "relay-unix"
+  | "scan"
   | "text";
 
 /** One row: what a role keeps, and why (the README's permissions table says the same). */
@@ -90,6 +93,15 @@ export const PRIVILEGES: Readonly<Record<Role, Privilege>> = {
     keep: ["net", "read"],
     why: "the embedded server's Worker module is read from disk; /proc/net/snmp where allowed",
   },
+  relay: {
+    keep: ["net"],
+    why: "listens and connects; --cert, --key and --ca are read at start, then read is dropped",
+  },
+  "relay-unix": {
+    keep: ["net", "read", "write"],
+    why: "Deno checks read and write on a unix: socket path; write removes a listening one at exit",
+  },
+  scan: { keep: ["net"], why: "connects and sends probes; nothing on disk" },
   text: { keep: [], why: "prints help or the version" },
 };
 
@@ -103,6 +115,12 @@ export function roleOf(config: Config): Role {
       return clientRole(config);
     case "compare":
       return "compare";
+    case "relay":
+      return config.listen.transport === "unix" || config.target.transport === "unix"
+        ? "relay-unix"
+        : "relay";
+    case "scan":
+      return "scan";
     case "text":
       return "text";
     default: {

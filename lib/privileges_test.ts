@@ -18,6 +18,14 @@ const CASES: [string[], Role][] = [
   [["client", "--throughput"], "throughput"],
   [["compare"], "compare"],
   [["compare", "127.0.0.1", "5050"], "compare"],
+  [["relay", "tcp:0", "tcp:127.0.0.1:5050"], "relay"],
+  [["relay", "udp:0", "udp:[::1]:53", "--loss", "5%"], "relay"],
+  [["relay", "tls:0", "tcp:127.0.0.1:80", "--cert", "c.pem", "--key", "k.pem"], "relay"],
+  [["relay", "tcp:0", "tls:127.0.0.1:443", "--ca", "ca.pem"], "relay"],
+  [["relay", "unix:/tmp/x.sock", "tcp:127.0.0.1:5432"], "relay-unix"],
+  [["relay", "tcp:0", "unix:/tmp/x.sock"], "relay-unix"],
+  [["scan", "127.0.0.1", "1-1024"], "scan"],
+  [["scan", "-u", "::1", "53"], "scan"],
   [["--help"], "text"],
   [["server", "--help"], "text"],
 ];
@@ -39,6 +47,9 @@ Deno.test("only Unix sockets keep write, and no command keeps ffi, run, env or s
   assertEquals(PRIVILEGES.text.keep, []);
   assertEquals(PRIVILEGES["client-netcat"].keep, ["net"]);
   assertEquals(PRIVILEGES["server-tls"].keep, ["net"]);
+  assertEquals(PRIVILEGES.relay.keep, ["net"]);
+  assertEquals(PRIVILEGES["relay-unix"].keep, ["net", "read", "write"]);
+  assertEquals(PRIVILEGES.scan.keep, ["net"]);
 });
 
 Deno.test("the -v line lists what was kept and what was dropped, or 'none'", () => {

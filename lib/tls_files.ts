@@ -1,5 +1,6 @@
 /**
- * Read the TLS files a command names (`server --cert/--key`, `client --ca`)
+ * Read the TLS files a command names (`server --cert/--key`, `client --ca`,
+ * `relay --cert/--key/--ca`)
  * once, at start, before `main.ts` drops the `read` permission: the text goes
  * into the config, and the server and client use it from there.
  *
@@ -81,6 +82,15 @@ export async function readTlsFiles(config: Config): Promise<Config> {
     config.tls?.caFile !== undefined && config.tls.caPem === undefined
   ) {
     return { ...config, tls: { ...config.tls, caPem: await loadCaFile(config.tls.caFile) } };
+  }
+  if (config.command === "relay") {
+    const tls = config.tls && config.tls.pem === undefined
+      ? { ...config.tls, pem: await loadServerTls(config.tls) }
+      : config.tls;
+    const targetTls = config.targetTls?.caFile !== undefined && config.targetTls.caPem === undefined
+      ? { ...config.targetTls, caPem: await loadCaFile(config.targetTls.caFile) }
+      : config.targetTls;
+    return { ...config, tls, targetTls };
   }
   return config;
 }

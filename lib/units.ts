@@ -99,3 +99,46 @@ export function parseScaled(text: string): number | undefined {
   if (factor === undefined) return undefined;
   return Number(match[1]) * factor;
 }
+
+const BYTE_SUFFIX: Readonly<Record<string, number>> = {
+  "": 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  m: 1e6,
+  mb: 1e6,
+  g: 1e9,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
+
+/**
+ * Parse a byte count: a whole or decimal number with an optional unit, decimal
+ * (`k`, `KB`, `M`, `MB`, `G`, `GB`) or binary (`KiB`, `MiB`, `GiB`), as in
+ * `--reset-after 10MB` or `--queue 256KiB`. Rounds down to whole bytes.
+ *
+ * @returns `undefined` when `text` is not such a count.
+ */
+export function parseByteSize(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(text.trim());
+  if (!match) return undefined;
+  const factor = BYTE_SUFFIX[(match[2] ?? "").toLowerCase()];
+  if (factor === undefined) return undefined;
+  const bytes = Math.floor(Number(match[1]) * factor);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+/**
+ * Parse a percentage, `5%`, `0.5%` or `5` (a bare number is percent too), as a
+ * fraction from 0 to 1.
+ *
+ * @returns `undefined` unless `text` is a percentage from 0 to 100.
+ */
+export function parsePercent(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*%?$/.exec(text.trim());
+  if (!match) return undefined;
+  const percent = Number(match[1]);
+  return percent <= 100 ? percent / 100 : undefined;
+}

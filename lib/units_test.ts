@@ -17,6 +17,8 @@ import {
   formatCountOf,
   formatPercent,
   formatSize,
+  parseByteSize,
+  parsePercent,
   parseScaled,
 } from "./units.ts";
 
@@ -119,4 +121,23 @@ Deno.test("formatSize writes whole KiB, MiB and GiB without decimals, small size
   assertEquals(formatSize(0), "0 B");
   assertEquals(formatSize(512 * 1024 * 1024 + 65536), "512.06 MiB");
   assertEquals(formatSize(5 * 1024 * 1024 + 1), "5.00 MiB");
+});
+
+Deno.test("parseByteSize reads decimal and binary units and rejects the rest", () => {
+  assertEquals(parseByteSize("1400"), 1400);
+  assertEquals(parseByteSize("10MB"), 10_000_000);
+  assertEquals(parseByteSize("1.5k"), 1500);
+  assertEquals(parseByteSize("256KiB"), 262_144);
+  assertEquals(parseByteSize("1 GiB"), 1024 ** 3);
+  for (const bad of ["", "-1", "5XB", "1e3", "MB", "1..2"]) {
+    assertEquals(parseByteSize(bad), undefined);
+  }
+});
+
+Deno.test("parsePercent reads 5%, 0.5% and 5 as fractions, up to 100%", () => {
+  assertEquals(parsePercent("5%"), 0.05);
+  assertEquals(parsePercent("0.5%"), 0.005);
+  assertEquals(parsePercent("10"), 0.1);
+  assertEquals(parsePercent("100%"), 1);
+  for (const bad of ["", "101%", "-1%", "5%%", "x"]) assertEquals(parsePercent(bad), undefined);
 });

@@ -92,7 +92,7 @@ Deno.test("no command prints the usage on stdout and a usage error listing the c
   assertOneErrorLine(
     { ...result, text: "" },
     2,
-    "'server', 'client' or 'compare'",
+    "'server', 'client', 'compare', 'relay' or 'scan'",
     "(see 'netkit --help')",
   );
   assertEquals(result.text, `${renderTopHelp()}\n`);

@@ -25,9 +25,13 @@ import {
   type ClientConfig,
   type CompareConfig,
   type Config,
+  type Impairment,
   type OutputFormat,
   type ProbeWorkload,
+  type RelayConfig,
+  type RelayEndpoint,
   type ReportTarget,
+  type ScanConfig,
   type ServerConfig,
   serverDefaults,
   type ServerMode,
@@ -36,7 +40,9 @@ import { parseDuration } from "../duration.ts";
 import { usageError } from "../errors.ts";
 import { PROBE_HEADER_BYTES, PROBE_MAX_BYTES } from "../probe/codec.ts";
 import { UDP_HEADER_BYTES } from "../throughput/protocol.ts";
-import { parseScaled } from "../units.ts";
+import { parseByteSize, parsePercent, parseScaled } from "../units.ts";
+import { parseRelayAddress, RELAY_ADDRESS_FORMS } from "../relay/address.ts";
+import { parsePortList } from "../scan/ports.ts";
 import { type CommandName, COMMANDS, renderHelp, renderTopHelp, VERSION } from "./spec.ts";
 import { type Cidr, parseCidr } from "../acl.ts";
 import type { ClientTls } from "../client/dial.ts";
@@ -169,7 +175,7 @@ export function requestedOutput(argv: readonly string[]): OutputFormat {
 export function parseCommandLine(argv: readonly string[]): Config {
   const [first, ...rest] = argv;
   if (first === undefined) {
-    throw usageError("Missing command: expected 'server', 'client' or 'compare'");
+    throw usageError("Missing command: expected 'server', 'client', 'compare', 'relay' or 'scan'");
   }
   if (first === "--help" || first === "-h" || first === "help") {
     return { command: "text", text: renderTopHelp() };
@@ -179,7 +185,7 @@ export function parseCommandLine(argv: readonly string[]): Config {
   }
   if (!Object.hasOwn(COMMANDS, first)) {
     throw usageError(
-      `Unknown command '${first}': expected 'server', 'client' or 'compare'`,
+      `Unknown command '${first}': expected 'server', 'client', 'compare', 'relay' or 'scan'`,
     );
   }
   const command = first as CommandName;
@@ -194,6 +200,10 @@ export function parseCommandLine(argv: readonly string[]): Config {
       return buildClient(flags, positionals);
     case "compare":
       return buildCompare(flags, positionals);
+    case "relay":
+      return buildRelay(flags, positionals);
+    case "scan":
+      return buildScan(flags, positionals);
     default: {
       const never: never = command;
       throw new Error(`unhandled command ${never}`);
@@ -595,4 +605,201 @@ function maxLoss(flags: Flags): number | undefined {
   const n = /^\d+(\.\d+)?%?$/.test(text) ? Number(text.replace(/%$/, "")) : NaN;
   if (!(n >= 0 && n <= 100)) flags.invalid("max-loss", text, "a percentage from 0 to 100");
   return n;
+}
+
+const UDP_ONLY_IMPAIRMENTS = ["loss", "reorder", "duplicate", "corrupt"];
+const TCP_ONLY_IMPAIRMENTS = ["stall-after", "reset-after", "close-after"];
+
+/** The flag that sets impairment `name` for `direction`: `--up-NAME`, else `--NAME`. */
+function impairmentFlag(flags: Flags, direction: "up" | "down", name: string): string | undefined {
+  const prefixed = `${direction}-${name}`;
+  if (flags.has(prefixed)) return prefixed;
+  return flags.has(name) ? name : undefined;
+}
+
+function impairment(flags: Flags, direction: "up" | "down"): Impairment {
+  const flag = (name: string) => impairmentFlag(flags, direction, name);
+  const percent = (name: string): number => {
+    const f = flag(name);
+    if (f === undefined) return 0;
+    const text = flags.string(f)!;
+    return parsePercent(text) ??
+      flags.invalid(f, text, "a percentage from 0% to 100%, e.g. 5% or 0.5%");
+  };
+  const duration = (name: string): number | undefined => {
+    const f = flag(name);
+    return f === undefined ? undefined : flags.duration(f, 0);
+  };
+  const bytes = (name: string): number | undefined => {
+    const f = flag(name);
+    if (f === undefined) return undefined;
+    const text = flags.string(f)!;
+    return parseByteSize(text) ??
+      flags.invalid(f, text, "a byte count such as 65536, 64KiB, 10MB or 1GB");
+  };
+  const rateFlag = flag("rate");
+  const stallAfter = bytes("stall-after");
+  const resetAfter = bytes("reset-after");
+  const closeAfterMs = duration("close-after");
+  if (stallAfter !== undefined && resetAfter !== undefined) {
+    flags.fail(
+      `'--stall-after' and '--reset-after' cannot both apply to the ${direction} direction`,
+    );
+  }
+  return {
+    loss: percent("loss"),
+    duplicate: percent("duplicate"),
+    reorder: percent("reorder"),
+    corrupt: percent("corrupt"),
+    delayMs: duration("delay") ?? 0,
+    jitterMs: duration("jitter") ?? 0,
+    rate: rateFlag === undefined ? 0 : flags.scaled(rateFlag, 0),
+    ...(stallAfter !== undefined && { stallAfter }),
+    ...(resetAfter !== undefined && { resetAfter }),
+    ...(closeAfterMs !== undefined && { closeAfterMs }),
+  };
+}
+
+function buildRelay(flags: Flags, positionals: string[]): RelayConfig {
+  if (positionals.length < 2) {
+    flags.fail(
+      `'netkit relay' needs LISTEN and TARGET, e.g. 'netkit relay tcp:8080 tcp:127.0.0.1:80'`,
+    );
+  }
+  if (positionals.length > 2) flags.fail(`Unexpected argument '${positionals[2]}'`);
+  const address = (text: string, role: "listen" | "target"): RelayEndpoint => {
+    const parsed = parseRelayAddress(text, role);
+    if (typeof parsed === "string") {
+      flags.fail(
+        `Invalid ${
+          role === "listen" ? "LISTEN" : "TARGET"
+        }: ${parsed} (forms: ${RELAY_ADDRESS_FORMS})`,
+      );
+    }
+    return parsed;
+  };
+  const listen = address(positionals[0]!, "listen");
+  const target = address(positionals[1]!, "target");
+  const udp = listen.transport === "udp";
+  if (udp !== (target.transport === "udp")) {
+    flags.fail(
+      `A relay joins stream transports (tcp, tls, unix) to each other, or udp to udp: not ${listen.transport} to ${target.transport}`,
+    );
+  }
+  const given = (name: string) =>
+    ["", "up-", "down-"].map((p) => p + name).filter((f) => flags.has(f));
+  if (udp) {
+    for (const name of TCP_ONLY_IMPAIRMENTS) {
+      const [f] = given(name);
+      if (f) {
+        flags.fail(
+          `'--${f}' is a TCP toxic: a UDP relay has no connection to stall, reset or close`,
+        );
+      }
+    }
+    if (flags.has("first-byte-timeout")) {
+      flags.fail(
+        "'--first-byte-timeout' applies to stream relays; UDP sessions use '--idle-timeout'",
+      );
+    }
+  } else {
+    if (flags.has("rate-limit")) {
+      flags.fail("'--rate-limit' applies to UDP relays: a stream relay back-pressures instead");
+    }
+    for (const name of UDP_ONLY_IMPAIRMENTS) {
+      const [f] = given(name);
+      if (f) {
+        flags.fail(
+          `'--${f}' is for UDP: a TCP relay terminates TCP and cannot drop, duplicate, reorder or corrupt segments; for TCP under packet loss use 'netkit compare --loss' (kernel loss)`,
+        );
+      }
+    }
+    if (flags.has("keep-order")) {
+      flags.fail("'--keep-order' is for UDP: a stream relay always keeps order");
+    }
+  }
+  let tls: RelayConfig["tls"];
+  if (listen.transport === "tls") {
+    const certFile = flags.string("cert") ??
+      flags.fail("'tls:' LISTEN needs '--cert FILE' (a PEM certificate chain)");
+    const keyFile = flags.string("key") ??
+      flags.fail("'tls:' LISTEN needs '--key FILE' (a PEM private key)");
+    tls = { certFile, keyFile };
+  } else {
+    for (const name of ["cert", "key"]) {
+      if (flags.has(name)) flags.fail(`'--${name}' needs a 'tls:' LISTEN, e.g. tls:8443`);
+    }
+  }
+  let targetTls: RelayConfig["targetTls"];
+  if (target.transport === "tls") {
+    flags.conflict("ca", "insecure");
+    targetTls = { caFile: flags.string("ca"), insecure: flags.bool("insecure") };
+  } else {
+    for (const name of ["ca", "insecure"]) {
+      if (flags.has(name)) {
+        flags.fail(`'--${name}' needs a 'tls:' TARGET, e.g. tls:example.test:443`);
+      }
+    }
+  }
+  const cidrs = (name: string): Cidr[] =>
+    flags.strings(name).map((text) =>
+      parseCidr(text) ??
+        flags.invalid(name, text, "an IPv4 or IPv6 address or network such as 10.0.0.0/8 or ::1")
+    );
+  const queueText = flags.string("queue");
+  const queueBytes = queueText === undefined ? 1 << 20 : parseByteSize(queueText) ??
+    flags.invalid("queue", queueText, "a byte count such as 65536, 256KiB or 1MB");
+  if (queueBytes < 1) flags.invalid("queue", queueText ?? "0", "1 byte or more");
+  return {
+    command: "relay",
+    listen,
+    target,
+    maxConns: flags.int("max-conns", 1, 1_000_000, 1024),
+    idleTimeoutMs: flags.duration("idle-timeout", udp ? 60_000 : 0),
+    firstByteTimeoutMs: flags.duration("first-byte-timeout", udp ? 0 : 30_000),
+    connectTimeoutMs: flags.duration("timeout", 5000),
+    allow: cidrs("allow"),
+    deny: cidrs("deny"),
+    rateLimit: flags.int("rate-limit", 0, 100_000_000, 0),
+    tls,
+    targetTls,
+    up: impairment(flags, "up"),
+    down: impairment(flags, "down"),
+    seed: flags.int("seed", 0, 0xffffffff, crypto.getRandomValues(new Uint32Array(1))[0]!),
+    queueBytes,
+    keepOrder: flags.bool("keep-order"),
+    verbose: flags.bool("verbose"),
+    output: flags.bool("json") ? "json" : "text",
+  };
+}
+
+function buildScan(flags: Flags, positionals: string[]): ScanConfig {
+  if (positionals.length < 2) {
+    flags.fail("'netkit scan' needs HOST and PORTS, e.g. 'netkit scan 127.0.0.1 22,80,8000-8100'");
+  }
+  if (positionals.length > 2) flags.fail(`Unexpected argument '${positionals[2]}'`);
+  const host = positionals[0]!;
+  if (host === "" || /[\s/\[\]]/.test(host)) {
+    flags.fail(`Invalid HOST '${host}': expected an IP address or host name`);
+  }
+  const ports = parsePortList(positionals[1]!);
+  if (typeof ports === "string") flags.fail(`Invalid PORTS: ${ports}`);
+  const proto = flags.proto(["tcp", "udp"], "tcp");
+  if (proto !== "udp" && flags.has("payload")) {
+    flags.fail("'--payload' is for UDP: add '--proto udp'");
+  }
+  const timeoutMs = flags.duration("timeout", 1000);
+  if (timeoutMs <= 0) flags.invalid("timeout", flags.string("timeout") ?? "0", "more than 0");
+  return {
+    command: "scan",
+    host,
+    proto,
+    ports,
+    concurrency: flags.int("concurrency", 1, 10_000, 100),
+    rate: flags.scaled("rate", 0),
+    timeoutMs,
+    payload: new TextEncoder().encode(flags.string("payload") ?? ""),
+    verbose: flags.bool("verbose"),
+    output: flags.bool("json") ? "json" : "text",
+  };
 }

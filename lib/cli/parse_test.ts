@@ -108,7 +108,7 @@ Deno.test("'--help' wins over a bad flag value given with it", () => {
 // --- commands ---------------------------------------------------------------
 
 Deno.test("no command is a usage error pointing at 'netkit --help'", () => {
-  assertUsage([], "Missing command", "'server', 'client' or 'compare'");
+  assertUsage([], "Missing command", "'server', 'client', 'compare', 'relay' or 'scan'");
 });
 
 Deno.test("an unknown command is a usage error naming it", () => {
@@ -838,4 +838,83 @@ Deno.test("'--max-loss PERCENT' gates probe and compare; bad values and other mo
   assertUsage(["client", "--probe", "--max-loss", "lots"], "'--max-loss'");
   assertUsage(["client", "--message", "hi", "--max-loss", "5"], "'--max-loss'", "'--probe'");
   assertUsage(["client", "--throughput", "--max-loss", "5"], "'--max-loss'");
+});
+
+Deno.test("relay: both directions by default, --up-/--down- override one, defaults per transport", () => {
+  const udp = parseCommandLine([
+    "relay",
+    "udp:6000",
+    "udp:[::1]:53",
+    "--loss",
+    "5%",
+    "--down-loss",
+    "1%",
+    "--delay",
+    "30ms",
+    "--up-jitter",
+    "10ms",
+    "--rate",
+    "1M",
+    "--seed",
+    "7",
+  ]);
+  assert(udp.command === "relay");
+  assertEquals(udp.listen, { transport: "udp", hostname: "0.0.0.0", port: 6000 });
+  assertEquals(udp.target, { transport: "udp", hostname: "::1", port: 53 });
+  assertEquals(udp.up.loss, 0.05);
+  assertEquals(udp.down.loss, 0.01);
+  assertEquals([udp.up.delayMs, udp.down.delayMs], [30, 30]);
+  assertEquals([udp.up.jitterMs, udp.down.jitterMs], [10, 0]);
+  assertEquals(udp.up.rate, 1e6);
+  assertEquals(udp.seed, 7);
+  assertEquals(udp.idleTimeoutMs, 60_000);
+  assertEquals(udp.queueBytes, 1 << 20);
+  const tcp = parseCommandLine([
+    "relay",
+    "tls:8443",
+    "tcp:127.0.0.1:8080",
+    "--cert",
+    "c.pem",
+    "--key",
+    "k.pem",
+    "--reset-after",
+    "10MB",
+    "--down-close-after",
+    "2s",
+  ]);
+  assert(tcp.command === "relay");
+  assertEquals(tcp.tls, { certFile: "c.pem", keyFile: "k.pem" });
+  assertEquals([tcp.up.resetAfter, tcp.down.resetAfter], [10_000_000, 10_000_000]);
+  assertEquals([tcp.up.closeAfterMs, tcp.down.closeAfterMs], [undefined, 2000]);
+  assertEquals([tcp.idleTimeoutMs, tcp.firstByteTimeoutMs], [0, 30_000]);
+});
+
+Deno.test("relay: impairments a transport cannot honour are usage errors", () => {
+  assertUsage(["relay", "tcp:0", "tcp:127.0.0.1:80", "--loss", "1%"], "compare --loss");
+  assertUsage(["relay", "tcp:0", "tcp:127.0.0.1:80", "--keep-order"], "always keeps order");
+  assertUsage(["relay", "udp:0", "udp:127.0.0.1:53", "--stall-after", "1"], "TCP toxic");
+  assertUsage(["relay", "tcp:0", "tcp:127.0.0.1:80", "--ca", "x"], "'tls:' TARGET");
+  assertUsage(["relay", "tcp:0", "tcp:127.0.0.1:80", "--stall-after", "1", "--reset-after", "2"]);
+});
+
+Deno.test("scan: ports in the order given, defaults, -u, and bad values", () => {
+  const config = parseCommandLine(["scan", "::1", "443,22,80-81"]);
+  assert(config.command === "scan");
+  assertEquals(config.ports, [443, 22, 80, 81]);
+  assertEquals([config.proto, config.concurrency, config.rate, config.timeoutMs], [
+    "tcp",
+    100,
+    0,
+    1000,
+  ]);
+  const udp = parseCommandLine(["scan", "-u", "127.0.0.1", "53", "--payload", "hi", "-c", "5"]);
+  assert(udp.command === "scan");
+  assertEquals([udp.proto, udp.concurrency, new TextDecoder().decode(udp.payload)], [
+    "udp",
+    5,
+    "hi",
+  ]);
+  assertUsage(["scan", "127.0.0.1", "1-70000"], "not a port");
+  assertUsage(["scan", "127.0.0.1", "80", "--concurrency", "0"], "--concurrency");
+  assertUsage(["scan", "127.0.0.1", "80", "--timeout", "0"], "more than 0");
 });

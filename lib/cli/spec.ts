@@ -26,6 +26,8 @@ export interface FlagSpec {
   /** The default, as shown in help. */
   default?: string;
   help: string;
+  /** Left out of the help's flag list (a note describes the family, e.g. `--up-…`). */
+  hidden?: boolean;
 }
 
 /** A command: name, usage, flags and examples. */
@@ -111,6 +113,79 @@ const PROBE_FLAGS: Readonly<Record<string, FlagSpec>> = {
     help: "Leave out the RTT chart that ends a probe or compare text report on a terminal",
   },
 };
+
+/** Impairments of a relay, each also as `--up-NAME` and `--down-NAME` (see {@linkcode withDirections}). */
+const IMPAIRMENT_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  loss: { type: "string", value: "P%", help: "UDP: drop this share of datagrams, e.g. 5%" },
+  delay: {
+    type: "string",
+    value: "DUR",
+    help: "Hold every datagram or chunk this long, e.g. 30ms",
+  },
+  jitter: {
+    type: "string",
+    value: "DUR",
+    help:
+      "Add a uniform ±DUR to each delay; UDP datagrams may then overtake (see --keep-order), TCP keeps order",
+  },
+  reorder: {
+    type: "string",
+    value: "P%",
+    help: "UDP: hold this share of datagrams back until the next one has left",
+  },
+  duplicate: { type: "string", value: "P%", help: "UDP: send this share of datagrams twice" },
+  corrupt: {
+    type: "string",
+    value: "P%",
+    help: "UDP: flip one random bit in this share of datagrams",
+  },
+  rate: {
+    type: "string",
+    value: "RATE",
+    help: "Bits per second, with k, M or G (decimal), e.g. 1M; UDP past --queue is tail-dropped",
+  },
+  "stall-after": {
+    type: "string",
+    value: "BYTES",
+    help: "TCP: forward this many bytes, then nothing more (the connection stays open), e.g. 1MB",
+  },
+  "reset-after": {
+    type: "string",
+    value: "BYTES",
+    help: "TCP: forward this many bytes, then close both connections at once, e.g. 10MB",
+  },
+  "close-after": {
+    type: "string",
+    value: "DUR",
+    help:
+      "TCP: this long after a connection opens, end it (with --up-/--down-: half-close that way only)",
+  },
+};
+
+/** The per-direction flags, listed in the help's notes (wrapped), as the flag list omits them. */
+function directionNotes(): string[] {
+  const names = Object.keys(IMPAIRMENT_FLAGS).flatMap((n) => [`--up-${n}`, `--down-${n}`]);
+  const lines: string[] = [];
+  let line = "Per direction:";
+  for (const name of names) {
+    if (line.length + name.length + 2 > 100) {
+      lines.push(line + ",");
+      line = " ";
+    } else if (!line.endsWith(":")) line += ",";
+    line += ` ${name}`;
+  }
+  return [...lines, line + "."];
+}
+
+/** Each impairment flag, then its `--up-` and `--down-` forms (hidden from the flag list). */
+function withDirections(flags: Readonly<Record<string, FlagSpec>>): Record<string, FlagSpec> {
+  const out: Record<string, FlagSpec> = { ...flags };
+  for (const [name, flag] of Object.entries(flags)) {
+    out[`up-${name}`] = { ...flag, help: `${flag.help} (client → target only)`, hidden: true };
+    out[`down-${name}`] = { ...flag, help: `${flag.help} (target → client only)`, hidden: true };
+  }
+  return out;
+}
 
 /** Every command's flags. `main.ts` dispatches on these names. */
 export const COMMANDS = {
@@ -429,6 +504,189 @@ export const COMMANDS = {
       "Serve one for a remote compare with: netkit server --proto both",
     ],
   },
+  relay: {
+    name: "relay",
+    usage: "netkit relay LISTEN TARGET [flags]",
+    summary:
+      "Forward a port (TCP, UDP, Unix, TLS) to a target, with netem-like impairments for UDP and toxiproxy-like toxics for TCP.",
+    flags: {
+      "max-conns": {
+        type: "string",
+        short: "m",
+        value: "N",
+        default: "1024",
+        help: "Connections (UDP: client sessions) at once; more are refused and counted",
+      },
+      "idle-timeout": {
+        type: "string",
+        value: "DUR",
+        default: "0 (never) for streams, 60s for UDP sessions",
+        help: "Close a connection, or expire a UDP session, with no byte either way this long",
+      },
+      "first-byte-timeout": {
+        type: "string",
+        value: "DUR",
+        default: "30s",
+        help:
+          "Close a connection (or TLS handshake) through which nothing flowed either way; 0 never",
+      },
+      timeout: {
+        type: "string",
+        short: "w",
+        value: "DUR",
+        default: "5s",
+        help: "Connect (and TLS handshake) timeout toward the target",
+      },
+      allow: {
+        type: "string",
+        multiple: true,
+        value: "CIDR",
+        help: "Only relay clients in CIDR (repeatable; IPv4 or IPv6)",
+      },
+      deny: {
+        type: "string",
+        multiple: true,
+        value: "CIDR",
+        help: "Never relay clients in CIDR (repeatable; wins over --allow)",
+      },
+      "rate-limit": {
+        type: "string",
+        value: "PPS",
+        default: "0 (none)",
+        help: "UDP: datagrams per second accepted from one client address; the rest are dropped",
+      },
+      cert: { type: "string", value: "FILE", help: "tls: LISTEN: certificate chain, PEM" },
+      key: { type: "string", value: "FILE", help: "tls: LISTEN: private key, PEM" },
+      ca: {
+        type: "string",
+        value: "FILE",
+        help: "tls: TARGET: trust this CA certificate (PEM) too",
+      },
+      insecure: {
+        type: "boolean",
+        short: "k",
+        help: "tls: TARGET: do not verify the target's certificate",
+      },
+      ...withDirections(IMPAIRMENT_FLAGS),
+      queue: {
+        type: "string",
+        value: "BYTES",
+        default: "1MiB",
+        help:
+          "Bytes held at most per direction of each connection or session (delay and rate queues); UDP past it is tail-dropped, TCP stops reading",
+      },
+      "keep-order": {
+        type: "boolean",
+        help: "UDP: jitter keeps order (a datagram never leaves before the one ahead of it)",
+      },
+      seed: {
+        type: "string",
+        value: "N",
+        default: "random, printed in the summary",
+        help: "Seed of the impairments' random draws: the same seed, the same decisions",
+      },
+      verbose: {
+        type: "boolean",
+        short: "v",
+        help:
+          "Log the permissions kept, each connection or session opened and closed, with its bytes up and down and why it ended",
+      },
+      json: {
+        type: "boolean",
+        short: "J",
+        help:
+          "Print the final counters as one JSON document on stdout ('listening on' goes to stderr)",
+      },
+      help: HELP_FLAG,
+    },
+    examples: [
+      "netkit relay tcp:8080 tcp:10.0.0.5:80                 # TCP port forward (IPv4/IPv6)",
+      "netkit relay udp:5353 udp:[::1]:53                    # UDP, replies routed back to each client",
+      "netkit relay unix:/tmp/app.sock tcp:127.0.0.1:5432    # Unix ↔ TCP, either way",
+      "netkit relay tls:8443 tcp:127.0.0.1:8080 --cert c.pem --key k.pem   # TLS termination",
+      "netkit relay tcp:8443 tls:example.test:443 --ca ca.pem               # TLS origination",
+      "netkit relay udp:6000 udp:127.0.0.1:5050 --loss 5% --delay 30ms --jitter 10ms --reorder 2% --duplicate 1% --seed 7",
+      "netkit relay tcp:6001 tcp:127.0.0.1:5050 --delay 50ms --rate 1M --reset-after 10MB",
+      "netkit relay udp:6000 udp:127.0.0.1:5050 --up-loss 10% --down-delay 20ms",
+    ],
+    notes: [
+      "LISTEN and TARGET: tcp:PORT (listen on 0.0.0.0), tcp:HOST:PORT, tcp:[V6]:PORT, udp:…, tls:…",
+      "(TCP with TLS: termination when listening, origination as target) or unix:PATH. Stream",
+      "transports (tcp, tls, unix) relay to each other; udp relays to udp.",
+      "Streams: one target connection per client, bytes copied as they come both ways, a half-close",
+      "passed on each way; a reset or error on either side closes both (Deno cannot send a reset on",
+      "demand, so the other side sees its connection closed). UDP: one session per client address and",
+      "port, with its own socket toward the target; replies go back to that client.",
+      "Every impairment flag also comes as --up-NAME (client → target) and --down-NAME (target → client);",
+      "without a prefix it applies both ways, and a prefixed flag overrides it for its direction.",
+      ...directionNotes(),
+      "A TCP relay terminates TCP, so it cannot drop segments: TCP takes --delay, --jitter (order kept),",
+      "--rate, --stall-after, --reset-after and --close-after; for TCP under real packet loss use",
+      "'netkit compare --loss' (kernel loss). UDP takes every impairment but the three TCP toxics.",
+      "Prints 'listening on PROTO ADDRESS -> TARGET' once ready (the real port for port 0).",
+      "Ctrl-C or SIGTERM stops it and prints the counters per direction on stderr (--json: on stdout).",
+    ],
+  },
+  scan: {
+    name: "scan",
+    usage: "netkit scan [--proto tcp|udp] HOST PORTS [flags]",
+    summary:
+      "Check which ports of a host are open (like nc -zv): TCP open/closed/filtered, UDP open or open|filtered.",
+    flags: {
+      proto: { type: "string", value: "tcp|udp", default: "tcp", help: "Transport" },
+      udp: { type: "boolean", short: "u", help: "UDP: the same as --proto udp (nc -u)" },
+      timeout: {
+        type: "string",
+        short: "w",
+        value: "DUR",
+        default: "1s",
+        help: "How long a port may stay silent before it is filtered (UDP: open|filtered)",
+      },
+      concurrency: {
+        type: "string",
+        short: "c",
+        value: "N",
+        default: "100",
+        help: "Sockets open at once at most (1 to 10000)",
+      },
+      rate: {
+        type: "string",
+        value: "N",
+        default: "0 (no limit)",
+        help: "Attempts started per second at most, with k or M (decimal)",
+      },
+      payload: {
+        type: "string",
+        value: "TEXT",
+        help: "UDP: send TEXT in each probe datagram (empty by default)",
+      },
+      verbose: {
+        type: "boolean",
+        short: "v",
+        help: "Print every port, not only the open ones; log the permissions kept",
+      },
+      json: {
+        type: "boolean",
+        short: "J",
+        help: "Print one JSON document with every port scanned and the summary",
+      },
+      help: HELP_FLAG,
+    },
+    examples: [
+      "netkit scan 127.0.0.1 22,80,443,5000-5100",
+      "netkit scan ::1 1-1024 --concurrency 200 --timeout 500ms --json",
+      "netkit scan --proto udp 127.0.0.1 53,5050 --payload ping",
+    ],
+    notes: [
+      "PORTS: ports and ranges, comma-separated (1 to 65535), e.g. 22,80,8000-8100.",
+      "TCP: open (connected), closed (refused), filtered (no answer within --timeout, or unreachable).",
+      "UDP: open (a datagram came back), open|filtered (silence). Deno does not report ICMP port",
+      "unreachable on its UDP sockets, so netkit cannot tell a closed UDP port from a filtered one and",
+      "never says 'closed' for UDP.",
+      "Prints one line per open port on stdout (-v: every port), then a summary on stderr.",
+      "Exit status: 0 when at least one port is open, 1 when none is (as nc -z), 2 for a usage error.",
+    ],
+  },
 } as const satisfies Record<string, CommandSpec>;
 
 /** A command name. */
@@ -464,9 +722,11 @@ export function renderTopHelp(width: number = outputWidth()): string {
  * The help of one command: usage, flags with defaults, notes and examples,
  * wrapped to `width` columns (a flag's help continues under its own column; an
  * example too long for a line continues on the next after a shell `\\`).
+ * Hidden flags (a family a note describes) are left out of the flag list.
  */
 export function renderHelp(spec: CommandSpec, width: number = outputWidth()): string {
-  const rows = Object.entries(spec.flags).map(([name, flag]) => {
+  const shown = Object.entries(spec.flags).filter(([, flag]) => !(flag as FlagSpec).hidden);
+  const rows = shown.map(([name, flag]) => {
     const short = flag.short ? `-${flag.short}, ` : "    ";
     const left = `${short}--${name}${flag.value ? ` ${flag.value}` : ""}`;
     const right = flag.default ? `${flag.help} (default: ${flag.default})` : flag.help;

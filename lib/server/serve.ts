@@ -101,7 +101,8 @@ export function sweepPeriodMs(timeoutsMs: number[]): number {
 const ACCEPT_BACKOFF_MS = 50;
 const ACCEPT_BACKOFF_MAX_MS = 1000;
 
-type Bound =
+/** A bound listener (TCP, TLS, Unix) or UDP socket, with the endpoint it really bound. */
+export type Bound =
   | { kind: "stream"; listener: Deno.Listener; endpoint: Endpoint }
   | { kind: "datagram"; socket: Deno.DatagramConn; endpoint: Endpoint };
 
@@ -445,7 +446,8 @@ async function bindAll(endpoints: Endpoint[], tls?: TlsMaterial): Promise<Bound[
   }
 }
 
-async function bindOne(endpoint: Endpoint, tls?: TlsMaterial): Promise<Bound> {
+/** Bind one endpoint (TCP over TLS when `tls` is given); errors come typed, as the server's. */
+export async function bindOne(endpoint: Endpoint, tls?: TlsMaterial): Promise<Bound> {
   const where = formatEndpoint(endpoint);
   try {
     switch (endpoint.transport) {

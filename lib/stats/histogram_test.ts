@@ -11,7 +11,7 @@
  */
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { LatencyHistogram } from "./histogram.ts";
-import { mulberry32 } from "../../tests/support/prng.ts";
+import { mulberry32 } from "../prng.ts";
 
 /** Percentiles checked: 0, 0.1, …, 100 plus a few extreme tails. */
 const PERCENTILES: number[] = [

@@ -11,7 +11,7 @@
  */
 import { assert, assertEquals, assertThrows, fail } from "@std/assert";
 import { type SequenceClass, SequenceTracker } from "./sequence_tracker.ts";
-import { mulberry32 } from "../../tests/support/prng.ts";
+import { mulberry32 } from "../prng.ts";
 
 /** Straightforward reference: a Set of everything seen plus the window rule. */
 class ReferenceTracker {

@@ -1,6 +1,6 @@
 /**
- * A tiny seeded pseudo-random generator (mulberry32) for reproducible tests:
- * the same seed gives the same sequence on every machine.
+ * The seeded generator now lives in the product (`lib/prng.ts`, which the
+ * relay's impairments draw from); tests may import it from here as before.
  *
  * @example
  * ```ts
@@ -13,14 +13,4 @@
  * @module
  */
 
-/** A generator of floats in [0, 1) from `seed`. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mixSeed, mulberry32 } from "../../lib/prng.ts";
