@@ -1,6 +1,9 @@
 /**
- * Tests for the impairing UDP relay used by netkit's delivery tests, run
- * against a tiny in-test UDP echo server.
+ * Tests of the product's UDP relay (lib/relay/udp.ts) as netkit's delivery
+ * tests use it in-process: exact decisions by datagram index (`script`),
+ * seeded random rates, delays, and a clean close; run against a tiny in-test
+ * UDP echo server. (These were the tests of the test-only impairing relay the
+ * product's relay replaced; their assertions are kept.)
  *
  * @example
  * ```sh
@@ -10,12 +13,9 @@
  * @module
  */
 import { assert, assertEquals, assertNotEquals, assertThrows } from "@std/assert";
-import {
-  type ImpairDecision,
-  type ImpairRelayOptions,
-  REORDER_FLUSH_MS,
-  startImpairRelay,
-} from "./support/impair_relay.ts";
+import type { DirectionCounters } from "../lib/relay/counters.ts";
+import { type PathDecision, REORDER_FLUSH_MS } from "../lib/relay/datagram_path.ts";
+import { startUdpRelay, type UdpRelay, type UdpRelayOptions } from "../lib/relay/udp.ts";
 
 const LOCALHOST = "127.0.0.1";
 /** Guard against hangs only; never used to wait for something to happen. */
@@ -91,13 +91,33 @@ function startClient(to: Deno.NetAddr): Client {
   return client;
 }
 
+type RelayOptions = Omit<UdpRelayOptions, "listen" | "target">;
+
+/** The four counts the old test relay kept, from the product's counters of one direction. */
+function legacy(d: DirectionCounters) {
+  return {
+    forwarded: d.datagramsOut,
+    dropped: d.dropped,
+    duplicated: d.duplicated,
+    reordered: d.reordered,
+  };
+}
+
+function stats(relay: UdpRelay) {
+  return { toServer: legacy(relay.counters.up), toClient: legacy(relay.counters.down) };
+}
+
+function startRelay(target: Deno.NetAddr, options: RelayOptions = {}): UdpRelay {
+  return startUdpRelay({ listen: { hostname: LOCALHOST, port: 0 }, target, ...options });
+}
+
 /** Runs `body` with an echo server, a relay in front of it and a client pointed at the relay. */
 async function withRelay(
-  options: ImpairRelayOptions,
-  body: (client: Client, relay: ReturnType<typeof startImpairRelay>) => Promise<void>,
+  options: RelayOptions,
+  body: (client: Client, relay: UdpRelay) => Promise<void>,
 ): Promise<void> {
   const echo = startEcho();
-  const relay = startImpairRelay(echo.addr, options);
+  const relay = startRelay(echo.addr, options);
   const client = startClient(relay.addr);
   try {
     await body(client, relay);
@@ -120,7 +140,7 @@ Deno.test("impair relay without impairments forwards every datagram both ways in
     assertEquals(await client.receiveMany(10), range(0, 10));
     assertEquals(relay.addr.hostname, LOCALHOST);
     assert(relay.addr.port > 0);
-    assertEquals(relay.stats, {
+    assertEquals(stats(relay), {
       toServer: { forwarded: 10, dropped: 0, duplicated: 0, reordered: 0 },
       toClient: { forwarded: 10, dropped: 0, duplicated: 0, reordered: 0 },
     });
@@ -128,19 +148,19 @@ Deno.test("impair relay without impairments forwards every datagram both ways in
 });
 
 Deno.test("impair relay dropping index 3 of 10 toward the server returns exactly 9 replies", async () => {
-  await withRelay({ toServer: { drop: new Set([3]) } }, async (client, relay) => {
+  await withRelay({ up: { script: { drop: new Set([3]) } } }, async (client, relay) => {
     await sendRange(client, 0, 10);
     assertEquals(await client.receiveMany(9), [0, 1, 2, 4, 5, 6, 7, 8, 9]);
     // No 10th reply: the next one is the sentinel sent afterwards.
     await client.send(10);
     assertEquals(await client.receive(), 10);
-    assertEquals(relay.stats.toServer, {
+    assertEquals(stats(relay).toServer, {
       forwarded: 10,
       dropped: 1,
       duplicated: 0,
       reordered: 0,
     });
-    assertEquals(relay.stats.toClient, {
+    assertEquals(stats(relay).toClient, {
       forwarded: 10,
       dropped: 0,
       duplicated: 0,
@@ -150,13 +170,13 @@ Deno.test("impair relay dropping index 3 of 10 toward the server returns exactly
 });
 
 Deno.test("impair relay drops toward the client by reply index", async () => {
-  await withRelay({ toClient: { drop: new Set([0, 9]) } }, async (client, relay) => {
+  await withRelay({ down: { script: { drop: new Set([0, 9]) } } }, async (client, relay) => {
     await sendRange(client, 0, 10);
     assertEquals(await client.receiveMany(8), range(1, 9));
     await client.send(10);
     assertEquals(await client.receive(), 10);
-    assertEquals(relay.stats.toServer.forwarded, 11);
-    assertEquals(relay.stats.toClient, {
+    assertEquals(stats(relay).toServer.forwarded, 11);
+    assertEquals(stats(relay).toClient, {
       forwarded: 9,
       dropped: 2,
       duplicated: 0,
@@ -166,26 +186,26 @@ Deno.test("impair relay drops toward the client by reply index", async () => {
 });
 
 Deno.test("impair relay duplicating index 2 toward the server returns 11 replies with 2 twice", async () => {
-  await withRelay({ toServer: { duplicate: new Set([2]) } }, async (client, relay) => {
+  await withRelay({ up: { script: { duplicate: new Set([2]) } } }, async (client, relay) => {
     await sendRange(client, 0, 10);
     assertEquals(await client.receiveMany(11), [0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9]);
     await client.send(10);
     assertEquals(await client.receive(), 10);
-    assertEquals(relay.stats.toServer, {
+    assertEquals(stats(relay).toServer, {
       forwarded: 12,
       dropped: 0,
       duplicated: 1,
       reordered: 0,
     });
-    assertEquals(relay.stats.toClient.forwarded, 12);
+    assertEquals(stats(relay).toClient.forwarded, 12);
   });
 });
 
 Deno.test("impair relay duplicates toward the client by reply index", async () => {
-  await withRelay({ toClient: { duplicate: new Set([5]) } }, async (client, relay) => {
+  await withRelay({ down: { script: { duplicate: new Set([5]) } } }, async (client, relay) => {
     await sendRange(client, 0, 10);
     assertEquals(await client.receiveMany(11), [0, 1, 2, 3, 4, 5, 5, 6, 7, 8, 9]);
-    assertEquals(relay.stats.toClient, {
+    assertEquals(stats(relay).toClient, {
       forwarded: 11,
       dropped: 0,
       duplicated: 1,
@@ -195,10 +215,10 @@ Deno.test("impair relay duplicates toward the client by reply index", async () =
 });
 
 Deno.test("impair relay sends a reordered datagram right after the next one", async () => {
-  await withRelay({ toServer: { reorder: new Set([4]) } }, async (client, relay) => {
+  await withRelay({ up: { script: { reorder: new Set([4]) } } }, async (client, relay) => {
     await sendRange(client, 0, 10);
     assertEquals(await client.receiveMany(10), [0, 1, 2, 3, 5, 4, 6, 7, 8, 9]);
-    assertEquals(relay.stats.toServer, {
+    assertEquals(stats(relay).toServer, {
       forwarded: 10,
       dropped: 0,
       duplicated: 0,
@@ -208,22 +228,25 @@ Deno.test("impair relay sends a reordered datagram right after the next one", as
 });
 
 Deno.test("impair relay holds consecutive reordered replies together and releases them in order", async () => {
-  await withRelay({ toClient: { reorder: new Set([2, 3]) } }, async (client, relay) => {
+  await withRelay({ down: { script: { reorder: new Set([2, 3]) } } }, async (client, relay) => {
     await sendRange(client, 0, 10);
     assertEquals(await client.receiveMany(10), [0, 1, 4, 2, 3, 5, 6, 7, 8, 9]);
-    assertEquals(relay.stats.toClient.reordered, 2);
+    assertEquals(stats(relay).toClient.reordered, 2);
   });
 });
 
 Deno.test("impair relay releases a reordered datagram after a dropped successor", async () => {
-  await withRelay({ toServer: { reorder: new Set([1]), drop: new Set([2]) } }, async (client) => {
-    await sendRange(client, 0, 5);
-    assertEquals(await client.receiveMany(4), [0, 1, 3, 4]);
-  });
+  await withRelay(
+    { up: { script: { reorder: new Set([1]), drop: new Set([2]) } } },
+    async (client) => {
+      await sendRange(client, 0, 5);
+      assertEquals(await client.receiveMany(4), [0, 1, 3, 4]);
+    },
+  );
 });
 
 Deno.test("impair relay flushes a reordered last datagram after 50 ms without a successor", async () => {
-  await withRelay({ toServer: { reorder: new Set([9]) } }, async (client, relay) => {
+  await withRelay({ up: { script: { reorder: new Set([9]) } } }, async (client, relay) => {
     await sendRange(client, 0, 9);
     assertEquals(await client.receiveMany(9), range(0, 9));
     const sentAt = performance.now();
@@ -231,13 +254,13 @@ Deno.test("impair relay flushes a reordered last datagram after 50 ms without a 
     assertEquals(await client.receive(), 9);
     const waited = performance.now() - sentAt;
     assert(waited >= REORDER_FLUSH_MS - 5, `flushed after ${waited} ms`);
-    assertEquals(relay.stats.toServer.reordered, 1);
-    assertEquals(relay.stats.toServer.forwarded, 10);
+    assertEquals(stats(relay).toServer.reordered, 1);
+    assertEquals(stats(relay).toServer.forwarded, 10);
   });
 });
 
 Deno.test("impair relay adds delayMs in each direction and keeps order", async () => {
-  await withRelay({ toServer: { delayMs: 30 }, toClient: { delayMs: 20 } }, async (client) => {
+  await withRelay({ up: { delayMs: 30 }, down: { delayMs: 20 } }, async (client) => {
     const sentAt = performance.now();
     await sendRange(client, 0, 5);
     assertEquals(await client.receiveMany(5), range(0, 5));
@@ -248,15 +271,15 @@ Deno.test("impair relay adds delayMs in each direction and keeps order", async (
 
 Deno.test("impair relay random drop and duplicate rates are seeded, reported and applied", async () => {
   const N = 200;
-  async function run(seed: number): Promise<ImpairDecision[]> {
-    const decisions: ImpairDecision[] = [];
+  async function run(seed: number): Promise<PathDecision[]> {
+    const decisions: PathDecision[] = [];
     let allDecided!: () => void;
     const decided = new Promise<void>((resolve) => (allDecided = resolve));
-    const options: ImpairRelayOptions = {
+    const options: RelayOptions = {
       seed,
-      toServer: { dropRate: 0.3, duplicateRate: 0.2 },
-      onDatagram(decision) {
-        if (decision.direction !== "toServer") return;
+      up: { loss: 0.3, duplicate: 0.2 },
+      onDecision(direction, decision) {
+        if (direction !== "up") return;
         decisions.push(decision);
         if (decisions.length === N) allDecided();
       },
@@ -269,12 +292,12 @@ Deno.test("impair relay random drop and duplicate rates are seeded, reported and
         if (!d.dropped) expected.push(d.index);
         if (d.duplicated) expected.push(d.index);
       }
-      const stats = relay.stats.toServer;
-      assertEquals(stats.dropped, decisions.filter((d) => d.dropped).length);
-      assertEquals(stats.duplicated, decisions.filter((d) => d.duplicated).length);
-      assertEquals(stats.forwarded, expected.length);
-      assert(stats.dropped > 30 && stats.dropped < 90, `dropped ${stats.dropped}`);
-      assert(stats.duplicated > 10 && stats.duplicated < 60, `duplicated ${stats.duplicated}`);
+      const up = stats(relay).toServer;
+      assertEquals(up.dropped, decisions.filter((d) => d.dropped).length);
+      assertEquals(up.duplicated, decisions.filter((d) => d.duplicated).length);
+      assertEquals(up.forwarded, expected.length);
+      assert(up.dropped > 30 && up.dropped < 90, `dropped ${up.dropped}`);
+      assert(up.duplicated > 10 && up.duplicated < 60, `duplicated ${up.duplicated}`);
       const replies = await client.receiveMany(expected.length);
       assertEquals(replies, expected); // ids equal indices; no reordering configured
     });
@@ -293,9 +316,9 @@ Deno.test("impair relay close clears pending delay and reorder-flush timers", as
   let bothDecided!: () => void;
   const decided = new Promise<void>((resolve) => (bothDecided = resolve));
   try {
-    await using relay = startImpairRelay(echo.addr, {
-      toServer: { delayMs: 60_000, reorder: new Set([1]) },
-      onDatagram() {
+    await using relay = startRelay(echo.addr, {
+      up: { delayMs: 60_000, script: { reorder: new Set([1]) } },
+      onDecision() {
         if (++decisions === 2) bothDecided();
       },
     });
@@ -304,8 +327,8 @@ Deno.test("impair relay close clears pending delay and reorder-flush timers", as
       await client.send(0); // parked in a 60 s delay timer
       await client.send(1); // parked as reordered, with a 50 ms flush timer
       await decided;
-      assertEquals(relay.stats.toServer.forwarded, 0);
-      assertEquals(relay.stats.toServer.reordered, 1);
+      assertEquals(stats(relay).toServer.forwarded, 0);
+      assertEquals(stats(relay).toServer.reordered, 1);
     } finally {
       client.close();
     }
@@ -317,7 +340,7 @@ Deno.test("impair relay close clears pending delay and reorder-flush timers", as
 
 Deno.test("impair relay close is idempotent", async () => {
   const echo = startEcho();
-  const relay = startImpairRelay(echo.addr);
+  const relay = startRelay(echo.addr);
   await relay.close();
   await relay.close();
   await relay[Symbol.asyncDispose]();
@@ -325,8 +348,8 @@ Deno.test("impair relay close is idempotent", async () => {
 });
 
 Deno.test("impair relay rejects rates outside 0..1 and negative delays", () => {
-  const target = { hostname: LOCALHOST, port: 9 };
-  assertThrows(() => startImpairRelay(target, { toServer: { dropRate: 1.5 } }), RangeError);
-  assertThrows(() => startImpairRelay(target, { toClient: { duplicateRate: -0.1 } }), RangeError);
-  assertThrows(() => startImpairRelay(target, { toClient: { delayMs: -1 } }), RangeError);
+  const target = { transport: "udp", hostname: LOCALHOST, port: 9 } as const;
+  assertThrows(() => startRelay(target, { up: { loss: 1.5 } }), RangeError);
+  assertThrows(() => startRelay(target, { down: { duplicate: -0.1 } }), RangeError);
+  assertThrows(() => startRelay(target, { down: { delayMs: -1 } }), RangeError);
 });

@@ -13,8 +13,30 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { runNetkit, startServer } from "./support/cli.ts";
-import { type ImpairDecision, startImpairRelay } from "./support/impair_relay.ts";
-import { mulberry32 } from "./support/prng.ts";
+import type { DirectionCounters } from "../lib/relay/counters.ts";
+import type { PathDecision } from "../lib/relay/datagram_path.ts";
+import { startUdpRelay, type UdpRelay, type UdpRelayOptions } from "../lib/relay/udp.ts";
+import { mulberry32 } from "../lib/prng.ts";
+
+/** The product's UDP relay on 127.0.0.1:0 in front of the server on `port`. */
+function startRelay(port: number, options: Omit<UdpRelayOptions, "listen" | "target"> = {}) {
+  return startUdpRelay({
+    listen: { hostname: LOCALHOST, port: 0 },
+    target: { hostname: LOCALHOST, port },
+    ...options,
+  });
+}
+
+/** The four counts these tests assert, per direction, from the relay's counters. */
+function relayStats(relay: UdpRelay) {
+  const four = (d: DirectionCounters) => ({
+    forwarded: d.datagramsOut,
+    dropped: d.dropped,
+    duplicated: d.duplicated,
+    reordered: d.reordered,
+  });
+  return { toServer: four(relay.counters.up), toClient: four(relay.counters.down) };
+}
 
 const LOCALHOST = "127.0.0.1";
 /** Upper bound on any single CLI run here; a hang fails the test instead of stalling it. */
@@ -83,16 +105,20 @@ Deno.test("udp probe counts exactly the drops, duplicates and reorders injected 
   //   Duplicates: seq 60 (toServer copy, both echoes delivered) + seq 100 → 2.
   //   Out of order: seq 80 (after 81) and seq 140 (after 141) → 2.
   //   Datagrams the client gets: 200 − 3 dropped + 1 copy = 198 = 196 received + 2 duplicates.
-  await using relay = startImpairRelay({ hostname: LOCALHOST, port: server.port }, {
-    toServer: {
-      drop: new Set([10, 50]),
-      duplicate: new Set([20, 60]),
-      reorder: new Set([30, 80]),
+  await using relay = startRelay(server.port, {
+    up: {
+      script: {
+        drop: new Set([10, 50]),
+        duplicate: new Set([20, 60]),
+        reorder: new Set([30, 80]),
+      },
     },
-    toClient: {
-      drop: new Set([5, 20, 150]),
-      duplicate: new Set([100]),
-      reorder: new Set([30, 140]),
+    down: {
+      script: {
+        drop: new Set([5, 20, 150]),
+        duplicate: new Set([100]),
+        reorder: new Set([30, 140]),
+      },
     },
   });
   const report = await probe("udp", relay.addr.port, [
@@ -115,25 +141,26 @@ Deno.test("udp probe counts exactly the drops, duplicates and reorders injected 
     },
     { sent: 200, received: 196, lost: 4, duplicates: 2, out_of_order: 2, stale: 0, malformed: 0 },
   );
-  assertEquals(relay.stats, {
+  assertEquals(relayStats(relay), {
     toServer: { forwarded: 200, dropped: 2, duplicated: 2, reordered: 2 },
     toClient: { forwarded: 198, dropped: 3, duplicated: 1, reordered: 2 },
   });
   // Every datagram handed to the client is either a distinct echo or a duplicate.
-  assertEquals(relay.stats.toClient.forwarded, report.received + report.duplicates);
+  assertEquals(relayStats(relay).toClient.forwarded, report.received + report.duplicates);
 });
 
 Deno.test("udp probe counts match the relay's seeded random drops and duplicates exactly", async () => {
   await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
-  const decisions: Record<"toServer" | "toClient", ImpairDecision[]> = {
+  const decisions: Record<"toServer" | "toClient", PathDecision[]> = {
     toServer: [],
     toClient: [],
   };
-  await using relay = startImpairRelay({ hostname: LOCALHOST, port: server.port }, {
+  await using relay = startRelay(server.port, {
     seed: 20240607,
-    toServer: { dropRate: 0.05, duplicateRate: 0.05 },
-    toClient: { dropRate: 0.05, duplicateRate: 0.05 },
-    onDatagram: (d) => decisions[d.direction][d.index] = d,
+    up: { loss: 0.05, duplicate: 0.05 },
+    down: { loss: 0.05, duplicate: 0.05 },
+    onDecision: (direction, d) =>
+      decisions[direction === "up" ? "toServer" : "toClient"][d.index] = d,
   });
   const sent = 400;
   const report = await probe("udp", relay.addr.port, [
@@ -144,7 +171,7 @@ Deno.test("udp probe counts match the relay's seeded random drops and duplicates
     "--timeout",
     "500ms",
   ]);
-  const stats = relay.stats;
+  const stats = relayStats(relay);
   // The seed must actually exercise every impairment for this test to mean anything.
   for (const dir of ["toServer", "toClient"] as const) {
     assert(stats[dir].dropped > 0 && stats[dir].duplicated > 0, JSON.stringify(stats));
@@ -209,8 +236,8 @@ Deno.test("udp probe rtt reflects 30 ms of delay injected on the way back", asyn
   await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
   const delayMs = 30;
   const toleranceMs = 25;
-  await using relay = startImpairRelay({ hostname: LOCALHOST, port: server.port }, {
-    toClient: { delayMs },
+  await using relay = startRelay(server.port, {
+    down: { delayMs },
   });
   const report = await probe("udp", relay.addr.port, [
     "--count",
@@ -229,8 +256,8 @@ Deno.test("udp probe rtt reflects 30 ms of delay injected on the way back", asyn
 Deno.test("udp probe with --outstanding 1 is a ping-pong: one probe in flight, every one echoed", async () => {
   await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
   const order: string[] = [];
-  await using relay = startImpairRelay({ hostname: LOCALHOST, port: server.port }, {
-    onDatagram: (d) => order.push(`${d.direction === "toServer" ? "S" : "C"}${d.index}`),
+  await using relay = startRelay(server.port, {
+    onDecision: (direction, d) => order.push(`${direction === "up" ? "S" : "C"}${d.index}`),
   });
   const count = 200;
   const report = await probe("udp", relay.addr.port, [
@@ -499,8 +526,8 @@ Deno.test("udp probe with --outstanding 1 counts probes the relay dropped as los
   // Each dropped probe holds the window for one --timeout, then is given up
   // on. (Netkit once let its stall watchdog race that wait and fail the run.)
   const drops = [5, 15, 25, 35, 45, 55, 65, 75];
-  await using relay = startImpairRelay({ hostname: LOCALHOST, port: server.port }, {
-    toServer: { drop: new Set(drops) },
+  await using relay = startRelay(server.port, {
+    up: { script: { drop: new Set(drops) } },
   });
   const count = 100;
   const report = await probe("udp", relay.addr.port, [
@@ -529,5 +556,5 @@ Deno.test("udp probe with --outstanding 1 counts probes the relay dropped as los
       malformed: 0,
     },
   );
-  assertEquals(relay.stats.toServer.forwarded, count - drops.length);
+  assertEquals(relayStats(relay).toServer.forwarded, count - drops.length);
 });
