@@ -226,7 +226,9 @@ export async function serveStreamRelay(
           endLive(c, "--reset-after reached");
         } else if (
           err instanceof Deno.errors.ConnectionReset || err instanceof Deno.errors.BrokenPipe ||
-          err instanceof Deno.errors.ConnectionAborted
+          err instanceof Deno.errors.ConnectionAborted ||
+          // A half-close of a socket the peer has just reset fails with ENOTCONN.
+          err instanceof Deno.errors.NotConnected
         ) {
           if (!c.ended.signal.aborted) counters.resets++;
           endLive(c, `reset: ${(err as Error).message.replace(/ \(os error.*$/, "")}`);
