@@ -40,6 +40,7 @@ const COMMANDS: {
   compare: async () => (await import("./lib/commands/compare.ts")).runCompare,
   relay: async () => (await import("./lib/commands/relay.ts")).runRelay,
   scan: async () => (await import("./lib/commands/scan.ts")).runScan,
+  lab: async () => (await import("./lib/commands/lab.ts")).runLab,
   text: () =>
     Promise.resolve((config) => {
       console.log(config.text);

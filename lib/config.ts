@@ -208,6 +208,43 @@ export interface CompareConfig {
   verbose?: boolean;
   /** `--max-loss`: loss above this percentage, either transport, any phase, fails (exit 1). */
   maxLossPercent: number | undefined;
+  /** Impairment flags (`--loss`, `--delay`, …): run in a private network namespace (lib/lab/). */
+  impairment?: LabImpairment;
+  /** The re-executed compare inside the namespace (hidden `--lab-inside`). */
+  labInside?: boolean;
+  /** The arguments after `compare`, to re-execute inside the namespace. */
+  argv?: readonly string[];
+}
+
+/**
+ * What the kernel does to every packet on the lab's loopback (lib/lab/):
+ * each field undefined when not asked for.
+ */
+export interface LabImpairment {
+  /** Percent of TCP and UDP packets dropped each way (nftables). */
+  lossPercent?: number;
+  /** Added one-way delay in ms (netem). */
+  delayMs?: number;
+  /** Delay variation in ms (netem; needs a delay). */
+  jitterMs?: number;
+  /** Percent of packets sent ahead of their turn (netem; needs a delay). */
+  reorderPercent?: number;
+  /** Percent of packets duplicated (netem). */
+  duplicatePercent?: number;
+  /** Link rate in bits per second (tbf), shared by both directions of loopback. */
+  rateBps?: number;
+}
+
+/** `netkit lab IMPAIRMENTS -- COMMAND …`: one netkit command in an impaired namespace. */
+export interface LabConfig {
+  command: "lab";
+  impairment: LabImpairment;
+  /** The netkit command line to run inside, e.g. `["client", "--probe", …]`. */
+  args: readonly string[];
+  /** Set in the process already inside the namespace (hidden `--lab-inside`). */
+  inside: boolean;
+  /** `-v`: log the permissions kept and each setup command. */
+  verbose?: boolean;
 }
 
 /** `--help` or `--version`: print text and exit 0. */
@@ -303,4 +340,5 @@ export type Config =
   | CompareConfig
   | RelayConfig
   | ScanConfig
+  | LabConfig
   | TextConfig;

@@ -12,6 +12,11 @@
  * embedded server is a Worker whose module is loaded from disk after the drop;
  * workers inherit the permissions left).
  *
+ * `run` (granted by the binary for the lab's programs only: ip, nft, tc,
+ * nstat, unshare and netkit's own executable, see `lib/lab/programs.ts`) is
+ * kept by `lab` and by `compare` with impairment flags, and dropped by every
+ * other command.
+ *
  * `ffi` (granted by the binary for the libc paths only, see
  * `lib/engine/native/libc.ts`) is dropped by every command today: no command
  * runs the native engine yet. When `--engine` reaches probe, throughput and
@@ -31,6 +36,7 @@
 
 import type { Config } from "./config.ts";
 import { LIBC_PATHS } from "./engine/native/libc.ts";
+import { RUN_PATHS } from "./lab/programs.ts";
 
 /** The Deno permissions a command can keep or lose (`import` and hrtime stay as granted). */
 export type PermissionName = "net" | "read" | "write" | "ffi" | "run" | "env" | "sys";
@@ -61,6 +67,8 @@ export type Role =
   | "relay"
   | "relay-unix"
   | "scan"
+  | "compare-lab"
+  | "lab"
   | "text";
 
 /** One row: what a role keeps, and why (the README's permissions table says the same). */
@@ -102,6 +110,16 @@ export const PRIVILEGES: Readonly<Record<Role, Privilege>> = {
     why: "Deno checks read and write on a unix: socket path; write removes a listening one at exit",
   },
   scan: { keep: ["net"], why: "connects and sends probes; nothing on disk" },
+  "compare-lab": {
+    keep: ["net", "read", "run"],
+    why:
+      "re-runs itself in a private network namespace (unshare) that it impairs (ip, nft, tc) and reads (nstat, nft)",
+  },
+  lab: {
+    keep: ["read", "run"],
+    why:
+      "runs netkit in a private network namespace (unshare, /proc/self/exe) that it impairs and reads (ip, nft, tc, nstat)",
+  },
   text: { keep: [], why: "prints help or the version" },
 };
 
@@ -114,13 +132,15 @@ export function roleOf(config: Config): Role {
     case "client":
       return clientRole(config);
     case "compare":
-      return "compare";
+      return config.impairment ? "compare-lab" : "compare";
     case "relay":
       return config.listen.transport === "unix" || config.target.transport === "unix"
         ? "relay-unix"
         : "relay";
     case "scan":
       return "scan";
+    case "lab":
+      return "lab";
     case "text":
       return "text";
     default: {
@@ -158,11 +178,15 @@ export interface PrivilegeDrop {
 
 const ALL_LIBC_PATHS = [...LIBC_PATHS.x86_64, ...LIBC_PATHS.aarch64];
 
-/** Whether the process holds `name`: globally, or (ffi) for the libc paths the binary is granted. */
+/**
+ * Whether the process holds `name`: globally, or (ffi, run) for the paths the
+ * binary is granted (the libc paths; the lab's programs).
+ */
 function held(name: PermissionName): boolean {
   const granted = (d: Deno.PermissionDescriptor) =>
     Deno.permissions.querySync(d).state === "granted";
   if (granted({ name } as Deno.PermissionDescriptor)) return true;
+  if (name === "run") return RUN_PATHS.some((command) => granted({ name: "run", command }));
   return name === "ffi" && ALL_LIBC_PATHS.some((path) => granted({ name: "ffi", path }));
 }
 

@@ -26,6 +26,8 @@ import {
   type CompareConfig,
   type Config,
   type Impairment,
+  type LabConfig,
+  type LabImpairment,
   type OutputFormat,
   type ProbeWorkload,
   type RelayConfig,
@@ -190,8 +192,9 @@ export function parseCommandLine(argv: readonly string[]): Config {
   }
   const command = first as CommandName;
   const spec = COMMANDS[command];
-  const { values, positionals } = parseFlagArgs(command, spec.flags, rest);
-  const flags = new Flags(command, values, rest);
+  const flagArgs = command === "lab" ? labFlagArgs(rest) : rest;
+  const { values, positionals } = parseFlagArgs(command, spec.flags, flagArgs);
+  const flags = new Flags(command, values, flagArgs);
   if (flags.bool("help")) return { command: "text", text: renderHelp(spec) };
   switch (command) {
     case "server":
@@ -199,11 +202,13 @@ export function parseCommandLine(argv: readonly string[]): Config {
     case "client":
       return buildClient(flags, positionals);
     case "compare":
-      return buildCompare(flags, positionals);
+      return buildCompare(flags, positionals, rest);
     case "relay":
       return buildRelay(flags, positionals);
     case "scan":
       return buildScan(flags, positionals);
+    case "lab":
+      return buildLab(flags, positionals, rest);
     default: {
       const never: never = command;
       throw new Error(`unhandled command ${never}`);
@@ -581,11 +586,92 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
   };
 }
 
-function buildCompare(flags: Flags, positionals: string[]): CompareConfig {
+/** Lab flags are the arguments before `--`; the netkit command line follows it. */
+function labFlagArgs(rest: string[]): string[] {
+  const dashes = rest.indexOf("--");
+  return dashes < 0 ? rest : rest.slice(0, dashes);
+}
+
+/** `5`, `5%` or `0.5%`: a share of packets, more than 0 and less than 100. */
+function percentFlag(flags: Flags, name: string): number | undefined {
+  const text = flags.string(name);
+  if (text === undefined) return undefined;
+  const match = /^(\d+(?:\.\d+)?)%?$/.exec(text.trim());
+  const value = match ? Number(match[1]) : NaN;
+  if (!(value > 0 && value < 100)) {
+    return flags.invalid(name, text, "a percentage above 0 and below 100, such as 2% or 0.5%");
+  }
+  return value;
+}
+
+/** The impairment flags of `compare` (rate flag `--link-rate`) or `lab` (`--rate`). */
+function labImpairment(flags: Flags, rateFlag: "rate" | "link-rate"): LabImpairment {
+  const duration = (name: string) => {
+    if (!flags.has(name)) return undefined;
+    const ms = flags.duration(name, 0);
+    if (ms <= 0) flags.invalid(name, flags.string(name) ?? "0", "a duration above 0, such as 20ms");
+    return ms;
+  };
+  flags.requires("jitter", "delay");
+  flags.requires("reorder", "delay");
+  const rateText = flags.string(rateFlag);
+  const rateBps = rateText === undefined ? undefined : parseScaled(rateText);
+  if (rateText !== undefined && !(rateBps !== undefined && rateBps >= 8000)) {
+    flags.invalid(rateFlag, rateText, "bits per second of 8k or more, such as 500k, 20M or 1G");
+  }
+  const i: LabImpairment = {
+    lossPercent: percentFlag(flags, "loss"),
+    delayMs: duration("delay"),
+    jitterMs: duration("jitter"),
+    reorderPercent: percentFlag(flags, "reorder"),
+    duplicatePercent: percentFlag(flags, "duplicate"),
+    rateBps,
+  };
+  return Object.fromEntries(Object.entries(i).filter(([, v]) => v !== undefined)) as LabImpairment;
+}
+
+const LAB_COMMANDS = ["server", "client", "compare"];
+
+function buildLab(flags: Flags, positionals: string[], rest: string[]): LabConfig {
+  const dashes = rest.indexOf("--");
+  if (positionals.length > 0) {
+    flags.fail(`Unexpected argument '${positionals[0]}': put '--' before the command`);
+  }
+  const args = dashes < 0 ? [] : rest.slice(dashes + 1);
+  const inner = args[0];
+  if (inner === undefined) {
+    flags.fail(
+      "Give the command to run after '--', e.g. 'netkit lab --loss 5% -- client --probe --proto udp'",
+    );
+  }
+  if (!LAB_COMMANDS.includes(inner)) {
+    flags.fail(`Cannot run '${inner}' in the lab: expected ${LAB_COMMANDS.join(", ")} after '--'`);
+  }
+  const parsed = parseCommandLine(args); // the inner command's own usage errors, up front
+  if (parsed.command === "compare" && parsed.impairment !== undefined) {
+    flags.fail("Give the impairments once: to 'netkit lab', or to 'netkit compare' on its own");
+  }
+  return {
+    command: "lab",
+    impairment: labImpairment(flags, "rate"),
+    args,
+    inside: flags.bool("lab-inside"),
+    ...(flags.bool("verbose") && { verbose: true }),
+  };
+}
+
+function buildCompare(flags: Flags, positionals: string[], argv: string[]): CompareConfig {
   const remote = positionals.length > 0;
   const tuned = ["count", "duration", "rate", "size", "outstanding", "timeout", "ping-pong"].some(
     (f) => flags.has(f),
   );
+  const impaired = labImpairment(flags, "link-rate");
+  const lab = Object.keys(impaired).length > 0;
+  if (lab && remote) {
+    flags.fail(
+      "Impairment flags build a private lab path with its own server: drop HOST and PORT, or the impairments",
+    );
+  }
   return {
     command: "compare",
     target: remote ? target(flags, positionals) : undefined,
@@ -595,6 +681,7 @@ function buildCompare(flags: Flags, positionals: string[]): CompareConfig {
     ...reportFlags(flags),
     ...(flags.bool("verbose") && { verbose: true }),
     maxLossPercent: maxLoss(flags),
+    ...(lab && { impairment: impaired, labInside: flags.bool("lab-inside"), argv }),
   };
 }
 

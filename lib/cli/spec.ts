@@ -187,6 +187,40 @@ function withDirections(flags: Readonly<Record<string, FlagSpec>>): Record<strin
   return out;
 }
 
+/**
+ * The impairments of a lab path (lib/lab/): the kernel applies them to every
+ * packet on a private loopback. The link rate's flag is `--rate` in `lab` and
+ * `--link-rate` in `compare` (where `--rate` is the probe rate).
+ */
+const LAB_IMPAIRMENT_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  loss: {
+    type: "string",
+    value: "P%",
+    help: "Drop P% of TCP and UDP packets each way (nftables; TCP handshakes exempt)",
+  },
+  delay: { type: "string", value: "DUR", help: "Delay every packet DUR each way (netem)" },
+  jitter: {
+    type: "string",
+    value: "DUR",
+    help: "Vary the delay by up to DUR (netem; needs --delay)",
+  },
+  reorder: {
+    type: "string",
+    value: "P%",
+    help: "Send P% of packets without the delay, ahead of others (netem; needs --delay)",
+  },
+  duplicate: { type: "string", value: "P%", help: "Duplicate P% of packets (netem)" },
+};
+
+const LINK_RATE_HELP =
+  "Cap the path at RATE bits/s, k, M or G (tbf); both directions of loopback share it";
+
+const LAB_INSIDE: FlagSpec = {
+  type: "boolean",
+  hidden: true,
+  help: "Internal: this process is already inside the lab's namespace",
+};
+
 /** Every command's flags. `main.ts` dispatches on these names. */
 export const COMMANDS = {
   server: {
@@ -491,17 +525,52 @@ export const COMMANDS = {
         default: "2s; the demo: 1s",
         help: "How long to wait for the last echoes",
       },
+      ...LAB_IMPAIRMENT_FLAGS,
+      "link-rate": { type: "string", value: "RATE", help: LINK_RATE_HELP },
+      "lab-inside": LAB_INSIDE,
       verbose: { type: "boolean", short: "v", help: "Log the permissions kept to stderr" },
       help: HELP_FLAG,
     },
     examples: [
       "netkit compare                               # demo: embedded server on loopback",
+      "netkit compare --loss 2%                     # the same over a lossy kernel path (Linux)",
+      "netkit compare --loss 1% --link-rate 20M --count 5000",
       "netkit compare 127.0.0.1 --rate 20k --count 100000   # port 5050",
       "netkit compare ::1 5050 --duration 5s --json",
     ],
     notes: [
       "With no HOST it starts its own TCP+UDP echo server on loopback and runs two phases: a paced one and an unpaced one that overruns UDP's receive buffer.",
       "Serve one for a remote compare with: netkit server --proto both",
+      "Impairment flags (no HOST) run server and probes in a private network namespace (see 'netkit lab --help').",
+    ],
+  },
+  lab: {
+    name: "lab",
+    usage: "netkit lab [--loss P%] [--delay DUR] [--rate RATE] [impairments] -- COMMAND [flags]",
+    summary:
+      "Run one netkit command in a private network namespace whose loopback the kernel impairs (Linux).",
+    flags: {
+      ...LAB_IMPAIRMENT_FLAGS,
+      rate: { type: "string", value: "RATE", help: LINK_RATE_HELP },
+      "lab-inside": LAB_INSIDE,
+      verbose: {
+        type: "boolean",
+        short: "v",
+        help: "Log the permissions kept and the lab's setup to stderr",
+      },
+      help: HELP_FLAG,
+    },
+    examples: [
+      "netkit lab --loss 5% -- client --probe --proto udp 127.0.0.1 5050",
+      "netkit lab --rate 5M -- client --throughput 127.0.0.1 5050 --duration 5s",
+      "netkit lab --loss 1% --delay 20ms -- compare --count 2000",
+    ],
+    notes: [
+      "Needs Linux with root or unprivileged user namespaces, iproute2 (ip, tc, nstat) and nftables.",
+      "For 'client', the lab also runs 'netkit server --proto both' on 127.0.0.1:5050 inside it.",
+      "Nothing changes outside: the namespace, its rules and qdiscs vanish when the command exits.",
+      "Prints the kernel's counters from inside the namespace (TCP retransmissions, UDP",
+      "receive-buffer errors, packets the loss rule dropped) on stderr at the end.",
     ],
   },
   relay: {

@@ -28,7 +28,7 @@ import { ensureUdpListener, openDatagram, resolve } from "../client/dial.ts";
 import { type EmbeddedServer, startEmbeddedServer } from "../compare/embedded_server.ts";
 import { describeDifferences } from "../compare/findings.ts";
 import { readSnmpCounters, readUdpCounters } from "../udp_counters.ts";
-import type { CompareConfig, ProbeWorkload } from "../config.ts";
+import type { CompareConfig, LabImpairment, ProbeWorkload } from "../config.ts";
 import { Output } from "../output.ts";
 import {
   finite,
@@ -55,6 +55,9 @@ import { terminalChart } from "../report/terminal_chart.ts";
 import { probeVerdict } from "../probe/verdict.ts";
 import { type NetkitError, PartialRunError } from "../errors.ts";
 import { RunStop } from "../stop.ts";
+import { counterDelta, type KernelCounters, kernelJson } from "../lab/counters.ts";
+import { expectedRoundTripLoss } from "../lab/impairment.ts";
+import { applyImpairments, type Lab, runInNamespace } from "../lab/namespace.ts";
 
 /** One phase of a comparison. */
 export interface ComparePhase {
@@ -93,8 +96,31 @@ export const DEMO_PHASES: readonly ComparePhase[] = [
   },
 ];
 
+/**
+ * The default phase on a lab path (impairment flags): paced, so what the
+ * learner sees is the path's doing, not an overrun receiver; a long timeout,
+ * since TCP recovers from loss by retransmitting, with backoff.
+ */
+export const LAB_PHASE: ComparePhase = {
+  name: "impaired",
+  description: "3,000 probes of 64 B at 1,000/s over the impaired path",
+  workload: {
+    count: 3000,
+    durationMs: undefined,
+    rate: 1000,
+    size: 64,
+    timeoutMs: 3000,
+    intervalMs: 0,
+    outstanding: 0,
+  },
+};
+
 interface PhaseResult {
   phase: ComparePhase;
+  /** The lab's kernel counters during the phase (impairment flags only). */
+  kernel?: KernelCounters;
+  /** The lab's impairment (impairment flags only). */
+  impairment?: LabImpairment;
   tcp: ProbeReport;
   /** Missing when the run was stopped before the phase's UDP half. */
   udp: ProbeReport | undefined;
@@ -113,6 +139,11 @@ export async function runCompare(config: CompareConfig): Promise<number> {
   const out = new Output(config.output);
   using stop = RunStop.onSignals();
   try {
+    if (config.impairment && !config.labInside) {
+      // Re-run this compare inside a private, impaired network namespace (lib/lab/).
+      return await runInNamespace(["compare", ...(config.argv ?? []), "--lab-inside"]);
+    }
+    const lab = config.impairment && await applyImpairments(config.impairment);
     if (config.target === undefined) {
       await using server = await startEmbeddedServer();
       out.text(
@@ -122,12 +153,15 @@ export async function runCompare(config: CompareConfig): Promise<number> {
           }`,
         ),
       );
+      if (lab) out.text(`Path: ${lab.description}, in a private network namespace`);
       return await compare(
         { hostname: server.hostname, port: server.port },
         server,
         config,
         out,
         stop,
+        undefined,
+        lab || undefined,
       );
     }
     // Resolve first: a name that does not resolve fails before anything is printed, and TCP
@@ -167,8 +201,11 @@ async function compare(
   out: Output,
   stop: RunStop,
   shown: string = formatHost(target.hostname, target.port),
+  lab?: Lab,
 ): Promise<number> {
-  const phases: readonly ComparePhase[] = config.workload
+  const phases: readonly ComparePhase[] = lab && !config.workload
+    ? [LAB_PHASE]
+    : config.workload
     ? [{
       name: "custom",
       description: describeWorkload(config.workload),
@@ -242,6 +279,7 @@ async function compare(
       ? { tcp: new ProbeSeries("tcp"), udp: new ProbeSeries("udp") }
       : undefined;
     // Ctrl-C (stop.signal) stops sending; a second one (stop.now) stops waiting for echoes.
+    const kernelBefore = await lab?.counters();
     const runTcp = (signal?: AbortSignal, started?: () => void) =>
       runProbe({ transport: "tcp", ...target }, phase.workload, {
         onInterval,
@@ -318,9 +356,11 @@ async function compare(
         : undefined;
     const serverAfter = udp && await embedded?.counters();
     const after = udp && await readUdpCounters();
+    const kernelAfter = await lab?.counters();
+    const kernel = kernelBefore && kernelAfter && counterDelta(kernelBefore, kernelAfter);
     const rcvbufErrors = before?.RcvbufErrors !== undefined && after?.RcvbufErrors !== undefined
       ? after.RcvbufErrors - before.RcvbufErrors
-      : undefined;
+      : kernel?.udpRcvbufErrors;
     const udpLossSplit = udp && serverBefore && serverAfter
       ? {
         toServer: Math.max(0, udp.sent - (serverAfter.datagramsIn - serverBefore.datagramsIn)),
@@ -344,17 +384,30 @@ async function compare(
         ...(rcvbufErrors !== undefined && { rcvbufErrors }),
         ...(udpLossSplit && { udpLossSplit }),
         ...(tcpRetransmits !== undefined && { tcpRetransmits }),
+        ...(tcpRetransmits === undefined && kernel && { tcpRetransmits: kernel.tcpRetransSegs }),
         loopback: isLoopback(target.hostname),
         concurrent,
+        ...(kernel && { lab: { ...kernel, lossPercent: lab?.impairment.lossPercent } }),
       })
       : [];
     const data = series && { tcp: series.tcp.data(), udp: series.udp.data() };
-    results.push({ phase, tcp, udp, rcvbufErrors, udpLossSplit, findings, series: data });
+    results.push({
+      phase,
+      tcp,
+      udp,
+      rcvbufErrors,
+      udpLossSplit,
+      findings,
+      series: data,
+      kernel,
+      impairment: lab?.impairment,
+    });
     if (i === phases.length - 1 || stop.signal.aborted || failure !== undefined) {
       progress.stop();
     }
     out.text(
       ...table(tcp, udp, out.style),
+      ...labLines(udp, lab, kernel),
       "",
       ...findings.flatMap((f) => wrap(highlightFinding(f, out.style), width, "  ")),
     );
@@ -407,6 +460,11 @@ function finish(
     tcp: last.tcp ?? null,
     udp: last.udp ?? null,
     findings: last.findings ?? null,
+    ...(last.kernel !== undefined && {
+      impairment: last.impairment ?? null,
+      kernel: last.kernel ?? null,
+      expected_udp_loss_percent: last.expected_udp_loss_percent ?? null,
+    }),
     phases: phaseDocs,
     interrupted: stop.interrupted,
   }, failure);
@@ -444,6 +502,8 @@ function phaseJson(r: PhaseResult): Json {
     udp_lost_before_server: r.udpLossSplit?.toServer ?? null,
     udp_lost_after_server: r.udpLossSplit?.fromServer ?? null,
     findings: r.findings,
+    ...(r.kernel && { kernel: kernelJson(r.kernel) }),
+    ...(r.kernel && r.impairment && labJson(r.impairment)),
   };
 }
 
@@ -505,3 +565,41 @@ const SECONDARY_ROWS = new Set([
   "send rate",
   "elapsed",
 ]);
+
+/** The lab path's JSON: what was applied, and the loss a round trip should see. */
+function labJson(i: LabImpairment): Record<string, Json> {
+  return {
+    impairment: {
+      loss_percent_each_way: i.lossPercent ?? null,
+      delay_ms: i.delayMs ?? null,
+      jitter_ms: i.jitterMs ?? null,
+      reorder_percent: i.reorderPercent ?? null,
+      duplicate_percent: i.duplicatePercent ?? null,
+      rate_bps: i.rateBps ?? null,
+    },
+    expected_udp_loss_percent: i.lossPercent === undefined
+      ? null
+      : finite(100 * expectedRoundTripLoss(i.lossPercent)),
+  };
+}
+
+/** Under the table on a lab path: expected UDP loss beside measured, and the kernel's counters. */
+function labLines(
+  udp: ProbeReport | undefined,
+  lab: Lab | undefined,
+  kernel: KernelCounters | undefined,
+) {
+  if (!lab || !kernel) return [];
+  const loss = lab.impairment.lossPercent;
+  return [
+    ...(loss === undefined || udp === undefined ? [] : [
+      `  UDP loss: measured ${formatPercent(udp.lostFraction)}, expected ${
+        formatPercent(expectedRoundTripLoss(loss))
+      } (${loss}% each way: 1 − (1 − ${loss / 100})²)`,
+    ]),
+    `  kernel: TCP retransmitted ${formatCount(kernel.tcpRetransSegs)} segments; ` +
+    `UDP receive-buffer errors ${formatCount(kernel.udpRcvbufErrors)}; ` +
+    `the loss rule dropped ${formatCount(kernel.dropsUdp + kernel.dropsTcp)} packets ` +
+    `(${formatCount(kernel.dropsUdp)} UDP, ${formatCount(kernel.dropsTcp)} TCP)`,
+  ];
+}

@@ -56,6 +56,25 @@ export interface FindingsOptions {
    * @default {false}
    */
   concurrent?: boolean;
+  /**
+   * The lab path (lib/lab/): its configured loss each way, and the kernel
+   * counters of its namespace during the phase, which the sentences cite.
+   * @default {undefined}
+   */
+  lab?: LabEvidence;
+}
+
+/** What the lab's kernel counted during one phase. */
+export interface LabEvidence {
+  /** `--loss`, percent each way; undefined when no loss was configured. */
+  lossPercent?: number;
+  /** TcpRetransSegs. */
+  tcpRetransSegs: number;
+  /** UdpRcvbufErrors. */
+  udpRcvbufErrors: number;
+  /** Packets the loss rule dropped, by protocol. */
+  dropsUdp: number;
+  dropsTcp: number;
 }
 
 /** A latency ratio this large or larger may be worth a sentence (if also beyond noise). */
@@ -233,8 +252,19 @@ export function describeDifferences(
     );
   }
 
-  // 2. Why UDP lost: from the strongest evidence there is, or "unknown".
-  if (udp.lost > 0) out.push(...whyUdpLost(udp, options));
+  // 2. Why UDP lost: from the strongest evidence there is, or "unknown"; on the lab path, its drop rule.
+  if (udp.lost > 0) {
+    out.push(
+      ...(options.lab?.lossPercent !== undefined
+        ? [labLossWhy(udp, options.lab, options.lab.lossPercent)]
+        : whyUdpLost(udp, options)),
+    );
+  }
+
+  // 2b. What TCP paid on the lab path, by the kernel's count.
+  if (options.lab && options.lab.tcpRetransSegs > 0) {
+    out.push(labTcpCost(tcp, udp, options.lab));
+  }
 
   // 3. Order and duplicates.
   if (udp.outOfOrder > 0) {
@@ -418,4 +448,36 @@ function latencySentence(
       `receive buffers before being read.`;
   }
   return `${head}; the cause is unknown.`;
+}
+
+/** Why UDP lost on the lab path, citing the drop rule's counter and the expected loss. */
+function labLossWhy(udp: ProbeReport, lab: LabEvidence, lossPercent: number): string {
+  const p = lossPercent / 100;
+  const expected = 1 - (1 - p) ** 2;
+  const overflow = lab.udpRcvbufErrors > 0
+    ? ` and ${formatCount(lab.udpRcvbufErrors)} more overflowed a receive buffer (UdpRcvbufErrors)`
+    : "";
+  return `Why: the path dropped them: the loss rule dropped ${
+    formatCount(lab.dropsUdp)
+  } UDP datagrams (its nftables counter)${overflow}, and UDP never retransmits, so each ` +
+    `dropped request or echo is a lost probe. With ${lossPercent}% loss each way, 1 − (1 − ${p})² = ` +
+    `${formatPercent(expected)} of round trips should fail; UDP lost ${
+      formatPercent(udp.lostFraction)
+    }.`;
+}
+
+/** TCP's price on the lab path: retransmissions (kernel counter) and the latency they cost. */
+function labTcpCost(tcp: ProbeReport, udp: ProbeReport, lab: LabEvidence): string {
+  const dropped = lab.dropsTcp > 0
+    ? ` after the loss rule dropped ${formatCount(lab.dropsTcp)} of its packets`
+    : "";
+  const lost = tcp.lost === 0
+    ? "lost nothing"
+    : `still missed ${formatCount(tcp.lost)} echoes within the timeout`;
+  return `TCP retransmitted ${
+    formatCount(lab.tcpRetransSegs)
+  } segments (kernel TcpRetransSegs)${dropped}, so it ${lost} but paid in latency: ` +
+    `p99 RTT ${ms(tcp.rtt.p99)} ms vs UDP's ${ms(udp.rtt.p99)} ms, max ${ms(tcp.rtt.max)} vs ${
+      ms(udp.rtt.max)
+    } ms.`;
 }
