@@ -26,6 +26,9 @@ const CASES: [string[], Role][] = [
   [["relay", "tcp:0", "unix:/tmp/x.sock"], "relay-unix"],
   [["scan", "127.0.0.1", "1-1024"], "scan"],
   [["scan", "-u", "::1", "53"], "scan"],
+  [["compare", "--loss", "2%"], "compare-lab"],
+  [["compare", "--link-rate", "20M", "--count", "100"], "compare-lab"],
+  [["lab", "--loss", "5%", "--", "client", "--probe"], "lab"],
   [["--help"], "text"],
   [["server", "--help"], "text"],
 ];
@@ -36,11 +39,12 @@ for (const [argv, role] of CASES) {
   });
 }
 
-Deno.test("only Unix sockets keep write, and no command keeps ffi, run, env or sys", () => {
+Deno.test("only Unix sockets keep write, only the lab keeps run, and none keeps ffi, env or sys", () => {
   for (const [role, { keep }] of Object.entries(PRIVILEGES)) {
     for (const name of keep) assertEquals(PERMISSION_NAMES.includes(name), true, name);
     assertEquals(keep.includes("write"), role.endsWith("-unix"), role);
-    for (const name of ["ffi", "run", "env", "sys"] as const) {
+    assertEquals(keep.includes("run"), role === "lab" || role === "compare-lab", role);
+    for (const name of ["ffi", "env", "sys"] as const) {
       assertEquals(keep.includes(name), false, `${role} keeps ${name}`);
     }
   }

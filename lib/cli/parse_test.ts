@@ -801,6 +801,77 @@ Deno.test("UDP throughput without --bitrate is paced at 1 Mbit/s per stream and 
   assertEquals(tcp.bitrateIsDefault, undefined);
 });
 
+Deno.test("compare's impairment flags become an impairment and keep the arguments to re-run", () => {
+  const config = parseCommandLine([
+    "compare",
+    "--loss",
+    "2%",
+    "--link-rate",
+    "20M",
+    "--count",
+    "50",
+  ]);
+  assert(config.command === "compare");
+  assertEquals(config.impairment, { lossPercent: 2, rateBps: 20e6 });
+  assertEquals(config.labInside, false);
+  assertEquals(config.argv, ["--loss", "2%", "--link-rate", "20M", "--count", "50"]);
+  assertEquals(config.workload?.rate, 1000, "--rate stays the probe rate");
+  const plain = parseCommandLine(["compare"]);
+  assert(plain.command === "compare");
+  assertEquals(plain.impairment, undefined);
+});
+
+Deno.test("lab takes impairments before '--' and a netkit command after it", () => {
+  const config = parseCommandLine([
+    "lab",
+    "--loss",
+    "5",
+    "--delay",
+    "20ms",
+    "--jitter",
+    "5ms",
+    "--rate",
+    "5M",
+    "--",
+    "client",
+    "--probe",
+    "--proto",
+    "udp",
+  ]);
+  assertEquals(config, {
+    command: "lab",
+    impairment: { lossPercent: 5, delayMs: 20, jitterMs: 5, rateBps: 5e6 },
+    args: ["client", "--probe", "--proto", "udp"],
+    inside: false,
+  });
+});
+
+Deno.test("bad impairments are usage errors naming the flag and the fix", () => {
+  assertUsage(["compare", "--loss", "150%"], "'--loss'", "below 100");
+  assertUsage(["compare", "--loss", "0"], "'--loss'", "above 0");
+  assertUsage(["compare", "--jitter", "5ms"], "'--jitter' needs '--delay'");
+  assertUsage(["compare", "--reorder", "5%"], "'--reorder' needs '--delay'");
+  assertUsage(["compare", "--link-rate", "fast"], "'--link-rate'", "20M");
+  assertUsage(["compare", "--delay", "0"], "'--delay'", "above 0");
+  assertUsage(["compare", "--loss", "2%", "127.0.0.1", "5050"], "drop HOST and PORT");
+  assertUsage(["lab", "--loss", "5%"], "after '--'");
+  assertUsage(["lab", "--loss", "5%", "client"], "put '--' before the command");
+  assertUsage(["lab", "--", "lab", "--", "client"], "Cannot run 'lab' in the lab");
+  assertUsage(["lab", "--loss", "1", "--", "compare", "--loss", "2"], "Give the impairments once");
+  // The command after '--' is checked up front, with its own help named.
+  let inner: unknown;
+  try {
+    parseCommandLine(["lab", "--", "client", "--bogus"]);
+  } catch (err) {
+    inner = err;
+  }
+  assert(inner instanceof NetkitError && inner.exitCode === 2);
+  assertEquals(
+    inner.message,
+    "Unknown flag '--bogus' for 'netkit client' (see 'netkit client --help')",
+  );
+});
+
 Deno.test("--report and --no-chart become config fields on probe, throughput and compare, absent otherwise", () => {
   const probe = parseCommandLine(["client", "--probe", "-u", "::1", "--report", "a b.html"]);
   assert(probe.command === "client" && probe.action === "probe");
