@@ -474,9 +474,15 @@ function labTcpCost(tcp: ProbeReport, udp: ProbeReport, lab: LabEvidence): strin
   const lost = tcp.lost === 0
     ? "lost nothing"
     : `still missed ${formatCount(tcp.lost)} echoes within the timeout`;
+  const tail = tcp.rtt.p99 !== null && udp.rtt.p99 !== null && udp.rtt.p99 > 0
+    ? tcp.rtt.p99 / udp.rtt.p99
+    : undefined;
+  const price = tail !== undefined && tail >= NOTABLE_RATIO
+    ? "but paid in latency"
+    : "and here the retransmissions cost it little";
   return `TCP retransmitted ${
     formatCount(lab.tcpRetransSegs)
-  } segments (kernel TcpRetransSegs)${dropped}, so it ${lost} but paid in latency: ` +
+  } segments (kernel TcpRetransSegs)${dropped}, so it ${lost} ${price}: ` +
     `p99 RTT ${ms(tcp.rtt.p99)} ms vs UDP's ${ms(udp.rtt.p99)} ms, max ${ms(tcp.rtt.max)} vs ${
       ms(udp.rtt.max)
     } ms.`;

@@ -617,3 +617,38 @@ Deno.test("counts of one are singular: 1 probe out of order, 1 duplicate echo, 1
   assertEquals(find(lines, /dropped 1 UDP datagram for full/).length, 1);
   assertEquals(find(lines, /retransmitted 1 TCP segment during/).length, 1);
 });
+
+Deno.test("on a lab path, findings cite the drop rule's counter, the expected loss and TCP's retransmissions", () => {
+  const lab = {
+    lossPercent: 5,
+    tcpRetransSegs: 61,
+    udpRcvbufErrors: 2,
+    dropsUdp: 973,
+    dropsTcp: 80,
+  };
+  const tcp = clean("tcp", { rtt: rtt(1, 230) });
+  const found = describeDifferences(tcp, lossy(975, { rtt: rtt(1, 2) }), { lab });
+  const why = found.find((f) => f.startsWith("Why: the path dropped them"));
+  assertEquals(
+    why,
+    "Why: the path dropped them: the loss rule dropped 973 UDP datagrams (its nftables counter) " +
+      "and 2 more overflowed a receive buffer (UdpRcvbufErrors), and UDP never retransmits, so each " +
+      "dropped request or echo is a lost probe. With 5% loss each way, 1 − (1 − 0.05)² = 9.75% of " +
+      "round trips should fail; UDP lost 9.75%.",
+  );
+  assert(!found.some((f) => f.includes("on loopback that means full socket receive buffers")));
+  const cost = found.find((f) =>
+    f.startsWith("TCP retransmitted 61 segments (kernel TcpRetransSegs)")
+  );
+  assert(cost, found.join(" | "));
+  assertMatch(
+    cost,
+    /after the loss rule dropped 80 of its packets, so it lost nothing but paid in latency: p99 RTT 230 ms vs UDP's 2\.00 ms/,
+  );
+  // A quick recovery is not called a price.
+  const quick = describeDifferences(clean("tcp"), lossy(975), { lab });
+  assert(
+    quick.some((f) => f.includes("here the retransmissions cost it little")),
+    quick.join(" | "),
+  );
+});
