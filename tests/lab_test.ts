@@ -335,68 +335,76 @@ async function hostHasLabTable(): Promise<boolean> {
   return new TextDecoder().decode(stdout).includes("netkit_lab");
 }
 
-Deno.test({
-  name:
-    "Ctrl-C during an impaired compare leaves no process, no namespace and no nftables table behind",
-  ignore: IGNORE,
-  async fn() {
-    requireSupport();
-    // An odd timeout marks this run's processes.
-    const marker = `${3000 + Math.floor(Math.random() * 999)}ms`;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        ...NETKIT_RUN,
-        "compare",
-        "--loss",
-        "5%",
-        "--count",
-        "100000",
-        "--rate",
-        "1000",
-        "--timeout",
-        marker,
-      ],
-      cwd: ROOT_DIR,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    const stderr = new Response(child.stderr).text();
-    let ns = "";
-    try {
-      // The phase line is printed once the namespace is impaired and the server is up.
-      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      let text = "";
-      while (!/^Phase 1 of 1/m.test(text)) {
-        const { value, done } = await reader.read();
-        if (done) fail(`compare ended before its phase began: ${text}${await stderr}`);
-        text += value;
+for (
+  const [signal, exitCode, what] of [["SIGINT", 130, "Ctrl-C"], [
+    "SIGTERM",
+    143,
+    "SIGTERM",
+  ]] as const
+) {
+  Deno.test({
+    name:
+      `${what} during an impaired compare leaves no process, no namespace and no nftables table behind`,
+    ignore: IGNORE,
+    async fn() {
+      requireSupport();
+      // An odd timeout marks this run's processes.
+      const marker = `${3000 + Math.floor(Math.random() * 999)}ms`;
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          ...NETKIT_RUN,
+          "compare",
+          "--loss",
+          "5%",
+          "--count",
+          "100000",
+          "--rate",
+          "1000",
+          "--timeout",
+          marker,
+        ],
+        cwd: ROOT_DIR,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+      const stderr = new Response(child.stderr).text();
+      let ns = "";
+      try {
+        // The phase line is printed once the namespace is impaired and the server is up.
+        const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+        let text = "";
+        while (!/^Phase 1 of 1/m.test(text)) {
+          const { value, done } = await reader.read();
+          if (done) fail(`compare ended before its phase began: ${text}${await stderr}`);
+          text += value;
+        }
+        assertMatch(text, /^Path: loss 5% each way by nftables, in a private network namespace$/m);
+        const inside = processesWith("--lab-inside", marker);
+        assertEquals(inside.length, 1, `the compare inside the namespace: ${inside}`);
+        ns = Deno.readLinkSync(`/proc/${inside[0]}/ns/net`);
+        assert(ns !== Deno.readLinkSync("/proc/self/ns/net"), "it runs in its own namespace");
+        assert(!namedNamespaces().includes(ns), "the namespace is anonymous, not in ip netns");
+        child.kill(signal);
+        const drain = (async () => {
+          while (!(await reader.read()).done) { /* to the end */ }
+        })();
+        const { code } = await child.status;
+        await drain;
+        assertEquals(code, exitCode, `exit after ${signal}: ${await stderr}`);
+      } finally {
+        clearTimeout(killer);
+        await child.status;
+        await stderr;
       }
-      assertMatch(text, /^Path: loss 5% each way by nftables, in a private network namespace$/m);
-      const inside = processesWith("--lab-inside", marker);
-      assertEquals(inside.length, 1, `the compare inside the namespace: ${inside}`);
-      ns = Deno.readLinkSync(`/proc/${inside[0]}/ns/net`);
-      assert(ns !== Deno.readLinkSync("/proc/self/ns/net"), "it runs in its own namespace");
-      assert(!namedNamespaces().includes(ns), "the namespace is anonymous, not in ip netns");
-      child.kill("SIGINT");
-      const drain = (async () => {
-        while (!(await reader.read()).done) { /* to the end */ }
-      })();
-      const { code } = await child.status;
-      await drain;
-      assertEquals(code, 130, `exit after SIGINT: ${await stderr}`);
-    } finally {
-      clearTimeout(killer);
-      await child.status;
-      await stderr;
-    }
-    assertEquals(processesWith(marker), [], "no netkit process of this run is left");
-    assertEquals(pidsInNamespace(ns), [], `nothing lives in ${ns} any more`);
-    assert(!namedNamespaces().includes(ns), `${ns} is not kept by ip netns`);
-    assert(!(await hostHasLabTable()), "the host never gets the lab's nftables table");
-  },
-});
+      assertEquals(processesWith(marker), [], "no netkit process of this run is left");
+      assertEquals(pidsInNamespace(ns), [], `nothing lives in ${ns} any more`);
+      assert(!namedNamespaces().includes(ns), `${ns} is not kept by ip netns`);
+      assert(!(await hostHasLabTable()), "the host never gets the lab's nftables table");
+    },
+  });
+}
 
 Deno.test({
   name: "an error inside the lab (a refused connect) exits with its code and leaves nothing behind",

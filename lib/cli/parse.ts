@@ -45,6 +45,7 @@ import { UDP_HEADER_BYTES } from "../throughput/protocol.ts";
 import { parseByteSize, parsePercent, parseScaled } from "../units.ts";
 import { parseRelayAddress, RELAY_ADDRESS_FORMS } from "../relay/address.ts";
 import { parsePortList } from "../scan/ports.ts";
+import { hasImpairment } from "../lab/impairment.ts";
 import { type CommandName, COMMANDS, renderHelp, renderTopHelp, VERSION } from "./spec.ts";
 import { type Cidr, parseCidr } from "../acl.ts";
 import type { ClientTls } from "../client/dial.ts";
@@ -666,7 +667,7 @@ function buildCompare(flags: Flags, positionals: string[], argv: string[]): Comp
     (f) => flags.has(f),
   );
   const impaired = labImpairment(flags, "link-rate");
-  const lab = Object.keys(impaired).length > 0;
+  const lab = hasImpairment(impaired);
   if (lab && remote) {
     flags.fail(
       "Impairment flags build a private lab path with its own server: drop HOST and PORT, or the impairments",

@@ -26,7 +26,7 @@
 
 import type { LabImpairment } from "../config.ts";
 import { NetkitError } from "../errors.ts";
-import { counterDelta, type KernelCounters, parseNftDrops, parseNstat } from "./counters.ts";
+import { type KernelCounters, parseNftDrops, parseNstat } from "./counters.ts";
 import {
   describeImpairment,
   LAB_MTU,
@@ -227,14 +227,4 @@ export async function applyImpairments(
     return { ...parseNstat(nstat.stdout), ...drops };
   };
   return { description: describeImpairment(impairment), impairment, counters };
-}
-
-/** Counters read before and after `body`, and what changed. */
-export async function measured<T>(
-  lab: Lab,
-  body: () => Promise<T>,
-): Promise<{ result: T; delta: KernelCounters }> {
-  const before = await lab.counters();
-  const result = await body();
-  return { result, delta: counterDelta(before, await lab.counters()) };
 }
