@@ -6,7 +6,9 @@
  * (lib/lab/namespace.ts). Inside, it impairs `lo`, starts the lab's echo
  * server on 127.0.0.1:5050 when the command is a `client`, runs the command
  * with stdin, stdout and stderr passed through (so `--json` stays pure), and
- * prints the namespace's kernel counters on stderr at the end.
+ * prints the namespace's kernel counters on stderr at the end. `lab … --
+ * compare …` is compare with the same impairment flags, whose report and
+ * findings cite those counters themselves.
  *
  * @example
  * ```ts
@@ -29,7 +31,7 @@ import type { LabConfig } from "../config.ts";
 import { NetkitError } from "../errors.ts";
 import { logLine } from "../io.ts";
 import { counterDelta, formatKernelCounters } from "../lab/counters.ts";
-import { impairmentFlags } from "../lab/impairment.ts";
+import { hasImpairment, impairmentFlags } from "../lab/impairment.ts";
 import {
   applyImpairments,
   runInNamespace,
@@ -42,6 +44,14 @@ export const LAB_SERVER_PORT = 5050;
 
 /** Run the lab; returns the command's exit code. */
 export async function runLab(config: LabConfig): Promise<number> {
+  if (!config.inside && config.args[0] === "compare" && hasImpairment(config.impairment)) {
+    // The same as compare's own impairment flags: its findings then cite the lab's counters.
+    return await runInNamespace([
+      ...config.args,
+      ...impairmentFlags(config.impairment, "--link-rate"),
+      "--lab-inside",
+    ]);
+  }
   if (!config.inside) {
     return await runInNamespace([
       "lab",

@@ -154,16 +154,19 @@ export function describeImpairment(i: LabImpairment): string {
 }
 
 /**
- * The impairment as lab flags again (`["--loss", "5", …]`), for the process
- * re-executed inside the namespace.
+ * The impairment as flags again (`["--loss", "5", …]`), for the process
+ * re-executed inside the namespace: lab's, or compare's (`--link-rate`).
  */
-export function impairmentFlags(i: LabImpairment): string[] {
+export function impairmentFlags(
+  i: LabImpairment,
+  rateFlag: "--rate" | "--link-rate" = "--rate",
+): string[] {
   const flags: string[] = [];
   if (i.lossPercent !== undefined) flags.push("--loss", String(i.lossPercent));
   if (i.delayMs !== undefined) flags.push("--delay", `${i.delayMs}ms`);
   if (i.jitterMs !== undefined) flags.push("--jitter", `${i.jitterMs}ms`);
   if (i.reorderPercent !== undefined) flags.push("--reorder", String(i.reorderPercent));
   if (i.duplicatePercent !== undefined) flags.push("--duplicate", String(i.duplicatePercent));
-  if (i.rateBps !== undefined) flags.push("--rate", String(i.rateBps));
+  if (i.rateBps !== undefined) flags.push(rateFlag, String(i.rateBps));
   return flags;
 }

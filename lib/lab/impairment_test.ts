@@ -93,4 +93,7 @@ Deno.test("impairment flags parse back to the same impairment (what the re-run p
   const config = parseCommandLine(["lab", ...impairmentFlags(i), "--", "server"]);
   assert(config.command === "lab");
   assertEquals(config.impairment, i);
+  const compare = parseCommandLine(["compare", ...impairmentFlags(i, "--link-rate")]);
+  assert(compare.command === "compare");
+  assertEquals(compare.impairment, i);
 });
