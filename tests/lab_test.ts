@@ -62,7 +62,7 @@ interface LabCompareJson {
     impairment_drops_tcp: number;
   };
   expected_udp_loss_percent: number;
-  impairment: { loss_percent_each_way: number | null };
+  impairment: { description: string; loss_percent_each_way: number | null };
 }
 
 /**
@@ -72,6 +72,7 @@ interface LabCompareJson {
 function assertLossyCompare(doc: LabCompareJson, n: number): void {
   const k = doc.kernel;
   assertEquals(doc.impairment.loss_percent_each_way, 5);
+  assertEquals(doc.impairment.description, "loss 5% each way by nftables");
   assertEquals(doc.expected_udp_loss_percent, 9.75);
   assertEquals(doc.udp.sent, n);
   // Each lost probe is one datagram the kernel dropped: by the rule, or on receive (buffers).
@@ -420,12 +421,25 @@ Deno.test({
     requireSupport();
     const marker = `${3000 + Math.floor(Math.random() * 999)}ms`;
     const result = await runNetkit(
-      ["lab", "--loss", "5%", "--", "client", "--probe", "127.0.0.1", "1", "--timeout", marker],
+      [
+        "lab",
+        "-v",
+        "--loss",
+        "5%",
+        "--",
+        "client",
+        "--probe",
+        "127.0.0.1",
+        "1",
+        "--timeout",
+        marker,
+      ],
       { timeoutMs: 60_000 },
     );
     assertEquals(result.code, 3, result.stderr);
     assertMatch(result.stderr, /^error: Connection refused by tcp 127\.0\.0\.1:1/m);
     assertMatch(result.stderr, /^kernel counters in the lab: /m);
+    assertMatch(result.stderr, /permissions kept: read, run; dropped: net, write/);
     assertEquals(processesWith(marker), [], "no netkit process of this run is left");
     assertEquals(processesWith("--drain-timeout", "0", "5050"), [], "the lab's server stopped");
     assert(!(await hostHasLabTable()), "the host never gets the lab's nftables table");

@@ -56,7 +56,7 @@ import { probeVerdict } from "../probe/verdict.ts";
 import { type NetkitError, PartialRunError } from "../errors.ts";
 import { RunStop } from "../stop.ts";
 import { counterDelta, type KernelCounters, kernelJson } from "../lab/counters.ts";
-import { expectedRoundTripLoss } from "../lab/impairment.ts";
+import { describeImpairment, expectedRoundTripLoss } from "../lab/impairment.ts";
 import { applyImpairments, type Lab, runInNamespace } from "../lab/namespace.ts";
 
 /** One phase of a comparison. */
@@ -570,6 +570,7 @@ const SECONDARY_ROWS = new Set([
 function labJson(i: LabImpairment): Record<string, Json> {
   return {
     impairment: {
+      description: describeImpairment(i),
       loss_percent_each_way: i.lossPercent ?? null,
       delay_ms: i.delayMs ?? null,
       jitter_ms: i.jitterMs ?? null,
