@@ -533,7 +533,7 @@ export const COMMANDS = {
     },
     examples: [
       "netkit compare                               # demo: embedded server on loopback",
-      "netkit compare --loss 2%                     # the same over a lossy kernel path (Linux)",
+      "netkit compare --loss 2%                     # over a lossy kernel path (Linux)",
       "netkit compare --loss 1% --link-rate 20M --count 5000",
       "netkit compare 127.0.0.1 --rate 20k --count 100000   # port 5050",
       "netkit compare ::1 5050 --duration 5s --json",
