@@ -204,10 +204,23 @@ Deno.test({
   ignore: IGNORE,
   async fn() {
     requireSupport();
+    const marker = `${3000 + Math.floor(Math.random() * 999)}ms`;
     const result = await runNetkit(
-      ["compare", "--delay", "20ms", "--count", "100", "--rate", "100", "--json"],
+      [
+        "compare",
+        "--delay",
+        "20ms",
+        "--count",
+        "100",
+        "--rate",
+        "100",
+        "--timeout",
+        marker,
+        "--json",
+      ],
       { timeoutMs: 60_000 },
     );
+    assertEquals(processesWith(marker), [], "no netkit process of this run is left");
     if (netemWorks()) {
       assertEquals(result.code, 0, result.stderr);
       const doc = JSON.parse(result.text) as { udp: { rtt_ms: { min: number } } };
@@ -224,6 +237,7 @@ Deno.test({
     assertMatch(lines[0] ?? "", /modprobe sch_netem.*--loss and --rate/);
     // --json: the error is a JSON document too.
     assertEquals((JSON.parse(result.text) as { exit_code: number }).exit_code, 2);
+    assert(!(await hostHasLabTable()), "the host never gets the lab's nftables table");
   },
 });
 
