@@ -36,6 +36,7 @@ import {
   tcCommands,
 } from "./impairment.ts";
 import {
+  missingProgram,
   type ProgramName,
   type ProgramResult,
   PROGRAMS,
@@ -138,7 +139,7 @@ async function findProgram(name: ProgramName): Promise<string> {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
     }
   }
-  throw cannot(`'${name}' is missing: install ${PROGRAMS[name].pkg}`);
+  throw missingProgram(name);
 }
 
 /** Start netkit `args` (this same executable) inside the current namespace. */
