@@ -407,7 +407,7 @@ async function compare(
     }
     out.text(
       ...table(tcp, udp, out.style),
-      ...labLines(udp, lab, kernel),
+      ...labLines(udp, lab, kernel, width),
       "",
       ...findings.flatMap((f) => wrap(highlightFinding(f, out.style), width, "  ")),
     );
@@ -589,18 +589,25 @@ function labLines(
   udp: ProbeReport | undefined,
   lab: Lab | undefined,
   kernel: KernelCounters | undefined,
-) {
+  width: number,
+): string[] {
   if (!lab || !kernel) return [];
   const loss = lab.impairment.lossPercent;
   return [
-    ...(loss === undefined || udp === undefined ? [] : [
-      `  UDP loss: measured ${formatPercent(udp.lostFraction)}, expected ${
+    ...(loss === undefined || udp === undefined ? [] : wrap(
+      `UDP loss: measured ${formatPercent(udp.lostFraction)}, expected ${
         formatPercent(expectedRoundTripLoss(loss))
       } (${loss}% each way: 1 − (1 − ${loss / 100})²)`,
-    ]),
-    `  kernel: TCP retransmitted ${formatCount(kernel.tcpRetransSegs)} segments; ` +
-    `UDP receive-buffer errors ${formatCount(kernel.udpRcvbufErrors)}; ` +
-    `the loss rule dropped ${formatCount(kernel.dropsUdp + kernel.dropsTcp)} packets ` +
-    `(${formatCount(kernel.dropsUdp)} UDP, ${formatCount(kernel.dropsTcp)} TCP)`,
+      width,
+      "  ",
+    )),
+    ...wrap(
+      `kernel: TCP retransmitted ${formatCount(kernel.tcpRetransSegs)} segments; ` +
+        `UDP receive-buffer errors ${formatCount(kernel.udpRcvbufErrors)}; ` +
+        `the loss rule dropped ${formatCount(kernel.dropsUdp + kernel.dropsTcp)} packets ` +
+        `(${formatCount(kernel.dropsUdp)} UDP, ${formatCount(kernel.dropsTcp)} TCP)`,
+      width,
+      "  ",
+    ),
   ];
 }
