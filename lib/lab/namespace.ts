@@ -70,9 +70,14 @@ export function selfArgs(): string[] {
   ];
 }
 
-/** Wait for `child`, passing on SIGINT and SIGTERM; its exit code (128 + N when killed by signal N). */
+/**
+ * Wait for `child`, passing on SIGINT, SIGTERM and SIGHUP; its exit code (128
+ * + N when killed by signal N). The child runs in its own session (`detached`),
+ * so a Ctrl-C on the terminal reaches it once, through here, not twice (a
+ * second Ctrl-C means "stop waiting for echoes" to netkit).
+ */
 export async function waitForwardingSignals(child: Deno.ChildProcess): Promise<number> {
-  const handlers = (["SIGINT", "SIGTERM"] as const).map((signal) => {
+  const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((signal) => {
     const handler = () => {
       try {
         child.kill(signal);
@@ -121,6 +126,7 @@ export async function runInNamespace(args: readonly string[]): Promise<number> {
   const unshare = await findProgram("unshare");
   const child = new Deno.Command(unshare, {
     args: [...flags, "--", Deno.execPath(), ...selfArgs(), ...args],
+    detached: true, // its own session: terminal signals come through waitForwardingSignals only
     stdin: "inherit",
     stdout: "inherit",
     stderr: "inherit",
@@ -149,6 +155,7 @@ export function spawnSelf(
 ): Deno.ChildProcess {
   return new Deno.Command(SELF_EXE, {
     args: [...selfArgs(), ...args],
+    detached: true, // its own session: terminal signals come through waitForwardingSignals only
     stdin: stdio.stdout === "inherit" ? "inherit" : "null",
     ...stdio,
   }).spawn();
