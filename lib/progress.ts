@@ -59,13 +59,6 @@ export interface ProgressOptions {
    * @default {Deno.stderr}
    */
   output?: typeof Deno.stderr;
-  /**
-   * On SIGINT/SIGTERM while the line shows: wipe it and exit 130/143, as the
-   * signal would have. Set false where the run handles those signals itself
-   * (its `finally` then wipes the line through `stop()`).
-   * @default {true}
-   */
-  exitOnSignal?: boolean;
 }
 
 const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
@@ -73,17 +66,17 @@ const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGI
 class LiveLine implements Progress {
   readonly #spinner: Spinner;
   readonly #frameMs: number;
-  readonly #exitOnSignal: boolean;
   #status: (() => string) | undefined;
   #delay: ReturnType<typeof setTimeout> | undefined;
   #refresh: ReturnType<typeof setInterval> | undefined;
   #shown = false;
   #stopped = false;
-  readonly #onSignal = SIGNALS.map((signal) => [signal, () => this.#interrupted(signal)] as const);
+  // On SIGINT/SIGTERM the line goes at once; the run (lib/stop.ts) handles the signal itself and
+  // prints what it measured, which must not land behind a half-drawn line.
+  readonly #onSignal = SIGNALS.map((signal) => [signal, () => this.stop()] as const);
 
   constructor(options: ProgressOptions) {
     this.#frameMs = options.frameMs ?? 100;
-    this.#exitOnSignal = options.exitOnSignal ?? true;
     this.#spinner = new Spinner({ output: options.output ?? Deno.stderr, interval: this.#frameMs });
     this.#delay = setTimeout(() => this.#show(), options.delayMs ?? 2000);
   }
@@ -130,11 +123,6 @@ class LiveLine implements Progress {
 
   #update(): void {
     this.#spinner.message = fitToWidth(this.#status?.() ?? "starting…", terminalColumns() - 3);
-  }
-
-  #interrupted(signal: Deno.Signal): void {
-    this.stop();
-    if (this.#exitOnSignal) Deno.exit(signal === "SIGINT" ? 130 : 143);
   }
 }
 

@@ -35,7 +35,7 @@ Deno.test("the live line draws nothing before 2 s, then the status, and is wiped
   using time = new FakeTime();
   const { output, writes } = fakeStderr();
   let sent = 0;
-  const progress = startProgress({ output, exitOnSignal: false });
+  const progress = startProgress({ output });
   progress.follow(() => `sent ${sent}`);
   sent = 10;
   time.tick(1999);
@@ -57,7 +57,7 @@ Deno.test("a run that ends before 2 s never draws the live line, not even a wipe
   using time = new FakeTime();
   const { output, writes } = fakeStderr();
   {
-    using progress = startProgress({ output, exitOnSignal: false });
+    using progress = startProgress({ output });
     progress.follow(() => "status");
     time.tick(1500);
   }
@@ -68,7 +68,7 @@ Deno.test("a run that ends before 2 s never draws the live line, not even a wipe
 Deno.test("text written around the live line finds it wiped, and it is redrawn after", () => {
   using time = new FakeTime();
   const { output, writes } = fakeStderr();
-  using progress = startProgress({ output, exitOnSignal: false });
+  using progress = startProgress({ output });
   progress.follow(() => "status");
   time.tick(2000);
   let seen = "";

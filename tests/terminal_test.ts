@@ -9,7 +9,7 @@
  * @module
  */
 
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { NETKIT_RUN, ROOT_DIR, runNetkit, skipWithout, startServer } from "./support/cli.ts";
 
 const LOCALHOST = "127.0.0.1";
@@ -199,7 +199,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Ctrl-C while the live line shows wipes it and exits 130",
+  name:
+    "Ctrl-C while the live line shows wipes it, the report of what ran is printed marked interrupted, exit 130",
   ignore: noScript,
   async fn() {
     await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
@@ -213,6 +214,7 @@ Deno.test({
       assertEquals(code, 130, terminal);
       assertStringIncludes(terminal, "udp probe  sent");
       assert(terminal.endsWith(WIPE), JSON.stringify(terminal.slice(-200)));
+      assertMatch(await Deno.readTextFile(report), /interrupted/);
     });
   },
 });
