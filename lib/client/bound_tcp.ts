@@ -3,8 +3,9 @@
  * `--source-port PORT`, like `nc -s ADDR -p PORT`). `Deno.connect` cannot bind
  * before connecting, so this one rides on `node:net` (`localAddress`,
  * `localPort`), wrapped to the whole `Deno.TcpConn` shape so probe and
- * throughput code take it as they take any connection. Reads are
- * back-pressured: the socket is paused while 1 MiB waits unread.
+ * throughput code take it as they take any connection. Reads and writes are
+ * {@linkcode NodeSocketIo}'s (back-pressured: the socket is paused while 1 MiB
+ * waits unread).
  *
  * @example
  * ```ts
@@ -19,16 +20,11 @@
 
 // node:net because Deno.connect has no local address or port to bind.
 import net from "node:net";
-
-const HIGH_WATER = 1 << 20;
+import { NodeSocketIo } from "../node_socket.ts";
 
 class BoundTcpConn implements Deno.TcpConn {
   readonly #socket: net.Socket;
-  readonly #chunks: Uint8Array[] = [];
-  #queued = 0;
-  #ended = false;
-  #error: Error | undefined;
-  #wake: (() => void) | undefined;
+  readonly #io: NodeSocketIo;
   #readable: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
   readonly localAddr: Deno.NetAddr;
@@ -46,66 +42,27 @@ class BoundTcpConn implements Deno.TcpConn {
       hostname: socket.remoteAddress ?? "",
       port: socket.remotePort ?? 0,
     };
-    const wake = () => {
-      const w = this.#wake;
-      this.#wake = undefined;
-      w?.();
-    };
-    socket.on("data", (chunk: Uint8Array) => {
-      this.#chunks.push(chunk);
-      this.#queued += chunk.length;
-      if (this.#queued > HIGH_WATER) socket.pause();
-      wake();
-    });
-    socket.on("end", () => {
-      this.#ended = true;
-      wake();
-    });
-    socket.on("close", () => {
-      this.#ended = true;
-      wake();
-    });
-    socket.on("error", (err: Error) => {
-      this.#error = err;
-      wake();
-    });
+    this.#io = new NodeSocketIo(socket);
   }
 
-  async read(p: Uint8Array): Promise<number | null> {
-    while (this.#chunks.length === 0) {
-      if (this.#error) throw this.#error;
-      if (this.#ended) return null;
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-    }
-    const chunk = this.#chunks[0]!;
-    const n = Math.min(p.length, chunk.length);
-    p.set(chunk.subarray(0, n));
-    if (n === chunk.length) this.#chunks.shift();
-    else this.#chunks[0] = chunk.subarray(n);
-    this.#queued -= n;
-    if (this.#queued <= HIGH_WATER / 4 && this.#socket.isPaused()) this.#socket.resume();
-    return n;
+  read(p: Uint8Array): Promise<number | null> {
+    return this.#io.read(p);
   }
 
   write(p: Uint8Array): Promise<number> {
-    if (this.#error) return Promise.reject(this.#error);
+    if (this.#io.error) return Promise.reject(this.#io.error);
     if (this.#socket.destroyed) return Promise.reject(new Deno.errors.BadResource("closed"));
-    // The caller reuses its buffer: hand node a copy it may keep until flushed.
-    const copy = p.slice();
-    return new Promise((resolve, reject) => {
-      this.#socket.write(copy, (err?: Error | null) => (err ? reject(err) : resolve(copy.length)));
-    });
+    return this.#io.write(p);
   }
 
   closeWrite(): Promise<void> {
-    return new Promise((resolve) => this.#socket.end(() => resolve()));
+    return this.#io.closeWrite();
   }
 
   close(): void {
     if (this.#socket.destroyed) throw new Deno.errors.BadResource("already closed");
     this.#socket.destroy();
-    this.#ended = true;
-    this.#wake?.();
+    this.#io.end();
   }
 
   ref(): void {

@@ -27,6 +27,7 @@
 import { Duplex } from "node:stream";
 import tls from "node:tls";
 import { closeQuietly, isClosedError, writeAll } from "../io.ts";
+import { NodeSocketIo } from "../node_socket.ts";
 
 /** What the TLS sessions of one listener share: certificate and key. */
 export type TlsContext = tls.SecureContext;
@@ -36,8 +37,6 @@ export function tlsContext(cert: string, key: string): TlsContext {
   return tls.createSecureContext({ cert, key });
 }
 
-/** Decrypted bytes waiting unread past this are left in the kernel (the socket is paused). */
-const HIGH_WATER = 1 << 20;
 /**
  * Ciphertext read per call from the TCP socket: one full TLS record (16 KiB and its overhead)
  * while a connection is quiet, growing to {@linkcode READ_BYTES_MAX} while reads fill it.
@@ -61,14 +60,9 @@ export class ServerTlsConn implements Disposable {
   readonly #raw: Deno.TcpConn;
   readonly #context: TlsContext;
   #socket: tls.TLSSocket | undefined;
-  readonly #chunks: Uint8Array[] = [];
-  #queued = 0;
-  #ended = false;
+  /** Decrypted reads and writes, once the session started. */
+  #io: NodeSocketIo | undefined;
   #closed = false;
-  #error: Error | undefined;
-  /** The alert of a failed handshake, being written. */
-  #alert: Promise<unknown> | undefined;
-  #wake: (() => void) | undefined;
 
   constructor(raw: Deno.TcpConn, context: TlsContext) {
     this.#raw = raw;
@@ -83,45 +77,21 @@ export class ServerTlsConn implements Disposable {
   }
 
   /** Read decrypted bytes (the handshake first); null when the peer ended its side. */
-  async read(p: Uint8Array): Promise<number | null> {
-    const socket = this.#start();
-    while (this.#chunks.length === 0) {
-      if (this.#error) {
-        await this.#alert;
-        throw this.#error;
-      }
-      if (this.#ended || this.#closed) return null;
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-    }
-    const chunk = this.#chunks[0]!;
-    const n = Math.min(p.length, chunk.length);
-    p.set(chunk.subarray(0, n));
-    if (n === chunk.length) this.#chunks.shift();
-    else this.#chunks[0] = chunk.subarray(n);
-    this.#queued -= n;
-    if (this.#queued <= HIGH_WATER / 4 && socket.isPaused()) socket.resume();
-    return n;
+  read(p: Uint8Array): Promise<number | null> {
+    return this.#start().read(p);
   }
 
   /** Encrypt and send all of `p`; resolves once it is handed to the TCP socket. */
   write(p: Uint8Array): Promise<number> {
-    const socket = this.#start();
-    if (this.#error) return Promise.reject(this.#error);
+    const io = this.#start();
+    if (io.error) return Promise.reject(io.error);
     if (this.#closed) return Promise.reject(new Deno.errors.BadResource("connection closed"));
-    // The caller reuses its buffer: hand node a copy it may keep until flushed.
-    const copy = p.slice();
-    return new Promise((resolve, reject) => {
-      socket.write(
-        copy,
-        (err?: Error | null) => (err ? reject(this.#fail(err)) : resolve(copy.length)),
-      );
-    });
+    return io.write(p);
   }
 
   /** Send close_notify and half-close the TCP socket. */
   closeWrite(): Promise<void> {
-    const socket = this.#start();
-    return new Promise((resolve) => socket.end(() => resolve()));
+    return this.#start().closeWrite();
   }
 
   /**
@@ -131,13 +101,13 @@ export class ServerTlsConn implements Disposable {
   close(): void {
     if (this.#closed) throw new Deno.errors.BadResource("connection already closed");
     this.#closed = true;
-    this.#wakeReader();
+    this.#io?.end();
     const socket = this.#socket;
     const closeNow = () => {
       socket?.destroy();
       closeQuietly(this.#raw);
     };
-    if (!socket || this.handshaking || this.#error) return closeNow();
+    if (!socket || this.handshaking || this.#io?.error) return closeNow();
     const timer = setTimeout(closeNow, CLOSE_GRACE_MS);
     socket.end(() => {
       clearTimeout(timer);
@@ -149,42 +119,27 @@ export class ServerTlsConn implements Disposable {
     if (!this.#closed) this.close();
   }
 
-  #start(): tls.TLSSocket {
-    if (this.#socket) return this.#socket;
+  #start(): NodeSocketIo {
+    if (this.#io) return this.#io;
     const socket = new tls.TLSSocket(rawDuplex(this.#raw), {
       isServer: true,
       secureContext: this.#context,
     });
     this.#socket = socket;
     socket.on("secure", () => (this.handshaking = false));
-    socket.on("data", (chunk: Uint8Array) => {
-      this.#chunks.push(chunk);
-      this.#queued += chunk.length;
-      if (this.#queued > HIGH_WATER) socket.pause();
-      this.#wakeReader();
+    const io: NodeSocketIo = new NodeSocketIo(socket, {
+      mapError: (err) => this.#fail(err),
+      onError: () => {
+        if (this.handshaking && !this.#closed && io.error instanceof Deno.errors.InvalidData) {
+          // Reads throw the handshake's error once the alert is written.
+          io.beforeThrow = writeAll(this.#raw, HANDSHAKE_ALERT).catch(() => {});
+        }
+      },
     });
-    socket.on("end", () => {
-      this.#ended = true;
-      this.#wakeReader();
-    });
-    socket.on("close", () => {
-      this.#ended = true;
-      this.#wakeReader();
-    });
-    socket.on("error", (err: Error) => {
-      this.#error ??= this.#fail(err);
-      if (this.handshaking && !this.#closed && this.#error instanceof Deno.errors.InvalidData) {
-        this.#alert = writeAll(this.#raw, HANDSHAKE_ALERT).catch(() => {});
-      }
-      this.#wakeReader();
-    });
-    return socket;
-  }
-
-  #wakeReader(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+    // Read after close: nothing more to read (the session started on a closed socket).
+    if (this.#closed) io.ended = true;
+    this.#io = io;
+    return io;
   }
 
   /** Node's errors as the `Deno.errors` the server tells apart. */
