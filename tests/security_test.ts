@@ -19,6 +19,7 @@ import { assert, assertEquals, assertMatch, assertNotEquals, assertNotMatch } fr
 import { makeTestCerts } from "./support/certs.ts";
 import { runNetkit, type RunningServer, skipWithout, startServer } from "./support/cli.ts";
 import { writeAll } from "./support/sockets.ts";
+import { HEADER_BYTES, Inbox, KIND, within } from "./support/throughput_wire.ts";
 
 /** The ISO 8601 time that starts every server log line, as a regular expression source. */
 const AT = "[\\d-]+T[\\d:.]+Z ";
@@ -41,21 +42,6 @@ function closeQuietly(resource: { close(): void }): void {
     resource.close();
   } catch {
     // already closed
-  }
-}
-
-/** Resolve with `promise`, or reject after `ms` (the timer is always cleared). */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -153,69 +139,6 @@ function counted(stderr: string, label: string): number {
 
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
-/** A UDP socket whose received datagrams queue up until asked for. */
-class UdpInbox implements AsyncDisposable {
-  readonly socket: Deno.DatagramConn;
-  readonly #queue: { data: Uint8Array; from: Deno.NetAddr }[] = [];
-  #wake: (() => void) | undefined;
-  readonly #loop: Promise<void>;
-
-  constructor(hostname: string) {
-    const socket = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
-    this.socket = socket;
-    this.#loop = (async () => {
-      const buf = new Uint8Array(65536);
-      try {
-        while (true) {
-          const [data, from] = await socket.receive(buf);
-          this.#queue.push({ data: data.slice(), from: from as Deno.NetAddr });
-          this.#wake?.();
-        }
-      } catch {
-        // closed
-      }
-    })();
-  }
-
-  get port(): number {
-    return (this.socket.addr as Deno.NetAddr).port;
-  }
-
-  async send(data: Uint8Array, port: number, hostname = "127.0.0.1"): Promise<void> {
-    await this.socket.send(data, { transport: "udp", hostname, port });
-  }
-
-  /** The next datagram, or `undefined` when none arrives within `ms`. */
-  async next(ms: number): Promise<{ data: Uint8Array; from: Deno.NetAddr } | undefined> {
-    if (this.#queue.length === 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.#wake = undefined;
-          resolve();
-        }, ms);
-        this.#wake = () => {
-          clearTimeout(timer);
-          this.#wake = undefined;
-          resolve();
-        };
-      });
-    }
-    return this.#queue.shift();
-  }
-
-  /** The next datagram; fails when none arrives within `ms`. */
-  async expect(ms: number, what: string): Promise<{ data: Uint8Array; from: Deno.NetAddr }> {
-    const got = await this.next(ms);
-    assert(got, `${what}: no datagram within ${ms} ms`);
-    return got;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.socket.close();
-    await this.#loop;
-  }
 }
 
 /** Whether a socket bound to `::` accepts IPv4 clients here (IPv4-mapped, `bindv6only=0`). */
@@ -355,12 +278,12 @@ Deno.test("udp --allow 127.0.0.0/8 --deny 127.0.0.2: datagrams from 127.0.0.2 ge
     "-v",
   ]);
   try {
-    await using denied = new UdpInbox("127.0.0.2");
-    await using allowed = new UdpInbox("127.0.0.1");
+    await using denied = new Inbox("127.0.0.2");
+    await using allowed = new Inbox("127.0.0.1");
     // The denied source first: once the allowed one's echo is back, the server has passed them.
     for (let i = 0; i < 3; i++) await denied.send(encoder.encode(`denied ${i}`), server.port);
     await allowed.send(encoder.encode("allowed"), server.port);
-    const echo = await allowed.expect(5000, "echo to 127.0.0.1");
+    const echo = await allowed.expectAny(5000, "echo to 127.0.0.1");
     assertEquals(decoder.decode(echo.data), "allowed");
     assertEquals(echo.from.port, server.port);
     assertEquals(await denied.next(ABSENCE_MS), undefined, "127.0.0.2 got a reply");
@@ -392,8 +315,8 @@ Deno.test("udp --rate-limit 50 echoes about 50 of a 500-datagram burst from one 
     "-v",
   ]);
   try {
-    await using flood = new UdpInbox("127.0.0.1");
-    await using other = new UdpInbox("127.0.0.2"); // the limit is per source address
+    await using flood = new Inbox("127.0.0.1");
+    await using other = new Inbox("127.0.0.2"); // the limit is per source address
     const burst = 500;
     // All at once, so the burst is over in far less than the 600 ms that would refill 30 more.
     await Promise.all(
@@ -412,9 +335,9 @@ Deno.test("udp --rate-limit 50 echoes about 50 of a 500-datagram burst from one 
     assert(first, "the second source got no echo");
     for (let i = 0; i < 20; i++) {
       await other.send(encoder.encode(`other ${i}`), server.port);
-      let echo = await other.expect(5000, `second source, datagram ${i}`);
+      let echo = await other.expectAny(5000, `second source, datagram ${i}`);
       while (decoder.decode(echo.data) === "other first") { // a late echo of a retried first
-        echo = await other.expect(5000, `second source, datagram ${i}`);
+        echo = await other.expectAny(5000, `second source, datagram ${i}`);
       }
       assertEquals(decoder.decode(echo.data), `other ${i}`);
     }
@@ -471,7 +394,7 @@ function patterned(size: number, seed: number): Uint8Array {
 Deno.test("udp echo never amplifies: every reply is exactly the request, for sizes 1 to 65,507", async () => {
   const server = await startServer(["--proto", "udp", "--host", "127.0.0.1"]);
   try {
-    await using client = new UdpInbox("127.0.0.1");
+    await using client = new Inbox("127.0.0.1");
     const random = pseudoRandom(0x5eed);
     const sizes = [
       1,
@@ -495,7 +418,7 @@ Deno.test("udp echo never amplifies: every reply is exactly the request, for siz
     for (const size of sizes) {
       const request = patterned(size, size);
       await client.send(request, server.port);
-      const reply = await client.expect(5000, `echo of ${size} bytes`);
+      const reply = await client.expectAny(5000, `echo of ${size} bytes`);
       assertEquals(reply.data.length, size, `reply to ${size} bytes is ${reply.data.length}`);
       assertEquals(reply.data, request);
     }
@@ -510,9 +433,6 @@ Deno.test("udp echo never amplifies: every reply is exactly the request, for siz
     await server.stop();
   }
 });
-
-const HEADER_BYTES = 28;
-const KIND = { data: 0, hello: 1, helloAck: 2, end: 3, challenge: 4, proof: 5 } as const;
 
 /** A throughput test datagram: `NKT1`, key, stream, kind, seq, send time, `tail`, then padding. */
 function testDatagram(
@@ -553,7 +473,7 @@ Deno.test("throughput test UDP port never amplifies: a hello's challenge and a p
   const server = await startServer(["--host", "127.0.0.1", "-v"]);
   const control = await dial("127.0.0.1", server.port);
   try {
-    await using udp = new UdpInbox("127.0.0.1");
+    await using udp = new Inbox("127.0.0.1");
     await writeAll(
       control,
       encoder.encode(
@@ -598,7 +518,7 @@ Deno.test("throughput test UDP port never amplifies: a hello's challenge and a p
     // socket is read in order), so nothing answered the garbage.
     for (const g of garbage()) await udp.send(g, dataPort);
     await udp.send(hello(44), dataPort);
-    const challenge = await udp.expect(5000, "challenge to a hello");
+    const challenge = await udp.expectAny(5000, "challenge to a hello");
     assertEquals(challenge.from.port, dataPort);
     assert(challenge.data.length <= 44, `challenge of ${challenge.data.length} B to 44`);
     assertEquals([...challenge.data.subarray(0, 4)], [0x4e, 0x4b, 0x54, 0x31]);
@@ -608,13 +528,13 @@ Deno.test("throughput test UDP port never amplifies: a hello's challenge and a p
     const proof = challenge.data.slice();
     new DataView(proof.buffer).setUint16(10, KIND.proof);
     await udp.send(proof, dataPort);
-    const ack = await udp.expect(5000, "ack of a proof");
+    const ack = await udp.expectAny(5000, "ack of a proof");
     assertEquals(ack.data.length, HEADER_BYTES);
     assertEquals(new DataView(ack.data.buffer).getUint16(10), KIND.helloAck);
     // Longer hellos from the bound flow still get a header-sized ack.
     for (const size of [45, 100, 1400, 65507]) {
       await udp.send(hello(size), dataPort);
-      const again = await udp.expect(5000, `ack of a ${size}-byte hello`);
+      const again = await udp.expectAny(5000, `ack of a ${size}-byte hello`);
       assertEquals(again.data.length, HEADER_BYTES, `ack of a ${size}-byte hello`);
     }
     for (const g of garbage()) await udp.send(g, dataPort);

@@ -239,6 +239,13 @@ export class Inbox implements AsyncDisposable {
     return this.#queue.shift();
   }
 
+  /** The next datagram, whatever its kind; fails when none arrives within `ms`. */
+  async expectAny(ms: number, what: string): Promise<{ data: Uint8Array; from: Deno.NetAddr }> {
+    const got = await this.next(ms);
+    assert(got, `${what}: no datagram within ${ms} ms`);
+    return got;
+  }
+
   /** The next datagram of `kind` (others are skipped); fails when none arrives within `ms`. */
   async expect(kind: number, ms: number, what: string): Promise<Uint8Array> {
     const until = performance.now() + ms;
