@@ -18,7 +18,7 @@
 import { assert, assertEquals, assertMatch, assertNotEquals, assertNotMatch } from "@std/assert";
 import { makeTestCerts } from "./support/certs.ts";
 import { runNetkit, type RunningServer, skipWithout, startServer } from "./support/cli.ts";
-import { writeAll } from "./support/sockets.ts";
+import { closeQuietly, writeAll } from "./support/sockets.ts";
 import { HEADER_BYTES, Inbox, KIND, within } from "./support/throughput_wire.ts";
 
 /** The ISO 8601 time that starts every server log line, as a regular expression source. */
@@ -35,14 +35,6 @@ const ABSENCE_MS = 300;
 
 async function dial(hostname: string, port: number): Promise<Deno.TcpConn> {
   return await Deno.connect({ hostname, port });
-}
-
-function closeQuietly(resource: { close(): void }): void {
-  try {
-    resource.close();
-  } catch {
-    // already closed
-  }
 }
 
 /** Read exactly `length` bytes within `ms`; the connection is closed if they do not come. */

@@ -14,7 +14,7 @@
 import { assert, assertEquals, assertMatch, assertNotMatch } from "@std/assert";
 import { makeTestCerts } from "./support/certs.ts";
 import { runNetkit, skipWithout, startServer } from "./support/cli.ts";
-import { openFds, writeAll } from "./support/sockets.ts";
+import { closeQuietly, openFds, writeAll } from "./support/sockets.ts";
 import { CONTROL_MAGIC, DATA_MAGIC } from "../lib/throughput/protocol.ts";
 
 const encoder = new TextEncoder();
@@ -22,14 +22,6 @@ const decoder = new TextDecoder();
 
 /** The ISO 8601 time that starts every server log line, as a regular expression source. */
 const AT = "[\\d-]+T[\\d:.]+Z ";
-
-function closeQuietly(resource: { close(): void }): void {
-  try {
-    resource.close();
-  } catch {
-    // already closed
-  }
-}
 
 async function dial(port: number): Promise<Deno.TcpConn> {
   return await Deno.connect({ hostname: "127.0.0.1", port });

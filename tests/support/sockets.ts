@@ -1,7 +1,7 @@
 /**
  * Socket helpers shared by the end-to-end tests: read an exact count or to
- * the end, write everything, count a process's open descriptors, find a
- * closed port.
+ * the end, write everything, close what may be closed already, count a
+ * process's open descriptors, find a closed port.
  *
  * @example
  * ```ts
@@ -17,7 +17,7 @@
 
 import { getAvailablePort } from "@std/net/get-available-port";
 
-export { isClosedError as isConnectionEnd, writeAll } from "../../lib/io.ts";
+export { closeQuietly, isClosedError as isConnectionEnd, writeAll } from "../../lib/io.ts";
 
 /** Read exactly `length` bytes; throws if the peer closes first. */
 export async function readExactly(conn: Deno.Conn, length: number): Promise<Uint8Array> {
