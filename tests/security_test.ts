@@ -17,12 +17,9 @@
 
 import { assert, assertEquals, assertMatch, assertNotEquals, assertNotMatch } from "@std/assert";
 import { makeTestCerts } from "./support/certs.ts";
-import { runNetkit, type RunningServer, skipWithout, startServer } from "./support/cli.ts";
+import { AT, runNetkit, type RunningServer, skipWithout, startServer } from "./support/cli.ts";
 import { closeQuietly, writeAll } from "./support/sockets.ts";
 import { HEADER_BYTES, Inbox, KIND, within } from "./support/throughput_wire.ts";
-
-/** The ISO 8601 time that starts every server log line, as a regular expression source. */
-const AT = "[\\d-]+T[\\d:.]+Z ";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -13,15 +13,12 @@
 
 import { assert, assertEquals, assertMatch, assertNotMatch } from "@std/assert";
 import { makeTestCerts } from "./support/certs.ts";
-import { runNetkit, skipWithout, startServer } from "./support/cli.ts";
+import { AT, runNetkit, skipWithout, startServer } from "./support/cli.ts";
 import { closeQuietly, openFds, writeAll } from "./support/sockets.ts";
 import { CONTROL_MAGIC, DATA_MAGIC } from "../lib/throughput/protocol.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** The ISO 8601 time that starts every server log line, as a regular expression source. */
-const AT = "[\\d-]+T[\\d:.]+Z ";
 
 async function dial(port: number): Promise<Deno.TcpConn> {
   return await Deno.connect({ hostname: "127.0.0.1", port });

@@ -22,6 +22,9 @@ export const NETKIT_RUN = ["run", "-q", "--no-prompt", "-P=netkit", "main.ts"];
 /** The repository root, where deno.json lives. */
 export const ROOT_DIR: string = ROOT.pathname;
 
+/** The ISO 8601 time that starts every server log line, as a regular expression source. */
+export const AT = "[\\d-]+T[\\d:.]+Z ";
+
 /** A running `netkit server`. */
 export interface RunningServer extends AsyncDisposable {
   /** The port of the first listener (all share it with `--proto both`). */
