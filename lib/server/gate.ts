@@ -88,24 +88,31 @@ export class Gate {
     const host = addr.transport === "udp" ? addr.hostname : "";
     if (!this.#acl.permits(host)) {
       this.#counters.denied++;
-      this.#note(`denied udp ${formatAddr(addr)}: not permitted by --allow/--deny`, host);
+      if (this.#firstNote(host)) {
+        this.#log!(`denied udp ${formatAddr(addr)}: not permitted by --allow/--deny`);
+      }
       return false;
     }
     if (this.#limiter && !this.#limiter.take(host, performance.now())) {
       this.#counters.rateLimited++;
-      this.#note(
-        `rate-limited udp ${formatAddr(addr)}: over --rate-limit ${this.#limiter.rate}/s`,
-        host,
-      );
+      if (this.#firstNote(host)) {
+        this.#log!(
+          `rate-limited udp ${formatAddr(addr)}: over --rate-limit ${this.#limiter.rate}/s`,
+        );
+      }
       return false;
     }
     return true;
   }
 
-  #note(line: string, source: string): void {
-    if (!this.#log || this.#noted.has(source)) return;
+  /**
+   * Whether to log a refused datagram from `source`: with a log, its first one only. Asked
+   * before the line is formatted, so a flood of refused datagrams formats no string.
+   */
+  #firstNote(source: string): boolean {
+    if (!this.#log || this.#noted.has(source)) return false;
     if (this.#noted.size >= 1024) this.#noted.clear();
     this.#noted.add(source);
-    this.#log(line);
+    return true;
   }
 }
