@@ -24,6 +24,7 @@ import type {
   ThroughputResult,
 } from "../throughput/client.ts";
 import { formatBitRate, formatBytes, formatCount, formatPercent } from "../units.ts";
+import { receiverSeconds } from "../throughput/report.ts";
 import type { ReportSection } from "./html.ts";
 import { barChart, compactNumber, lineChart, type LineSeries } from "./svg.ts";
 
@@ -124,7 +125,7 @@ function directionSection(
     [
       "bits/s",
       formatBitRate(rate(d.sent.bytes, d.sent.seconds)),
-      formatBitRate(rate(d.received.bytes, d.sent.seconds)),
+      formatBitRate(rate(d.received.bytes, receiverSeconds(d))),
     ],
     ["seconds", d.sent.seconds.toFixed(2), d.received.seconds.toFixed(2)],
   ];

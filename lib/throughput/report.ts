@@ -34,6 +34,15 @@ function rate(bytes: number, seconds: number): number {
   return seconds > 0 ? (bytes * 8) / seconds : 0;
 }
 
+/**
+ * The receiver's time: the test's, or longer when bytes still arrived after the
+ * sender stopped (a queue on a slow path drains): never a rate faster than the
+ * receiver really took them in.
+ */
+export function receiverSeconds(d: DirectionResult): number {
+  return Math.max(d.sent.seconds, d.received.seconds);
+}
+
 /** One live interval line (the client's own view). */
 export function formatThroughputInterval(
   i: ThroughputInterval,
@@ -96,7 +105,7 @@ function directionLines(
       formatBitRate(rate(d.sent.bytes, d.sent.seconds))
     }`,
     `  receiver  ${formatBytes(d.received.bytes).padStart(11)}  ${
-      formatBitRate(rate(d.received.bytes, d.sent.seconds))
+      formatBitRate(rate(d.received.bytes, receiverSeconds(d)))
     }`,
   ];
   if (udp) {
@@ -202,8 +211,8 @@ function directionJson(d: DirectionResult, proto: "tcp" | "udp"): Json {
   };
   const received: Record<string, Json> = {
     bytes: d.received.bytes,
-    seconds: finite(seconds),
-    bits_per_second: finite(rate(d.received.bytes, seconds), 1),
+    seconds: finite(receiverSeconds(d)),
+    bits_per_second: finite(rate(d.received.bytes, receiverSeconds(d)), 1),
   };
   if (proto === "udp") {
     sent.datagrams = d.sent.datagrams;

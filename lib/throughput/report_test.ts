@@ -17,6 +17,7 @@ import {
   formatThroughput,
   formatThroughputInterval,
   receiverLimit,
+  receiverSeconds,
   throughputJson,
 } from "./report.ts";
 
@@ -204,4 +205,20 @@ Deno.test("a UDP datagram larger than the whole test's bit budget is pointed out
     ),
     [],
   );
+});
+
+Deno.test("a receiver that took bytes in after the sender stopped (a draining queue) is rated over its own time", () => {
+  const drained: DirectionResult = {
+    ...DIRECTION,
+    sent: { ...DIRECTION.sent, bytes: 1_000_000, seconds: 1 },
+    received: { ...DIRECTION.received, bytes: 1_000_000, seconds: 2 },
+  };
+  assertEquals(receiverSeconds(drained), 2);
+  const doc = throughputJson({ ...result(plan()), up: drained }) as {
+    up: { sum_sent: { bits_per_second: number }; sum_received: { bits_per_second: number } };
+  };
+  assertEquals(doc.up.sum_sent.bits_per_second, 8_000_000);
+  assertEquals(doc.up.sum_received.bits_per_second, 4_000_000);
+  // A receiver whose first byte came late is still rated over the test's time, never faster.
+  assertEquals(receiverSeconds({ ...drained, received: { ...drained.received, seconds: 0.5 } }), 1);
 });

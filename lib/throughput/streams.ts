@@ -117,6 +117,8 @@ export class TcpReceiver {
   bytes = 0;
   readonly bins: number[] = [];
   #start = 0;
+  /** When the first byte arrived: the receiver's own time runs from here to its last byte. */
+  #first = 0;
   #end = 0;
 
   constructor(readonly stream: number, readonly intervalMs: number) {}
@@ -135,6 +137,7 @@ export class TcpReceiver {
   }
 
   #count(n: number, now: number): void {
+    if (this.bytes === 0) this.#first = now;
     this.bytes += n;
     if (this.intervalMs > 0) {
       const bin = Math.floor((now - this.#start) / this.intervalMs);
@@ -153,7 +156,7 @@ export class TcpReceiver {
       out_of_order: 0,
       duplicates: 0,
       jitter_ms: null,
-      seconds: ((this.#end || performance.now()) - this.#start) / 1000,
+      seconds: this.#first > 0 ? ((this.#end || performance.now()) - this.#first) / 1000 : 0,
       intervals: this.bins,
     };
   }
