@@ -24,6 +24,7 @@
  * @module
  */
 
+import { delay } from "@std/async/delay";
 import type { ThroughputPlan } from "../config.ts";
 import { dialStream, openDatagram } from "../client/dial.ts";
 import { formatEndpoint } from "../address.ts";
@@ -56,6 +57,9 @@ import {
   udpWord,
   WireError,
 } from "./wire.ts";
+
+/** How long after its last datagram a UDP sender waits before TEST_END. */
+const UDP_DRAIN_MS = 250;
 
 /** A plan for an iperf3 server: netkit's throughput plan and the warm-up to omit. */
 export interface Iperf3Plan extends ThroughputPlan {
@@ -297,6 +301,11 @@ export async function runIperf3Client(
     const end = performance.now();
     for (const s of streams) if (s.sender) s.end(end);
     if (plan.intervalMs > 0 && end - last.at > plan.intervalMs / 10) tick();
+    if (plan.proto === "udp" && plan.direction !== "down") {
+      // An iperf3 server stops counting at TEST_END, even datagrams still queued in its socket:
+      // give it a moment to read what is already on its way (its end time moves by as much).
+      await delay(UDP_DRAIN_MS);
+    }
     await writeAll(control, stateByte(State.TEST_END));
     // Senders stop at once; receivers drain until the server closes its streams.
     const expectResults = (async () => {

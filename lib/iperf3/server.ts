@@ -344,6 +344,9 @@ export class Iperf3Server {
           );
         }
       }
+      // Senders stop at the agreed end even before TEST_END arrives: the client counts up to
+      // its own clock's end, and nothing is sent past what was agreed.
+      const sendEnd = setTimeout(() => sendStop.abort(), (params.timeS + params.omitS) * 1000);
       const omitTimer = params.omitS > 0
         ? setTimeout(() => {
           const now = performance.now();
@@ -372,6 +375,7 @@ export class Iperf3Server {
       } finally {
         clearInterval(watchdog);
         clearTimeout(omitTimer);
+        clearTimeout(sendEnd);
       }
       if (signal.aborted) throw new Error(String(signal.reason));
       const end = performance.now();
