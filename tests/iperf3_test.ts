@@ -8,6 +8,7 @@
  */
 
 import { assert, assertEquals, assertMatch } from "@std/assert";
+import { delay } from "@std/async/delay";
 import { runNetkit, skipWithout, startServer } from "./support/cli.ts";
 import { type Peer, spawnPeer, startOnFreePort } from "./support/peers.ts";
 import { openFds, readToEnd, writeAll } from "./support/sockets.ts";
@@ -259,7 +260,7 @@ Deno.test({
     }
     let fds = await openFds(server.child.pid);
     for (let i = 0; i < 100 && fds > baseline; i++) {
-      await new Promise((r) => setTimeout(r, 50)); // polling the kernel's table, bounded
+      await delay(50); // polling the kernel's descriptor table, bounded
       fds = await openFds(server.child.pid);
     }
     assertEquals(fds, baseline, "descriptors back to the baseline");
@@ -312,7 +313,7 @@ Deno.test({
 });
 
 /** A fake iperf3 server that runs the states and then sends `results` as its results. */
-async function fakeServer(results: Uint8Array): Promise<{ port: number; done: Promise<void> }> {
+function fakeServer(results: Uint8Array): { port: number; done: Promise<void> } {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const done = (async () => {
     using _ = listener;
@@ -371,7 +372,7 @@ Deno.test("netkit client --iperf3 refuses malformed results documents with a pro
     new Uint8Array([0x7f, 0xff, 0xff, 0xff]),
   ];
   for (const results of docs) {
-    const fake = await fakeServer(results);
+    const fake = fakeServer(results);
     const run = await runNetkit([
       "client",
       "--throughput",

@@ -510,12 +510,16 @@ export function udpWord(value: number, order: "le" | "be" = "le"): Uint8Array {
   return out;
 }
 
-/** Whether a 4-byte datagram is a connect reply (either value, either order). */
+/**
+ * Whether a 4-byte datagram answers a little-endian connect message: the reply
+ * in little-endian ("6789"), or the legacy value in either order. (The reply
+ * in big-endian is the byte string "9876", the message itself: an echo of it
+ * must not count as a reply.)
+ */
 export function isConnectReply(data: Uint8Array): boolean {
   if (data.length !== 4) return false;
   const view = new DataView(data.buffer, data.byteOffset, 4);
-  for (const value of [UDP_CONNECT_REPLY, LEGACY_UDP_CONNECT_REPLY]) {
-    if (view.getUint32(0, true) === value || view.getUint32(0, false) === value) return true;
-  }
-  return false;
+  return view.getUint32(0, true) === UDP_CONNECT_REPLY ||
+    view.getUint32(0, true) === LEGACY_UDP_CONNECT_REPLY ||
+    view.getUint32(0, false) === LEGACY_UDP_CONNECT_REPLY;
 }
