@@ -410,3 +410,43 @@ Deno.test("netkit client --iperf3 against a server that says ACCESS_DENIED: busy
   assertEquals(run.code, 1);
   assertMatch(run.stderr, /busy running another test/);
 });
+
+Deno.test("iperf3 UDP streams bind only to connect messages from the control connection's IP, with a 4-byte reply", async () => {
+  await using server = await startServer(["--host", "127.0.0.1"]);
+  using control = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  const state = new Uint8Array(1);
+  const nextState = async () => {
+    assertEquals(await control.read(state), 1);
+    return state[0]!;
+  };
+  await writeAll(control, makeCookie());
+  assertEquals(await nextState(), State.PARAM_EXCHANGE);
+  await writeAll(
+    control,
+    encodeJson({ udp: true, time: 1, parallel: 1, len: 1400, reverse: true }),
+  );
+  assertEquals(await nextState(), State.CREATE_STREAMS);
+  const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: server.port };
+  const message = new Uint8Array([0x39, 0x38, 0x37, 0x36]); // UDP_CONNECT_MSG as x86 sends it
+  const stranger = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.2", port: 0 });
+  const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const strangerGot = stranger.receive().then(() => "received", () => "nothing");
+  try {
+    await stranger.send(message, to);
+    // The stranger's message is ignored; the client's, from the control connection's IP, binds.
+    await client.send(message, to);
+    const [reply] = await client.receive();
+    assertEquals(new TextDecoder().decode(reply), "6789");
+    assertEquals(await nextState(), State.TEST_START);
+    assertEquals(await nextState(), State.TEST_RUNNING);
+    const [data] = await client.receive(); // the reverse stream flows to the bound address
+    assertEquals(data.length, 1400);
+    await writeAll(control, new Uint8Array([State.TEST_END]));
+    assertEquals(await nextState(), State.EXCHANGE_RESULTS);
+  } finally {
+    stranger.close();
+    client.close();
+  }
+  // Nothing ever went to the stranger: not a reply, not data (its receive ended only at close).
+  assertEquals(await strangerGot, "nothing");
+});

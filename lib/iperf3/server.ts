@@ -104,6 +104,8 @@ class Test {
   udp: UdpPort | undefined;
   attached: (() => void) | undefined;
   grant: { release(): void } | undefined;
+  /** Marks the test's connections active (the server's idle timeout), while bytes move. */
+  readonly activity: (() => void)[] = [];
 
   constructor(readonly cookie: string, readonly peerIp: string, readonly label: string) {}
 
@@ -180,7 +182,7 @@ export class Iperf3Server {
     const cookie = cookieText(first);
     const test = this.#tests.get(cookie);
     if (test) {
-      await this.#attach(test, conn, first.subarray(COOKIE_SIZE));
+      await this.#attach(test, conn, first.subarray(COOKIE_SIZE), activity);
       return;
     }
     await this.#control(conn, cookie, first.subarray(COOKIE_SIZE), activity);
@@ -191,7 +193,12 @@ export class Iperf3Server {
     for (const test of this.#tests.values()) test.stop.abort("server shutting down");
   }
 
-  async #attach(test: Test, conn: Deno.Conn, rest: Uint8Array): Promise<void> {
+  async #attach(
+    test: Test,
+    conn: Deno.Conn,
+    rest: Uint8Array,
+    activity?: () => void,
+  ): Promise<void> {
     if (
       test.phase !== "streams" || test.params?.proto !== "tcp" || test.tcp.length >= test.wanted
     ) {
@@ -200,6 +207,7 @@ export class Iperf3Server {
       return;
     }
     test.tcp.push({ conn, initial: rest });
+    if (activity) test.activity.push(activity);
     test.attached?.();
     // The connection now belongs to the test, which closes it; hold the handler until then.
     await new Promise<void>((resolve) => {
@@ -365,6 +373,7 @@ export class Iperf3Server {
           lastBytes = bytes;
           lastMove = now;
           activity?.();
+          for (const touch of test.activity) touch();
         } else if (now - lastMove > stallMs) {
           test.stop.abort(`no data moved for ${Math.round(stallMs / 1000)} s: client gone`);
         }
