@@ -261,20 +261,21 @@ export async function runIperf3Client(
         for (const s of streams) s.endOmit(now);
       }, omitMs)
       : undefined;
+    const until = start + omitMs + params.timeS * 1000;
     const endTimer = setTimeout(() => stop.abort(), omitMs + params.timeS * 1000);
     try {
       for (const [i, s] of streams.entries()) {
         if (plan.proto === "tcp") {
           loops.push(
             s.sender
-              ? sendTcp(tcpConns[i]!, s, plan.bitrate, stop.signal)
+              ? sendTcp(tcpConns[i]!, s, plan.bitrate, stop.signal, until)
               : receiveTcp(tcpConns[i]!, s),
           );
         } else {
           const { socket, peer } = udpFlows[i]!;
           loops.push(
             s.sender
-              ? sendUdp(socket, peer, s, plan.bitrate, stop.signal)
+              ? sendUdp(socket, peer, s, plan.bitrate, stop.signal, until)
               : receiveUdp(socket, s, stop.signal),
           );
         }

@@ -36,6 +36,7 @@
  * @module
  */
 
+import { delay } from "@std/async/delay";
 import { formatAddr } from "../address.ts";
 import type { TestMemory } from "../throughput/hub.ts";
 import { closeQuietly, writeAll } from "../io.ts";
@@ -68,6 +69,8 @@ export const SETUP_TIMEOUT_MS = 10_000;
 export const TEST_GRACE_MS = 10_000;
 /** A running test whose bytes stop moving this long is ended (its client is gone). */
 const STALL_MS = 3000;
+/** How long a UDP receiver keeps reading queued datagrams after TEST_END. */
+const UDP_DRAIN_MS = 200;
 /** Receive buffer of a TCP data stream. */
 const TCP_RECEIVE_BUFFER = 256 * 1024;
 /** Memory of a UDP receiver: its sequence bitmap (4,194,304 bits). */
@@ -338,17 +341,27 @@ export class Iperf3Server {
       test.phase = "running";
       await writeAll(conn, stateByte(State.TEST_RUNNING));
       const loops: Promise<void>[] = [];
+      const until = start + (params.timeS + params.omitS) * 1000;
       const sendStop = new AbortController();
       signal.addEventListener("abort", () => sendStop.abort(), { once: true });
       for (const [i, s] of test.streams.entries()) {
         if (params.proto === "tcp") {
           const { conn: c, initial } = test.tcp[i]!;
           loops.push(
-            s.sender ? sendTcp(c, s, params.bandwidth, sendStop.signal) : receiveTcp(c, s, initial),
+            s.sender
+              ? sendTcp(c, s, params.bandwidth, sendStop.signal, until)
+              : receiveTcp(c, s, initial),
           );
         } else if (s.sender) {
           loops.push(
-            sendUdp(test.udp!.socket, test.udpPeers[i]!, s, params.bandwidth, sendStop.signal),
+            sendUdp(
+              test.udp!.socket,
+              test.udpPeers[i]!,
+              s,
+              params.bandwidth,
+              sendStop.signal,
+              until,
+            ),
           );
         }
       }
@@ -388,6 +401,10 @@ export class Iperf3Server {
       }
       if (signal.aborted) throw new Error(String(signal.reason));
       const end = performance.now();
+      if (params.proto === "udp" && test.streams.some((s) => !s.sender)) {
+        // Datagrams the client sent before TEST_END may still wait in the socket: count them.
+        await delay(UDP_DRAIN_MS);
+      }
       test.phase = "ending";
       sendStop.abort();
       for (const s of test.streams) s.end(end);

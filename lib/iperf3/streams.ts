@@ -155,12 +155,17 @@ export class Iperf3Stream {
   }
 }
 
-/** Send on a TCP data connection until `signal` aborts, paced at `bitrate` (0 = unlimited). */
+/**
+ * Send on a TCP data connection until `signal` aborts or `performance.now()`
+ * reaches `until` (checked before every write, so a busy event loop cannot
+ * make it late), paced at `bitrate` (0 = unlimited).
+ */
 export async function sendTcp(
   conn: Deno.Conn,
   stream: Iperf3Stream,
   bitrate: number,
   signal: AbortSignal,
+  until = Infinity,
 ): Promise<void> {
   const buf = new Uint8Array(stream.size);
   crypto.getRandomValues(buf.subarray(0, Math.min(buf.length, 65536)));
@@ -168,10 +173,12 @@ export async function sendTcp(
   const bytesPerMs = bitrate / 8 / 1000;
   try {
     while (!signal.aborted) {
+      const now = performance.now();
+      if (now >= until) break;
       if (bytesPerMs > 0) {
         const due = start + stream.bytes / bytesPerMs;
-        if (due > performance.now()) {
-          await waitUntil(due);
+        if (due > now) {
+          await waitUntil(Math.min(due, until));
           continue;
         }
       }
@@ -202,13 +209,17 @@ export async function receiveTcp(
   }
 }
 
-/** Send iperf3 datagrams to `peer` until `signal` aborts, paced at `bitrate` (0 = unlimited). */
+/**
+ * Send iperf3 datagrams to `peer` until `signal` aborts or `performance.now()`
+ * reaches `until`, paced at `bitrate` (0 = unlimited).
+ */
 export async function sendUdp(
   socket: Deno.DatagramConn,
   peer: Deno.NetAddr,
   stream: Iperf3Stream,
   bitrate: number,
   signal: AbortSignal,
+  until = Infinity,
 ): Promise<void> {
   const buf = new Uint8Array(stream.size);
   const view = new DataView(buf.buffer);
@@ -216,10 +227,12 @@ export async function sendUdp(
   const gapMs = bitrate > 0 ? (buf.length * 8 * 1000) / bitrate : 0;
   try {
     while (!signal.aborted) {
+      const now = performance.now();
+      if (now >= until) break;
       if (gapMs > 0) {
         const due = start + stream.count * gapMs;
-        if (due > performance.now()) {
-          await waitUntil(due);
+        if (due > now) {
+          await waitUntil(Math.min(due, until));
           continue;
         }
       }
