@@ -452,3 +452,36 @@ Deno.test("iperf3 UDP streams bind only to connect messages from the control con
   // Nothing ever went to the stranger: not a reply, not data (its receive ended only at close).
   assertEquals(await strangerGot, "nothing");
 });
+
+Deno.test("malformed results from an iperf3 client get SERVER_ERROR; the server serves the next test", async () => {
+  await using server = await startServer(["--host", "127.0.0.1"]);
+  const bad = [
+    encodeJson({ streams: "no" }),
+    encodeJson({ cpu_util_total: 0, cpu_util_user: 0, cpu_util_system: 0, streams: [] }),
+    new Uint8Array([0, 0, 0, 3, 0x5b, 0x5d, 0x20]),
+    crypto.getRandomValues(new Uint8Array(64)),
+  ];
+  for (const results of bad) {
+    using control = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    const cookie = makeCookie();
+    const state = new Uint8Array(1);
+    const next = async () => (await control.read(state), (state[0]! << 24) >> 24);
+    await writeAll(control, cookie);
+    assertEquals(await next(), State.PARAM_EXCHANGE);
+    await writeAll(control, encodeJson({ tcp: true, time: 1, parallel: 1, len: 1000 }));
+    assertEquals(await next(), State.CREATE_STREAMS);
+    using data = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    await writeAll(data, cookie);
+    assertEquals(await next(), State.TEST_START);
+    assertEquals(await next(), State.TEST_RUNNING);
+    await writeAll(data, new Uint8Array(5000));
+    await writeAll(control, new Uint8Array([State.TEST_END]));
+    assertEquals(await next(), State.EXCHANGE_RESULTS);
+    await writeAll(control, results);
+    await control.closeWrite();
+    const rest = await readToEnd(control);
+    assertEquals((rest[0]! << 24) >> 24, State.SERVER_ERROR, `answer ${rest}`);
+  }
+  const doc = await iperf3Client(server.port, "-t", "1");
+  assert(doc.end.sum_received.bytes > 0);
+});
