@@ -485,3 +485,30 @@ Deno.test("malformed results from an iperf3 client get SERVER_ERROR; the server 
   const doc = await iperf3Client(server.port, "-t", "1");
   assert(doc.end.sum_received.bytes > 0);
 });
+
+Deno.test("netkit client --iperf3 against netkit server: UDP --bidir, every datagram accounted for both ways", async () => {
+  await using server = await startServer(["--host", "127.0.0.1"]);
+  const result = await runNetkit([
+    "client",
+    "--throughput",
+    "--iperf3",
+    "127.0.0.1",
+    String(server.port),
+    "-t",
+    "1",
+    "-u",
+    "-b",
+    "10M",
+    "--bidir",
+    "--json",
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  const doc = JSON.parse(result.text) as {
+    up: { sum_sent: { datagrams: number }; sum_received: { datagrams: number; lost: number } };
+    down: { sum_sent: { datagrams: number }; sum_received: { datagrams: number; lost: number } };
+  };
+  for (const d of [doc.up, doc.down]) {
+    assert(d.sum_sent.datagrams > 800, `sent ${d.sum_sent.datagrams}`);
+    assertEquals(d.sum_received.datagrams + d.sum_received.lost, d.sum_sent.datagrams);
+  }
+});

@@ -58,7 +58,7 @@ import {
   WireError,
 } from "./wire.ts";
 
-/** How long after its last datagram a UDP sender waits before TEST_END. */
+/** How long after its last datagram a UDP sender waits before TEST_END, and a receiver reads on. */
 const UDP_DRAIN_MS = 250;
 
 /** A plan for an iperf3 server: netkit's throughput plan and the warm-up to omit. */
@@ -323,10 +323,12 @@ export async function runIperf3Client(
       plan.timeoutMs + 2000,
       () => new NetkitError("timeout", `${where} sent no results after the test's end`),
     );
+    for (const s of streams) s.end(end);
     if (plan.proto === "udp") {
+      // The server has stopped sending: read what is still queued before closing.
+      if (plan.direction !== "up") await delay(UDP_DRAIN_MS);
       for (const { socket } of udpFlows) closeQuietly(socket);
     }
-    for (const s of streams) s.end(end);
     await writeAll(
       control,
       encodeResultsDoc(streams, end),
