@@ -45,6 +45,7 @@ import {
   ControlReader,
   cookieText,
   describeErrno,
+  encodeJson,
   type Iperf3Params,
   type Iperf3Results,
   isConnectReply,
@@ -186,7 +187,7 @@ export async function runIperf3Client(
     };
 
     await next(State.PARAM_EXCHANGE, plan.timeoutMs);
-    await writeAll(control, encodeParams(params));
+    await writeAll(control, encodeJson(buildParams(params)));
     await next(State.CREATE_STREAMS, plan.timeoutMs);
 
     // Streams in iperf3's order: with --bidir the client's senders first, then its receivers.
@@ -376,14 +377,6 @@ export async function runIperf3Client(
   }
 }
 
-function encodeParams(p: Iperf3Params): Uint8Array {
-  const body = new TextEncoder().encode(JSON.stringify(buildParams(p)));
-  const out = new Uint8Array(4 + body.length);
-  new DataView(out.buffer).setUint32(0, body.length);
-  out.set(body, 4);
-  return out;
-}
-
 function encodeResultsDoc(streams: Iperf3Stream[], end: number): Uint8Array {
   const doc = buildResults(
     streams.map((s) => ({
@@ -398,11 +391,7 @@ function encodeResultsDoc(streams: Iperf3Stream[], end: number): Uint8Array {
     })),
     -1,
   );
-  const body = new TextEncoder().encode(JSON.stringify(doc));
-  const out = new Uint8Array(4 + body.length);
-  new DataView(out.buffer).setUint32(0, body.length);
-  out.set(body, 4);
-  return out;
+  return encodeJson(doc);
 }
 
 function describe(local: Deno.Addr, remote: Deno.Addr): Iperf3Run["connections"][number] {
