@@ -897,6 +897,7 @@ Deno.test("--report needs a file name, and a measuring mode on client", () => {
     NetkitError,
     "'--no-chart' needs '--probe' or '--throughput'",
   );
+});
 
 Deno.test("--iperf3: port 5201 by default, --omit and --iperf3-json carried; whole seconds only", () => {
   const c = client("throughput", ["--throughput", "--iperf3", "-O", "2s", "-J", "--iperf3-json"]);

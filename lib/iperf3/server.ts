@@ -107,10 +107,13 @@ class Test {
   udp: UdpPort | undefined;
   attached: (() => void) | undefined;
   grant: { release(): void } | undefined;
-  /** Marks the test's connections active (the server's idle timeout), while bytes move. */
-  readonly activity: (() => void)[] = [];
 
   constructor(readonly cookie: string, readonly peerIp: string, readonly label: string) {}
+
+  /** The test still runs (its connections are active for the server's idle timeout). */
+  get running(): boolean {
+    return !this.stop.signal.aborted;
+  }
 
   get wanted(): number {
     const p = this.params!;
@@ -180,15 +183,24 @@ export class Iperf3Server {
     return this.#dispatch(data, from as Deno.NetAddr, socket);
   }
 
-  /** Serve one connection that started with a cookie (`first` holds what was read). */
-  async handle(conn: Deno.Conn, first: Uint8Array, activity?: () => void): Promise<void> {
+  /**
+   * Serve one connection that started with a cookie (`first` holds what was
+   * read). `onTest` learns the test the connection belongs to: while it runs,
+   * the server's idle timeout leaves the connection alone (the test's own
+   * setup timeouts, stall watchdog and deadline end it).
+   */
+  async handle(
+    conn: Deno.Conn,
+    first: Uint8Array,
+    onTest?: (test: { readonly running: boolean }) => void,
+  ): Promise<void> {
     const cookie = cookieText(first);
     const test = this.#tests.get(cookie);
     if (test) {
-      await this.#attach(test, conn, first.subarray(COOKIE_SIZE), activity);
+      await this.#attach(test, conn, first.subarray(COOKIE_SIZE), onTest);
       return;
     }
-    await this.#control(conn, cookie, first.subarray(COOKIE_SIZE), activity);
+    await this.#control(conn, cookie, first.subarray(COOKIE_SIZE), onTest);
   }
 
   /** Stop every test (server shutdown). */
@@ -200,7 +212,7 @@ export class Iperf3Server {
     test: Test,
     conn: Deno.Conn,
     rest: Uint8Array,
-    activity?: () => void,
+    onTest?: (test: { readonly running: boolean }) => void,
   ): Promise<void> {
     if (
       test.phase !== "streams" || test.params?.proto !== "tcp" || test.tcp.length >= test.wanted
@@ -210,7 +222,7 @@ export class Iperf3Server {
       return;
     }
     test.tcp.push({ conn, initial: rest });
-    if (activity) test.activity.push(activity);
+    onTest?.(test);
     test.attached?.();
     // The connection now belongs to the test, which closes it; hold the handler until then.
     await new Promise<void>((resolve) => {
@@ -223,7 +235,7 @@ export class Iperf3Server {
     conn: Deno.Conn,
     cookie: string,
     rest: Uint8Array,
-    activity?: () => void,
+    onTest?: (test: { readonly running: boolean }) => void,
   ): Promise<void> {
     const peer = conn.remoteAddr as Deno.NetAddr;
     const test = new Test(cookie, bareIp(peer.hostname), formatAddr(peer));
@@ -236,7 +248,8 @@ export class Iperf3Server {
     test.stop.signal.addEventListener("abort", closeAllOf, { once: true });
     let outcome = "";
     try {
-      outcome = await this.#run(test, conn, reader, activity);
+      onTest?.(test);
+      outcome = await this.#run(test, conn, reader);
     } catch (err) {
       const why = test.stop.signal.aborted
         ? String(test.stop.signal.reason)
@@ -259,7 +272,6 @@ export class Iperf3Server {
     test: Test,
     conn: Deno.Conn,
     reader: ControlReader,
-    activity?: () => void,
   ): Promise<string> {
     const signal = test.stop.signal;
     const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
@@ -385,8 +397,6 @@ export class Iperf3Server {
         if (bytes !== lastBytes) {
           lastBytes = bytes;
           lastMove = now;
-          activity?.();
-          for (const touch of test.activity) touch();
         } else if (now - lastMove > stallMs) {
           test.stop.abort(`no data moved for ${Math.round(stallMs / 1000)} s: client gone`);
         }

@@ -279,7 +279,7 @@ export async function serve(
           const onTest = (test: { readonly running: boolean }) => (session.source = test);
           if (Iperf3Server.sniff(first)) {
             session.closeReason = "iperf3 test";
-            await iperf3.handle(conn, first, () => session.touch());
+            await iperf3.handle(conn, first, onTest);
             break;
           }
           switch (ThroughputHub.sniff(first)) {
