@@ -143,7 +143,8 @@ export class Iperf3Server {
   readonly #binding = new Map<string, Test>();
   /** Tests waiting for their client IP's turn to bind UDP streams. */
   readonly #bindQueue = new Map<string, (() => void)[]>();
-  readonly #ports = new Map<number, UdpPort>();
+  /** UDP sockets by `host|port` (opened here) or `*|port` (the server's own, shared). */
+  readonly #ports = new Map<string, UdpPort>();
   readonly #log: (line: string) => void;
   readonly #counters: Iperf3ServerOptions["counters"];
   readonly #admit: (from: Deno.Addr) => boolean;
@@ -171,7 +172,7 @@ export class Iperf3Server {
    * datagram loop offers each datagram to {@linkcode divert} first.
    */
   shareUdp(port: number, socket: Deno.DatagramConn): void {
-    this.#ports.set(port, { socket, owned: false, users: 0 });
+    this.#ports.set(`*|${port}`, { socket, owned: false, users: 0 });
   }
 
   /**
@@ -470,7 +471,8 @@ export class Iperf3Server {
 
   /** Open (or share) the UDP port of a test: the TCP port's own address and number. */
   #openUdp(local: Deno.NetAddr): UdpPort {
-    let port = this.#ports.get(local.port);
+    const key = `${local.hostname}|${local.port}`;
+    let port = this.#ports.get(`*|${local.port}`) ?? this.#ports.get(key);
     if (!port) {
       let socket: Deno.DatagramConn;
       try {
@@ -486,14 +488,14 @@ export class Iperf3Server {
         );
       }
       port = { socket, owned: true, users: 0 };
-      port.loop = this.#receiveLoop(port, local.port);
-      this.#ports.set(local.port, port);
+      port.loop = this.#receiveLoop(port, key);
+      this.#ports.set(key, port);
     }
     port.users++;
     return port;
   }
 
-  async #receiveLoop(port: UdpPort, number: number): Promise<void> {
+  async #receiveLoop(port: UdpPort, key: string): Promise<void> {
     const buf = new Uint8Array(65536);
     while (true) {
       let data: Uint8Array;
@@ -502,7 +504,7 @@ export class Iperf3Server {
         [data, from] = await port.socket.receive(buf);
       } catch (err) {
         if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) break;
-        if (this.#ports.get(number) !== port) break;
+        if (this.#ports.get(key) !== port) break;
         continue; // an ICMP error queued on the socket
       }
       if (!this.#admit(from)) continue;
@@ -576,7 +578,7 @@ export class Iperf3Server {
       const port = test.udp;
       test.udp = undefined;
       if (--port.users === 0 && port.owned) {
-        for (const [number, p] of this.#ports) if (p === port) this.#ports.delete(number);
+        for (const [key, p] of this.#ports) if (p === port) this.#ports.delete(key);
         closeQuietly(port.socket);
       }
     }
