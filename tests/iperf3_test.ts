@@ -512,3 +512,37 @@ Deno.test("netkit client --iperf3 against netkit server: UDP --bidir, every data
     assertEquals(d.sum_received.datagrams + d.sum_received.lost, d.sum_sent.datagrams);
   }
 });
+
+Deno.test({
+  name: "netkit server's --rate-limit and --max-test-memory hold for iperf3 clients",
+  ignore: NO_IPERF3,
+  async fn() {
+    await using server = await startServer([
+      "--host",
+      "127.0.0.1",
+      "--rate-limit",
+      "100",
+      "--max-test-memory",
+      "4MiB",
+    ]);
+    // 10 Mbit/s of 1400 B datagrams is about 900 a second: the gate keeps about 100 of them.
+    const doc = await iperf3Client(server.port, "-t", "1", "-u", "-b", "10M", "-l", "1400");
+    const sum = doc.end.sum!;
+    assert(
+      (sum.lost_packets ?? 0) > (sum.packets ?? 0) / 2,
+      `most were rate-limited: ${sum.lost_packets}`,
+    );
+    // 16 TCP streams of 1 MiB blocks reversed need 16 MiB of buffers: over the budget.
+    const child = new Deno.Command("iperf3", {
+      args: ["-c", "127.0.0.1", "-p", String(server.port), "-t", "1", "-P", "16", "-l", "1M", "-R"],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const out = await child.output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assertEquals(out.code, 1, text);
+    assertMatch(text, /unable to create a new stream: Cannot allocate memory/);
+    const { stderr } = await server.stop();
+    assertMatch(stderr, /datagrams rate-limited/);
+  },
+});

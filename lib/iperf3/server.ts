@@ -257,8 +257,10 @@ export class Iperf3Server {
         : (err as Error).message;
       outcome = `ended early (${why})`;
       if (err instanceof WireError && !test.stop.signal.aborted) {
-        const errno = (err as WireError & { errno?: number }).errno ?? IperfErrno.IERECVPARAMS;
-        await writeAll(conn, serverError(errno)).catch(() => {});
+        const { errno, os } = err as WireError & { errno?: number; os?: number };
+        await writeAll(conn, serverError(errno ?? IperfErrno.IERECVPARAMS, os ?? 0)).catch(
+          () => {},
+        );
       }
     } finally {
       test.stop.abort("done");
@@ -301,7 +303,8 @@ export class Iperf3Server {
       (params.proto === "udp" ? 65536 : 0);
     const grant = this.#memory?.reserve(need, `${streamsWanted} streams of ${size} B`);
     if (typeof grant === "string") {
-      throw Object.assign(new WireError(grant), { errno: IperfErrno.IENUMSTREAMS });
+      // iperf3 says "unable to create a new stream: Cannot allocate memory" (ENOMEM).
+      throw Object.assign(new WireError(grant), { errno: IperfErrno.IECREATESTREAM, os: 12 });
     }
     test.grant = grant;
     this.#log(

@@ -63,6 +63,7 @@ export const IperfErrno = {
   IEPROTOCOL: 131,
   IESETCONGESTION: 134,
   IEAUTHTEST: 142,
+  IECREATESTREAM: 200,
   IESTREAMID: 208,
 } as const;
 
@@ -81,6 +82,7 @@ const ERRNO_TEXT: Record<number, string> = {
   134: "unable to set TCP_CONGESTION",
   142: "test authorization failed (the server requires iperf3's RSA authentication)",
   144: "no message was received for a while",
+  200: "unable to create a new stream",
 };
 
 /** What iperf3 calls an error number, for messages. */
