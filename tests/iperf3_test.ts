@@ -546,3 +546,42 @@ Deno.test({
     assertMatch(stderr, /datagrams rate-limited/);
   },
 });
+
+Deno.test({
+  name:
+    "netkit client --iperf3 against an iperf3 -s that demands authentication: a clear refusal, exit 1",
+  ignore: skipWithout("iperf3", "openssl"),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const openssl = (...args: string[]) =>
+        new Deno.Command("openssl", { args, stdout: "null", stderr: "null" }).output();
+      await openssl("genrsa", "-out", `${dir}/priv.pem`, "2048");
+      await Deno.writeTextFile(`${dir}/users.csv`, "user,0000\n");
+      const { peer, port } = await iperf3Server(
+        "-1",
+        "--rsa-private-key-path",
+        `${dir}/priv.pem`,
+        "--authorized-users-path",
+        `${dir}/users.csv`,
+      );
+      await using _ = peer;
+      const run = await runNetkit([
+        "client",
+        "--throughput",
+        "--iperf3",
+        "127.0.0.1",
+        String(port),
+        "-t",
+        "1",
+      ]);
+      assertEquals(run.code, 1, run.stderr);
+      assertMatch(
+        run.stderr,
+        /^error: .* refused the test: test authorization failed .*authentication/,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
