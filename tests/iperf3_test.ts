@@ -9,7 +9,7 @@
 
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { delay } from "@std/async/delay";
-import { runNetkit, skipWithout, startServer } from "./support/cli.ts";
+import { NETKIT_RUN, ROOT_DIR, runNetkit, skipWithout, startServer } from "./support/cli.ts";
 import { type Peer, spawnPeer, startOnFreePort } from "./support/peers.ts";
 import { openFds, readToEnd, writeAll } from "./support/sockets.ts";
 import { encodeJson, makeCookie, State } from "../lib/iperf3/wire.ts";
@@ -583,5 +583,57 @@ Deno.test({
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name:
+    "Ctrl-C during netkit client --iperf3 ends the test early with both sides' figures, marked interrupted, exit 130",
+  ignore: NO_IPERF3,
+  async fn() {
+    const { peer, port } = await iperf3Server("-1");
+    await using _ = peer;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        ...NETKIT_RUN,
+        "client",
+        "--throughput",
+        "--iperf3",
+        "127.0.0.1",
+        String(port),
+        "-t",
+        "20",
+        "-i",
+        "0.2",
+        "--json-stream",
+      ],
+      cwd: ROOT_DIR,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    const lines: string[] = [];
+    let pending = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stdout) {
+      pending += decoder.decode(chunk, { stream: true });
+      let nl;
+      while ((nl = pending.indexOf("\n")) >= 0) {
+        lines.push(pending.slice(0, nl));
+        pending = pending.slice(nl + 1);
+        if (lines.length === 2) child.kill("SIGINT"); // data flows: interrupt it
+      }
+    }
+    const status = await child.status;
+    clearTimeout(killer);
+    await child.stderr.cancel();
+    assertEquals(status.code, 130);
+    const end = JSON.parse(lines.at(-1)!) as {
+      event: string;
+      data: { interrupted: boolean; up: { sum_received: { bytes: number } } };
+    };
+    assertEquals(end.event, "end");
+    assertEquals(end.data.interrupted, true);
+    assert(end.data.up.sum_received.bytes > 0, "the server's figures came back");
   },
 });

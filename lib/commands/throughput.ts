@@ -100,12 +100,17 @@ export async function runThroughputCommand(config: ThroughputConfig): Promise<nu
   }
 }
 
-/** `--iperf3`: the same report against an iperf3 server, with the server's own figures. */
+/**
+ * `--iperf3`: the same report against an iperf3 server, with the server's own
+ * figures. Ctrl-C ends the test early as at its planned end (both sides'
+ * results, exit 130); a second Ctrl-C gives up at once.
+ */
 async function runAgainstIperf3(
   config: ThroughputConfig,
   iperf3: { omitMs: number; json: boolean },
   out: Output,
 ): Promise<number> {
+  using stop = RunStop.onSignals();
   try {
     using progress = out.progress();
     const run = await runIperf3Client({ ...config.plan, omitMs: iperf3.omitMs }, {
@@ -114,13 +119,20 @@ async function runAgainstIperf3(
         out.text(formatThroughputInterval(interval, config.plan.direction, out.style));
         out.event("interval", throughputIntervalJson(interval));
       },
+      signal: stop.signal,
+      now: stop.now,
+    }).catch((err) => {
+      progress.stop();
+      throw err;
     });
     progress.stop();
+    if (stop.reason === "stdout") return 0;
     out.text(...formatThroughput(run.result, out.style), ...formatServerFigures(run, out.style));
     const { hostname, port } = config.plan.endpoint;
     out.result(iperf3.json ? iperf3ShapedJson(run, hostname, port) : iperf3RunJson(run));
-    return 0;
+    return stop.exitCode(0);
   } catch (err) {
+    if (stop.reason === "stdout") return 0;
     out.error(err);
     throw err;
   }

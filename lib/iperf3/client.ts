@@ -99,6 +99,14 @@ export interface RunIperf3Options {
   onStart?: (live: () => ThroughputLive) => void;
   /** Called every `plan.intervalMs` with the client's own counts. @default {undefined} */
   onInterval?: (interval: ThroughputInterval) => void;
+  /**
+   * Ends the test early (Ctrl-C): during the test, as at its planned end (TEST_END, then
+   * both sides' results); before it, at once.
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /** Gives up at once, results or not (a second Ctrl-C). @default {undefined} */
+  now?: AbortSignal;
 }
 
 const STATE_NAMES: Record<number, string> = Object.fromEntries(
@@ -134,7 +142,19 @@ export async function runIperf3Client(
   const stop = new AbortController();
   const loops: Promise<void>[] = [];
   let reporter: ReturnType<typeof setInterval> | undefined;
+  let running = false;
+  const interrupted = () => new NetkitError("failure", `the test with ${where} was interrupted`);
+  const onSignal = () => {
+    if (running) stop.abort();
+    else closeQuietly(control);
+  };
+  const onNow = () => {
+    for (const r of resources) closeQuietly(r);
+  };
+  options.signal?.addEventListener("abort", onSignal, { once: true });
+  options.now?.addEventListener("abort", onNow, { once: true });
   try {
+    if (options.signal?.aborted) throw interrupted();
     if ("setNoDelay" in control) (control as Deno.TcpConn).setNoDelay(true);
     const reader = new ControlReader(control);
     const cookie = makeCookie();
@@ -219,6 +239,8 @@ export async function runIperf3Client(
     const start = performance.now();
     for (const s of streams) s.begin(start);
     await next(State.TEST_RUNNING, plan.timeoutMs);
+    running = true;
+    if (options.signal?.aborted) stop.abort();
 
     // The server says nothing more until the client's TEST_END, unless it gives up.
     const serverSaid = reader.state();
@@ -359,6 +381,7 @@ export async function runIperf3Client(
     for (const r of resources) closeQuietly(r);
     await Promise.allSettled(loops);
     const result = mapResult(plan, streams, server, (end - start - omitMs) / 1000);
+    if (options.signal?.aborted) result.interrupted = true;
     return {
       result,
       server,
@@ -369,7 +392,12 @@ export async function runIperf3Client(
       intervals,
       startedAt,
     };
+  } catch (err) {
+    if (options.now?.aborted || (options.signal?.aborted && !running)) throw interrupted();
+    throw err;
   } finally {
+    options.signal?.removeEventListener("abort", onSignal);
+    options.now?.removeEventListener("abort", onNow);
     if (reporter !== undefined) clearInterval(reporter);
     stop.abort();
     for (const r of resources) closeQuietly(r);
