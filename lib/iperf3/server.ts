@@ -138,7 +138,9 @@ interface UdpPort {
 export class Iperf3Server {
   readonly #tests = new Map<string, Test>();
   /** UDP flows bound to a stream, by `host:port` of their source. */
-  readonly #flows = new Map<string, { test: Test; stream: number }>();
+  /** (Keyed by port, then host as the socket reports it: no string is built per datagram.) */
+  readonly #flows = new Map<number, Map<string, { test: Test; stream: number }>>();
+  #flowCount = 0;
   /** The test of each client IP that is binding its UDP streams now. */
   readonly #binding = new Map<string, Test>();
   /** Tests waiting for their client IP's turn to bind UDP streams. */
@@ -180,7 +182,7 @@ export class Iperf3Server {
    * belongs to an iperf3 test and was taken; false leaves it to the server.
    */
   divert(data: Uint8Array, from: Deno.Addr, socket: Deno.DatagramConn): boolean {
-    if (this.#flows.size === 0 && this.#binding.size === 0) return false;
+    if (this.#flowCount === 0 && this.#binding.size === 0) return false;
     return this.#dispatch(data, from as Deno.NetAddr, socket);
   }
 
@@ -517,8 +519,7 @@ export class Iperf3Server {
 
   /** A datagram for iperf3 tests: data of a bound flow, or a connect message. */
   #dispatch(data: Uint8Array, from: Deno.NetAddr, socket: Deno.DatagramConn): boolean {
-    const key = `${bareIp(from.hostname)}:${from.port}`;
-    const flow = this.#flows.get(key);
+    const flow = this.#flows.get(from.port)?.get(from.hostname);
     if (flow) {
       const { test, stream } = flow;
       if (test.phase === "running") {
@@ -535,7 +536,10 @@ export class Iperf3Server {
     if (!order) return false;
     const test = this.#binding.get(bareIp(from.hostname));
     if (!test || test.phase !== "streams" || test.udpPeers.length >= test.wanted) return false;
-    this.#flows.set(key, { test, stream: test.udpPeers.length });
+    let hosts = this.#flows.get(from.port);
+    if (!hosts) this.#flows.set(from.port, hosts = new Map());
+    hosts.set(from.hostname, { test, stream: test.udpPeers.length });
+    this.#flowCount++;
     test.udpPeers.push({ transport: "udp", hostname: from.hostname, port: from.port });
     socket.send(udpWord(UDP_CONNECT_REPLY, order), from).catch(() => {});
     test.attached?.();
@@ -567,8 +571,11 @@ export class Iperf3Server {
 
   #unbindFlows(test: Test): void {
     for (const peer of test.udpPeers) {
-      const key = `${bareIp(peer.hostname)}:${peer.port}`;
-      if (this.#flows.get(key)?.test === test) this.#flows.delete(key);
+      const hosts = this.#flows.get(peer.port);
+      if (hosts?.get(peer.hostname)?.test !== test) continue;
+      hosts.delete(peer.hostname);
+      this.#flowCount--;
+      if (hosts.size === 0) this.#flows.delete(peer.port);
     }
   }
 

@@ -484,11 +484,13 @@ export interface UdpHeader {
 /** Read a UDP datagram header; false when the datagram is too short for one. */
 export function readUdpHeader(data: Uint8Array, udp64: boolean, out: UdpHeader): boolean {
   if (data.length < udpHeaderBytes(udp64)) return false;
-  const u32 = (o: number) =>
-    ((data[o]! << 24) | (data[o + 1]! << 16) | (data[o + 2]! << 8) | data[o + 3]!) >>> 0;
-  out.sendMs = u32(0) * 1000 + u32(4) / 1000;
-  out.count = udp64 ? u32(8) * 2 ** 32 + u32(12) : u32(8);
+  out.sendMs = u32(data, 0) * 1000 + u32(data, 4) / 1000;
+  out.count = udp64 ? u32(data, 8) * 2 ** 32 + u32(data, 12) : u32(data, 8);
   return true;
+}
+
+function u32(d: Uint8Array, o: number): number {
+  return ((d[o]! << 24) | (d[o + 1]! << 16) | (d[o + 2]! << 8) | d[o + 3]!) >>> 0;
 }
 
 /** Whether a 4-byte datagram is a connect message, and in which byte order it came. */
