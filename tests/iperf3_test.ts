@@ -661,3 +661,40 @@ Deno.test({
     assert(Math.abs(counts.received - 2.5e6) / 2.5e6 < 0.05, `received ${counts.received}`);
   },
 });
+
+Deno.test({
+  name:
+    "an iperf3 server killed mid-test: netkit client --iperf3 reports its own counts, then the error, exit 1",
+  ignore: NO_IPERF3,
+  async fn() {
+    const { peer, port } = await iperf3Server("-1");
+    await using _ = peer;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        ...NETKIT_RUN,
+        ...["client", "--throughput", "--iperf3", "127.0.0.1", String(port), "-t", "20"],
+        ...["-i", "0.2"],
+      ],
+      cwd: ROOT_DIR,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    const stderr = new Response(child.stderr).text();
+    let text = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stdout) {
+      const before = text.length;
+      text += decoder.decode(chunk, { stream: true });
+      if (before === 0 && text.includes("\n")) Deno.kill(peer.pid, "SIGKILL"); // data flows
+    }
+    const status = await child.status;
+    clearTimeout(killer);
+    assertEquals(status.code, 1);
+    assertMatch(text, /the server's figures never arrived; this client counted in/);
+    assertMatch(
+      await stderr,
+      /^error: tcp 127\.0\.0\.1:\d+ closed the control connection during the test/,
+    );
+  },
+});

@@ -133,7 +133,14 @@ async function runAgainstIperf3(
     return stop.exitCode(0);
   } catch (err) {
     if (stop.reason === "stdout") return 0;
-    out.error(err);
+    if (err instanceof PartialRunError) {
+      // The server went away mid-test (or a second Ctrl-C): the client's own counts, then why.
+      const partial = err.partial as ThroughputResult;
+      out.text(...formatThroughput(partial, out.style));
+      out.result(throughputJson(partial), err);
+    } else {
+      out.error(err);
+    }
     throw err;
   }
 }

@@ -29,7 +29,7 @@ import type { ThroughputPlan } from "../config.ts";
 import { dialStream, openDatagram } from "../client/dial.ts";
 import { formatEndpoint } from "../address.ts";
 import { deadline } from "../deadline.ts";
-import { NetkitError } from "../errors.ts";
+import { NetkitError, PartialRunError } from "../errors.ts";
 import { closeQuietly, writeAll } from "../io.ts";
 import type {
   DirectionResult,
@@ -143,6 +143,8 @@ export async function runIperf3Client(
   const loops: Promise<void>[] = [];
   let reporter: ReturnType<typeof setInterval> | undefined;
   let running = false;
+  /** Once data flows: the client's own counts, for a report when the server's never come. */
+  let partial: (() => ThroughputResult) | undefined;
   const interrupted = () => new NetkitError("failure", `the test with ${where} was interrupted`);
   const onSignal = () => {
     if (running) stop.abort();
@@ -252,6 +254,17 @@ export async function runIperf3Client(
 
     const sent = () => streams.reduce((a, s) => a + (s.sender ? s.bytes : 0), 0);
     const received = () => streams.reduce((a, s) => a + (s.sender ? 0 : s.bytes), 0);
+    partial = () => {
+      const seconds = (performance.now() - start) / 1000;
+      return {
+        plan,
+        up: undefined,
+        down: undefined,
+        elapsedS: seconds,
+        interrupted: options.signal?.aborted === true,
+        clientOnly: { sentBytes: sent(), receivedBytes: received(), seconds },
+      };
+    };
     options.onStart?.(() => ({
       sentBytes: sent(),
       receivedBytes: received(),
@@ -393,8 +406,12 @@ export async function runIperf3Client(
       startedAt,
     };
   } catch (err) {
-    if (options.now?.aborted || (options.signal?.aborted && !running)) throw interrupted();
-    throw err;
+    const error = options.now?.aborted || (options.signal?.aborted && !running)
+      ? interrupted()
+      : err;
+    // The server went away mid-test, or a second Ctrl-C: what this client counted is kept.
+    if (partial && error instanceof NetkitError) throw new PartialRunError(error, partial());
+    throw error;
   } finally {
     options.signal?.removeEventListener("abort", onSignal);
     options.now?.removeEventListener("abort", onNow);
