@@ -183,6 +183,8 @@ export interface ThroughputConfig {
   output: OutputFormat;
   /** `--report FILE.html`. */
   report?: ReportTarget;
+  /** `--iperf3`: speak iperf3's protocol; `omitMs` is `--omit`, `json` is `--iperf3-json`. */
+  iperf3?: { omitMs: number; json: boolean };
   /** `-v`: log the permissions kept. */
   verbose?: boolean;
 }

@@ -380,7 +380,11 @@ function portFlag(flags: Flags, text: string | undefined, fallback: number): num
 }
 
 /** Host and port from `HOST [PORT]`, `HOST:PORT`, `[V6]:PORT` and the `--host`/`--port` flags. */
-function target(flags: Flags, positionals: string[]): { hostname: string; port: number } {
+function target(
+  flags: Flags,
+  positionals: string[],
+  defaultPort = 5050,
+): { hostname: string; port: number } {
   if (positionals.length > 2) flags.fail(`Unexpected argument '${positionals[2]}'`);
   let host = flags.string("host");
   let port = flags.string("port");
@@ -401,7 +405,7 @@ function target(flags: Flags, positionals: string[]): { hostname: string; port: 
     port = second;
   }
   const fallback = flags.bool("ipv6") ? "::1" : "127.0.0.1";
-  return { hostname: hostFlag(flags, host ?? fallback), port: portFlag(flags, port, 5050) };
+  return { hostname: hostFlag(flags, host ?? fallback), port: portFlag(flags, port, defaultPort) };
 }
 
 function workload(flags: Flags, defaults: { count: number; timeoutMs: number }): ProbeWorkload {
@@ -442,7 +446,8 @@ function reportFlags(flags: Flags): { report?: ReportTarget; noChart?: true } {
 }
 
 const PROBE_ONLY = ["rate", "outstanding", "ping-pong", "max-loss"];
-const THROUGHPUT_ONLY = ["bitrate", "parallel", "reverse", "bidir"];
+const THROUGHPUT_ONLY = ["bitrate", "parallel", "reverse", "bidir", "iperf3"];
+const IPERF3_ONLY = ["omit", "iperf3-json"];
 const MEASURING = [
   "duration",
   "size",
@@ -475,9 +480,24 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
     if (proto === "unix") {
       flags.fail("'--throughput' runs over TCP or UDP: use '--proto tcp' or '--proto udp'");
     }
-    const { hostname, port } = target(flags, positionals);
+    const iperf3 = flags.bool("iperf3");
+    if (!iperf3) { for (const name of IPERF3_ONLY) flags.requires(name, "iperf3"); }
+    flags.conflict("iperf3", "report");
+    const { hostname, port } = target(flags, positionals, iperf3 ? 5201 : 5050);
     const durationMs = flags.duration("duration", 10_000);
     if (durationMs <= 0) flags.invalid("duration", flags.string("duration") ?? "0", "more than 0");
+    const omitMs = flags.duration("omit", 0);
+    if (iperf3) {
+      // iperf3 agrees durations in whole seconds.
+      for (const [name, ms] of [["duration", durationMs], ["omit", omitMs]] as const) {
+        if (ms % 1000 !== 0) {
+          flags.invalid(name, flags.string(name) ?? "", "whole seconds with --iperf3");
+        }
+      }
+      if (flags.bool("iperf3-json") && !flags.bool("json")) {
+        flags.fail("'--iperf3-json' needs '--json'");
+      }
+    }
     const bitrateText = flags.string("bitrate");
     // UDP has no congestion control: like iperf3, pace it at 1 Mbit/s unless told otherwise.
     const bitrate = bitrateText === undefined
@@ -507,10 +527,11 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
       },
       output: flags.output(),
       ...(reportFlags(flags).report && { report: reportFlags(flags).report }),
+      ...(iperf3 && { iperf3: { omitMs, json: flags.bool("iperf3-json") } }),
       ...(flags.bool("verbose") && { verbose: true }),
     };
   }
-  for (const name of THROUGHPUT_ONLY) flags.requires(name, "throughput");
+  for (const name of [...THROUGHPUT_ONLY, ...IPERF3_ONLY]) flags.requires(name, "throughput");
   if (flags.bool("probe")) {
     flags.conflict("probe", "connections");
     flags.conflict("probe", "interval");

@@ -899,6 +899,21 @@ Deno.test("--report needs a file name, and a measuring mode on client", () => {
   );
 });
 
+Deno.test("--iperf3: port 5201 by default, --omit and --iperf3-json carried; whole seconds only", () => {
+  const c = client("throughput", ["--throughput", "--iperf3", "-O", "2s", "-J", "--iperf3-json"]);
+  assertEquals(c.plan.endpoint.port, 5201);
+  assertEquals(c.iperf3, { omitMs: 2000, json: true });
+  assertEquals(client("throughput", ["--throughput", "127.0.0.1"]).iperf3, undefined);
+  assertEquals(client("throughput", ["--throughput", "127.0.0.1"]).plan.endpoint.port, 5050);
+  assertUsage(["client", "--throughput", "--iperf3", "-t", "1500ms"], "whole seconds");
+  assertUsage(["client", "--throughput", "-O", "1"], "'--omit'", "'--iperf3'");
+  assertUsage(
+    ["client", "--throughput", "--iperf3", "--iperf3-json"],
+    "'--iperf3-json' needs '--json'",
+  );
+  assertUsage(["client", "--iperf3", "127.0.0.1"], "'--iperf3'", "'--throughput'");
+});
+
 Deno.test("'--max-loss PERCENT' gates probe and compare; bad values and other modes are usage errors", () => {
   assertEquals(client("probe", ["--probe", "--max-loss", "1.5"]).maxLossPercent, 1.5);
   assertEquals(client("probe", ["--probe", "--max-loss", "10%"]).maxLossPercent, 10);

@@ -443,6 +443,22 @@ export const COMMANDS = {
           "Throughput: the server sends, over the connections the client opened (works behind NAT)",
       },
       bidir: { type: "boolean", help: "Throughput: both directions at once" },
+      iperf3: {
+        type: "boolean",
+        help:
+          "Throughput: speak iperf3's protocol, against an iperf3 server (port 5201 by default)",
+      },
+      omit: {
+        type: "string",
+        short: "O",
+        value: "DUR",
+        default: "0",
+        help: "Throughput with --iperf3: leave out this first warm-up (whole seconds, iperf3 -O)",
+      },
+      "iperf3-json": {
+        type: "boolean",
+        help: "Throughput with --iperf3 --json: print the document in iperf3's -J shape",
+      },
       tls: { type: "boolean", help: "Connect over TLS (TCP; verifies the server's certificate)" },
       ca: { type: "string", value: "FILE", help: "TLS: trust this CA certificate (PEM) too" },
       insecure: {

@@ -33,6 +33,8 @@ import { VERSION } from "../cli/spec.ts";
 import { closeReport, reportMeta, writeFailureReport, writeReport } from "../report/file.ts";
 import { renderHtml } from "../report/html.ts";
 import { throughputSections } from "../report/throughput_page.ts";
+import { runIperf3Client } from "../iperf3/client.ts";
+import { formatServerFigures, iperf3RunJson, iperf3ShapedJson } from "../iperf3/report.ts";
 import {
   formatThroughput,
   formatThroughputInterval,
@@ -44,6 +46,7 @@ import {
 /** Run a throughput test; returns the exit code (130/143 when interrupted, 0 once stdout closed). */
 export async function runThroughputCommand(config: ThroughputConfig): Promise<number> {
   const out = new Output(config.output);
+  if (config.iperf3) return await runAgainstIperf3(config, config.iperf3, out);
   using stop = RunStop.onSignals();
   try {
     using progress = out.progress();
@@ -94,5 +97,50 @@ export async function runThroughputCommand(config: ThroughputConfig): Promise<nu
     throw err;
   } finally {
     closeReport(config.report);
+  }
+}
+
+/**
+ * `--iperf3`: the same report against an iperf3 server, with the server's own
+ * figures. Ctrl-C ends the test early as at its planned end (both sides'
+ * results, exit 130); a second Ctrl-C gives up at once.
+ */
+async function runAgainstIperf3(
+  config: ThroughputConfig,
+  iperf3: { omitMs: number; json: boolean },
+  out: Output,
+): Promise<number> {
+  using stop = RunStop.onSignals();
+  try {
+    using progress = out.progress();
+    const run = await runIperf3Client({ ...config.plan, omitMs: iperf3.omitMs }, {
+      onStart: (live) => progress.follow(() => formatThroughputProgress(live(), config.plan)),
+      onInterval: (interval) => {
+        out.text(formatThroughputInterval(interval, config.plan.direction, out.style));
+        out.event("interval", throughputIntervalJson(interval));
+      },
+      signal: stop.signal,
+      now: stop.now,
+    }).catch((err) => {
+      progress.stop();
+      throw err;
+    });
+    progress.stop();
+    if (stop.reason === "stdout") return 0;
+    out.text(...formatThroughput(run.result, out.style), ...formatServerFigures(run, out.style));
+    const { hostname, port } = config.plan.endpoint;
+    out.result(iperf3.json ? iperf3ShapedJson(run, hostname, port) : iperf3RunJson(run));
+    return stop.exitCode(0);
+  } catch (err) {
+    if (stop.reason === "stdout") return 0;
+    if (err instanceof PartialRunError) {
+      // The server went away mid-test (or a second Ctrl-C): the client's own counts, then why.
+      const partial = err.partial as ThroughputResult;
+      out.text(...formatThroughput(partial, out.style));
+      out.result(throughputJson(partial), err);
+    } else {
+      out.error(err);
+    }
+    throw err;
   }
 }

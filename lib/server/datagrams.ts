@@ -58,6 +58,12 @@ export interface ServeDatagramsOptions {
    * @default {undefined} (no logs)
    */
   log?: (line: string) => void;
+  /**
+   * Offered each admitted datagram first (iperf3 tests on a shared port); true
+   * means it was taken, and it is neither counted nor answered here.
+   * @default {undefined}
+   */
+  divert?: (data: Uint8Array, from: Deno.Addr) => boolean;
 }
 
 /** Largest UDP payload over IPv4 (65,535 − 8 − 20). */
@@ -91,6 +97,7 @@ export async function serveDatagrams(
       continue; // e.g. an ICMP error queued on the socket: keep serving
     }
     if (options.admit && !options.admit(addr)) continue;
+    if (options.divert?.(data, addr)) continue;
     counters.datagramsIn++;
     counters.bytesIn += data.length;
     if (options.log) meet(addr);

@@ -36,6 +36,7 @@ import { Gate } from "./gate.ts";
 import { MemoryBudget } from "./memory_budget.ts";
 import { ServerTlsConn, tlsContext } from "./tls_conn.ts";
 import { ThroughputHub } from "../throughput/hub.ts";
+import { Iperf3Server } from "../iperf3/server.ts";
 
 /** Options of {@linkcode serve}. */
 export interface ServeOptions {
@@ -130,11 +131,19 @@ export async function serve(
   const live = new Map<Deno.Conn, Session>();
   const handlers = new Set<Promise<void>>();
   const room = new ChatRoom();
+  const memory = new MemoryBudget(config.maxTestMemory);
   const hub = new ThroughputHub({
     counters: summary,
     admitDatagram: (from) => gate.admitDatagram(from),
-    memory: new MemoryBudget(config.maxTestMemory),
+    memory,
     allowUdpFromAnyIp: config.allowUdpFromAnyIp,
+    ...(config.verbose && { log }),
+  });
+  // iperf3 clients: the same gate on the UDP port it opens, the same test memory budget.
+  const iperf3 = new Iperf3Server({
+    counters: summary,
+    admitDatagram: (from) => gate.admitDatagram(from),
+    memory,
     ...(config.verbose && { log }),
   });
   const firstByteApplies = config.firstByteTimeoutMs > 0 && config.mode !== "chat";
@@ -225,6 +234,7 @@ export async function serve(
   let drainTimer: ReturnType<typeof setTimeout> | undefined;
   const closeAll = () => {
     hub.closeAll();
+    iperf3.closeAll();
     for (const b of bound) closeQuietly(b.kind === "stream" ? b.listener : b.socket);
     for (const [conn, session] of live) {
       session.draining = true;
@@ -267,6 +277,11 @@ export async function serve(
           session.touch();
           const first = buf.subarray(0, n);
           const onTest = (test: { readonly running: boolean }) => (session.source = test);
+          if (Iperf3Server.sniff(first)) {
+            session.closeReason = "iperf3 test";
+            await iperf3.handle(conn, first, onTest);
+            break;
+          }
           switch (ThroughputHub.sniff(first)) {
             case "control":
               session.closeReason = "throughput test control";
@@ -362,6 +377,7 @@ export async function serve(
     await Promise.all(
       bound.map((b) =>
         b.kind === "stream" ? acceptLoop(b.listener) : serveDatagrams(b.socket, {
+          ...(b.endpoint.transport === "udp" && shareWithIperf3(iperf3, b.endpoint.port, b.socket)),
           mode: config.mode,
           signal: stop.signal,
           counters: summary,
@@ -528,4 +544,10 @@ async function removeStaleSocket(path: string): Promise<void> {
   } catch (err) {
     if (err instanceof Deno.errors.ConnectionRefused) await Deno.remove(path);
   }
+}
+
+/** Let iperf3 tests take their datagrams from the server's own UDP socket on `port`. */
+function shareWithIperf3(iperf3: Iperf3Server, port: number, socket: Deno.DatagramConn) {
+  iperf3.shareUdp(port, socket);
+  return { divert: (data: Uint8Array, from: Deno.Addr) => iperf3.divert(data, from, socket) };
 }
