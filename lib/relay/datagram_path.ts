@@ -259,13 +259,17 @@ export class DatagramPath {
     if (this.#timer !== undefined && this.#timerAt <= head.at) return;
     clearTimeout(this.#timer);
     this.#timerAt = head.at;
-    this.#timer = setTimeout(() => this.#due(), Math.max(0, head.at - performance.now()));
+    // Rounded up: a datagram never leaves before its time (a delay is a floor, as netem's is).
+    this.#timer = setTimeout(
+      () => this.#due(),
+      Math.max(0, Math.ceil(head.at - performance.now())),
+    );
   }
 
   #due(): void {
     this.#timer = undefined;
     this.#timerAt = Infinity;
-    const now = performance.now() + 0.5;
+    const now = performance.now();
     const q = this.#queue;
     while (this.#head < q.length && q[this.#head]!.at <= now) {
       const { data } = q[this.#head++]!;

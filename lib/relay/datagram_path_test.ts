@@ -145,3 +145,35 @@ Deno.test("impaired() tells an empty impairment from any setting", () => {
   assertEquals(impaired({ ...NO_IMPAIRMENT, rate: 1 }), true);
   assertEquals(impaired({ ...NO_IMPAIRMENT, closeAfterMs: 0 }), true);
 });
+
+Deno.test("DatagramPath delay is a floor: no datagram leaves before its delay has passed", async () => {
+  const left: number[] = [];
+  const pushed: number[] = [];
+  const counters = emptyDirection();
+  let done: () => void;
+  const all = new Promise<void>((resolve) => done = resolve);
+  const path = new DatagramPath({ ...NO_IMPAIRMENT, delayMs: 7.3 }, {
+    random: mulberry32(1),
+    counters,
+    send: () => {
+      left.push(performance.now());
+      if (left.length === 20) done();
+      return Promise.resolve();
+    },
+  });
+  try {
+    // Pushed 0.2 ms apart, so one timer finds the next datagrams almost due: none may go early.
+    for (let i = 0; i < 20; i++) {
+      const at = performance.now();
+      while (performance.now() - at < 0.2) { /* spin: the spacing is the point of the test */ }
+      pushed.push(performance.now());
+      await path.push(new Uint8Array([i]));
+    }
+    await all;
+    for (let i = 0; i < 20; i++) {
+      assert(left[i]! - pushed[i]! >= 7.3, `datagram ${i} left after ${left[i]! - pushed[i]!} ms`);
+    }
+  } finally {
+    path.close();
+  }
+});
