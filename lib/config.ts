@@ -16,6 +16,7 @@
 import type { Cidr } from "./acl.ts";
 import type { Endpoint, IpEndpoint, TcpEndpoint } from "./address.ts";
 import type { ClientTls } from "./client/dial.ts";
+import type { EngineChoice } from "./engine/select.ts";
 import type { TlsMaterial } from "./tls_files.ts";
 
 /** What a server does with the bytes it receives. */
@@ -150,6 +151,8 @@ export interface ProbeConfig {
   verbose?: boolean;
   /** `--max-loss`: loss above this percentage fails the run (exit 1). */
   maxLossPercent: number | undefined;
+  /** `--engine`: what moves UDP probes. @default {"auto"} */
+  engine?: EngineChoice;
 }
 
 /** Which way throughput data flows: up (client → server), down (`--reverse`), or both (`--bidir`). */
@@ -173,6 +176,8 @@ export interface ThroughputPlan {
   intervalMs: number;
   /** Connect timeout, and the bound on each setup step. */
   timeoutMs: number;
+  /** `--engine`: what moves the client's UDP datagrams. @default {"auto"} */
+  engine?: EngineChoice;
 }
 
 /** `netkit client --throughput`. */
@@ -216,6 +221,8 @@ export interface CompareConfig {
   labInside?: boolean;
   /** The arguments after `compare`, to re-execute inside the namespace. */
   argv?: readonly string[];
+  /** `--engine`: what moves the UDP probes. @default {"auto"} */
+  engine?: EngineChoice;
 }
 
 /**

@@ -18,9 +18,11 @@
  * other command.
  *
  * `ffi` (granted by the binary for the libc paths only, see
- * `lib/engine/native/libc.ts`) is dropped by every command today: no command
- * runs the native engine yet. When `--engine` reaches probe, throughput and
- * compare, their roles keep `ffi` when the native engine was selected.
+ * `lib/engine/native/libc.ts`) is kept only by a role whose row says
+ * `withNativeEngine` (UDP probe, UDP throughput, compare), and only when the
+ * native engine was selected for the run (`--engine native`, or `auto` where
+ * libc loads): the library is opened before the drop, and its calls still
+ * need `ffi`. Every other command, and those with `--engine deno`, drop it.
  *
  * @example
  * ```ts
@@ -37,6 +39,8 @@
 import type { Config } from "./config.ts";
 import { LIBC_PATHS } from "./engine/native/libc.ts";
 import { RUN_PATHS } from "./lab/programs.ts";
+import { loadNativeEngine } from "./engine/native/engine.ts";
+import type { EngineChoice } from "./engine/select.ts";
 
 /** The Deno permissions a command can keep or lose (`import` and hrtime stay as granted). */
 export type PermissionName = "net" | "read" | "write" | "ffi" | "run" | "env" | "sys";
@@ -75,6 +79,8 @@ export type Role =
 export interface Privilege {
   keep: readonly PermissionName[];
   why: string;
+  /** Kept as well when the run's UDP goes through the native engine. */
+  withNativeEngine?: readonly PermissionName[];
 }
 
 /** THE table: what each command keeps once flags and files are read. Everything else is revoked. */
@@ -95,11 +101,21 @@ export const PRIVILEGES: Readonly<Record<Role, Privilege>> = {
   },
   "client-tls": { keep: ["net"], why: "reads --ca at start, then drops read" },
   message: { keep: ["net"], why: "request/reply exchanges" },
-  probe: { keep: ["net"], why: "probes and echoes" },
-  throughput: { keep: ["net"], why: "control connection and data streams" },
+  probe: {
+    keep: ["net"],
+    why: "probes and echoes; ffi (libc only) while UDP runs on the native engine",
+    withNativeEngine: ["ffi"],
+  },
+  throughput: {
+    keep: ["net"],
+    why: "control connection and data streams; ffi (libc only) while UDP runs on the native engine",
+    withNativeEngine: ["ffi"],
+  },
   compare: {
     keep: ["net", "read"],
-    why: "the embedded server's Worker module is read from disk; /proc/net/snmp where allowed",
+    why:
+      "the embedded server's Worker module is read from disk; /proc/net/snmp where allowed; ffi (libc only) while UDP runs on the native engine",
+    withNativeEngine: ["ffi"],
   },
   relay: {
     keep: ["net"],
@@ -167,6 +183,31 @@ function clientRole(config: Extract<Config, { command: "client" }>): Role {
   }
 }
 
+/**
+ * The `--engine` choice of a command that moves UDP through an engine (UDP
+ * probe, UDP throughput, compare), or `undefined` for everything else.
+ */
+export function engineChoiceOf(config: Config): EngineChoice | undefined {
+  if (config.command === "compare") return config.engine ?? "auto";
+  if (config.command !== "client") return undefined;
+  if (config.action === "probe" && config.endpoint.transport === "udp") {
+    return config.engine ?? "auto";
+  }
+  if (config.action === "throughput" && config.plan.proto === "udp") {
+    return config.plan.engine ?? "auto";
+  }
+  return undefined;
+}
+
+/** Whether `config`'s run will use the native engine (it loads libc to find out, once). */
+function usesNativeEngine(
+  config: Config,
+  loadNative: () => { engine: unknown } | { reason: string },
+): boolean {
+  const choice = engineChoiceOf(config);
+  return choice !== undefined && choice !== "deno" && "engine" in loadNative();
+}
+
 /** What {@linkcode dropPrivileges} did. */
 export interface PrivilegeDrop {
   role: Role;
@@ -194,9 +235,16 @@ function held(name: PermissionName): boolean {
  * Revoke every permission the role of `config` does not keep. Call once, after
  * parsing and after reading the files the command needs; irreversible.
  */
-export function dropPrivileges(config: Config): PrivilegeDrop {
+export function dropPrivileges(
+  config: Config,
+  loadNative: () => { engine: unknown } | { reason: string } = loadNativeEngine,
+): PrivilegeDrop {
   const role = roleOf(config);
-  const keep = new Set(PRIVILEGES[role].keep);
+  const row = PRIVILEGES[role];
+  const keep = new Set([
+    ...row.keep,
+    ...(usesNativeEngine(config, loadNative) ? row.withNativeEngine ?? [] : []),
+  ]);
   const before = new Set(PERMISSION_NAMES.filter(held));
   for (const name of PERMISSION_NAMES) {
     if (!keep.has(name)) Deno.permissions.revokeSync({ name } as Deno.PermissionDescriptor);

@@ -132,7 +132,7 @@ export interface DropCounters {
 }
 
 /** Read the drop counters that tell whether `socket`'s receiver kept up. */
-export async function receiveDrops(socket: Deno.DatagramConn): Promise<DropCounters> {
+export async function receiveDrops(socket: { addr: Deno.Addr }): Promise<DropCounters> {
   const port = (socket.addr as Deno.NetAddr).port;
   return {
     socket: await readUdpSocketDrops(port),

@@ -46,6 +46,7 @@ import { parseByteSize, parsePercent, parseScaled } from "../units.ts";
 import { parseRelayAddress, RELAY_ADDRESS_FORMS } from "../relay/address.ts";
 import { parsePortList } from "../scan/ports.ts";
 import { hasImpairment } from "../lab/impairment.ts";
+import { ENGINE_CHOICES } from "../engine/select.ts";
 import { type CommandName, COMMANDS, renderHelp, renderTopHelp, VERSION } from "./spec.ts";
 import { type Cidr, parseCidr } from "../acl.ts";
 import type { ClientTls } from "../client/dial.ts";
@@ -456,6 +457,7 @@ const MEASURING = [
   "json-stream",
   "report",
   "no-chart",
+  "engine",
 ];
 
 function buildClient(flags: Flags, positionals: string[]): ClientConfig {
@@ -524,6 +526,7 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
         ...(bitrateText === undefined && proto === "udp" && { bitrateIsDefault: true }),
         intervalMs: flags.duration("interval-report", 1000),
         timeoutMs: flags.duration("timeout", 5000),
+        engine: flags.choice("engine", ENGINE_CHOICES, "auto"),
       },
       output: flags.output(),
       ...(reportFlags(flags).report && { report: reportFlags(flags).report }),
@@ -553,6 +556,7 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
       ...reportFlags(flags),
       ...(flags.bool("verbose") && { verbose: true }),
       maxLossPercent: maxLoss(flags),
+      engine: flags.choice("engine", ENGINE_CHOICES, "auto"),
     };
   }
   for (const name of PROBE_ONLY) flags.requires(name, "probe");
@@ -704,6 +708,7 @@ function buildCompare(flags: Flags, positionals: string[], argv: string[]): Comp
     ...(flags.bool("verbose") && { verbose: true }),
     maxLossPercent: maxLoss(flags),
     ...(lab && { impairment: impaired, labInside: flags.bool("lab-inside"), argv }),
+    engine: flags.choice("engine", ENGINE_CHOICES, "auto"),
   };
 }
 

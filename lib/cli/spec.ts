@@ -459,6 +459,13 @@ export const COMMANDS = {
         type: "boolean",
         help: "Throughput with --iperf3 --json: print the document in iperf3's -J shape",
       },
+      engine: {
+        type: "string",
+        value: "auto|deno|native",
+        default: "auto",
+        help:
+          "What moves UDP datagrams: native (Linux, libc sendmmsg/recvmmsg, larger socket buffers), deno (every OS), or auto (native where it loads, else deno; -v says why)",
+      },
       tls: { type: "boolean", help: "Connect over TLS (TCP; verifies the server's certificate)" },
       ca: { type: "string", value: "FILE", help: "TLS: trust this CA certificate (PEM) too" },
       insecure: {
@@ -469,7 +476,8 @@ export const COMMANDS = {
       verbose: {
         type: "boolean",
         short: "v",
-        help: "Log the permissions kept, connects and each reply to stderr",
+        help:
+          "Log the permissions kept, the UDP engine (and why), connects and each reply to stderr",
       },
       help: HELP_FLAG,
     },
@@ -544,7 +552,18 @@ export const COMMANDS = {
       ...LAB_IMPAIRMENT_FLAGS,
       "link-rate": { type: "string", value: "RATE", help: LINK_RATE_HELP },
       "lab-inside": LAB_INSIDE,
-      verbose: { type: "boolean", short: "v", help: "Log the permissions kept to stderr" },
+      verbose: {
+        type: "boolean",
+        short: "v",
+        help: "Log the permissions kept and the UDP engine (and why) to stderr",
+      },
+      engine: {
+        type: "string",
+        value: "auto|deno|native",
+        default: "auto",
+        help:
+          "What moves UDP datagrams: native (Linux, libc sendmmsg/recvmmsg, larger socket buffers), deno (every OS), or auto (native where it loads, else deno; -v says why)",
+      },
       help: HELP_FLAG,
     },
     examples: [

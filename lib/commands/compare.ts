@@ -29,6 +29,8 @@ import { type EmbeddedServer, startEmbeddedServer } from "../compare/embedded_se
 import { describeDifferences } from "../compare/findings.ts";
 import { readSnmpCounters, readUdpCounters } from "../udp_counters.ts";
 import type { CompareConfig, LabImpairment, ProbeWorkload } from "../config.ts";
+import { formatSelection, selectEngine } from "../engine/select.ts";
+import { logEvent } from "../io.ts";
 import { Output } from "../output.ts";
 import {
   finite,
@@ -245,6 +247,8 @@ async function compare(
   };
   const width = outputWidth();
   const glyphs = out.chartGlyphs(!config.noChart);
+  const engine = selectEngine(config.engine ?? "auto");
+  if (config.verbose) logEvent(formatSelection(engine));
   using progress = out.progress();
   for (const [i, phase] of phases.entries()) {
     out.text(
@@ -293,6 +297,7 @@ async function compare(
       });
     const runUdp = (signal?: AbortSignal) =>
       runProbe({ transport: "udp", ...target }, phase.workload, {
+        engine,
         onInterval,
         ...(series && { onSent: series.udp.sent, onSample: series.udp.sample }),
         onStart: onStart("udp"),
@@ -540,6 +545,7 @@ function table(tcp: ProbeReport, udp: ProbeReport | undefined, style: Style): st
     ["goodput", formatBitRate(tcp.bitsPerSecond), formatBitRate(udp.bitsPerSecond)],
     ["send rate", pps(tcp.ratePps), pps(udp.ratePps)],
     ["elapsed", `${tcp.elapsedS.toFixed(2)} s`, `${udp.elapsedS.toFixed(2)} s`],
+    ["engine", tcp.engine?.engine ?? "deno", udp.engine?.engine ?? "deno"],
   ];
   const w0 = Math.max(...rows.map((r) => r[0].length)) + 2;
   const w1 = Math.max(...rows.map((r) => r[1].length)) + 4;
@@ -564,6 +570,7 @@ const SECONDARY_ROWS = new Set([
   "rtt p99.9 ms",
   "send rate",
   "elapsed",
+  "engine",
 ]);
 
 /** The lab path's JSON: what was applied, and the loss a round trip should see. */

@@ -17,6 +17,8 @@
 
 import type { ProbeConfig } from "../config.ts";
 import { type NetkitError, PartialRunError } from "../errors.ts";
+import { formatSelection, selectEngine } from "../engine/select.ts";
+import { logEvent } from "../io.ts";
 import { Output } from "../output.ts";
 import {
   formatInterval,
@@ -56,10 +58,13 @@ export async function runProbeCommand(config: ProbeConfig): Promise<number> {
     let headed = false;
     const glyphs = out.chartGlyphs(!config.noChart);
     const series = config.report || glyphs ? new ProbeSeries(transport) : undefined;
+    const engine = transport === "udp" ? selectEngine(config.engine ?? "auto") : undefined;
+    if (engine && config.verbose) logEvent(formatSelection(engine));
     let report: ProbeReport;
     let error: NetkitError | undefined;
     try {
       report = await runProbe(config.endpoint, config.workload, {
+        ...(engine && { engine }),
         ...(series && { onSent: series.sent, onSample: series.sample }),
         onStart: (live) =>
           progress.follow(() => formatProbeProgress(live(), { transport, ...config.workload })),

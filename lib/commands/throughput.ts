@@ -22,6 +22,8 @@
 
 import type { ThroughputConfig } from "../config.ts";
 import { PartialRunError } from "../errors.ts";
+import { formatSelection, selectEngine } from "../engine/select.ts";
+import { logEvent } from "../io.ts";
 import { Output } from "../output.ts";
 import { RunStop } from "../stop.ts";
 import {
@@ -51,7 +53,11 @@ export async function runThroughputCommand(config: ThroughputConfig): Promise<nu
   try {
     using progress = out.progress();
     const intervals: ThroughputInterval[] = [];
+    const udp = config.plan.proto === "udp";
+    const engine = udp ? selectEngine(config.plan.engine ?? "auto") : undefined;
+    if (engine && config.verbose) logEvent(formatSelection(engine));
     const result = await runThroughput(config.plan, {
+      ...(engine && { engine }),
       onStart: (live) => progress.follow(() => formatThroughputProgress(live(), config.plan)),
       onInterval: (interval) => {
         if (config.report) intervals.push(interval);

@@ -22,6 +22,11 @@ import type { Engine } from "./types.ts";
 /** What `--engine` accepts. */
 export type EngineChoice = "auto" | "deno" | "native";
 
+/** The `-v` line: `engine native: auto: sendmmsg/recvmmsg through /lib/…` (or why it fell back). */
+export function formatSelection(selection: EngineSelection): string {
+  return `engine ${selection.engine.name}: ${selection.reason}`;
+}
+
 /** The engines `--engine` can name. */
 export const ENGINE_CHOICES: readonly EngineChoice[] = ["auto", "deno", "native"];
 

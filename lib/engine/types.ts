@@ -39,6 +39,25 @@ export interface EngineFeatures {
   sendBuffer?: number;
 }
 
+/**
+ * What a report says about the engine a run used: its features, and one
+ * sentence saying why it was chosen (`auto: sendmmsg/recvmmsg through …`, or
+ * why it fell back).
+ */
+export interface EngineUse extends EngineFeatures {
+  reason: string;
+}
+
+/** A TCP run's engine: TCP always runs on Deno's sockets (the engines move UDP). */
+export const TCP_ENGINE_USE: Readonly<EngineUse> = {
+  engine: "deno",
+  sendBatch: 1,
+  receiveBatch: 1,
+  gso: false,
+  gro: false,
+  reason: "TCP runs on Deno's sockets (the native engine moves UDP)",
+};
+
 /** An IP address and port. */
 export interface HostPort {
   hostname: string;

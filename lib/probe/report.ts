@@ -15,6 +15,7 @@
  * @module
  */
 
+import { engineJson, formatEngine } from "../engine/report.ts";
 import { bar, elapsedText } from "../progress.ts";
 import type { LatencySummary } from "../stats/histogram.ts";
 import { PLAIN, type Style } from "../terminal.ts";
@@ -64,6 +65,7 @@ export function probeReportJson(r: ProbeReport): Json {
     rate_pps: finite(r.ratePps, 1),
     elapsed_s: finite(r.elapsedS),
     interrupted: r.interrupted === true,
+    ...(r.engine && engineJson(r.engine)),
   };
 }
 
@@ -173,6 +175,7 @@ export function formatProbeReport(r: ProbeReport, style: Style = PLAIN): string[
       style.dim(`elapsed ${r.elapsedS.toFixed(2)} s`)
     }`,
   ];
+  if (r.engine) lines.push(style.dim(`  ${formatEngine(r.engine)}`));
   if (r.stale > 0 || r.malformed > 0) {
     lines.push(
       style.dim(

@@ -41,6 +41,8 @@ import { type PercentileInterval, percentileInterval } from "../stats/percentile
 import { type SequenceClass, SequenceTracker } from "../stats/sequence_tracker.ts";
 import { type DecodedProbe, decodeProbe, ProbeEncoder } from "./codec.ts";
 import { openProbeTransport, type ProbeTransport } from "./transport.ts";
+import type { EngineSelection } from "../engine/select.ts";
+import type { EngineUse } from "../engine/types.ts";
 
 /** What one probe run measured. Every counter counts events that happened. */
 export interface ProbeReport {
@@ -88,6 +90,8 @@ export interface ProbeReport {
   elapsedS: number;
   /** Whether a stop (Ctrl-C, SIGTERM) cut the run short: the figures cover what ran. */
   interrupted?: boolean;
+  /** The engine that moved the probes (TCP: Deno's sockets). */
+  engine?: EngineUse;
 }
 
 /** Confidence intervals of the RTT percentiles findings compare; `null` without echoes. */
@@ -164,6 +168,11 @@ export interface RunProbeOptions {
    * @default {undefined}
    */
   now?: AbortSignal;
+  /**
+   * The engine for UDP probes (`--engine`, chosen by `selectEngine`).
+   * @default {the deno engine}
+   */
+  engine?: EngineSelection;
 }
 
 /**
@@ -182,6 +191,7 @@ export async function runProbe(
     size: workload.size,
     timeoutMs: workload.timeoutMs,
     runId,
+    ...(options.engine && { engine: options.engine }),
   });
   try {
     return await new ProbeRun(endpoint, workload, transport, options, runId).run();
@@ -452,6 +462,7 @@ class ProbeRun {
       ratePps: sendS > 0 ? this.sent / sendS : 0,
       elapsedS,
       interrupted: signal?.aborted === true,
+      engine: transport.engine,
     }, where);
   }
 

@@ -3,7 +3,9 @@
  * do): send one probe, hand back each echoed probe, close. TCP frames probes
  * by their fixed size and resynchronises on their magic and run id, so a
  * byte stream that coalesces, splits, gains or loses bytes is handled; UDP
- * carries one probe per datagram.
+ * carries one probe per datagram, through an engine's connected socket
+ * (`lib/engine/`: Deno's sockets, or libc's recvmmsg on Linux), which hands
+ * back every echo that is waiting in one receive.
  *
  * @example
  * ```ts
@@ -23,7 +25,17 @@
  */
 
 import type { IpEndpoint } from "../address.ts";
-import { dialStream, ensureUdpListener, isFrom, openDatagram } from "../client/dial.ts";
+import { dialStream, ensureUdpListener, resolve } from "../client/dial.ts";
+import { denoEngine } from "../engine/deno.ts";
+import type { EngineSelection } from "../engine/select.ts";
+import {
+  DatagramBatch,
+  type DatagramTransport,
+  type EngineUse,
+  TCP_ENGINE_USE,
+} from "../engine/types.ts";
+import { fromSystemError } from "../errors.ts";
+import { formatEndpoint } from "../address.ts";
 import { isClosedError, writeAll } from "../io.ts";
 import { ProbeStreamFramer } from "./codec.ts";
 
@@ -33,6 +45,8 @@ export interface ProbeTransport {
   send(probes: Uint8Array): Promise<void>;
   /** Whether `send` accepts several probes at once (a byte stream does). */
   readonly batches: boolean;
+  /** The engine that moves the probes, and why it was chosen. */
+  readonly engine: EngineUse;
   /**
    * Call `onEcho` with every echoed probe (a view valid only during the call)
    * until the transport is closed or the peer ends; resolves then.
@@ -62,6 +76,11 @@ export interface ProbeTransportOptions {
    * @default {0}
    */
   runId?: number;
+  /**
+   * The engine for UDP (`--engine`, chosen by `selectEngine`).
+   * @default {the deno engine}
+   */
+  engine?: EngineSelection;
 }
 
 /** Open a probe transport to an echo server. */
@@ -78,14 +97,24 @@ export async function openProbeTransport(
         options.runId ?? 0,
       );
     case "udp": {
-      const { socket, peer } = await openDatagram(endpoint);
-      try {
-        ensureUdpListener(peer);
-      } catch (err) {
-        socket.close();
-        throw err;
-      }
-      return new UdpProbeTransport(socket, peer, size);
+      const where = formatEndpoint(endpoint);
+      const address = await resolve(endpoint, where);
+      ensureUdpListener({ transport: "udp", hostname: address, port: endpoint.port });
+      const { engine, reason } = options.engine ??
+        { engine: denoEngine, reason: "the library default" };
+      const source = endpoint.source;
+      const socket = await engine.open({
+        remote: { hostname: address, port: endpoint.port },
+        ...(source && {
+          local: {
+            hostname: source.hostname ?? (address.includes(":") ? "::" : "0.0.0.0"),
+            port: source.port ?? 0,
+          },
+        }),
+      }).catch((err) => {
+        throw fromSystemError(err, "open a UDP socket for", where);
+      });
+      return new UdpProbeTransport(socket, size, reason);
     }
     default: {
       const never: never = endpoint;
@@ -96,6 +125,7 @@ export async function openProbeTransport(
 
 class TcpProbeTransport implements ProbeTransport {
   readonly batches = true;
+  readonly engine = TCP_ENGINE_USE;
   #closed = false;
   constructor(readonly conn: Deno.Conn, readonly size: number, readonly runId: number) {}
 
@@ -132,39 +162,66 @@ class TcpProbeTransport implements ProbeTransport {
   }
 }
 
+/** Echoes waiting in the kernel handed back per receive (one recvmmsg on the native engine). */
+const UDP_RECEIVE_BATCH = 64;
+
 class UdpProbeTransport implements ProbeTransport {
   readonly batches = false;
+  readonly engine: EngineUse;
   #closed = false;
-  constructor(
-    readonly socket: Deno.DatagramConn,
-    readonly peer: Deno.NetAddr,
-    readonly size: number,
-  ) {}
+  #out: DatagramBatch;
+  /** Slots one byte larger than a probe, so a longer echo shows as malformed, not cut to fit. */
+  #in: DatagramBatch;
+  /** A view of exactly one probe per receive slot, made once. */
+  #echoes: Uint8Array[];
+
+  constructor(readonly socket: DatagramTransport, readonly size: number, reason: string) {
+    this.#out = new DatagramBatch(1, size);
+    const slot = size + 1;
+    this.#in = new DatagramBatch(
+      Math.max(1, Math.min(UDP_RECEIVE_BATCH, Math.floor((1 << 20) / slot))),
+      slot,
+    );
+    // What this transport uses: one probe per send, as many echoes per receive as are waiting.
+    this.engine = {
+      ...socket.features,
+      sendBatch: 1,
+      receiveBatch: Math.min(socket.features.receiveBatch, this.#in.capacity),
+      reason,
+    };
+    this.#echoes = Array.from(
+      { length: this.#in.capacity },
+      (_, i) => this.#in.data.subarray(i * slot, i * slot + size),
+    );
+  }
 
   async send(probe: Uint8Array): Promise<void> {
+    this.#out.data.set(probe);
+    this.#out.fill(1, probe.length);
     try {
-      await this.socket.send(probe, this.peer);
+      await this.socket.sendBatch(this.#out);
     } catch (err) {
       // A full send buffer or an ICMP error from an earlier datagram: the probe
       // is lost, which the report counts; only a closed socket ends the run.
-      if (this.#closed || err instanceof Deno.errors.BadResource) throw err;
+      if (this.#closed || isClosedError(err)) throw err;
     }
   }
 
   async receive(onEcho: (probe: Uint8Array) => void, onMalformed: () => void): Promise<void> {
-    const buf = new Uint8Array(65536);
+    const batch = this.#in;
     while (true) {
-      let data: Uint8Array;
-      let from: Deno.Addr;
+      let n: number;
       try {
-        [data, from] = await this.socket.receive(buf);
+        n = await this.socket.receiveBatch(batch);
       } catch (err) {
         if (this.#closed || isClosedError(err)) return;
         continue; // ICMP port unreachable and the like: keep listening
       }
-      if (!isFrom(from, this.peer)) continue;
-      if (data.length === this.size) onEcho(data);
-      else onMalformed();
+      if (n === 0) return; // closed
+      for (let i = 0; i < n; i++) {
+        if (batch.lengths[i] === this.size) onEcho(this.#echoes[i]!);
+        else onMalformed();
+      }
     }
   }
 

@@ -23,10 +23,19 @@
  */
 
 import type { ThroughputPlan } from "../config.ts";
-import { dialStream, openDatagram } from "../client/dial.ts";
+import { dialStream, resolve } from "../client/dial.ts";
 import { formatEndpoint, isLoopback } from "../address.ts";
 import { deadline } from "../deadline.ts";
-import { closedWithoutReply, NetkitError, PartialRunError } from "../errors.ts";
+import { denoEngine } from "../engine/deno.ts";
+import type { EngineSelection } from "../engine/select.ts";
+import {
+  DatagramBatch,
+  type DatagramTransport,
+  type EngineFeatures,
+  type EngineUse,
+  TCP_ENGINE_USE,
+} from "../engine/types.ts";
+import { closedWithoutReply, fromSystemError, NetkitError, PartialRunError } from "../errors.ts";
 import { closeQuietly, isClosedError, writeAll } from "../io.ts";
 import { LineReader } from "./line_reader.ts";
 import {
@@ -41,7 +50,7 @@ import {
   DATA_MAGIC,
   encodeControl,
   parseControl,
-  readUdpHeader,
+  readUdpHeaderAt,
   type ReceivedFigures,
   type SentFigures,
   UDP_CHALLENGE_BYTES,
@@ -53,7 +62,14 @@ import {
   UdpKind,
   writeUdpHeader,
 } from "./protocol.ts";
-import { drainUdp, sendTcp, sendUdp, TcpReceiver, UdpReceiver } from "./streams.ts";
+import {
+  drainUdp,
+  sendTcp,
+  sendUdpBatches,
+  TcpReceiver,
+  UDP_SEND_BATCH,
+  UdpReceiver,
+} from "./streams.ts";
 
 /** Totals of one direction, from both ends. */
 export interface DirectionResult {
@@ -86,6 +102,8 @@ export interface ThroughputResult {
    * are then undefined.
    */
   clientOnly?: { sentBytes: number; receivedBytes: number; seconds: number };
+  /** The engine that moved the client's UDP datagrams (TCP: Deno's sockets). */
+  engine?: EngineUse;
 }
 
 /** Receivers' per-stream interval bins (the hub's too), for the end-of-test view and reports. */
@@ -123,6 +141,39 @@ export interface RunThroughputOptions {
   signal?: AbortSignal;
   /** Aborting stops waiting for the server's figures too (a second Ctrl-C). @default {undefined} */
   now?: AbortSignal;
+  /**
+   * The engine for the client's UDP flows (`--engine`, chosen by `selectEngine`).
+   * @default {the deno engine}
+   */
+  engine?: EngineSelection;
+}
+
+/** The receive-buffer drops of a flow's socket (by its local port), and the host's. */
+function flowDrops(flow: DatagramTransport): ReturnType<typeof receiveDrops> {
+  return receiveDrops({ addr: { transport: "udp", ...flow.local } });
+}
+
+/** Datagrams per receive call on a flow (the prototype's best with recvmmsg on loopback). */
+const UDP_RECEIVE_BATCH = 64;
+
+/** The report's engine: the batch sizes this client uses (at most the engine's). */
+function engineUse(features: EngineFeatures, reason: string): EngineUse {
+  return {
+    ...features,
+    sendBatch: Math.min(features.sendBatch, UDP_SEND_BATCH),
+    receiveBatch: Math.min(features.receiveBatch, UDP_RECEIVE_BATCH),
+    reason,
+  };
+}
+
+/**
+ * Bytes of kernel socket buffer asked for per UDP flow and direction: 4 MiB
+ * (iperf3 -w 4M's loss-free figure on loopback) shared out over many flows,
+ * never below 256 KiB. Root's SO_RCVBUFFORCE may exceed net.core.rmem_max;
+ * anyone else gets at most that maximum.
+ */
+function udpSocketBuffer(parallel: number): number {
+  return Math.max(256 * 1024, Math.min(4 * 1024 * 1024, Math.floor((16 * 1024 * 1024) / parallel)));
 }
 
 /**
@@ -236,7 +287,9 @@ export async function runThroughput(
 
     // Open the data streams.
     const tcpConns: Deno.Conn[] = [];
-    const udpFlows: { socket: Deno.DatagramConn; peer: Deno.NetAddr }[] = [];
+    const udpFlows: DatagramTransport[] = [];
+    const selection = options.engine ?? { engine: denoEngine, reason: "the library default" };
+    const udpAddress = plan.proto === "udp" ? await resolve(plan.endpoint, where) : "";
     for (let s = 0; s < plan.parallel; s++) {
       if (plan.proto === "tcp") {
         const conn = await dialStream(plan.endpoint, plan.timeoutMs);
@@ -244,12 +297,23 @@ export async function runThroughput(
         await writeAll(conn, new TextEncoder().encode(`${DATA_MAGIC}${ready.test_id} ${s}\n`));
         tcpConns.push(conn);
       } else {
-        const flow = await openDatagram({
-          ...plan.endpoint,
-          transport: "udp",
-          port: ready.udp_port!,
+        const source = plan.endpoint.source;
+        const buffer = udpSocketBuffer(plan.parallel);
+        // The flow's one socket proves its address and then carries the data: same source port.
+        const flow = await selection.engine.open({
+          remote: { hostname: udpAddress, port: ready.udp_port! },
+          ...(source && {
+            local: {
+              hostname: source.hostname ?? (udpAddress.includes(":") ? "::" : "0.0.0.0"),
+              port: source.port ?? 0,
+            },
+          }),
+          ...(receiving && { receiveBuffer: buffer }),
+          ...(sending && { sendBuffer: buffer }),
+        }).catch((err) => {
+          throw fromSystemError(err, "open a UDP socket for", where);
         });
-        resources.push(flow.socket);
+        resources.push(flow);
         udpFlows.push(flow);
       }
     }
@@ -259,19 +323,20 @@ export async function runThroughput(
       // Each flow proves it receives at its address before the server sends it anything more.
       await Promise.all(
         udpFlows.map((flow, s) =>
-          bindFlow(flow.socket, flow.peer, s, {
+          bindFlow(flow, s, {
             key,
             secret: secret!,
             timeoutMs: plan.timeoutMs,
             where,
+            port: ready.udp_port!,
           })
         ),
       );
-      udpFlows.forEach((flow, s) => udpLoops.push(receiveUdp(flow.socket, key, udpReceivers[s]!)));
+      udpFlows.forEach((flow, s) =>
+        udpLoops.push(receiveUdp(flow, key, udpReceivers[s]!, plan.size))
+      );
     }
-    const dropsBefore = receiving
-      ? await Promise.all(udpFlows.map((f) => receiveDrops(f.socket)))
-      : [];
+    const dropsBefore = receiving ? await Promise.all(udpFlows.map(flowDrops)) : [];
     // On loopback the server's test socket is this host's too: its drops are readable here.
     const serverPort = plan.proto === "udp" && sending && isLoopback(plan.endpoint.hostname)
       ? ready.udp_port
@@ -353,7 +418,7 @@ export async function runThroughput(
           if (sending) senders.push(sendTcp(tcpConns[s]!, opts));
           if (receiving) receivers.push(tcpReceivers[s]!.run(tcpConns[s]!));
         } else if (sending) {
-          senders.push(sendUdp(udpFlows[s]!.socket, udpFlows[s]!.peer, { ...opts, key }));
+          senders.push(sendUdpBatches(udpFlows[s]!, { ...opts, key }));
         }
       }
       const sent = await Promise.all(senders);
@@ -372,7 +437,7 @@ export async function runThroughput(
         ? undefined
         : await readUdpSocketDrops(serverPort);
       const dropsAfter = await Promise.all(
-        dropsBefore.map((_, s) => receiveDrops(udpFlows[s]!.socket)),
+        dropsBefore.map((_, s) => flowDrops(udpFlows[s]!)),
       );
       flush();
       let server: Extract<ControlMessage, { type: "report" }>;
@@ -409,6 +474,7 @@ export async function runThroughput(
         plan,
         elapsedS,
         interrupted: signal?.aborted === true,
+        engine: udpFlows[0] ? engineUse(udpFlows[0].features, selection.reason) : TCP_ENGINE_USE,
         up: sending
           ? combine(
             sent,
@@ -526,6 +592,8 @@ interface BindOptions {
   secret: Uint8Array;
   timeoutMs: number;
   where: string;
+  /** The server's UDP port, for the message when it does not answer. */
+  port: number;
 }
 
 /**
@@ -534,22 +602,22 @@ interface BindOptions {
  * server acks: the server sends nothing else to an address that has not proven it receives.
  */
 async function bindFlow(
-  socket: Deno.DatagramConn,
-  peer: Deno.NetAddr,
+  socket: DatagramTransport,
   stream: number,
   options: BindOptions,
 ): Promise<void> {
-  const out = new Uint8Array(Math.max(UDP_HELLO_BYTES, UDP_PROOF_BYTES));
-  const view = new DataView(out.buffer);
+  const out = new DatagramBatch(1, Math.max(UDP_HELLO_BYTES, UDP_PROOF_BYTES));
+  const view = new DataView(out.data.buffer);
   const header: UdpHeader = { key: 0, stream: 0, kind: 0, seq: 0, sendTimeMs: 0 };
-  const reply = new Uint8Array(65536);
+  // The connected socket hears only the server's test port: challenges and acks (≤ 44 B).
+  const replies = new DatagramBatch(4, 2048);
   let challenge: Uint8Array | undefined;
   const sendNext = () => {
     const kind = challenge ? UdpKind.proof : UdpKind.hello;
     writeUdpHeader(view, options.key, stream, kind, 0, performance.now());
-    out.set(challenge ?? options.secret, UDP_HEADER_BYTES);
-    const length = challenge ? UDP_PROOF_BYTES : UDP_HELLO_BYTES;
-    socket.send(out.subarray(0, length), peer).catch(() => {});
+    out.data.set(challenge ?? options.secret, UDP_HEADER_BYTES);
+    out.fill(1, challenge ? UDP_PROOF_BYTES : UDP_HELLO_BYTES);
+    socket.sendBatch(out).catch(() => {});
   };
   sendNext();
   const resend = setInterval(sendNext, 200);
@@ -557,16 +625,23 @@ async function bindFlow(
     await deadline(
       (async () => {
         while (true) {
-          const [data, from] = await socket.receive(reply);
-          const netFrom = from as Deno.NetAddr;
-          if (
-            netFrom.port !== peer.port || !readUdpHeader(data, header) ||
-            header.key !== options.key || header.stream !== stream
-          ) continue;
-          if (header.kind === UdpKind.helloAck) return;
-          if (header.kind === UdpKind.challenge && data.length >= UDP_PROOF_BYTES && !challenge) {
-            challenge = data.slice(UDP_HEADER_BYTES, UDP_HEADER_BYTES + UDP_CHALLENGE_BYTES);
-            sendNext();
+          const n = await socket.receiveBatch(replies);
+          if (n === 0) return; // closed: the deadline or the caller has already given up
+          for (let i = 0; i < n; i++) {
+            const at = i * replies.slotSize;
+            const length = replies.lengths[i]!;
+            if (
+              !readUdpHeaderAt(replies.data, at, length, header) || header.key !== options.key ||
+              header.stream !== stream
+            ) continue;
+            if (header.kind === UdpKind.helloAck) return;
+            if (header.kind === UdpKind.challenge && length >= UDP_PROOF_BYTES && !challenge) {
+              challenge = replies.data.slice(
+                at + UDP_HEADER_BYTES,
+                at + UDP_HEADER_BYTES + UDP_CHALLENGE_BYTES,
+              );
+              sendNext();
+            }
           }
         }
       })(),
@@ -574,7 +649,7 @@ async function bindFlow(
       () =>
         new NetkitError(
           "timeout",
-          `No UDP answer from ${options.where} port ${peer.port}: is UDP blocked on the path, or does the server refuse UDP from this address (--allow/--deny, or an IP other than this client's TCP one without --allow-udp-from-any-ip)?`,
+          `No UDP answer from ${options.where} port ${options.port}: is UDP blocked on the path, or does the server refuse UDP from this address (--allow/--deny, or an IP other than this client's TCP one without --allow-udp-from-any-ip)?`,
         ),
     );
   } finally {
@@ -590,26 +665,37 @@ function fromHex(hex: unknown, bytes: number): Uint8Array | undefined {
   return Uint8Array.from({ length: bytes }, (_, i) => parseInt(hex.slice(i * 2, i * 2 + 2), 16));
 }
 
+/** Count one flow's test datagrams, a batch per receive, until its socket is closed. */
 async function receiveUdp(
-  socket: Deno.DatagramConn,
+  socket: DatagramTransport,
   key: number,
   receiver: UdpReceiver,
+  size: number,
 ): Promise<void> {
-  const buf = new Uint8Array(65536);
+  const slot = Math.max(size, UDP_PROOF_BYTES);
+  const batch = new DatagramBatch(
+    Math.max(1, Math.min(UDP_RECEIVE_BATCH, Math.floor((1 << 20) / slot))),
+    slot,
+  );
   const header: UdpHeader = { key: 0, stream: 0, kind: 0, seq: 0, sendTimeMs: 0 };
   while (true) {
-    let data: Uint8Array;
+    let n: number;
     try {
-      [data] = await socket.receive(buf);
+      n = await socket.receiveBatch(batch);
     } catch (err) {
-      if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) return;
+      if (isClosedError(err)) return;
       continue;
     }
+    if (n === 0) return; // closed
     const now = performance.now();
-    if (!readUdpHeader(data, header) || header.key !== key || header.stream !== receiver.stream) {
-      continue;
+    for (let i = 0; i < n; i++) {
+      const length = batch.lengths[i]!;
+      if (
+        !readUdpHeaderAt(batch.data, i * slot, length, header) || header.key !== key ||
+        header.stream !== receiver.stream
+      ) continue;
+      if (header.kind === UdpKind.data) receiver.record(header, length, now);
+      else if (header.kind === UdpKind.end) receiver.end();
     }
-    if (header.kind === UdpKind.data) receiver.record(header, data.length, now);
-    else if (header.kind === UdpKind.end) receiver.end();
   }
 }

@@ -237,23 +237,38 @@ function u32(d: Uint8Array, o: number): number {
 
 /** Read a UDP header without allocating; false when `data` is not a netkit test datagram. */
 export function readUdpHeader(data: Uint8Array, out: UdpHeader): boolean {
-  if (data.length < UDP_HEADER_BYTES) return false;
+  return readUdpHeaderAt(data, 0, data.length, out);
+}
+
+/**
+ * {@linkcode readUdpHeader} of the datagram of `length` bytes at `offset` in
+ * `data` (a slot of an engine's batch), without making a view of it.
+ */
+export function readUdpHeaderAt(
+  data: Uint8Array,
+  offset: number,
+  length: number,
+  out: UdpHeader,
+): boolean {
+  const o = offset;
+  if (length < UDP_HEADER_BYTES || o + UDP_HEADER_BYTES > data.length) return false;
   if (
-    data[0] !== MAGIC[0] || data[1] !== MAGIC[1] || data[2] !== MAGIC[2] || data[3] !== MAGIC[3]
+    data[o] !== MAGIC[0] || data[o + 1] !== MAGIC[1] || data[o + 2] !== MAGIC[2] ||
+    data[o + 3] !== MAGIC[3]
   ) {
     return false;
   }
   // A sequence number above 2^53 is not exact as a number and never sent by netkit: not ours
   // (and would throw in the sequence tracker).
-  const high = u32(data, 12);
-  const low = u32(data, 16);
+  const high = u32(data, o + 12);
+  const low = u32(data, o + 16);
   if (high > MAX_SEQ_HIGH || (high === MAX_SEQ_HIGH && low !== 0)) return false;
-  for (let i = 0; i < 8; i++) scratch.setUint8(i, data[20 + i]!);
+  for (let i = 0; i < 8; i++) scratch.setUint8(i, data[o + 20 + i]!);
   const sendTimeMs = scratch.getFloat64(0);
   if (!Number.isFinite(sendTimeMs)) return false; // netkit always sends a clock reading
-  out.key = u32(data, 4);
-  out.stream = (data[8]! << 8) | data[9]!;
-  out.kind = (data[10]! << 8) | data[11]!;
+  out.key = u32(data, o + 4);
+  out.stream = (data[o + 8]! << 8) | data[o + 9]!;
+  out.kind = (data[o + 10]! << 8) | data[o + 11]!;
   out.seq = high * 2 ** 32 + low;
   out.sendTimeMs = sendTimeMs;
   return true;

@@ -18,6 +18,7 @@
 
 import { format as formatStdBytes } from "@std/fmt/bytes";
 import { PACED_WRITE_MS, pacedWriteSize } from "../pace.ts";
+import { engineJson, formatEngine } from "../engine/report.ts";
 import { finite, formatLoss, type Json, zeroDim } from "../probe/report.ts";
 import { bar, elapsedText } from "../progress.ts";
 import { PLAIN, type Style } from "../terminal.ts";
@@ -149,6 +150,7 @@ export function formatThroughput(r: ThroughputResult, style: Style = PLAIN): str
       } allows in the whole test; each stream sent at least one (use a smaller --size)`,
     );
   }
+  if (r.engine) lines.push(style.dim(`  ${formatEngine(r.engine)}`));
   if (r.clientOnly) {
     const c = r.clientOnly;
     lines.push(
@@ -272,5 +274,6 @@ export function throughputJson(r: ThroughputResult): Json {
         seconds: finite(r.clientOnly.seconds),
       },
     }),
+    ...(r.engine && engineJson(r.engine)),
   };
 }

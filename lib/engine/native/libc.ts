@@ -51,7 +51,15 @@ export const LIBC_SYMBOLS = {
   recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
   shutdown: { parameters: ["i32", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
-  __errno_location: { parameters: [], result: "pointer" },
+  // Deno's pointer helpers (UnsafePointer.of, UnsafePointerView) need ffi for
+  // every path, which the binary is not granted: addresses and errno come
+  // through libc itself. The errno location as a number (thread-local: read it
+  // on the thread that made the call).
+  __errno_location: { parameters: [], result: "usize" },
+  // memcpy(dst, src, 0) returns dst: the address of a buffer, with no pointer object.
+  address_of: { name: "memcpy", parameters: ["buffer", "buffer", "usize"], result: "usize" },
+  // memcpy(dst, address, n): copy n bytes from an address (errno) into a buffer.
+  read_at: { name: "memcpy", parameters: ["buffer", "usize", "usize"], result: "usize" },
   // Waiting runs on a thread of Deno's pool (nonblocking), so the event loop
   // never blocks; errno of that thread is not readable here, so poll's
   // failures are judged by its result alone.

@@ -56,6 +56,18 @@ export class ErrnoError extends Error {
   }
 }
 
+/** The address of `bytes` (its bytes must be off V8's heap: see `#headersFor`). */
+function addressOf(libc: Libc, bytes: Uint8Array): bigint {
+  return BigInt(libc.symbols.address_of(bytes, bytes, 0n));
+}
+
+/** errno of the calling thread, right after a failed call. */
+function readErrno(libc: Libc): number {
+  const out = new Int32Array(1);
+  libc.symbols.read_at(new Uint8Array(out.buffer), BigInt(libc.symbols.__errno_location()), 4n);
+  return out[0]!;
+}
+
 /** Per batch: the mmsghdr and iovec arrays pointing into its buffer. */
 interface Headers {
   batch: DatagramBatch;
@@ -75,7 +87,9 @@ export class NativeUdpSocket implements DatagramTransport {
   readonly local: HostPort;
   #fd: number;
   #libc: Libc;
-  #errno: Deno.UnsafePointerView;
+  #errnoAt: bigint;
+  #errno = new Int32Array(1);
+  #errnoBytes = new Uint8Array(this.#errno.buffer);
   #closed = false;
   #waits = 0;
   #pollIn = new Uint8Array(8);
@@ -87,13 +101,13 @@ export class NativeUdpSocket implements DatagramTransport {
     this.#fd = fd;
     this.local = local;
     this.features = features;
-    this.#errno = new Deno.UnsafePointerView(libc.symbols.__errno_location()!);
+    this.#errnoAt = BigInt(libc.symbols.__errno_location());
   }
 
   /** Open a UDP socket connected to `options.remote` (an IP literal). */
   static open(libc: Libc, options: OpenOptions): NativeUdpSocket {
     const s = libc.symbols;
-    const errno = () => new Deno.UnsafePointerView(s.__errno_location()!).getInt32();
+    const errno = () => readErrno(libc);
     const family = familyOf(options.remote.hostname);
     if (!family) {
       throw new TypeError(
@@ -158,8 +172,11 @@ export class NativeUdpSocket implements DatagramTransport {
     const iov = new Uint8Array(batch.capacity * iovec.size);
     const mmsgView = new DataView(mmsg.buffer);
     const iovView = new DataView(iov.buffer);
-    const dataAddr = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(batch.data)));
-    const iovAddr = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(iov)));
+    // `.buffer` moves a small typed array's bytes off V8's heap, where the GC never moves
+    // them: the addresses below stay valid while the arrays are referenced (from #headers).
+    void batch.data.buffer;
+    const dataAddr = addressOf(this.#libc, batch.data);
+    const iovAddr = addressOf(this.#libc, iov);
     for (let i = 0; i < batch.capacity; i++) {
       iovView.setBigUint64(
         i * iovec.size + iovec.base,
@@ -178,7 +195,8 @@ export class NativeUdpSocket implements DatagramTransport {
   }
 
   #lastErrno(): number {
-    return this.#errno.getInt32();
+    this.#libc.symbols.read_at(this.#errnoBytes, this.#errnoAt, 4n);
+    return this.#errno[0]!;
   }
 
   async #wait(events: number): Promise<void> {
