@@ -1,6 +1,13 @@
 import { assertEquals, assertMatch } from "@std/assert";
 import { parseCommandLine } from "./cli/parse.ts";
-import { formatPrivileges, PERMISSION_NAMES, PRIVILEGES, type Role, roleOf } from "./privileges.ts";
+import {
+  engineChoiceOf,
+  formatPrivileges,
+  PERMISSION_NAMES,
+  PRIVILEGES,
+  type Role,
+  roleOf,
+} from "./privileges.ts";
 
 const CASES: [string[], Role][] = [
   [["server", "--port", "0"], "server"],
@@ -39,7 +46,7 @@ for (const [argv, role] of CASES) {
   });
 }
 
-Deno.test("only Unix sockets keep write, only the lab keeps run, and none keeps ffi, env or sys", () => {
+Deno.test("only Unix sockets keep write, only the lab keeps run, and none keeps ffi (but with the native engine), env or sys", () => {
   for (const [role, { keep }] of Object.entries(PRIVILEGES)) {
     for (const name of keep) assertEquals(PERMISSION_NAMES.includes(name), true, name);
     assertEquals(keep.includes("write"), role.endsWith("-unix"), role);
@@ -65,4 +72,22 @@ Deno.test("the -v line lists what was kept and what was dropped, or 'none'", () 
     formatPrivileges({ role: "text", kept: [], dropped: [] }),
     /^permissions kept: none; dropped: none$/,
   );
+});
+
+Deno.test("only UDP probe, UDP throughput and compare run an engine; --engine reaches the drop", () => {
+  const choice = (argv: string[]) => engineChoiceOf(parseCommandLine(argv));
+  assertEquals(choice(["client", "--probe", "--proto", "udp"]), "auto");
+  assertEquals(choice(["client", "--probe", "--proto", "udp", "--engine", "deno"]), "deno");
+  assertEquals(
+    choice(["client", "--throughput", "--proto", "udp", "--engine", "native"]),
+    "native",
+  );
+  assertEquals(choice(["compare"]), "auto");
+  assertEquals(choice(["client", "--probe"]), undefined); // TCP: Deno's sockets
+  assertEquals(choice(["client", "--throughput"]), undefined);
+  assertEquals(choice(["client", "--proto", "udp", "127.0.0.1"]), undefined);
+  assertEquals(choice(["server", "--proto", "udp"]), undefined);
+  for (const role of ["probe", "throughput", "compare"] as const) {
+    assertEquals(PRIVILEGES[role].withNativeEngine, ["ffi"], role);
+  }
 });

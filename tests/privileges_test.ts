@@ -10,6 +10,7 @@ import { assert, assertEquals, assertRejects } from "@std/assert";
 import { makeTestCerts } from "./support/certs.ts";
 import { runNetkit, skipWithout, startServer } from "./support/cli.ts";
 import { readToEnd, writeAll } from "./support/sockets.ts";
+import { loadNativeEngine } from "../lib/engine/native/engine.ts";
 
 /** The kept and dropped permissions from the one `permissions kept: …` line of `stderr`. */
 function privileges(stderr: string): { kept: string[]; dropped: string[] } {
@@ -46,7 +47,7 @@ Deno.test("server keeps only net and still echoes; client in netcat mode keeps o
   }
 });
 
-Deno.test("message, probe and throughput clients keep only net and still measure", async () => {
+Deno.test("message, probe (deno engine) and TCP throughput clients keep only net and still measure", async () => {
   await using server = await startServer(["--proto", "both", "--host", "127.0.0.1"]);
   const target = `127.0.0.1:${server.port}`;
   const message = await runNetkit(["client", target, "--message", "m", "-v"]);
@@ -61,6 +62,8 @@ Deno.test("message, probe and throughput clients keep only net and still measure
     target,
     "--count",
     "20",
+    "--engine",
+    "deno",
     "-v",
   ]);
   assertEquals(probe.code, 0, probe.stderr);
@@ -133,11 +136,59 @@ Deno.test("Unix socket server and client keep net, read and write; the socket fi
   }
 });
 
-Deno.test("compare keeps net and read, and its embedded server's worker still loads", async () => {
-  const result = await runNetkit(["compare", "--count", "50", "--rate", "5000", "-v"]);
+Deno.test("compare --engine deno keeps net and read, and its embedded server's worker still loads", async () => {
+  const result = await runNetkit([
+    "compare",
+    "--count",
+    "50",
+    "--rate",
+    "5000",
+    "--engine",
+    "deno",
+    "-v",
+  ]);
   assertEquals(result.code, 0, result.stderr);
   assert(result.text.includes("against an embedded echo server"), result.text);
   assertKept(result.stderr, ["net", "read"]);
+});
+
+Deno.test({
+  name:
+    "UDP probe, UDP throughput and compare on the native engine keep ffi (libc only) and still measure",
+  ignore: "reason" in loadNativeEngine(),
+  async fn() {
+    await using server = await startServer(["--proto", "both", "--host", "127.0.0.1"]);
+    const target = `127.0.0.1:${server.port}`;
+    const probe = await runNetkit(
+      ["client", "--probe", "--proto", "udp", target, "--count", "20", "-v"],
+    );
+    assertEquals(probe.code, 0, probe.stderr);
+    assert(/received\s+20\b|20 received/.test(probe.text), probe.text);
+    assertKept(probe.stderr, ["net", "ffi"]);
+    assert(/ engine native: auto: sendmmsg\/recvmmsg through \//.test(probe.stderr), probe.stderr);
+    const throughput = await runNetkit(
+      [
+        "client",
+        "--throughput",
+        "--proto",
+        "udp",
+        target,
+        "-t",
+        "300ms",
+        "--engine",
+        "native",
+        "-v",
+      ],
+    );
+    assertEquals(throughput.code, 0, throughput.stderr);
+    assertKept(throughput.stderr, ["net", "ffi"]);
+    const tcp = await runNetkit(["client", "--throughput", target, "-t", "300ms", "-v"]);
+    assertEquals(tcp.code, 0, tcp.stderr);
+    assertKept(tcp.stderr, ["net"]); // TCP runs on Deno's sockets: no engine, no ffi
+    const compare = await runNetkit(["compare", "--count", "50", "--rate", "5000", "-v"]);
+    assertEquals(compare.code, 0, compare.stderr);
+    assertKept(compare.stderr, ["net", "read", "ffi"]);
+  },
 });
 
 Deno.test("--help still prints once every permission is dropped", async () => {

@@ -17,6 +17,7 @@ import type { DirectionCounters } from "../lib/relay/counters.ts";
 import type { PathDecision } from "../lib/relay/datagram_path.ts";
 import { startUdpRelay, type UdpRelay, type UdpRelayOptions } from "../lib/relay/udp.ts";
 import { mulberry32 } from "../lib/prng.ts";
+import { type EngineName, engineTest } from "./support/engines.ts";
 
 /** The product's UDP relay on 127.0.0.1:0 in front of the server on `port`. */
 function startRelay(port: number, options: Omit<UdpRelayOptions, "listen" | "target"> = {}) {
@@ -55,6 +56,7 @@ interface ProbeJson {
   malformed: number;
   rtt_ms: Record<"min" | "mean" | "p50" | "p90" | "p99" | "p999" | "max", number | null>;
   rate_pps: number | null;
+  engine: string;
 }
 
 /** Run `netkit client --probe … --json`, require exit 0 and one JSON document on stdout. */
@@ -67,179 +69,195 @@ async function probe(proto: "tcp" | "udp", port: number, flags: string[]): Promi
   return JSON.parse(result.text) as ProbeJson;
 }
 
+/** {@linkcode probe} over UDP on one engine; its JSON must name that engine. */
+async function udpProbe(engine: EngineName, port: number, flags: string[]): Promise<ProbeJson> {
+  const report = await probe("udp", port, [...flags, "--engine", engine]);
+  assertEquals(report.engine, engine);
+  return report;
+}
+
 // ---------------------------------------------------------------------------
 // UDP through the impairing relay
 // ---------------------------------------------------------------------------
 
-Deno.test("udp probe counts exactly the drops, duplicates and reorders injected in both directions", async () => {
-  await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
-  // Probes go out in order, so toServer index i is probe seq i. The server
-  // echoes every datagram it gets, in arrival order, so toClient index j is
-  // the j-th datagram the server received — shifted by toServer's drops,
-  // duplicates and reorders:
-  //
-  //   toServer: drop {10, 50}  duplicate {20, 60}  reorder {30, 80}
-  //   server receives (toClient index → seq):
-  //     0..9   → 0..9
-  //     10..19 → 11..20       (seq 10 dropped: everything after shifts down one)
-  //     20     → 20           (second copy of the duplicated seq 20)
-  //     21..29 → 21..29       (the duplicate shifted everything back up)
-  //     30, 31 → 31, 30       (seq 30 held back until seq 31 passed)
-  //     32..49 → 32..49
-  //     50..59 → 51..60       (seq 50 dropped)
-  //     60     → 60           (second copy of seq 60)
-  //     61..79 → 61..79
-  //     80, 81 → 81, 80       (seq 80 held back until seq 81 passed)
-  //     82..199→ 82..199      (200 datagrams in all: 200 − 2 dropped + 2 copies)
-  //
-  //   toClient: drop {5, 20, 150}  duplicate {100}  reorder {30, 140}
-  //     index 5   = seq 5            → lost
-  //     index 20  = seq 20's 2nd copy → dropped, so seq 20 arrives once: no duplicate
-  //     index 150 = seq 150          → lost
-  //     index 100 = seq 100          → arrives twice: 1 duplicate
-  //     index 30  = seq 31, held until index 31 (seq 30) passed: the client sees
-  //                 30, 31 — this reorder undoes toServer's, so no out-of-order
-  //     index 140 = seq 140, held until index 141 (seq 141): out of order
-  //
-  //   Seqs never echoed: 10, 50 (toServer) and 5, 150 (toClient) → lost 4, received 196.
-  //   Duplicates: seq 60 (toServer copy, both echoes delivered) + seq 100 → 2.
-  //   Out of order: seq 80 (after 81) and seq 140 (after 141) → 2.
-  //   Datagrams the client gets: 200 − 3 dropped + 1 copy = 198 = 196 received + 2 duplicates.
-  await using relay = startRelay(server.port, {
-    up: {
-      script: {
-        drop: new Set([10, 50]),
-        duplicate: new Set([20, 60]),
-        reorder: new Set([30, 80]),
+engineTest(
+  "udp probe counts exactly the drops, duplicates and reorders injected in both directions",
+  async (engine) => {
+    await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
+    // Probes go out in order, so toServer index i is probe seq i. The server
+    // echoes every datagram it gets, in arrival order, so toClient index j is
+    // the j-th datagram the server received — shifted by toServer's drops,
+    // duplicates and reorders:
+    //
+    //   toServer: drop {10, 50}  duplicate {20, 60}  reorder {30, 80}
+    //   server receives (toClient index → seq):
+    //     0..9   → 0..9
+    //     10..19 → 11..20       (seq 10 dropped: everything after shifts down one)
+    //     20     → 20           (second copy of the duplicated seq 20)
+    //     21..29 → 21..29       (the duplicate shifted everything back up)
+    //     30, 31 → 31, 30       (seq 30 held back until seq 31 passed)
+    //     32..49 → 32..49
+    //     50..59 → 51..60       (seq 50 dropped)
+    //     60     → 60           (second copy of seq 60)
+    //     61..79 → 61..79
+    //     80, 81 → 81, 80       (seq 80 held back until seq 81 passed)
+    //     82..199→ 82..199      (200 datagrams in all: 200 − 2 dropped + 2 copies)
+    //
+    //   toClient: drop {5, 20, 150}  duplicate {100}  reorder {30, 140}
+    //     index 5   = seq 5            → lost
+    //     index 20  = seq 20's 2nd copy → dropped, so seq 20 arrives once: no duplicate
+    //     index 150 = seq 150          → lost
+    //     index 100 = seq 100          → arrives twice: 1 duplicate
+    //     index 30  = seq 31, held until index 31 (seq 30) passed: the client sees
+    //                 30, 31 — this reorder undoes toServer's, so no out-of-order
+    //     index 140 = seq 140, held until index 141 (seq 141): out of order
+    //
+    //   Seqs never echoed: 10, 50 (toServer) and 5, 150 (toClient) → lost 4, received 196.
+    //   Duplicates: seq 60 (toServer copy, both echoes delivered) + seq 100 → 2.
+    //   Out of order: seq 80 (after 81) and seq 140 (after 141) → 2.
+    //   Datagrams the client gets: 200 − 3 dropped + 1 copy = 198 = 196 received + 2 duplicates.
+    await using relay = startRelay(server.port, {
+      up: {
+        script: {
+          drop: new Set([10, 50]),
+          duplicate: new Set([20, 60]),
+          reorder: new Set([30, 80]),
+        },
       },
-    },
-    down: {
-      script: {
-        drop: new Set([5, 20, 150]),
-        duplicate: new Set([100]),
-        reorder: new Set([30, 140]),
+      down: {
+        script: {
+          drop: new Set([5, 20, 150]),
+          duplicate: new Set([100]),
+          reorder: new Set([30, 140]),
+        },
       },
-    },
-  });
-  const report = await probe("udp", relay.addr.port, [
-    "--count",
-    "200",
-    "--rate",
-    "500",
-    "--timeout",
-    "500ms",
-  ]);
-  assertEquals(
-    {
-      sent: report.sent,
-      received: report.received,
-      lost: report.lost,
-      duplicates: report.duplicates,
-      out_of_order: report.out_of_order,
-      stale: report.stale,
-      malformed: report.malformed,
-    },
-    { sent: 200, received: 196, lost: 4, duplicates: 2, out_of_order: 2, stale: 0, malformed: 0 },
-  );
-  assertEquals(relayStats(relay), {
-    toServer: { forwarded: 200, dropped: 2, duplicated: 2, reordered: 2 },
-    toClient: { forwarded: 198, dropped: 3, duplicated: 1, reordered: 2 },
-  });
-  // Every datagram handed to the client is either a distinct echo or a duplicate.
-  assertEquals(relayStats(relay).toClient.forwarded, report.received + report.duplicates);
-});
+    });
+    const report = await udpProbe(engine, relay.addr.port, [
+      "--count",
+      "200",
+      "--rate",
+      "500",
+      "--timeout",
+      "500ms",
+    ]);
+    assertEquals(
+      {
+        sent: report.sent,
+        received: report.received,
+        lost: report.lost,
+        duplicates: report.duplicates,
+        out_of_order: report.out_of_order,
+        stale: report.stale,
+        malformed: report.malformed,
+      },
+      { sent: 200, received: 196, lost: 4, duplicates: 2, out_of_order: 2, stale: 0, malformed: 0 },
+    );
+    assertEquals(relayStats(relay), {
+      toServer: { forwarded: 200, dropped: 2, duplicated: 2, reordered: 2 },
+      toClient: { forwarded: 198, dropped: 3, duplicated: 1, reordered: 2 },
+    });
+    // Every datagram handed to the client is either a distinct echo or a duplicate.
+    assertEquals(relayStats(relay).toClient.forwarded, report.received + report.duplicates);
+  },
+);
 
-Deno.test("udp probe counts match the relay's seeded random drops and duplicates exactly", async () => {
-  await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
-  const decisions: Record<"toServer" | "toClient", PathDecision[]> = {
-    toServer: [],
-    toClient: [],
-  };
-  await using relay = startRelay(server.port, {
-    seed: 20240607,
-    up: { loss: 0.05, duplicate: 0.05 },
-    down: { loss: 0.05, duplicate: 0.05 },
-    onDecision: (direction, d) =>
-      decisions[direction === "up" ? "toServer" : "toClient"][d.index] = d,
-  });
-  const sent = 400;
-  const report = await probe("udp", relay.addr.port, [
-    "--count",
-    String(sent),
-    "--rate",
-    "1000",
-    "--timeout",
-    "500ms",
-  ]);
-  const stats = relayStats(relay);
-  // The seed must actually exercise every impairment for this test to mean anything.
-  for (const dir of ["toServer", "toClient"] as const) {
-    assert(stats[dir].dropped > 0 && stats[dir].duplicated > 0, JSON.stringify(stats));
-  }
+engineTest(
+  "udp probe counts match the relay's seeded random drops and duplicates exactly",
+  async (engine) => {
+    await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
+    const decisions: Record<"toServer" | "toClient", PathDecision[]> = {
+      toServer: [],
+      toClient: [],
+    };
+    await using relay = startRelay(server.port, {
+      seed: 20240607,
+      up: { loss: 0.05, duplicate: 0.05 },
+      down: { loss: 0.05, duplicate: 0.05 },
+      onDecision: (direction, d) =>
+        decisions[direction === "up" ? "toServer" : "toClient"][d.index] = d,
+    });
+    const sent = 400;
+    const report = await udpProbe(engine, relay.addr.port, [
+      "--count",
+      String(sent),
+      "--rate",
+      "1000",
+      "--timeout",
+      "500ms",
+    ]);
+    const stats = relayStats(relay);
+    // The seed must actually exercise every impairment for this test to mean anything.
+    for (const dir of ["toServer", "toClient"] as const) {
+      assert(stats[dir].dropped > 0 && stats[dir].duplicated > 0, JSON.stringify(stats));
+    }
 
-  // Identities that hold whatever the random choices were (no reordering, no
-  // loss outside the relay on loopback at this rate):
-  //  - every probe reaches the relay: toServer saw `sent` datagrams;
-  //  - the server echoes each datagram forwarded to it, so toClient saw exactly
-  //    toServer.forwarded datagrams, each dropped or forwarded (plus copies);
-  //  - every datagram forwarded to the client is a distinct echo or a duplicate.
-  assertEquals(decisions.toServer.length, sent);
-  assertEquals(stats.toServer.forwarded, sent - stats.toServer.dropped + stats.toServer.duplicated);
-  assertEquals(decisions.toClient.length, stats.toServer.forwarded);
-  assertEquals(
-    stats.toClient.forwarded,
-    decisions.toClient.length - stats.toClient.dropped + stats.toClient.duplicated,
-  );
-  assertEquals(report.received + report.duplicates, stats.toClient.forwarded);
+    // Identities that hold whatever the random choices were (no reordering, no
+    // loss outside the relay on loopback at this rate):
+    //  - every probe reaches the relay: toServer saw `sent` datagrams;
+    //  - the server echoes each datagram forwarded to it, so toClient saw exactly
+    //    toServer.forwarded datagrams, each dropped or forwarded (plus copies);
+    //  - every datagram forwarded to the client is a distinct echo or a duplicate.
+    assertEquals(decisions.toServer.length, sent);
+    assertEquals(
+      stats.toServer.forwarded,
+      sent - stats.toServer.dropped + stats.toServer.duplicated,
+    );
+    assertEquals(decisions.toClient.length, stats.toServer.forwarded);
+    assertEquals(
+      stats.toClient.forwarded,
+      decisions.toClient.length - stats.toClient.dropped + stats.toClient.duplicated,
+    );
+    assertEquals(report.received + report.duplicates, stats.toClient.forwarded);
 
-  // Exact expectation, replaying the relay's decisions: toServer index i is
-  // seq i; the server's echoes, in order, are each forwarded seq once or twice;
-  // toClient index j is the j-th of those echoes.
-  const echoed: number[] = [];
-  for (const d of decisions.toServer) {
-    if (d.dropped) continue;
-    echoed.push(d.index);
-    if (d.duplicated) echoed.push(d.index);
-  }
-  const arrivals = new Map<number, number>();
-  for (const d of decisions.toClient) {
-    if (d.dropped) continue;
-    const seq = echoed[d.index]!;
-    arrivals.set(seq, (arrivals.get(seq) ?? 0) + (d.duplicated ? 2 : 1));
-  }
-  const distinct = arrivals.size;
-  let duplicates = 0;
-  for (const n of arrivals.values()) duplicates += n - 1;
-  assertEquals(
-    {
-      sent: report.sent,
-      received: report.received,
-      lost: report.lost,
-      duplicates: report.duplicates,
-      out_of_order: report.out_of_order,
-      malformed: report.malformed,
-    },
-    {
-      sent,
-      received: distinct,
-      lost: sent - distinct,
-      duplicates,
-      out_of_order: 0,
-      malformed: 0,
-    },
-  );
-  // A probe dropped toward the server has no echo at all, so it is always lost.
-  assert(report.lost >= stats.toServer.dropped);
-});
+    // Exact expectation, replaying the relay's decisions: toServer index i is
+    // seq i; the server's echoes, in order, are each forwarded seq once or twice;
+    // toClient index j is the j-th of those echoes.
+    const echoed: number[] = [];
+    for (const d of decisions.toServer) {
+      if (d.dropped) continue;
+      echoed.push(d.index);
+      if (d.duplicated) echoed.push(d.index);
+    }
+    const arrivals = new Map<number, number>();
+    for (const d of decisions.toClient) {
+      if (d.dropped) continue;
+      const seq = echoed[d.index]!;
+      arrivals.set(seq, (arrivals.get(seq) ?? 0) + (d.duplicated ? 2 : 1));
+    }
+    const distinct = arrivals.size;
+    let duplicates = 0;
+    for (const n of arrivals.values()) duplicates += n - 1;
+    assertEquals(
+      {
+        sent: report.sent,
+        received: report.received,
+        lost: report.lost,
+        duplicates: report.duplicates,
+        out_of_order: report.out_of_order,
+        malformed: report.malformed,
+      },
+      {
+        sent,
+        received: distinct,
+        lost: sent - distinct,
+        duplicates,
+        out_of_order: 0,
+        malformed: 0,
+      },
+    );
+    // A probe dropped toward the server has no echo at all, so it is always lost.
+    assert(report.lost >= stats.toServer.dropped);
+  },
+);
 
-Deno.test("udp probe rtt reflects 30 ms of delay injected on the way back", async () => {
+engineTest("udp probe rtt reflects 30 ms of delay injected on the way back", async (engine) => {
   await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
   const delayMs = 30;
   const toleranceMs = 25;
   await using relay = startRelay(server.port, {
     down: { delayMs },
   });
-  const report = await probe("udp", relay.addr.port, [
+  const report = await udpProbe(engine, relay.addr.port, [
     "--count",
     "50",
     "--rate",
@@ -253,50 +271,56 @@ Deno.test("udp probe rtt reflects 30 ms of delay injected on the way back", asyn
   assert(p50 !== null && p50 >= delayMs && p50 < delayMs + toleranceMs, `p50 ${p50} ms`);
 });
 
-Deno.test("udp probe with --outstanding 1 is a ping-pong: one probe in flight, every one echoed", async () => {
-  await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
-  const order: string[] = [];
-  await using relay = startRelay(server.port, {
-    onDecision: (direction, d) => order.push(`${direction === "up" ? "S" : "C"}${d.index}`),
-  });
-  const count = 200;
-  const report = await probe("udp", relay.addr.port, [
-    "--count",
-    String(count),
-    "--rate",
-    "0",
-    "--outstanding",
-    "1",
-    "--timeout",
-    "2s",
-  ]);
-  assertEquals(report.sent, count);
-  assertEquals(report.received, count);
-  assertEquals(report.lost, 0);
-  assertEquals(report.malformed, 0);
-  assert(report.rtt_ms.p50 !== null && report.rtt_ms.max !== null);
-  // Probe k+1 never left before echo k came back through the relay.
-  const expected = Array.from({ length: count }, (_, i) => [`S${i}`, `C${i}`]).flat();
-  assertEquals(order, expected);
-});
+engineTest(
+  "udp probe with --outstanding 1 is a ping-pong: one probe in flight, every one echoed",
+  async (engine) => {
+    await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
+    const order: string[] = [];
+    await using relay = startRelay(server.port, {
+      onDecision: (direction, d) => order.push(`${direction === "up" ? "S" : "C"}${d.index}`),
+    });
+    const count = 200;
+    const report = await udpProbe(engine, relay.addr.port, [
+      "--count",
+      String(count),
+      "--rate",
+      "0",
+      "--outstanding",
+      "1",
+      "--timeout",
+      "2s",
+    ]);
+    assertEquals(report.sent, count);
+    assertEquals(report.received, count);
+    assertEquals(report.lost, 0);
+    assertEquals(report.malformed, 0);
+    assert(report.rtt_ms.p50 !== null && report.rtt_ms.max !== null);
+    // Probe k+1 never left before echo k came back through the relay.
+    const expected = Array.from({ length: count }, (_, i) => [`S${i}`, `C${i}`]).flat();
+    assertEquals(order, expected);
+  },
+);
 
-Deno.test("udp probe --duration 1s --rate 200 sends about 200 probes at about 200 per second", async () => {
-  await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
-  const report = await probe("udp", server.port, [
-    "--duration",
-    "1s",
-    "--rate",
-    "200",
-    "--timeout",
-    "1s",
-  ]);
-  assert(report.sent >= 150 && report.sent <= 250, `sent ${report.sent}`);
-  assert(
-    report.rate_pps !== null && report.rate_pps >= 160 && report.rate_pps <= 240,
-    `rate_pps ${report.rate_pps}`,
-  );
-  assertEquals(report.received, report.sent);
-});
+engineTest(
+  "udp probe --duration 1s --rate 200 sends about 200 probes at about 200 per second",
+  async (engine) => {
+    await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
+    const report = await udpProbe(engine, server.port, [
+      "--duration",
+      "1s",
+      "--rate",
+      "200",
+      "--timeout",
+      "1s",
+    ]);
+    assert(report.sent >= 150 && report.sent <= 250, `sent ${report.sent}`);
+    assert(
+      report.rate_pps !== null && report.rate_pps >= 160 && report.rate_pps <= 240,
+      `rate_pps ${report.rate_pps}`,
+    );
+    assertEquals(report.received, report.sent);
+  },
+);
 
 // ---------------------------------------------------------------------------
 // TCP through a re-chunking proxy
@@ -521,40 +545,43 @@ Deno.test("tcp probe with --outstanding 1 is a ping-pong: one probe in flight, e
   assertEquals(proxy.toServer.bytes, count * size);
 });
 
-Deno.test("udp probe with --outstanding 1 counts probes the relay dropped as lost and carries on", async () => {
-  await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
-  // Each dropped probe holds the window for one --timeout, then is given up
-  // on. (Netkit once let its stall watchdog race that wait and fail the run.)
-  const drops = [5, 15, 25, 35, 45, 55, 65, 75];
-  await using relay = startRelay(server.port, {
-    up: { script: { drop: new Set(drops) } },
-  });
-  const count = 100;
-  const report = await probe("udp", relay.addr.port, [
-    "--count",
-    String(count),
-    "--rate",
-    "0",
-    "--outstanding",
-    "1",
-    "--timeout",
-    "150ms",
-  ]);
-  assertEquals(
-    {
-      sent: report.sent,
-      received: report.received,
-      lost: report.lost,
-      duplicates: report.duplicates,
-      malformed: report.malformed,
-    },
-    {
-      sent: count,
-      received: count - drops.length,
-      lost: drops.length,
-      duplicates: 0,
-      malformed: 0,
-    },
-  );
-  assertEquals(relayStats(relay).toServer.forwarded, count - drops.length);
-});
+engineTest(
+  "udp probe with --outstanding 1 counts probes the relay dropped as lost and carries on",
+  async (engine) => {
+    await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
+    // Each dropped probe holds the window for one --timeout, then is given up
+    // on. (Netkit once let its stall watchdog race that wait and fail the run.)
+    const drops = [5, 15, 25, 35, 45, 55, 65, 75];
+    await using relay = startRelay(server.port, {
+      up: { script: { drop: new Set(drops) } },
+    });
+    const count = 100;
+    const report = await udpProbe(engine, relay.addr.port, [
+      "--count",
+      String(count),
+      "--rate",
+      "0",
+      "--outstanding",
+      "1",
+      "--timeout",
+      "150ms",
+    ]);
+    assertEquals(
+      {
+        sent: report.sent,
+        received: report.received,
+        lost: report.lost,
+        duplicates: report.duplicates,
+        malformed: report.malformed,
+      },
+      {
+        sent: count,
+        received: count - drops.length,
+        lost: drops.length,
+        duplicates: 0,
+        malformed: 0,
+      },
+    );
+    assertEquals(relayStats(relay).toServer.forwarded, count - drops.length);
+  },
+);

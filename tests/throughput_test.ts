@@ -8,6 +8,7 @@
 import { assert, assertEquals, assertMatch, assertNotEquals } from "@std/assert";
 import { NETKIT_RUN, ROOT_DIR, runNetkit, startServer } from "./support/cli.ts";
 import { openFds } from "./support/sockets.ts";
+import { engineTest } from "./support/engines.ts";
 
 interface Side {
   bytes: number;
@@ -25,6 +26,9 @@ interface Doc {
   parallel: number;
   up: { sum_sent: Side; sum_received: Side; streams: unknown[] } | null;
   down: { sum_sent: Side; sum_received: Side; streams: unknown[] } | null;
+  engine?: string;
+  gso?: boolean;
+  engine_features?: { send_batch: number; receive_batch: number; reason: string };
 }
 
 async function throughput(port: number, ...args: string[]): Promise<Doc> {
@@ -73,21 +77,28 @@ Deno.test("tcp throughput --bidir measures both directions at once, byte-exact",
   assert(doc.up!.sum_sent.bytes > 0 && doc.down!.sum_sent.bytes > 0);
 });
 
-Deno.test("udp throughput paced at 20 Mbit/s: sent counts match, loss is counted exactly, rate is honoured", async () => {
-  await using server = await startServer(["--host", "127.0.0.1"]);
-  const doc = await throughput(server.port, "--proto", "udp", "--bitrate", "20M", "--size", "1000");
-  const sent = doc.up!.sum_sent;
-  const received = doc.up!.sum_received;
-  assertEquals(sent.bytes, sent.datagrams! * 1000);
-  assertEquals(
-    received.datagrams! + received.lost!,
-    sent.datagrams,
-    "every datagram is received or lost",
-  );
-  assert(Math.abs(sent.bits_per_second - 20e6) < 4e6, `paced rate ${sent.bits_per_second}`);
-  assertEquals(received.duplicates, 0);
-  assert(received.jitter_ms !== null && received.jitter_ms! >= 0);
-});
+engineTest(
+  "udp throughput paced at 20 Mbit/s: sent counts match, loss is counted exactly, rate is honoured",
+  async (engine) => {
+    await using server = await startServer(["--host", "127.0.0.1"]);
+    const doc = await throughput(
+      server.port,
+      ...["--proto", "udp", "--bitrate", "20M", "--size", "1000", "--engine", engine],
+    );
+    assertEquals(doc.engine, engine);
+    const sent = doc.up!.sum_sent;
+    const received = doc.up!.sum_received;
+    assertEquals(sent.bytes, sent.datagrams! * 1000);
+    assertEquals(
+      received.datagrams! + received.lost!,
+      sent.datagrams,
+      "every datagram is received or lost",
+    );
+    assert(Math.abs(sent.bits_per_second - 20e6) < 4e6, `paced rate ${sent.bits_per_second}`);
+    assertEquals(received.duplicates, 0);
+    assert(received.jitter_ms !== null && received.jitter_ms! >= 0);
+  },
+);
 
 Deno.test("tcp throughput at 10 kbit/s sends about 10 kbit in 1 s, not a 128 KiB block, and says the writes shrank", async () => {
   await using server = await startServer(["--host", "127.0.0.1"]);
@@ -115,13 +126,39 @@ Deno.test("tcp throughput at 10 kbit/s sends about 10 kbit in 1 s, not a 128 KiB
   );
 });
 
-Deno.test("udp throughput --reverse flows back over the client's own UDP flow", async () => {
+engineTest("udp throughput --reverse flows back over the client's own UDP flow", async (engine) => {
   await using server = await startServer(["--host", "127.0.0.1"]);
-  const doc = await throughput(server.port, "--proto", "udp", "--bitrate", "10M", "--reverse");
+  const doc = await throughput(
+    server.port,
+    ...["--proto", "udp", "--bitrate", "10M", "--reverse", "--engine", engine],
+  );
+  assertEquals(doc.engine, engine);
   const d = doc.down!;
   assert(d.sum_sent.datagrams! > 500, `server sent ${d.sum_sent.datagrams}`);
   assertEquals(d.sum_received.datagrams! + d.sum_received.lost!, d.sum_sent.datagrams);
 });
+
+engineTest(
+  "udp throughput unlimited with 2 streams both ways: every datagram is received or lost, per stream, none twice",
+  async (engine) => {
+    await using server = await startServer(["--host", "127.0.0.1"]);
+    const doc = await throughput(
+      server.port,
+      ...["--proto", "udp", "--bitrate", "0", "--bidir", "-P", "2", "--engine", engine],
+    );
+    assertEquals(doc.engine, engine);
+    assertEquals(doc.gso, false);
+    assert(doc.engine_features!.send_batch >= 1 && doc.engine_features!.receive_batch >= 1);
+    for (const d of [doc.up!, doc.down!]) {
+      assert(d.sum_sent.datagrams! > 100, `sent ${d.sum_sent.datagrams}`);
+      assertEquals(d.sum_sent.bytes, d.sum_sent.datagrams! * 1400);
+      assertEquals(d.sum_received.bytes, d.sum_received.datagrams! * 1400);
+      assertEquals(d.sum_received.datagrams! + d.sum_received.lost!, d.sum_sent.datagrams);
+      assertEquals(d.sum_received.duplicates, 0);
+      assertEquals(d.streams.length, 2);
+    }
+  },
+);
 
 Deno.test("one server runs two tests at once from two clients without mixing their figures", async () => {
   await using server = await startServer(["--host", "127.0.0.1"]);

@@ -505,6 +505,7 @@ Deno.test("client '--probe' defaults: 1000 probes at 1000/s, 64 bytes, 2 s wait,
       },
       output: "text",
       maxLossPercent: undefined,
+      engine: "auto",
     } satisfies ProbeConfig,
   );
 });
@@ -598,6 +599,7 @@ Deno.test("compare with no arguments runs the embedded demo: no target, no workl
     intervalMs: undefined,
     output: "text",
     maxLossPercent: undefined,
+    engine: "auto",
   });
   assertEquals(compare(["--json"]).output, "json");
   assertEquals(compare(["--interval-report", "200ms"]).intervalMs, 200);
@@ -619,6 +621,7 @@ Deno.test("compare 'HOST PORT' gets a target and the default workload of 10,000 
     intervalMs: undefined,
     output: "text",
     maxLossPercent: undefined,
+    engine: "auto",
   });
 });
 
@@ -912,6 +915,31 @@ Deno.test("--iperf3: port 5201 by default, --omit and --iperf3-json carried; who
     "'--iperf3-json' needs '--json'",
   );
   assertUsage(["client", "--iperf3", "127.0.0.1"], "'--iperf3'", "'--throughput'");
+});
+
+// --- --engine -------------------------------------------------------------------
+
+Deno.test("--engine auto|deno|native reaches probe, throughput and compare; auto by default", () => {
+  assertEquals(
+    client("probe", ["--probe", "--proto", "udp", "--engine", "native"]).engine,
+    "native",
+  );
+  assertEquals(
+    client("throughput", ["--throughput", "--proto", "udp", "--engine", "deno"]).plan.engine,
+    "deno",
+  );
+  assertEquals(client("throughput", ["--throughput"]).plan.engine, "auto");
+  assertEquals(compare(["--engine", "deno"]).engine, "deno");
+});
+
+Deno.test("--engine takes only auto, deno or native, and only with --probe or --throughput", () => {
+  assertUsage(
+    ["client", "--probe", "--engine", "fast"],
+    "'fast'",
+    "--engine",
+    "auto, deno, native",
+  );
+  assertUsage(["client", "--engine", "native"], "'--engine' needs '--probe' or '--throughput'");
 });
 
 Deno.test("'--max-loss PERCENT' gates probe and compare; bad values and other modes are usage errors", () => {

@@ -461,10 +461,10 @@ export const COMMANDS = {
       },
       engine: {
         type: "string",
-        value: "auto|deno|native",
+        value: "NAME",
         default: "auto",
         help:
-          "What moves UDP datagrams: native (Linux, libc sendmmsg/recvmmsg, larger socket buffers), deno (every OS), or auto (native where it loads, else deno; -v says why)",
+          "What moves UDP datagrams: auto (native where it loads, else deno; -v says why), native (Linux: libc sendmmsg/recvmmsg, larger socket buffers) or deno (every OS)",
       },
       tls: { type: "boolean", help: "Connect over TLS (TCP; verifies the server's certificate)" },
       ca: { type: "string", value: "FILE", help: "TLS: trust this CA certificate (PEM) too" },
@@ -559,10 +559,10 @@ export const COMMANDS = {
       },
       engine: {
         type: "string",
-        value: "auto|deno|native",
+        value: "NAME",
         default: "auto",
         help:
-          "What moves UDP datagrams: native (Linux, libc sendmmsg/recvmmsg, larger socket buffers), deno (every OS), or auto (native where it loads, else deno; -v says why)",
+          "What moves UDP datagrams: auto (native where it loads, else deno; -v says why), native (Linux: libc sendmmsg/recvmmsg, larger socket buffers) or deno (every OS)",
       },
       help: HELP_FLAG,
     },
