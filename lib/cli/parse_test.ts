@@ -1032,3 +1032,12 @@ Deno.test("scan: ports in the order given, defaults, -u, and bad values", () => 
   assertUsage(["scan", "127.0.0.1", "80", "--concurrency", "0"], "--concurrency");
   assertUsage(["scan", "127.0.0.1", "80", "--timeout", "0"], "more than 0");
 });
+
+Deno.test("TCP throughput writes 1 MiB blocks by default, less with many streams, and --size wins", () => {
+  assertEquals(client("throughput", ["--throughput"]).plan.size, 1 << 20);
+  assertEquals(client("throughput", ["--throughput", "-P", "32"]).plan.size, 1 << 20);
+  assertEquals(client("throughput", ["--throughput", "-P", "64"]).plan.size, 512 * 1024);
+  assertEquals(client("throughput", ["--throughput", "-P", "128"]).plan.size, 256 * 1024);
+  assertEquals(client("throughput", ["--throughput", "--size", "131072"]).plan.size, 131072);
+  assertEquals(client("throughput", ["--throughput", "--proto", "udp"]).plan.size, 1400);
+});

@@ -71,7 +71,7 @@ const PROBE_FLAGS: Readonly<Record<string, FlagSpec>> = {
     type: "string",
     short: "l",
     value: "BYTES",
-    default: "64 (probe), 131072 (TCP throughput), 1400 (UDP throughput)",
+    default: "64 (probe), 1 MiB (TCP throughput; less above --parallel 32), 1400 (UDP throughput)",
     help: "Bytes per probe (24 to 65507, header included), per throughput write or datagram",
   },
   outstanding: {

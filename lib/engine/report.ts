@@ -50,7 +50,7 @@ export function formatEngine(use: EngineUse): string {
   if (use.engine === "native") {
     parts.push(`sendmmsg/recvmmsg batches of up to ${use.sendBatch}/${use.receiveBatch}`);
   } else {
-    parts.push("one datagram per op (Deno's sockets)");
+    parts.push("Deno's sockets, one op per datagram or write");
   }
   if (use.receiveBuffer !== undefined) {
     parts.push(`receive buffer ${formatSize(use.receiveBuffer)}`);

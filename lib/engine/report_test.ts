@@ -36,7 +36,7 @@ Deno.test("the engine line names batches, buffers, and says GSO is labelled as l
   );
   assertEquals(
     formatEngine(TCP_ENGINE_USE),
-    "engine deno: one datagram per op (Deno's sockets), no GSO/GRO",
+    "engine deno: Deno's sockets, one op per datagram or write, no GSO/GRO",
   );
   assertMatch(formatEngine({ ...NATIVE, gso: true }), /GSO on \(on loopback it bypasses/);
 });
