@@ -2,8 +2,9 @@
  * One side of the bench's engine rows: a UDP sender or receiver on one of
  * netkit's engines (`lib/engine/`), connected to its peer on loopback. The
  * bench starts the receiver, waits for its `ready` line, runs the sender, and
- * reads one JSON line from each. Not a user command: the engine is not wired
- * into `netkit client --throughput` yet.
+ * reads one JSON line from each: the engine alone, without netkit's protocol
+ * (`netkit client --throughput --engine` is measured by the bench's
+ * `udp_nk_*` rows).
  *
  * ```sh
  * deno run -A bench/engine_udp.ts receive native 127.0.0.1 RPORT SPORT 4194304
