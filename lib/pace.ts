@@ -97,7 +97,7 @@ export const PACED_WRITE_MS = 20;
 /**
  * Bytes per write of a paced byte-stream sender: `size`, or less when
  * `bitsPerSecond` allows fewer than `size` bytes per {@linkcode PACED_WRITE_MS}
- * (`-b 10K` writes 25 B every 20 ms rather than 128 KiB at once, which would
+ * (`-b 10K` writes 25 B every 20 ms rather than 1 MiB at once, which would
  * be more than a whole 10 s test's worth). 0 = unpaced: `size`.
  */
 export function pacedWriteSize(size: number, bitsPerSecond: number): number {

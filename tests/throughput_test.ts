@@ -100,7 +100,7 @@ engineTest(
   },
 );
 
-Deno.test("tcp throughput at 10 kbit/s sends about 10 kbit in 1 s, not a 128 KiB block, and says the writes shrank", async () => {
+Deno.test("tcp throughput at 10 kbit/s sends about 10 kbit in 1 s, not a 1 MiB block, and says the writes shrank", async () => {
   await using server = await startServer(["--host", "127.0.0.1"]);
   const doc = await throughput(server.port, "--bitrate", "10K");
   const sent = doc.up!.sum_sent.bytes;
@@ -122,7 +122,7 @@ Deno.test("tcp throughput at 10 kbit/s sends about 10 kbit in 1 s, not a 128 KiB
   assertEquals(text.code, 0, text.stderr);
   assertMatch(
     text.text,
-    /, 25 B writes \(--size 128 KiB is more than 20 ms at this bit rate\)/,
+    /, 25 B writes \(--size 1 MiB is more than 20 ms at this bit rate\)/,
   );
 });
 
