@@ -56,6 +56,8 @@ export interface ServerConfig {
   maxTestMemory: number;
   /** Accept a throughput test's UDP flows from any IP, not only its control connection's. */
   allowUdpFromAnyIp: boolean;
+  /** `--engine`: what serves throughput tests' UDP ports. @default {"auto"} */
+  engine?: EngineChoice;
 }
 
 /** A server configuration with every option at its default, for the given endpoints. */

@@ -19,7 +19,8 @@
  *
  * `ffi` (granted by the binary for the libc paths only, see
  * `lib/engine/native/libc.ts`) is kept only by a role whose row says
- * `withNativeEngine` (UDP probe, UDP throughput, compare), and only when the
+ * `withNativeEngine` (UDP probe, UDP throughput, compare, a server whose
+ * throughput tests open UDP ports), and only when the
  * native engine was selected for the run (`--engine native`, or `auto` where
  * libc loads): the library is opened before the drop, and its calls still
  * need `ffi`. Every other command, and those with `--engine deno`, drop it.
@@ -85,10 +86,16 @@ export interface Privilege {
 
 /** THE table: what each command keeps once flags and files are read. Everything else is revoked. */
 export const PRIVILEGES: Readonly<Record<Role, Privilege>> = {
-  server: { keep: ["net"], why: "listens and serves; nothing on disk" },
+  server: {
+    keep: ["net"],
+    why:
+      "listens and serves; nothing on disk; ffi (libc only) while test UDP runs on the native engine",
+    withNativeEngine: ["ffi"],
+  },
   "server-tls": {
     keep: ["net"],
     why: "reads --cert and --key at start, then drops read",
+    withNativeEngine: ["ffi"],
   },
   "server-unix": {
     keep: ["net", "read", "write"],
@@ -185,10 +192,16 @@ function clientRole(config: Extract<Config, { command: "client" }>): Role {
 
 /**
  * The `--engine` choice of a command that moves UDP through an engine (UDP
- * probe, UDP throughput, compare), or `undefined` for everything else.
+ * probe, UDP throughput, compare, a server that runs throughput tests), or
+ * `undefined` for everything else.
  */
 export function engineChoiceOf(config: Config): EngineChoice | undefined {
   if (config.command === "compare") return config.engine ?? "auto";
+  if (config.command === "server") {
+    // Throughput tests (and their UDP ports) come over TCP, to echo or discard.
+    const tests = config.mode !== "chat" && config.endpoints.some((e) => e.transport === "tcp");
+    return tests ? config.engine ?? "auto" : undefined;
+  }
   if (config.command !== "client") return undefined;
   if (config.action === "probe" && config.endpoint.transport === "udp") {
     return config.engine ?? "auto";

@@ -74,7 +74,7 @@ Deno.test("the -v line lists what was kept and what was dropped, or 'none'", () 
   );
 });
 
-Deno.test("only UDP probe, UDP throughput and compare run an engine; --engine reaches the drop", () => {
+Deno.test("only UDP probe, UDP throughput, compare and a test-serving server run an engine; --engine reaches the drop", () => {
   const choice = (argv: string[]) => engineChoiceOf(parseCommandLine(argv));
   assertEquals(choice(["client", "--probe", "--proto", "udp"]), "auto");
   assertEquals(choice(["client", "--probe", "--proto", "udp", "--engine", "deno"]), "deno");
@@ -86,8 +86,11 @@ Deno.test("only UDP probe, UDP throughput and compare run an engine; --engine re
   assertEquals(choice(["client", "--probe"]), undefined); // TCP: Deno's sockets
   assertEquals(choice(["client", "--throughput"]), undefined);
   assertEquals(choice(["client", "--proto", "udp", "127.0.0.1"]), undefined);
-  assertEquals(choice(["server", "--proto", "udp"]), undefined);
-  for (const role of ["probe", "throughput", "compare"] as const) {
+  assertEquals(choice(["server", "--proto", "udp"]), undefined); // tests come over TCP
+  assertEquals(choice(["server"]), "auto"); // its throughput tests' UDP ports
+  assertEquals(choice(["server", "--engine", "deno"]), "deno");
+  assertEquals(choice(["server", "--mode", "chat"]), undefined);
+  for (const role of ["probe", "throughput", "compare", "server", "server-tls"] as const) {
     assertEquals(PRIVILEGES[role].withNativeEngine, ["ffi"], role);
   }
 });

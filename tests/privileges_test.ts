@@ -31,8 +31,8 @@ function assertKept(stderr: string, kept: string[]) {
   }
 }
 
-Deno.test("server keeps only net and still echoes; client in netcat mode keeps only net", async () => {
-  const server = await startServer(["--host", "127.0.0.1", "-v"]);
+Deno.test("server (--engine deno) keeps only net and still echoes; client in netcat mode keeps only net", async () => {
+  const server = await startServer(["--host", "127.0.0.1", "--engine", "deno", "-v"]);
   try {
     const client = await runNetkit(["client", `127.0.0.1:${server.port}`, "-v"], {
       stdin: "netcat\n",
@@ -75,7 +75,8 @@ Deno.test("message, probe (deno engine) and TCP throughput clients keep only net
 });
 
 Deno.test({
-  name: "TLS server drops read after loading its certificate; TLS client drops read after --ca",
+  name:
+    "TLS server (--engine deno) drops read after loading its certificate; TLS client drops read after --ca",
   ignore: skipWithout("openssl"),
   async fn() {
     await using certs = await makeTestCerts();
@@ -87,6 +88,8 @@ Deno.test({
       certs.leafCert,
       "--key",
       certs.leafKey,
+      "--engine",
+      "deno",
       "-v",
     ]);
     try {
@@ -154,10 +157,10 @@ Deno.test("compare --engine deno keeps net and read, and its embedded server's w
 
 Deno.test({
   name:
-    "UDP probe, UDP throughput and compare on the native engine keep ffi (libc only) and still measure",
+    "UDP probe, UDP throughput, compare and a test-serving server on the native engine keep ffi (libc only) and still work",
   ignore: "reason" in loadNativeEngine(),
   async fn() {
-    await using server = await startServer(["--proto", "both", "--host", "127.0.0.1"]);
+    await using server = await startServer(["--proto", "both", "--host", "127.0.0.1", "-v"]);
     const target = `127.0.0.1:${server.port}`;
     const probe = await runNetkit(
       ["client", "--probe", "--proto", "udp", target, "--count", "20", "-v"],
@@ -188,6 +191,12 @@ Deno.test({
     const compare = await runNetkit(["compare", "--count", "50", "--rate", "5000", "-v"]);
     assertEquals(compare.code, 0, compare.stderr);
     assertKept(compare.stderr, ["net", "read", "ffi"]);
+    // A server that runs throughput tests keeps ffi for their UDP ports; a chat server does not.
+    const { code, stderr } = await server.stop();
+    assertEquals(code, 0);
+    assertKept(stderr, ["net", "ffi"]);
+    const chat = await startServer(["--host", "127.0.0.1", "--mode", "chat", "-v"]);
+    assertKept((await chat.stop()).stderr, ["net"]);
   },
 });
 

@@ -80,7 +80,7 @@ Deno.test("tcp throughput --bidir measures both directions at once, byte-exact",
 engineTest(
   "udp throughput paced at 20 Mbit/s: sent counts match, loss is counted exactly, rate is honoured",
   async (engine) => {
-    await using server = await startServer(["--host", "127.0.0.1"]);
+    await using server = await startServer(["--host", "127.0.0.1", "--engine", engine]);
     const doc = await throughput(
       server.port,
       ...["--proto", "udp", "--bitrate", "20M", "--size", "1000", "--engine", engine],
@@ -127,7 +127,7 @@ Deno.test("tcp throughput at 10 kbit/s sends about 10 kbit in 1 s, not a 1 MiB b
 });
 
 engineTest("udp throughput --reverse flows back over the client's own UDP flow", async (engine) => {
-  await using server = await startServer(["--host", "127.0.0.1"]);
+  await using server = await startServer(["--host", "127.0.0.1", "--engine", engine]);
   const doc = await throughput(
     server.port,
     ...["--proto", "udp", "--bitrate", "10M", "--reverse", "--engine", engine],
@@ -141,7 +141,7 @@ engineTest("udp throughput --reverse flows back over the client's own UDP flow",
 engineTest(
   "udp throughput unlimited with 2 streams both ways: every datagram is received or lost, per stream, none twice",
   async (engine) => {
-    await using server = await startServer(["--host", "127.0.0.1"]);
+    await using server = await startServer(["--host", "127.0.0.1", "--engine", engine]);
     const doc = await throughput(
       server.port,
       ...["--proto", "udp", "--bitrate", "0", "--bidir", "-P", "2", "--engine", engine],

@@ -282,6 +282,7 @@ function buildServer(flags: Flags, positionals: string[]): ServerConfig {
     tls,
     maxTestMemory: byteSize(flags, "max-test-memory", d.maxTestMemory),
     allowUdpFromAnyIp: flags.bool("allow-udp-from-any-ip"),
+    ...(flags.has("engine") && { engine: flags.choice("engine", ENGINE_CHOICES, "auto") }),
   };
 }
 

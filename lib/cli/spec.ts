@@ -321,6 +321,13 @@ export const COMMANDS = {
         help:
           "Accept a throughput test's UDP flows from another IP than its control connection's (clients behind NAT with several egress addresses); the flow must still prove it receives",
       },
+      engine: {
+        type: "string",
+        value: "NAME",
+        default: "auto",
+        help:
+          "What receives and sends throughput tests' UDP: auto (native where it loads, else deno; -v says why), native (Linux: libc recvmmsg, a 4 MiB receive buffer) or deno",
+      },
       tls: { type: "boolean", help: "Serve TCP over TLS (needs --cert and --key)" },
       cert: { type: "string", value: "FILE", help: "TLS certificate chain, PEM" },
       key: { type: "string", value: "FILE", help: "TLS private key, PEM" },

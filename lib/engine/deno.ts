@@ -15,7 +15,15 @@
  * @module
  */
 
-import type { DatagramBatch, DatagramTransport, Engine, HostPort, OpenOptions } from "./types.ts";
+import type {
+  DatagramBatch,
+  DatagramListener,
+  DatagramTransport,
+  Engine,
+  HostPort,
+  ListenOptions,
+  OpenOptions,
+} from "./types.ts";
 
 function sameHost(a: string, b: string): boolean {
   return a.replace(/^\[|\]$/g, "").toLowerCase() === b.replace(/^\[|\]$/g, "").toLowerCase();
@@ -114,5 +122,11 @@ export const denoEngine: Engine = {
       });
       resolve(new DenoUdpSocket(conn, options.remote));
     });
+  },
+  listen(options: ListenOptions): Promise<DatagramListener> {
+    // Deno's socket is the listener itself (its receive buffer cannot be sized).
+    return new Promise((resolve) =>
+      resolve(Deno.listenDatagram({ transport: "udp", ...options.local }))
+    );
   },
 };

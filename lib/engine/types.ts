@@ -131,8 +131,33 @@ export interface DatagramTransport extends Disposable {
   close(): void;
 }
 
+/**
+ * An unconnected datagram socket that serves many peers: the part of
+ * `Deno.DatagramConn` a server uses, so Deno's own socket is the deno
+ * engine's listener. The native one fills a batch per `recvmmsg` and hands
+ * the datagrams out one `receive` at a time; `data` is a view valid until the
+ * next `receive`.
+ */
+export interface DatagramListener {
+  readonly addr: Deno.Addr;
+  receive(p?: Uint8Array): Promise<[Uint8Array, Deno.Addr]>;
+  send(p: Uint8Array, addr: Deno.Addr): Promise<number>;
+  close(): void;
+}
+
+/** How to open a listener. */
+export interface ListenOptions {
+  local: HostPort;
+  /** Largest datagram expected (a longer one is cut to it). */
+  maxDatagram: number;
+  /** Ask the kernel for this receive buffer (bytes). */
+  receiveBuffer?: number;
+}
+
 /** An engine: opens transports. */
 export interface Engine {
   readonly name: "deno" | "native";
   open(options: OpenOptions): Promise<DatagramTransport>;
+  /** An unconnected socket bound to `options.local`. */
+  listen(options: ListenOptions): Promise<DatagramListener>;
 }

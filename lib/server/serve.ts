@@ -18,6 +18,7 @@
  * @module
  */
 
+import type { Engine } from "../engine/types.ts";
 import { delay } from "@std/async/delay";
 import { type Endpoint, formatAddr, formatEndpoint } from "../address.ts";
 import { ChatRoom } from "../behaviours/chat.ts";
@@ -40,6 +41,11 @@ import { Iperf3Server } from "../iperf3/server.ts";
 
 /** Options of {@linkcode serve}. */
 export interface ServeOptions {
+  /**
+   * The engine of throughput tests' UDP ports.
+   * @default {the deno engine}
+   */
+  engine?: Engine;
   /**
    * Aborting it stops the server: listeners close, then connections.
    * @default {undefined} (runs until `--once` is satisfied)
@@ -137,6 +143,7 @@ export async function serve(
     admitDatagram: (from) => gate.admitDatagram(from),
     memory,
     allowUdpFromAnyIp: config.allowUdpFromAnyIp,
+    ...(options.engine && { engine: options.engine }),
     ...(config.verbose && { log }),
   });
   // iperf3 clients: the same gate on the UDP port it opens, the same test memory budget.

@@ -28,6 +28,8 @@
  */
 
 import { parseIp } from "../acl.ts";
+import { denoEngine } from "../engine/deno.ts";
+import type { DatagramListener, Engine } from "../engine/types.ts";
 import { dropsDuring, receiveDrops } from "../udp_counters.ts";
 import { formatSize } from "../units.ts";
 import { closeQuietly, writeAll } from "../io.ts";
@@ -77,6 +79,8 @@ const UDP_DRAIN_MS = 1000;
 export const MAX_UNPROVEN_DATAGRAMS = 4;
 /** Bytes at most sent to an unproven address, per byte received from it (QUIC's rule). */
 export const UNPROVEN_AMPLIFICATION = 3;
+/** Kernel receive buffer asked for on a test's UDP port (the native engine; Deno's cannot be sized). */
+const UDP_KERNEL_BUFFER_BYTES = 4 * 1024 * 1024;
 /** Bytes of a test's UDP receive buffer. */
 const UDP_SOCKET_BUFFER_BYTES = 65536;
 
@@ -125,6 +129,12 @@ export interface ThroughputHubOptions {
    * @default {false}
    */
   allowUdpFromAnyIp?: boolean;
+  /**
+   * The engine of each test's UDP port (`netkit server --engine`): the native one
+   * receives a batch per `recvmmsg` into a larger kernel buffer.
+   * @default {the deno engine}
+   */
+  engine?: Engine;
 }
 
 /** An address that sent a valid hello, and the challenge it must echo to prove it receives. */
@@ -152,7 +162,7 @@ class ServerTest {
   ignored = 0;
   /** Bytes the client reports having received (its progress lines). */
   acked = 0;
-  udp: Deno.DatagramConn | undefined;
+  udp: DatagramListener | undefined;
   attached: (() => void) | undefined;
   readonly udpReceivers = new Map<number, UdpReceiver>();
   readonly tcpReceivers: TcpReceiver[] = [];
@@ -191,8 +201,10 @@ export class ThroughputHub {
   readonly #admit: ((from: Deno.Addr) => boolean) | undefined;
   readonly #memory: TestMemory | undefined;
   readonly #anyIp: boolean;
+  readonly #engine: Engine;
 
   constructor(options: ThroughputHubOptions = {}) {
+    this.#engine = options.engine ?? denoEngine;
     this.#log = options.log ?? (() => {});
     this.#counters = options.counters;
     this.#admit = options.admitDatagram;
@@ -289,7 +301,11 @@ export class ThroughputHub {
       if (request.proto === "udp") {
         // Only on the address the control connection arrived on: never a wider one.
         const local = conn.localAddr as Deno.NetAddr;
-        test.udp = Deno.listenDatagram({ transport: "udp", hostname: local.hostname, port: 0 });
+        test.udp = await this.#engine.listen({
+          local: { hostname: local.hostname, port: 0 },
+          maxDatagram: Math.max(request.size, UDP_HELLO_BYTES, UDP_PROOF_BYTES),
+          receiveBuffer: UDP_KERNEL_BUFFER_BYTES,
+        });
         udp = {
           udp_port: (test.udp.addr as Deno.NetAddr).port,
           udp_key: test.key,

@@ -19,7 +19,7 @@
  */
 
 import { deadline } from "../deadline.ts";
-import { DatagramBatch, type DatagramTransport } from "../engine/types.ts";
+import { DatagramBatch, type DatagramListener, type DatagramTransport } from "../engine/types.ts";
 import { isClosedError, writeAll } from "../io.ts";
 import { pacedWriteSize, waitUntil } from "../pace.ts";
 import { JitterEstimator } from "../stats/jitter.ts";
@@ -171,7 +171,7 @@ export interface UdpSendOptions extends SendOptions {
 
 /** Send test datagrams for the duration, then three `end` datagrams. */
 export async function sendUdp(
-  socket: Deno.DatagramConn,
+  socket: DatagramListener,
   peer: Deno.NetAddr,
   options: UdpSendOptions,
 ): Promise<SentFigures> {

@@ -20,6 +20,7 @@
 import type { Engine } from "../types.ts";
 import { type Libc, loadLibc, type LoadOptions } from "./libc.ts";
 import { NativeUdpSocket } from "./udp.ts";
+import { NativeUdpListener } from "./listener.ts";
 
 let shared: Libc | { reason: string } | undefined;
 
@@ -29,6 +30,7 @@ export function nativeEngine(libc: Libc): Engine {
     name: "native",
     // Through the executor, so a failure to open rejects instead of throwing.
     open: (options) => new Promise((resolve) => resolve(NativeUdpSocket.open(libc, options))),
+    listen: (options) => new Promise((resolve) => resolve(NativeUdpListener.open(libc, options))),
   };
 }
 

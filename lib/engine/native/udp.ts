@@ -57,12 +57,12 @@ export class ErrnoError extends Error {
 }
 
 /** The address of `bytes` (its bytes must be off V8's heap: see `#headersFor`). */
-function addressOf(libc: Libc, bytes: Uint8Array): bigint {
+export function addressOf(libc: Libc, bytes: Uint8Array): bigint {
   return BigInt(libc.symbols.address_of(bytes, bytes, 0n));
 }
 
 /** errno of the calling thread, right after a failed call. */
-function readErrno(libc: Libc): number {
+export function readErrno(libc: Libc): number {
   const out = new Int32Array(1);
   libc.symbols.read_at(new Uint8Array(out.buffer), BigInt(libc.symbols.__errno_location()), 4n);
   return out[0]!;

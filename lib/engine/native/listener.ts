@@ -1,0 +1,240 @@
+/**
+ * An unconnected UDP socket through libc for a server that serves many
+ * peers (a throughput test's UDP port): one `recvmmsg` fills a batch of
+ * datagrams with their source addresses, handed out one `receive` at a time
+ * (Deno's shape, so the server's loop is the same on both engines); `send`
+ * is one `sendto`. The receive buffer is sized with `SO_RCVBUFFORCE` (root)
+ * or `SO_RCVBUF` (up to `net.core.rmem_max`).
+ *
+ * The batch, its headers and the address slots are kept referenced by the
+ * listener while the kernel may write through their addresses; the socket is
+ * non-blocking and waits with a `poll` on Deno's thread pool, as
+ * {@linkcode NativeUdpSocket} does. Source addresses are decoded only when
+ * they change from one datagram to the next (the same `Deno.NetAddr` object
+ * comes back for a run of datagrams from one peer).
+ *
+ * @example
+ * ```ts
+ * import { loadLibc } from "./libc.ts";
+ * import { NativeUdpListener } from "./listener.ts";
+ *
+ * const libc = loadLibc();
+ * if (!("reason" in libc)) {
+ *   using socket = NativeUdpListener.open(libc, {
+ *     local: { hostname: "127.0.0.1", port: 0 },
+ *     maxDatagram: 1400,
+ *   });
+ *   console.log(socket.addr);
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import type { DatagramListener, ListenOptions } from "../types.ts";
+import { decodeSockaddr, encodeSockaddr, familyOf, LINUX } from "./layout.ts";
+import type { Libc } from "./libc.ts";
+import { addressOf, ErrnoError, readErrno } from "./udp.ts";
+import { DatagramBatch } from "../types.ts";
+
+const WAIT_MS = 200;
+/** Bytes per source-address slot (a sockaddr_in6 is 28). */
+const NAME_STRIDE = 32;
+/** Receive batch bytes at most, within what a test's memory budget counts for its socket. */
+const BATCH_BYTES = 64 * 1024;
+
+/** An unconnected, non-blocking UDP socket of the native engine. */
+export class NativeUdpListener implements DatagramListener, Disposable {
+  readonly addr: Deno.NetAddr;
+  #libc: Libc;
+  #fd: number;
+  #closed = false;
+  #waits = 0;
+  #batch: DatagramBatch;
+  #mmsg: Uint8Array<ArrayBuffer>;
+  #mmsgView: DataView;
+  #iov: Uint8Array<ArrayBuffer>;
+  #names: Uint8Array<ArrayBuffer>;
+  #next = 0;
+  #count = 0;
+  #pollfd = new Uint8Array(8);
+  /** The last source decoded, and its raw bytes: a run from one peer decodes once. */
+  #from: Deno.NetAddr | undefined;
+  #fromRaw = new Uint8Array(NAME_STRIDE);
+  /** The last destination encoded. */
+  #to: Deno.Addr | undefined;
+  #toRaw: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+
+  private constructor(libc: Libc, fd: number, addr: Deno.NetAddr, maxDatagram: number) {
+    this.#libc = libc;
+    this.#fd = fd;
+    this.addr = addr;
+    const slot = Math.min(65_535, Math.max(64, maxDatagram));
+    this.#batch = new DatagramBatch(
+      Math.max(1, Math.min(64, Math.floor(BATCH_BYTES / slot))),
+      slot,
+    );
+    const { mmsghdr, msghdr, iovec } = libc.layout;
+    const n = this.#batch.capacity;
+    // At least 128 bytes each, and `.buffer` touched: off V8's heap, where the GC never moves them.
+    this.#mmsg = new Uint8Array(Math.max(128, n * mmsghdr.size));
+    this.#iov = new Uint8Array(Math.max(128, n * iovec.size));
+    this.#names = new Uint8Array(Math.max(128, n * NAME_STRIDE));
+    void this.#batch.data.buffer;
+    this.#mmsgView = new DataView(this.#mmsg.buffer);
+    const iovView = new DataView(this.#iov.buffer);
+    void this.#names.buffer;
+    const dataAt = addressOf(libc, this.#batch.data);
+    const iovAt = addressOf(libc, this.#iov);
+    const namesAt = addressOf(libc, this.#names);
+    for (let i = 0; i < n; i++) {
+      iovView.setBigUint64(i * iovec.size + iovec.base, dataAt + BigInt(i * slot), true);
+      iovView.setBigUint64(i * iovec.size + iovec.len, BigInt(slot), true);
+      const m = i * mmsghdr.size + mmsghdr.hdr;
+      this.#mmsgView.setBigUint64(m + msghdr.name, namesAt + BigInt(i * NAME_STRIDE), true);
+      this.#mmsgView.setBigUint64(m + msghdr.iov, iovAt + BigInt(i * iovec.size), true);
+      this.#mmsgView.setBigUint64(m + msghdr.iovlen, 1n, true);
+    }
+  }
+
+  /** Bind an unconnected UDP socket to `options.local` (an IP literal). */
+  static open(libc: Libc, options: ListenOptions): NativeUdpListener {
+    const s = libc.symbols;
+    const family = familyOf(options.local.hostname);
+    if (!family) {
+      throw new TypeError(`the native engine takes an IP address, not '${options.local.hostname}'`);
+    }
+    const af = family === "ipv4" ? LINUX.AF_INET : LINUX.AF_INET6;
+    const fd = s.socket(af, LINUX.SOCK_DGRAM | LINUX.SOCK_NONBLOCK | LINUX.SOCK_CLOEXEC, 0);
+    if (fd < 0) throw new ErrnoError("socket", readErrno(libc));
+    try {
+      if (options.receiveBuffer !== undefined) {
+        const int = new Uint8Array(new Int32Array([options.receiveBuffer]).buffer);
+        if (s.setsockopt(fd, LINUX.SOL_SOCKET, LINUX.SO_RCVBUFFORCE, int, 4) !== 0) {
+          s.setsockopt(fd, LINUX.SOL_SOCKET, LINUX.SO_RCVBUF, int, 4); // capped at rmem_max
+        }
+      }
+      const bindAddr = encodeSockaddr(options.local.hostname, options.local.port, libc.layout);
+      if (s.bind(fd, bindAddr, bindAddr.length) !== 0) {
+        throw new ErrnoError("bind", readErrno(libc));
+      }
+      const name = new Uint8Array(libc.layout.sockaddrIn6.size);
+      const nameLen = new Uint32Array([name.length]);
+      if (s.getsockname(fd, name, new Uint8Array(nameLen.buffer)) !== 0) {
+        throw new ErrnoError("getsockname", readErrno(libc));
+      }
+      const local = decodeSockaddr(name, libc.layout);
+      return new NativeUdpListener(libc, fd, { transport: "udp", ...local }, options.maxDatagram);
+    } catch (err) {
+      s.close(fd);
+      throw err;
+    }
+  }
+
+  async #wait(events: number): Promise<void> {
+    const view = new DataView(this.#pollfd.buffer);
+    const { pollfd: l } = this.#libc.layout;
+    view.setInt32(l.fd, this.#fd, true);
+    view.setInt16(l.events, events, true);
+    view.setInt16(l.revents, 0, true);
+    this.#waits++;
+    try {
+      await this.#libc.symbols.poll_wait(this.#pollfd, 1n, WAIT_MS);
+    } finally {
+      this.#waits--;
+      if (this.#closed && this.#waits === 0) this.#release();
+    }
+  }
+
+  /** The next datagram and its source; throws `BadResource` once closed, as Deno's does. */
+  async receive(): Promise<[Uint8Array, Deno.Addr]> {
+    while (this.#next >= this.#count) {
+      if (this.#closed) throw new Deno.errors.BadResource("the socket is closed");
+      const { mmsghdr, msghdr } = this.#libc.layout;
+      const capacity = this.#batch.capacity;
+      for (let i = 0; i < capacity; i++) {
+        this.#mmsgView.setUint32(i * mmsghdr.size + mmsghdr.hdr + msghdr.namelen, 28, true);
+      }
+      const n = this.#libc.symbols.recvmmsg(
+        this.#fd,
+        this.#mmsg,
+        capacity,
+        LINUX.MSG_DONTWAIT,
+        null,
+      );
+      if (n > 0) {
+        for (let i = 0; i < n; i++) {
+          this.#batch.lengths[i] = this.#mmsgView.getUint32(i * mmsghdr.size + mmsghdr.len, true);
+        }
+        this.#count = n;
+        this.#next = 0;
+        break;
+      }
+      const errno = readErrno(this.#libc);
+      if (errno === LINUX.EAGAIN) await this.#wait(LINUX.POLLIN);
+      else if (errno !== LINUX.EINTR && errno !== LINUX.ECONNREFUSED) {
+        throw new ErrnoError("recvmmsg", errno);
+      }
+    }
+    const i = this.#next++;
+    return [this.#batch.slot(i), this.#source(i)];
+  }
+
+  /** The source of datagram `i`, decoded only when it differs from the last one's. */
+  #source(i: number): Deno.NetAddr {
+    const at = i * NAME_STRIDE;
+    const raw = this.#names;
+    let same = this.#from !== undefined;
+    for (let b = 0; same && b < 28; b++) same = raw[at + b] === this.#fromRaw[b];
+    if (!same) {
+      this.#fromRaw.set(raw.subarray(at, at + 28));
+      this.#from = {
+        transport: "udp",
+        ...decodeSockaddr(raw.subarray(at, at + 28), this.#libc.layout),
+      };
+    }
+    return this.#from!;
+  }
+
+  /** Send one datagram to `addr`; waits while the send buffer is full. */
+  async send(p: Uint8Array, addr: Deno.Addr): Promise<number> {
+    if (addr.transport !== "udp") throw new TypeError("a UDP address is needed");
+    if (addr !== this.#to) {
+      this.#toRaw = encodeSockaddr(addr.hostname, addr.port, this.#libc.layout);
+      this.#to = addr;
+    }
+    for (;;) {
+      if (this.#closed) throw new Deno.errors.BadResource("the socket is closed");
+      const n = this.#libc.symbols.sendto(
+        this.#fd,
+        p,
+        BigInt(p.length),
+        LINUX.MSG_DONTWAIT,
+        this.#toRaw,
+        this.#toRaw.length,
+      );
+      if (n >= 0) return n;
+      const errno = readErrno(this.#libc);
+      if (errno === LINUX.EAGAIN || errno === LINUX.ENOBUFS) await this.#wait(LINUX.POLLOUT);
+      else if (errno !== LINUX.EINTR) throw new ErrnoError("sendto", errno);
+    }
+  }
+
+  #release(): void {
+    if (this.#fd < 0) return;
+    this.#libc.symbols.close(this.#fd);
+    this.#fd = -1;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Wakes a pending poll (the socket is marked shut down), then the fd goes once none holds it.
+    this.#libc.symbols.shutdown(this.#fd, 2 /* SHUT_RDWR */);
+    if (this.#waits === 0) this.#release();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
