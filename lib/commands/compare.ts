@@ -544,8 +544,8 @@ function table(tcp: ProbeReport, udp: ProbeReport | undefined, style: Style): st
     ["jitter ms", ms(tcp.jitterMs), ms(udp.jitterMs)],
     ["goodput", formatBitRate(tcp.bitsPerSecond), formatBitRate(udp.bitsPerSecond)],
     ["send rate", pps(tcp.ratePps), pps(udp.ratePps)],
-    ["elapsed", `${tcp.elapsedS.toFixed(2)} s`, `${udp.elapsedS.toFixed(2)} s`],
     ["engine", tcp.engine?.engine ?? "deno", udp.engine?.engine ?? "deno"],
+    ["elapsed", `${tcp.elapsedS.toFixed(2)} s`, `${udp.elapsedS.toFixed(2)} s`],
   ];
   const w0 = Math.max(...rows.map((r) => r[0].length)) + 2;
   const w1 = Math.max(...rows.map((r) => r[1].length)) + 4;
