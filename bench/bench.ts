@@ -412,7 +412,10 @@ function placementText(p: Placement | undefined): string {
     : `server on CPU ${p.server}, client on CPU ${p.client}`;
 }
 
-async function startNetkitServer(cpu?: number): Promise<{ server: Server; port: number }> {
+async function startNetkitServer(
+  cpu?: number,
+  extra: string[] = [],
+): Promise<{ server: Server; port: number }> {
   const server = await startServer(
     "netkit server",
     ...pinned(cpu, DENO, [
@@ -424,6 +427,7 @@ async function startNetkitServer(cpu?: number): Promise<{ server: Server; port: 
       HOST,
       "--port",
       "0",
+      ...extra,
     ]),
     (lines) => lines.filter((l) => l.startsWith("listening on ")).length >= 2,
     30000,
@@ -604,7 +608,9 @@ async function netkitUdp(
   engine?: "native" | "deno",
   cpus?: Placement,
 ): Promise<Sample | undefined> {
-  const { server, port } = await startNetkitServer(cpus?.server);
+  // Both ends on the engine named: the client's flows and the server's test port.
+  const engineArgs = engine ? ["--engine", engine] : [];
+  const { server, port } = await startNetkitServer(cpus?.server, engineArgs);
   let r: RunResult;
   let stopped: Awaited<ReturnType<typeof stopNetkitServer>>;
   try {
@@ -1120,7 +1126,7 @@ async function main(): Promise<number> {
     netkit_tcp: `${NETKIT_SHOWN} client ${netkitTcpArgs(P, d).join(" ")}`,
     netkit_tcp_p4: `${NETKIT_SHOWN} client ${netkitTcpArgs(P, d, ["--parallel", "4"]).join(" ")}`,
     netkit_udp_engine:
-      `taskset -c ${ACROSS.server} ${NETKIT_SHOWN} server …; taskset -c ${ACROSS.client} ${NETKIT_SHOWN} client ${
+      `taskset -c ${ACROSS.server} ${NETKIT_SHOWN} server … --engine native|deno; taskset -c ${ACROSS.client} ${NETKIT_SHOWN} client ${
         netkitUdpArgs(P, d, "native|deno").join(" ")
       }`,
     netkit_pingpong_udp_engine:
@@ -1545,7 +1551,7 @@ async function main(): Promise<number> {
   const notes = [
     `Loopback (${HOST}) only; every run has its own fresh server; medians of ${pairs} run(s) each, netkit and anchor alternately.`,
     "TCP: receiver bits/s (iperf3 end.sum_received; netkit up.sum_received); netkit writes its default 1 MiB blocks, iperf3 its default 128 KiB (and 1 MiB in the -l 1M row). TCP rows are unpinned.",
-    `netkit UDP rows (--engine): netkit's own throughput command, client sending on the engine named (native: sendmmsg 32, recvmmsg 64, 4 MiB buffers asked for), server receiving on Deno's sockets (the server has no native engine yet); both it and iperf3 pinned: ${
+    `netkit UDP rows (--engine): netkit's own throughput command, client and server both on the engine named (native: the client sends with sendmmsg 32, the server's test port receives with recvmmsg into a 4 MiB buffer); both it and iperf3 pinned: ${
       placementText(ACROSS)
     } (taskset). Rows without a placement are unpinned; the unpinned UDP and ping-pong rows run --engine auto (native here).`,
     "UDP delivered datagrams/s: iperf3 (end.sum.packets − end.sum.lost_packets) / end.sum.seconds; netkit up.sum_received.datagrams / up.sum_sent.seconds. Loss: iperf3 end.sum.lost_percent; netkit up.sum_received.lost_percent.",
