@@ -32,7 +32,7 @@ Deno.test("compare --report writes a self-contained page with three charts for i
     const path = `${dir}/compare.html`;
     const run = await runNetkit(["compare", ...SMALL, "--report", path, "-v"]);
     assertEquals(run.code, 0, run.stderr);
-    assertMatch(run.stderr, /permissions kept: net, read; dropped: write/);
+    assertMatch(run.stderr, /permissions kept: net, read(, ffi)?; dropped: write/); // ffi: the native engine
     const html = await Deno.readTextFile(path);
     assertNoExternalUrl(html);
     const found = charts(html);
@@ -73,7 +73,7 @@ Deno.test("probe --ping-pong and throughput --report write their pages; probe ke
       "-v",
     ]);
     assertEquals(probe.code, 0, probe.stderr);
-    assertMatch(probe.stderr, /permissions kept: net; dropped: read, write/);
+    assertMatch(probe.stderr, /permissions kept: net(, ffi)?; dropped: read, write/); // ffi: the native engine
     const pp = await Deno.readTextFile(`${dir}/pp.html`);
     assertNoExternalUrl(pp);
     assertEquals(charts(pp).get("udp-probe-rtt-cdf"), "UDP");
