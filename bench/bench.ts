@@ -38,7 +38,7 @@ medians, ratios netkit/anchor and targets, then a Markdown table.
   --pairs N        netkit/anchor pairs per measurement (default 5)
   --duration DUR   length of each run, whole seconds: 10, 10s, 1m (default 10s)
   --only KEYS      only these measurements, comma-separated: tcp, tcp_1m, tcp_p4,
-                   udp, udp_nk_native, udp_nk_deno, udp_native, udp_deno, pp_tcp,
+                   udp, udp_nk_native, udp_nk_deno, udp_nk_gso, udp_native, udp_deno, pp_tcp,
                    pp_udp, pp_udp_native, pp_udp_deno, cpu_probe, cpu_udp10
                    (e.g. --only udp_nk_native)
   --json           print one JSON summary on stdout instead of the report
@@ -584,9 +584,15 @@ async function iperfTcp(
 
 // --- 2: UDP throughput, 1400-byte datagrams, unlimited rate
 
-function netkitUdpArgs(port: number | string, d: number, engine?: string): string[] {
+function netkitUdpArgs(
+  port: number | string,
+  d: number,
+  engine?: string,
+  extra: string[] = [],
+): string[] {
   return [
     ...(engine ? ["--engine", engine] : []),
+    ...extra,
     "--throughput",
     "--proto",
     "udp",
@@ -607,6 +613,7 @@ async function netkitUdp(
   who: string,
   engine?: "native" | "deno",
   cpus?: Placement,
+  extra: string[] = [],
 ): Promise<Sample | undefined> {
   // Both ends on the engine named: the client's flows and the server's test port.
   const engineArgs = engine ? ["--engine", engine] : [];
@@ -614,7 +621,7 @@ async function netkitUdp(
   let r: RunResult;
   let stopped: Awaited<ReturnType<typeof stopNetkitServer>>;
   try {
-    r = await netkitClient(netkitUdpArgs(port, d, engine), d, cpus?.client);
+    r = await netkitClient(netkitUdpArgs(port, d, engine, extra), d, cpus?.client);
   } finally {
     stopped = await stopNetkitServer(server, who);
   }
@@ -1215,6 +1222,17 @@ async function main(): Promise<number> {
       netkit: (w: string) => netkitUdp(d, w, engine, ACROSS),
       anchor: (w: string) => iperfUdp(d, w, { receiver: ACROSS.server, sender: ACROSS.client }),
     })),
+    {
+      key: "udp_nk_gso",
+      title:
+        `netkit UDP throughput, 1400 B unlimited, --engine native --gso (labelled: on loopback GSO bypasses per-packet work), ${
+          placementText(ACROSS)
+        }, vs iperf3 placed the same, ${d} s`,
+      anchorName: "iperf3",
+      haveAnchor: haveIperf,
+      netkit: (w: string) => netkitUdp(d, w, "native", ACROSS, ["--gso"]),
+      anchor: (w: string) => iperfUdp(d, w, { receiver: ACROSS.server, sender: ACROSS.client }),
+    },
     ...(["native", "deno"] as const).map((engine) => ({
       key: `udp_${engine}`,
       title:
@@ -1287,6 +1305,7 @@ async function main(): Promise<number> {
       case "udp":
       case "udp_nk_native":
       case "udp_nk_deno":
+      case "udp_nk_gso":
       case "udp_native":
       case "udp_deno":
         return `${fmt(v.dps!, 0)} datagrams/s delivered, loss ${fmt(v.lossPct!, 2)}%`;
@@ -1450,6 +1469,28 @@ async function main(): Promise<number> {
         haveIperf,
       ),
     ]),
+    row(
+      "netkit UDP delivered, 1400 B, --engine native --gso (GSO: loopback bypasses per-packet work), pinned",
+      "datagrams/s",
+      "iperf3",
+      pick("udp_nk_gso", "netkit", "dps"),
+      pick("udp_nk_gso", "anchor", "dps"),
+      "≥ 2.5x iperf3",
+      (r) => r >= 2.5,
+      0,
+      haveIperf,
+    ),
+    row(
+      "netkit UDP receiver loss, --engine native --gso, pinned",
+      "%",
+      "iperf3",
+      pick("udp_nk_gso", "netkit", "lossPct"),
+      pick("udp_nk_gso", "anchor", "lossPct"),
+      "report only",
+      null,
+      2,
+      haveIperf,
+    ),
     ...(["native", "deno"] as const).flatMap((engine) => [
       row(
         `UDP delivered, 1400 B, ${engine} engine, pinned`,

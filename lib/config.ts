@@ -180,6 +180,8 @@ export interface ThroughputPlan {
   timeoutMs: number;
   /** `--engine`: what moves the client's UDP datagrams. @default {"auto"} */
   engine?: EngineChoice;
+  /** `--gso`: UDP sends segmented by the kernel (native engine only). */
+  gso?: true;
 }
 
 /** `netkit client --throughput`. */

@@ -8,7 +8,7 @@
 import { assert, assertEquals, assertMatch, assertNotEquals } from "@std/assert";
 import { NETKIT_RUN, ROOT_DIR, runNetkit, startServer } from "./support/cli.ts";
 import { openFds } from "./support/sockets.ts";
-import { engineTest } from "./support/engines.ts";
+import { engineTest, NATIVE_MISSING } from "./support/engines.ts";
 
 interface Side {
   bytes: number;
@@ -315,4 +315,26 @@ Deno.test("throughput --json names its target as a probe does ('tcp 127.0.0.1:PO
       "a TCP stream has no datagrams, loss, order or jitter",
     );
   }
+});
+
+Deno.test({
+  name:
+    "udp throughput --gso (native engine): the kernel segments the sends, every datagram is received or lost, and the JSON says gso",
+  ignore: NATIVE_MISSING !== undefined,
+  async fn() {
+    await using server = await startServer(["--host", "127.0.0.1"]);
+    for (const bitrate of ["50M", "0"]) {
+      const doc = await throughput(
+        server.port,
+        ...["--proto", "udp", "--bitrate", bitrate, "--gso", "--engine", "native"],
+      );
+      assertEquals([doc.engine, doc.gso], ["native", true]);
+      assert(doc.engine_features!.send_batch > 32, `${doc.engine_features!.send_batch} per send`);
+      const d = doc.up!;
+      assert(d.sum_sent.datagrams! > 1000, `sent ${d.sum_sent.datagrams}`);
+      assertEquals(d.sum_sent.bytes, d.sum_sent.datagrams! * 1400);
+      assertEquals(d.sum_received.datagrams! + d.sum_received.lost!, d.sum_sent.datagrams);
+      assertEquals(d.sum_received.duplicates, 0);
+    }
+  },
 });

@@ -459,7 +459,7 @@ export function tcpDefaultSize(parallel: number): number {
 }
 
 const PROBE_ONLY = ["rate", "outstanding", "ping-pong", "max-loss"];
-const THROUGHPUT_ONLY = ["bitrate", "parallel", "reverse", "bidir", "iperf3"];
+const THROUGHPUT_ONLY = ["bitrate", "parallel", "reverse", "bidir", "iperf3", "gso"];
 const IPERF3_ONLY = ["omit", "iperf3-json"];
 const MEASURING = [
   "duration",
@@ -512,6 +512,14 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
         flags.fail("'--iperf3-json' needs '--json'");
       }
     }
+    const gso = flags.bool("gso");
+    flags.conflict("gso", "iperf3");
+    if (gso && proto !== "udp") flags.fail("'--gso' segments UDP sends: use it with '--proto udp'");
+    if (gso && flags.bool("reverse")) {
+      flags.fail(
+        "'--gso' segments the client's sends, and with '--reverse' the client only receives",
+      );
+    }
     const bitrateText = flags.string("bitrate");
     // UDP has no congestion control: like iperf3, pace it at 1 Mbit/s unless told otherwise.
     const bitrate = bitrateText === undefined
@@ -539,6 +547,7 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
         intervalMs: flags.duration("interval-report", 1000),
         timeoutMs: flags.duration("timeout", 5000),
         engine: flags.choice("engine", ENGINE_CHOICES, "auto"),
+        ...(gso && { gso: true as const }),
       },
       output: flags.output(),
       ...(reportFlags(flags).report && { report: reportFlags(flags).report }),

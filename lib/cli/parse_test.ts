@@ -1041,3 +1041,11 @@ Deno.test("TCP throughput writes 1 MiB blocks by default, less with many streams
   assertEquals(client("throughput", ["--throughput", "--size", "131072"]).plan.size, 131072);
   assertEquals(client("throughput", ["--throughput", "--proto", "udp"]).plan.size, 1400);
 });
+
+Deno.test("--gso is for UDP throughput the client sends", () => {
+  assertEquals(client("throughput", ["--throughput", "-u", "--gso"]).plan.gso, true);
+  assertEquals(client("throughput", ["--throughput", "-u"]).plan.gso, undefined);
+  assertUsage(["client", "--throughput", "--gso"], "'--gso'", "'--proto udp'");
+  assertUsage(["client", "--throughput", "-u", "--gso", "--reverse"], "'--gso'", "'--reverse'");
+  assertUsage(["client", "--probe", "-u", "--gso"], "'--gso'");
+});

@@ -466,6 +466,11 @@ export const COMMANDS = {
         type: "boolean",
         help: "Throughput with --iperf3 --json: print the document in iperf3's -J shape",
       },
+      gso: {
+        type: "boolean",
+        help:
+          "UDP throughput: the kernel cuts the client's sends into datagrams (GSO, native engine); on loopback it bypasses per-packet work, so the report labels it",
+      },
       engine: {
         type: "string",
         value: "NAME",

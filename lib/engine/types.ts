@@ -74,6 +74,11 @@ export interface OpenOptions {
   receiveBuffer?: number;
   /** Ask the kernel for this send buffer (bytes). */
   sendBuffer?: number;
+  /**
+   * UDP GSO: the kernel cuts each datagram sent into segments of this many
+   * bytes (`UDP_SEGMENT`); where it cannot, `features.gso` stays false.
+   */
+  gsoSegment?: number;
 }
 
 /**

@@ -67,7 +67,9 @@ import {
   sendTcp,
   sendUdpBatches,
   TcpReceiver,
+  UDP_GSO_MESSAGES,
   UDP_SEND_BATCH,
+  udpGsoSegments,
   UdpReceiver,
 } from "./streams.ts";
 
@@ -157,10 +159,12 @@ function flowDrops(flow: DatagramTransport): ReturnType<typeof receiveDrops> {
 const UDP_RECEIVE_BATCH = 64;
 
 /** The report's engine: the batch sizes this client uses (at most the engine's). */
-function engineUse(features: EngineFeatures, reason: string): EngineUse {
+function engineUse(features: EngineFeatures, reason: string, size: number): EngineUse {
   return {
     ...features,
-    sendBatch: Math.min(features.sendBatch, UDP_SEND_BATCH),
+    sendBatch: features.gso
+      ? UDP_GSO_MESSAGES * udpGsoSegments(size)
+      : Math.min(features.sendBatch, UDP_SEND_BATCH),
     receiveBatch: Math.min(features.receiveBatch, UDP_RECEIVE_BATCH),
     reason,
   };
@@ -289,6 +293,12 @@ export async function runThroughput(
     const tcpConns: Deno.Conn[] = [];
     const udpFlows: DatagramTransport[] = [];
     const selection = options.engine ?? { engine: denoEngine, reason: "the library default" };
+    if (plan.gso && selection.engine.name !== "native") {
+      throw new NetkitError(
+        "usage",
+        `--gso needs the native engine (this run has the ${selection.engine.name} engine: ${selection.reason}); drop --gso or use '--engine native' on Linux with glibc`,
+      );
+    }
     const udpAddress = plan.proto === "udp" ? await resolve(plan.endpoint, where) : "";
     for (let s = 0; s < plan.parallel; s++) {
       if (plan.proto === "tcp") {
@@ -310,6 +320,7 @@ export async function runThroughput(
           }),
           ...(receiving && { receiveBuffer: buffer }),
           ...(sending && { sendBuffer: buffer }),
+          ...(sending && plan.gso && { gsoSegment: plan.size }),
         }).catch((err) => {
           throw fromSystemError(err, "open a UDP socket for", where);
         });
@@ -474,7 +485,9 @@ export async function runThroughput(
         plan,
         elapsedS,
         interrupted: signal?.aborted === true,
-        engine: udpFlows[0] ? engineUse(udpFlows[0].features, selection.reason) : TCP_ENGINE_USE,
+        engine: udpFlows[0]
+          ? engineUse(udpFlows[0].features, selection.reason, plan.size)
+          : TCP_ENGINE_USE,
         up: sending
           ? combine(
             sent,

@@ -221,6 +221,17 @@ export async function sendUdp(
 
 /** Datagrams per send call of {@linkcode sendUdpBatches} (the prototype's best on loopback). */
 export const UDP_SEND_BATCH = 32;
+/** Messages per send call with GSO, each of {@linkcode udpGsoSegments} datagrams. */
+export const UDP_GSO_MESSAGES = 4;
+
+/**
+ * Datagrams of `size` bytes per GSO message: as many as fit in 65,000 bytes
+ * (under IPv4's 65,507-byte UDP payload), at most 64 (the kernel's
+ * UDP_MAX_SEGMENTS on older kernels).
+ */
+export function udpGsoSegments(size: number): number {
+  return Math.max(1, Math.min(64, Math.floor(65_000 / size)));
+}
 
 /**
  * {@linkcode sendUdp} through an engine's connected socket: every datagram
@@ -235,11 +246,16 @@ export async function sendUdpBatches(
   options: UdpSendOptions,
 ): Promise<SentFigures> {
   const size = Math.max(UDP_HEADER_BYTES, options.size);
-  const batch = new DatagramBatch(UDP_SEND_BATCH, size);
-  const views = Array.from(
-    { length: UDP_SEND_BATCH },
-    (_, i) => new DataView(batch.data.buffer, i * size, UDP_HEADER_BYTES),
-  );
+  // With GSO (the socket segments at `size`) each message carries up to `perMessage` datagrams.
+  const perMessage = socket.features.gso ? udpGsoSegments(size) : 1;
+  const messages = socket.features.gso ? UDP_GSO_MESSAGES : UDP_SEND_BATCH;
+  const most = messages * perMessage;
+  const slot = size * perMessage;
+  const batch = new DatagramBatch(messages, slot);
+  const views = Array.from({ length: most }, (_, i) => {
+    const at = Math.floor(i / perMessage) * slot + (i % perMessage) * size;
+    return new DataView(batch.data.buffer, at, UDP_HEADER_BYTES);
+  });
   const start = performance.now();
   const end = start + options.durationMs;
   const gapMs = options.bitrate > 0 ? (size * 8 * 1000) / options.bitrate : 0;
@@ -254,22 +270,26 @@ export async function sendUdpBatches(
     while (!options.signal?.aborted) {
       const now = performance.now();
       if (now >= end) break;
-      let due = UDP_SEND_BATCH;
+      let due = most;
       if (gapMs > 0) {
         const next = start + seq * gapMs;
         if (next > now) {
           await waitUntil(Math.min(next, end));
           continue;
         }
-        due = Math.min(UDP_SEND_BATCH, Math.floor((now - start) / gapMs) - seq + 1);
+        due = Math.min(most, Math.floor((now - start) / gapMs) - seq + 1);
       }
       for (let i = 0; i < due; i++) {
         writeUdpHeader(views[i]!, options.key, options.stream, UdpKind.data, seq + i, now);
       }
-      batch.fill(due, size);
+      const full = Math.floor(due / perMessage);
+      batch.fill(full, slot);
+      if (due % perMessage > 0) batch.lengths[batch.count++] = (due % perMessage) * size;
       let taken = due;
       try {
-        taken = await socket.sendBatch(batch); // fewer only once the socket is closed
+        // Fewer messages only once the socket is closed.
+        const sent = await socket.sendBatch(batch);
+        if (sent < batch.count) taken = Math.min(due, sent * perMessage);
       } catch (err) {
         if (isClosedError(err)) throw err;
         // Refused by the kernel: these datagrams are lost, which the receiver counts.

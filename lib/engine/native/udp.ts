@@ -147,13 +147,18 @@ export class NativeUdpSocket implements DatagramTransport {
           ? int[0]
           : undefined;
       };
+      let gso = false;
+      if (options.gsoSegment !== undefined) {
+        int[0] = options.gsoSegment;
+        gso = s.setsockopt(fd, LINUX.SOL_UDP, LINUX.UDP_SEGMENT, intBytes, 4) === 0;
+      }
       const receiveBuffer = get(LINUX.SO_RCVBUF);
       const sendBuffer = get(LINUX.SO_SNDBUF);
       return new NativeUdpSocket(libc, fd, decodeSockaddr(name, libc.layout), {
         engine: "native",
         sendBatch: 1024, // UIO_MAXIOV: the kernel's cap on one sendmmsg/recvmmsg
         receiveBatch: 1024,
-        gso: false,
+        gso,
         gro: false,
         ...(receiveBuffer !== undefined && { receiveBuffer }),
         ...(sendBuffer !== undefined && { sendBuffer }),
