@@ -137,6 +137,7 @@ export const PRIVILEGES: Readonly<Record<Role, Privilege>> = {
     keep: ["net", "read", "run"],
     why:
       "re-runs itself in a private network namespace (unshare) that it impairs (ip, nft, tc) and reads (nstat, nft)",
+    withNativeEngine: ["ffi"],
   },
   lab: {
     keep: ["read", "run"],
@@ -196,7 +197,10 @@ function clientRole(config: Extract<Config, { command: "client" }>): Role {
  * `undefined` for everything else.
  */
 export function engineChoiceOf(config: Config): EngineChoice | undefined {
-  if (config.command === "compare") return config.engine ?? "auto";
+  if (config.command === "compare") {
+    // An impaired compare re-runs itself in the lab's namespace: only that inner run probes.
+    return config.impairment && !config.labInside ? undefined : config.engine ?? "auto";
+  }
   if (config.command === "server") {
     // Throughput tests (and their UDP ports) come over TCP, to echo or discard.
     const tests = config.mode !== "chat" && config.endpoints.some((e) => e.transport === "tcp");

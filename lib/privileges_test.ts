@@ -83,6 +83,8 @@ Deno.test("only UDP probe, UDP throughput, compare and a test-serving server run
     "native",
   );
   assertEquals(choice(["compare"]), "auto");
+  assertEquals(choice(["compare", "--loss", "1%"]), undefined); // re-runs itself in the lab
+  assertEquals(choice(["compare", "--loss", "1%", "--lab-inside"]), "auto"); // that run probes
   assertEquals(choice(["client", "--probe"]), undefined); // TCP: Deno's sockets
   assertEquals(choice(["client", "--throughput"]), undefined);
   assertEquals(choice(["client", "--proto", "udp", "127.0.0.1"]), undefined);
@@ -90,7 +92,9 @@ Deno.test("only UDP probe, UDP throughput, compare and a test-serving server run
   assertEquals(choice(["server"]), "auto"); // its throughput tests' UDP ports
   assertEquals(choice(["server", "--engine", "deno"]), "deno");
   assertEquals(choice(["server", "--mode", "chat"]), undefined);
-  for (const role of ["probe", "throughput", "compare", "server", "server-tls"] as const) {
+  for (
+    const role of ["probe", "throughput", "compare", "compare-lab", "server", "server-tls"] as const
+  ) {
     assertEquals(PRIVILEGES[role].withNativeEngine, ["ffi"], role);
   }
 });
