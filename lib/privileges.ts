@@ -210,7 +210,8 @@ export function engineChoiceOf(config: Config): EngineChoice | undefined {
   if (config.action === "probe" && config.endpoint.transport === "udp") {
     return config.engine ?? "auto";
   }
-  if (config.action === "throughput" && config.plan.proto === "udp") {
+  // `--iperf3` speaks iperf3's protocol through lib/iperf3/, not an engine.
+  if (config.action === "throughput" && config.plan.proto === "udp" && !config.iperf3) {
     return config.plan.engine ?? "auto";
   }
   return undefined;

@@ -514,6 +514,7 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
     }
     const gso = flags.bool("gso");
     flags.conflict("gso", "iperf3");
+    flags.conflict("engine", "iperf3");
     if (gso && proto !== "udp") flags.fail("'--gso' segments UDP sends: use it with '--proto udp'");
     if (gso && flags.bool("reverse")) {
       flags.fail(
