@@ -82,6 +82,7 @@ Deno.test("only UDP probe, UDP throughput, compare and a test-serving server run
     choice(["client", "--throughput", "--proto", "udp", "--engine", "native"]),
     "native",
   );
+  assertEquals(choice(["client", "--throughput", "--proto", "udp", "--iperf3"]), undefined);
   assertEquals(choice(["compare"]), "auto");
   assertEquals(choice(["compare", "--loss", "1%"]), undefined); // re-runs itself in the lab
   assertEquals(choice(["compare", "--loss", "1%", "--lab-inside"]), "auto"); // that run probes

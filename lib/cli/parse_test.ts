@@ -1049,3 +1049,8 @@ Deno.test("--gso is for UDP throughput the client sends", () => {
   assertUsage(["client", "--throughput", "-u", "--gso", "--reverse"], "'--gso'", "'--reverse'");
   assertUsage(["client", "--probe", "-u", "--gso"], "'--gso'");
 });
+
+Deno.test("--iperf3 runs through lib/iperf3/, so --engine and --gso do not combine with it", () => {
+  assertUsage(["client", "--throughput", "-u", "--iperf3", "--engine", "native"], "--engine");
+  assertUsage(["client", "--throughput", "-u", "--iperf3", "--gso"], "--gso");
+});
