@@ -107,6 +107,8 @@ export interface MessageConfig {
   connections: number;
   timeoutMs: number;
   verbose: boolean;
+  /** `--engine` (UDP only): what moves the datagrams. @default {"auto"} */
+  engine?: EngineChoice;
 }
 
 /** `--report FILE.html`: where the HTML report goes, and what the page says was run. */
@@ -342,6 +344,8 @@ export interface ScanConfig {
   timeoutMs: number;
   /** UDP: what each probe datagram carries (empty by default). */
   payload: Uint8Array;
+  /** `--engine` (UDP): the native engine's connected sockets tell closed ports. @default {"auto"} */
+  engine?: EngineChoice;
   verbose: boolean;
   output: OutputFormat;
 }

@@ -19,8 +19,8 @@
  *
  * `ffi` (granted by the binary for the libc paths only, see
  * `lib/engine/native/libc.ts`) is kept only by a role whose row says
- * `withNativeEngine` (UDP probe, UDP throughput, compare, a server whose
- * throughput tests open UDP ports), and only when the
+ * `withNativeEngine` (UDP probe, UDP messages, UDP throughput, compare, a UDP
+ * scan, a server whose throughput tests open UDP ports), and only when the
  * native engine was selected for the run (`--engine native`, or `auto` where
  * libc loads): the library is opened before the drop, and its calls still
  * need `ffi`. Every other command, and those with `--engine deno`, drop it.
@@ -107,7 +107,11 @@ export const PRIVILEGES: Readonly<Record<Role, Privilege>> = {
     why: "Deno checks read and write on the socket path",
   },
   "client-tls": { keep: ["net"], why: "reads --ca at start, then drops read" },
-  message: { keep: ["net"], why: "request/reply exchanges" },
+  message: {
+    keep: ["net"],
+    why: "request/reply exchanges; ffi (libc only) while UDP runs on the native engine",
+    withNativeEngine: ["ffi"],
+  },
   probe: {
     keep: ["net"],
     why: "probes and echoes; ffi (libc only) while UDP runs on the native engine",
@@ -132,7 +136,12 @@ export const PRIVILEGES: Readonly<Record<Role, Privilege>> = {
     keep: ["net", "read", "write"],
     why: "Deno checks read and write on a unix: socket path; write removes a listening one at exit",
   },
-  scan: { keep: ["net"], why: "connects and sends probes; nothing on disk" },
+  scan: {
+    keep: ["net"],
+    why:
+      "connects and sends probes; nothing on disk; ffi (libc only) while a UDP scan runs on the native engine",
+    withNativeEngine: ["ffi"],
+  },
   "compare-lab": {
     keep: ["net", "read", "run"],
     why:
@@ -206,8 +215,15 @@ export function engineChoiceOf(config: Config): EngineChoice | undefined {
     const tests = config.mode !== "chat" && config.endpoints.some((e) => e.transport === "tcp");
     return tests ? config.engine ?? "auto" : undefined;
   }
+  // A UDP scan hears ICMP port unreachable (closed) through the native engine's connected sockets.
+  if (config.command === "scan") {
+    return config.proto === "udp" ? config.engine ?? "auto" : undefined;
+  }
   if (config.command !== "client") return undefined;
-  if (config.action === "probe" && config.endpoint.transport === "udp") {
+  if (
+    (config.action === "probe" || config.action === "message") &&
+    config.endpoint.transport === "udp"
+  ) {
     return config.engine ?? "auto";
   }
   // `--iperf3` speaks iperf3's protocol through lib/iperf3/, not an engine.

@@ -582,7 +582,10 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
     };
   }
   for (const name of PROBE_ONLY) flags.requires(name, "probe");
+  // UDP messages go through an engine too (the native one hears ICMP port unreachable).
+  const udpMessage = flags.has("message") && proto === "udp";
   for (const name of MEASURING) {
+    if (name === "engine" && udpMessage) continue;
     if (flags.has(name)) flags.fail(`'--${name}' needs '--probe' or '--throughput'`);
   }
   let endpoint: Endpoint;
@@ -631,6 +634,7 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
     connections: sourcePortOnce(flags, flags.int("connections", 1, 100_000, 1)),
     timeoutMs,
     verbose,
+    ...(udpMessage && { engine: flags.choice("engine", ENGINE_CHOICES, "auto") }),
   };
 }
 
@@ -924,6 +928,9 @@ function buildScan(flags: Flags, positionals: string[]): ScanConfig {
   if (proto !== "udp" && flags.has("payload")) {
     flags.fail("'--payload' is for UDP: add '--proto udp'");
   }
+  if (proto !== "udp" && flags.has("engine")) {
+    flags.fail("'--engine' moves UDP (TCP runs on Deno's sockets): add '--proto udp'");
+  }
   const timeoutMs = flags.duration("timeout", 1000);
   if (timeoutMs <= 0) flags.invalid("timeout", flags.string("timeout") ?? "0", "more than 0");
   return {
@@ -935,6 +942,7 @@ function buildScan(flags: Flags, positionals: string[]): ScanConfig {
     rate: flags.scaled("rate", 0),
     timeoutMs,
     payload: new TextEncoder().encode(flags.string("payload") ?? ""),
+    ...(proto === "udp" && { engine: flags.choice("engine", ENGINE_CHOICES, "auto") }),
     verbose: flags.bool("verbose"),
     output: flags.bool("json") ? "json" : "text",
   };

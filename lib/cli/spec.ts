@@ -476,7 +476,7 @@ export const COMMANDS = {
         value: "NAME",
         default: "auto",
         help:
-          "What moves UDP datagrams: auto (native where it loads, else deno; -v says why), native (Linux: libc sendmmsg/recvmmsg, larger socket buffers) or deno (every OS)",
+          "What moves UDP datagrams (probe, throughput, --message): auto (native where it loads, else deno; -v says why), native (Linux: libc sendmmsg/recvmmsg, larger socket buffers, a connected socket that hears ICMP port unreachable from any host) or deno (every OS)",
       },
       tls: { type: "boolean", help: "Connect over TLS (TCP; verifies the server's certificate)" },
       ca: { type: "string", value: "FILE", help: "TLS: trust this CA certificate (PEM) too" },
@@ -750,7 +750,7 @@ export const COMMANDS = {
     name: "scan",
     usage: "netkit scan [--proto tcp|udp] HOST PORTS [flags]",
     summary:
-      "Check which ports of a host are open (like nc -zv): TCP open/closed/filtered, UDP open or open|filtered.",
+      "Check which ports of a host are open (like nc -zv): TCP open/closed/filtered, UDP open/closed/open|filtered (closed on the native engine).",
     flags: {
       proto: { type: "string", value: "tcp|udp", default: "tcp", help: "Transport" },
       udp: { type: "boolean", short: "u", help: "UDP: the same as --proto udp (nc -u)" },
@@ -779,6 +779,13 @@ export const COMMANDS = {
         value: "TEXT",
         help: "UDP: send TEXT in each probe datagram (empty by default)",
       },
+      engine: {
+        type: "string",
+        value: "NAME",
+        default: "auto",
+        help:
+          "UDP: auto (native where it loads, else deno; -v says why), native (Linux: a connected socket per port hears ICMP port unreachable, so a port can be closed) or deno (every OS: open or open|filtered only)",
+      },
       verbose: {
         type: "boolean",
         short: "v",
@@ -799,9 +806,12 @@ export const COMMANDS = {
     notes: [
       "PORTS: ports and ranges, comma-separated (1 to 65535), e.g. 22,80,8000-8100.",
       "TCP: open (connected), closed (refused), filtered (no answer within --timeout, or unreachable).",
-      "UDP: open (a datagram came back), open|filtered (silence). Deno does not report ICMP port",
-      "unreachable on its UDP sockets, so netkit cannot tell a closed UDP port from a filtered one and",
-      "never says 'closed' for UDP.",
+      "UDP (as nmap): open (a datagram came back), closed (ICMP port unreachable), filtered (another",
+      "ICMP unreachable), open|filtered (silence). Only the native engine (Linux) hears ICMP: its",
+      "socket per port is connected. Deno's own sockets do not report it, so with --engine deno (or",
+      "where the native engine does not load) a closed UDP port looks like open|filtered. The kernel",
+      "rate-limits ICMP from a remote host (about one a second after a burst): scan a large range",
+      "with --rate, or a closed port may show as open|filtered.",
       "Prints one line per open port on stdout (-v: every port), then a summary on stderr.",
       "Exit status: 0 when at least one port is open, 1 when none is (as nc -z), 2 for a usage error.",
     ],

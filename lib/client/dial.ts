@@ -229,19 +229,45 @@ export async function resolve(
 }
 
 /**
- * Fail with "nothing listens on udp HOST:PORT" (exit 3, as a refused TCP
- * connect) when this host can tell that no socket is bound there.
+ * "nothing listens on udp HOST:PORT" (exit 3, as a refused TCP connect): what
+ * ICMP port unreachable means, however it was learnt.
+ */
+export function nothingListensOnUdp(peer: { hostname: string; port: number }): NetkitError {
+  return new NetkitError(
+    "refused",
+    `nothing listens on ${
+      formatEndpoint({ transport: "udp", hostname: peer.hostname, port: peer.port })
+    }: start a UDP echo server there (netkit server --proto udp or --proto both)`,
+  );
+}
+
+/**
+ * Whether `err` is ICMP port unreachable as a connected UDP socket reports it:
+ * `ECONNREFUSED` from the next send or receive (the native engine's sockets
+ * are connected; Deno's own never report it).
+ */
+export function isPortUnreachable(err: unknown): boolean {
+  return err instanceof Deno.errors.ConnectionRefused ||
+    (err as { code?: unknown } | null)?.code === "ECONNREFUSED";
+}
+
+/**
+ * The deno engine's fallback for {@linkcode nothingListensOnUdp}: fail with it
+ * when this host can tell that no socket is bound at `peer`.
  *
- * The honest test would be ICMP port unreachable on a connected UDP socket,
- * but Deno 2.9 offers none: `Deno.listenDatagram` cannot connect, the
- * `connect()` of its `node:dgram` is emulated with `sendto` (no `connect(2)`,
- * so no ECONNREFUSED), the kernel's tables under `/proc/net` need
- * `--allow-all`, and the native engine's connected socket needs `ffi`, which
- * probe, message and compare drop (`lib/privileges.ts`). What remains is
- * exact for this host's own addresses: binding the address and port fails
- * with "address in use" when anything is bound there, and succeeds (the
- * socket is closed at once) when nothing is. For other hosts it cannot tell,
- * and a run without any reply says so instead.
+ * The honest test is ICMP port unreachable on a connected UDP socket, and the
+ * native engine (Linux) has one: probe, message and compare on it see
+ * `ECONNREFUSED` ({@linkcode isPortUnreachable}) for any host, and do not call
+ * this. Deno's own sockets offer none: `Deno.listenDatagram` cannot connect,
+ * the `connect()` of its `node:dgram` is emulated with `sendto` (no
+ * `connect(2)`, so no ECONNREFUSED), and the kernel's tables under
+ * `/proc/net` need `--allow-all`. So it stays for the deno engine (every other
+ * OS, and `--engine deno`), where what remains is exact for this host's own
+ * addresses only: binding the address and port fails with "address in use"
+ * when anything is bound there, and succeeds (the socket is closed at once)
+ * when nothing is. It is a moment's look (a server starting at that instant
+ * is missed); for other hosts it cannot tell, and a run without any reply
+ * says "no reply at all: is anything listening on udp HOST:PORT?" (exit 5).
  */
 export function ensureUdpListener(peer: Deno.NetAddr): void {
   if (peer.port === 0) return;
@@ -252,12 +278,7 @@ export function ensureUdpListener(peer: Deno.NetAddr): void {
     return; // in use (something listens), or not this host's address: cannot tell
   }
   probe.close();
-  throw new NetkitError(
-    "refused",
-    `nothing listens on ${
-      formatEndpoint({ transport: "udp", hostname: peer.hostname, port: peer.port })
-    }: start a UDP echo server there (netkit server --proto udp or --proto both)`,
-  );
+  throw nothingListensOnUdp(peer);
 }
 
 /** Whether a datagram came from `peer` (same address and port). */

@@ -31,14 +31,20 @@ import { formatEndpoint } from "../address.ts";
 import type { MessageConfig } from "../config.ts";
 import { deadline } from "../deadline.ts";
 import { formatDuration } from "../duration.ts";
-import { closedWithoutReply, NetkitError } from "../errors.ts";
+import { closedWithoutReply, fromSystemError, NetkitError } from "../errors.ts";
 import { isClosedError, writeAll } from "../io.ts";
+import type { EngineSelection } from "../engine/select.ts";
+import { DatagramBatch, type DatagramTransport, type HostPort } from "../engine/types.ts";
+import { formatCountOf } from "../units.ts";
 import {
   dialStream,
   dialTls,
   ensureUdpListener,
   isFrom,
+  isPortUnreachable,
+  nothingListensOnUdp,
   openDatagram,
+  resolve,
   type StreamConn,
 } from "./dial.ts";
 
@@ -74,6 +80,13 @@ export interface ExchangeOptions {
    * @default {undefined}
    */
   signal?: AbortSignal;
+  /**
+   * The engine for UDP (`--engine`, chosen by `selectEngine`): the native one's
+   * connected socket hears ICMP port unreachable from any host; without it (or
+   * with the deno engine) Deno's own socket is used.
+   * @default {undefined}
+   */
+  engine?: EngineSelection;
 }
 
 /** Run the exchange on every connection concurrently. */
@@ -165,6 +178,27 @@ async function exchangeOne(
       return;
     }
     case "udp": {
+      const engine = options.engine?.engine;
+      if (engine !== undefined && engine.name !== "deno") {
+        const address = await resolve(endpoint, where);
+        const remote = { hostname: address, port: endpoint.port };
+        const source = endpoint.source;
+        using socket = await engine.open({
+          remote,
+          ...(source && {
+            local: {
+              hostname: source.hostname ?? (address.includes(":") ? "::" : "0.0.0.0"),
+              port: source.port ?? 0,
+            },
+          }),
+        }).catch((err) => {
+          throw fromSystemError(err, "open a UDP socket for", where);
+        });
+        options.onOpen?.(connection);
+        await engineExchange(socket, remote);
+        return;
+      }
+      // Deno's socket hears no ICMP: bind-test this host's own addresses instead.
       const { socket, peer } = await openDatagram(endpoint);
       options.onOpen?.(connection);
       try {
@@ -178,6 +212,37 @@ async function exchangeOne(
     default: {
       const never: never = endpoint;
       throw new Error(`unknown transport ${JSON.stringify(never)}`);
+    }
+  }
+
+  /** Through an engine's connected socket: ICMP port unreachable ends the exchange (exit 3). */
+  async function engineExchange(socket: DatagramTransport, remote: HostPort): Promise<void> {
+    const out = new DatagramBatch(1, message.length);
+    out.data.set(message);
+    out.fill(1, message.length);
+    const reply = new DatagramBatch(1, 65_535);
+    let replies = 0;
+    const unreachable = (err: unknown) =>
+      !isPortUnreachable(err) ? err : replies === 0 ? nothingListensOnUdp(remote) : new NetkitError(
+        "refused",
+        `nothing listens on ${where} any more: it went away after ${
+          formatCountOf(replies, "reply", "replies")
+        } (ICMP port unreachable)`,
+      );
+    try {
+      for (let i = 0; i < config.count && !options.signal?.aborted; i++) {
+        await socket.sendBatch(out);
+        result.sent++;
+        result.bytesOut += message.length;
+        await deadline(socket.receiveBatch(reply), timeoutMs, noReply(i));
+        replies++;
+        result.replies++;
+        result.bytesIn += reply.lengths[0]!;
+        options.onReply?.(connection, i, reply.slot(0));
+        await pause(i);
+      }
+    } catch (err) {
+      throw unreachable(err);
     }
   }
 

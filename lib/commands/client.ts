@@ -16,6 +16,7 @@
  */
 
 import { exchangeMessages } from "../client/message.ts";
+import { formatSelection, selectEngine } from "../engine/select.ts";
 import { pipe } from "../client/pipe.ts";
 import type { ClientConfig, MessageConfig } from "../config.ts";
 import { formatDuration } from "../duration.ts";
@@ -53,8 +54,13 @@ async function runMessages(config: MessageConfig): Promise<number> {
   const out = writeStdout;
   // A closed stdout stops the exchange and ends the run quietly.
   using stop = new RunStop();
+  const engine = config.endpoint.transport === "udp"
+    ? selectEngine(config.engine ?? "auto")
+    : undefined;
+  if (engine && config.verbose) logEvent(formatSelection(engine));
   const result = await exchangeMessages(config, {
     signal: stop.signal,
+    ...(engine && { engine }),
     onReply: (connection, index, reply) => {
       const text = decoder.decode(reply);
       const line = text.endsWith("\n") ? text : `${text}\n`;

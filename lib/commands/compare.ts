@@ -176,8 +176,11 @@ export async function runCompare(config: CompareConfig): Promise<number> {
         `netkit compare: TCP vs UDP against ${shown}${address === hostname ? "" : ` (${address})`}`,
       ),
     );
-    // Nothing listening on UDP there is known before the TCP half runs, where this host can tell.
-    ensureUdpListener(await openDatagramPeer({ hostname: address, port }));
+    // On the deno engine, nothing listening on UDP there is known before the TCP half runs
+    // where this host can tell; the native engine's UDP half sees ICMP port unreachable itself.
+    if (selectEngine(config.engine ?? "auto").engine.name === "deno") {
+      ensureUdpListener(await openDatagramPeer({ hostname: address, port }));
+    }
     return await compare({ hostname: address, port }, undefined, config, out, stop, shown);
   } catch (err) {
     if (stop.reason === "stdout") return 0;

@@ -20,7 +20,8 @@
 import { formatHost, type IpEndpoint } from "../address.ts";
 import { resolve } from "../client/dial.ts";
 import type { ScanConfig } from "../config.ts";
-import { logLine } from "../io.ts";
+import { formatSelection, selectEngine } from "../engine/select.ts";
+import { logEvent, logLine } from "../io.ts";
 import { Output } from "../output.ts";
 import { countStates, type PortResult, scanPorts } from "../scan/scan.ts";
 import { formatCount } from "../units.ts";
@@ -32,6 +33,8 @@ export async function runScan(config: ScanConfig): Promise<number> {
   const endpoint: IpEndpoint = { transport: config.proto, hostname: config.host, port: 0 };
   const address = await resolve(endpoint);
   const out = new Output(config.output);
+  const engine = config.proto === "udp" ? selectEngine(config.engine ?? "auto") : undefined;
+  if (engine && config.verbose) logEvent(formatSelection(engine));
   const stop = new AbortController();
   const onSignal = () => {
     if (stop.signal.aborted) Deno.exit(130);
@@ -50,6 +53,7 @@ export async function runScan(config: ScanConfig): Promise<number> {
       rate: config.rate,
       timeoutMs: config.timeoutMs,
       payload: config.payload,
+      ...(engine && { engine: engine.engine }),
       signal: stop.signal,
       onResult: (r) => {
         if (r.state === "open" || config.verbose) out.text(line(r));
@@ -69,6 +73,9 @@ export async function runScan(config: ScanConfig): Promise<number> {
       ]
       : [
         `${formatCount(counts.open)} open`,
+        // Only the native engine can tell closed (and filtered) UDP ports.
+        ...(engine?.engine.name === "native" ? [`${formatCount(counts.closed)} closed`] : []),
+        ...(counts.filtered > 0 ? [`${formatCount(counts.filtered)} filtered`] : []),
         `${formatCount(counts["open|filtered"])} open|filtered`,
       ];
     const stopped = result.interrupted
@@ -82,6 +89,7 @@ export async function runScan(config: ScanConfig): Promise<number> {
     target: config.host,
     address,
     proto: config.proto,
+    ...(engine && { engine: engine.engine.name }),
     ports: result.ports.map((r) => ({ port: r.port, state: r.state, ms: Number(r.ms.toFixed(3)) })),
     summary: {
       open: counts.open,

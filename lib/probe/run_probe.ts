@@ -470,8 +470,21 @@ class ProbeRun {
   #finish(report: ProbeReport, where: string): ProbeReport {
     const failure = this.failure;
     if (failure === undefined) return report;
-    // Turned away before one echo (a server limit): nothing came back to report.
-    if (failure instanceof NetkitError && failure.kind === "refused") throw failure;
+    if (failure instanceof NetkitError && failure.kind === "refused") {
+      // Turned away (a server limit), or nothing listens on UDP (ICMP port unreachable)
+      // before one echo: nothing came back to report.
+      if (report.received === 0) throw failure;
+      // A UDP listener that went away mid-run: what it answered, then why it stopped.
+      throw new PartialRunError(
+        new NetkitError(
+          "refused",
+          `nothing listens on ${where} any more: it went away after echoing ${
+            formatCount(report.received)
+          } of ${formatCountOf(report.sent, "probe")} (ICMP port unreachable)`,
+        ),
+        report,
+      );
+    }
     const error = failure instanceof NetkitError
       ? failure
       : isClosedError(failure)

@@ -25,7 +25,13 @@
  */
 
 import type { IpEndpoint } from "../address.ts";
-import { dialStream, ensureUdpListener, resolve } from "../client/dial.ts";
+import {
+  dialStream,
+  ensureUdpListener,
+  isPortUnreachable,
+  nothingListensOnUdp,
+  resolve,
+} from "../client/dial.ts";
 import { denoEngine } from "../engine/deno.ts";
 import type { EngineSelection } from "../engine/select.ts";
 import {
@@ -99,12 +105,14 @@ export async function openProbeTransport(
     case "udp": {
       const where = formatEndpoint(endpoint);
       const address = await resolve(endpoint, where);
-      ensureUdpListener({ transport: "udp", hostname: address, port: endpoint.port });
       const { engine, reason } = options.engine ??
         { engine: denoEngine, reason: "the library default" };
+      // The native engine's connected socket reports ICMP port unreachable itself (any host).
+      const remote = { hostname: address, port: endpoint.port };
+      if (engine.name === "deno") ensureUdpListener({ transport: "udp", ...remote });
       const source = endpoint.source;
       const socket = await engine.open({
-        remote: { hostname: address, port: endpoint.port },
+        remote,
         ...(source && {
           local: {
             hostname: source.hostname ?? (address.includes(":") ? "::" : "0.0.0.0"),
@@ -114,7 +122,7 @@ export async function openProbeTransport(
       }).catch((err) => {
         throw fromSystemError(err, "open a UDP socket for", where);
       });
-      return new UdpProbeTransport(socket, size, reason);
+      return new UdpProbeTransport(socket, size, reason, remote);
     }
     default: {
       const never: never = endpoint;
@@ -175,7 +183,12 @@ class UdpProbeTransport implements ProbeTransport {
   /** A view of exactly one probe per receive slot, made once. */
   #echoes: Uint8Array[];
 
-  constructor(readonly socket: DatagramTransport, readonly size: number, reason: string) {
+  constructor(
+    readonly socket: DatagramTransport,
+    readonly size: number,
+    reason: string,
+    readonly remote: { hostname: string; port: number },
+  ) {
     this.#out = new DatagramBatch(1, size);
     const slot = size + 1;
     this.#in = new DatagramBatch(
@@ -201,7 +214,9 @@ class UdpProbeTransport implements ProbeTransport {
     try {
       await this.socket.sendBatch(this.#out);
     } catch (err) {
-      // A full send buffer or an ICMP error from an earlier datagram: the probe
+      // ICMP port unreachable (connected socket): nothing listens there, which ends the run.
+      if (!this.#closed && isPortUnreachable(err)) throw nothingListensOnUdp(this.remote);
+      // A full send buffer or another ICMP error from an earlier datagram: the probe
       // is lost, which the report counts; only a closed socket ends the run.
       if (this.#closed || isClosedError(err)) throw err;
     }
@@ -215,7 +230,8 @@ class UdpProbeTransport implements ProbeTransport {
         n = await this.socket.receiveBatch(batch);
       } catch (err) {
         if (this.#closed || isClosedError(err)) return;
-        continue; // ICMP port unreachable and the like: keep listening
+        if (isPortUnreachable(err)) throw nothingListensOnUdp(this.remote);
+        continue; // other ICMP errors (host unreachable) and the like: keep listening
       }
       if (n === 0) return; // closed
       for (let i = 0; i < n; i++) {

@@ -1,10 +1,13 @@
 /**
  * connect_ex-style port checks. TCP: `open` (the connect succeeded), `closed`
  * (refused), `filtered` (no answer within the timeout, or the network said it
- * is unreachable). UDP: `open` (a datagram came back from the port) or
- * `open|filtered` (silence): Deno reports no ICMP port unreachable on its UDP
- * sockets (they are not connected), so a closed UDP port cannot be told from
- * a filtered one; `closed` is never reported for UDP.
+ * is unreachable). UDP, as nmap names them: `open` (a datagram came back from
+ * the port), `closed` (ICMP port unreachable), `filtered` (another ICMP
+ * unreachable), `open|filtered` (silence). Only a connected socket hears
+ * ICMP: with the native engine (`plan.engine`, Linux) each port gets one, and
+ * its `ECONNREFUSED` says closed. Deno's own sockets are not connected and
+ * report no ICMP, so on the deno engine a closed UDP port cannot be told from
+ * a filtered one and is `open|filtered`.
  *
  * At most `concurrency` sockets are open at once (a pending connect is
  * aborted, and its socket closed, at the timeout), and attempts start at most
@@ -31,7 +34,8 @@
 
 import { delay } from "@std/async/delay";
 import { wildcardFor } from "../address.ts";
-import { isFrom } from "../client/dial.ts";
+import { isFrom, isPortUnreachable } from "../client/dial.ts";
+import { DatagramBatch, type DatagramTransport, type Engine } from "../engine/types.ts";
 
 /** What a port answered, in nmap's words. */
 export type PortState = "open" | "closed" | "filtered" | "open|filtered";
@@ -55,6 +59,11 @@ export interface ScanPlan {
   rate: number;
   timeoutMs: number;
   payload: Uint8Array;
+  /**
+   * UDP: the engine whose connected sockets probe each port; only the native
+   * one hears ICMP (closed). Default: Deno's own socket (no closed).
+   */
+  engine?: Engine;
   /** Stop early (the results so far are returned). */
   signal?: AbortSignal;
   /** Each result as it comes. */
@@ -76,7 +85,11 @@ export async function scanPorts(plan: ScanPlan): Promise<ScanResult> {
   const gap = plan.rate > 0 ? 1000 / plan.rate : 0;
   let nextStart = started;
   let next = 0;
-  const check = plan.proto === "tcp" ? checkTcp : checkUdp;
+  const check = plan.proto === "tcp"
+    ? checkTcp
+    : plan.engine !== undefined && plan.engine.name !== "deno"
+    ? checkUdpConnected
+    : checkUdp;
   const worker = async () => {
     while (next < plan.ports.length && !plan.signal?.aborted) {
       const i = next++;
@@ -141,6 +154,28 @@ async function checkUdp(plan: ScanPlan, port: number): Promise<PortState> {
     try {
       socket.close();
     } catch { /* closed by the timeout */ }
+  }
+}
+
+/** UDP through an engine's connected socket, which hears ICMP port unreachable. */
+async function checkUdpConnected(plan: ScanPlan, port: number): Promise<PortState> {
+  using socket: DatagramTransport = await plan.engine!.open({
+    remote: { hostname: plan.address, port },
+  });
+  const out = new DatagramBatch(1, Math.max(1, plan.payload.length));
+  out.data.set(plan.payload);
+  out.fill(1, plan.payload.length);
+  const reply = new DatagramBatch(1, 1); // that one came back is all a scan needs
+  const timer = setTimeout(() => socket.close(), plan.timeoutMs);
+  try {
+    await socket.sendBatch(out);
+    // 0: the timeout closed the socket (silence).
+    return await socket.receiveBatch(reply) > 0 ? "open" : "open|filtered";
+  } catch (err) {
+    // ICMP port unreachable: closed; host or network unreachable, prohibited: filtered.
+    return isPortUnreachable(err) ? "closed" : "filtered";
+  } finally {
+    clearTimeout(timer);
   }
 }
 
