@@ -74,7 +74,7 @@ Deno.test("the -v line lists what was kept and what was dropped, or 'none'", () 
   );
 });
 
-Deno.test("only UDP probe, UDP throughput, compare and a test-serving server run an engine; --engine reaches the drop", () => {
+Deno.test("only UDP probe, UDP messages, UDP throughput, compare, a UDP scan and a test-serving server run an engine; --engine reaches the drop", () => {
   const choice = (argv: string[]) => engineChoiceOf(parseCommandLine(argv));
   assertEquals(choice(["client", "--probe", "--proto", "udp"]), "auto");
   assertEquals(choice(["client", "--probe", "--proto", "udp", "--engine", "deno"]), "deno");
@@ -93,8 +93,26 @@ Deno.test("only UDP probe, UDP throughput, compare and a test-serving server run
   assertEquals(choice(["server"]), "auto"); // its throughput tests' UDP ports
   assertEquals(choice(["server", "--engine", "deno"]), "deno");
   assertEquals(choice(["server", "--mode", "chat"]), undefined);
+  assertEquals(choice(["client", "-u", "127.0.0.1", "--message", "hi"]), "auto");
+  assertEquals(
+    choice(["client", "-u", "127.0.0.1", "--message", "hi", "--engine", "deno"]),
+    "deno",
+  );
+  assertEquals(choice(["client", "127.0.0.1", "--message", "hi"]), undefined); // TCP
+  assertEquals(choice(["scan", "-u", "127.0.0.1", "53"]), "auto");
+  assertEquals(choice(["scan", "-u", "127.0.0.1", "53", "--engine", "deno"]), "deno");
+  assertEquals(choice(["scan", "127.0.0.1", "22"]), undefined); // TCP: Deno's connect
   for (
-    const role of ["probe", "throughput", "compare", "compare-lab", "server", "server-tls"] as const
+    const role of [
+      "probe",
+      "message",
+      "throughput",
+      "compare",
+      "compare-lab",
+      "server",
+      "server-tls",
+      "scan",
+    ] as const
   ) {
     assertEquals(PRIVILEGES[role].withNativeEngine, ["ffi"], role);
   }

@@ -126,9 +126,12 @@ Deno.test("scan rejects bad ports and ranges with a usage error (exit 2)", async
   const payload = await runNetkit(["scan", "127.0.0.1", "80", "--payload", "x"]);
   assertEquals(payload.code, 2);
   assertMatch(payload.stderr, /'--payload' is for UDP/);
+  const engine = await runNetkit(["scan", "127.0.0.1", "80", "--engine", "native"]);
+  assertEquals(engine.code, 2);
+  assertMatch(engine.stderr, /'--engine' moves UDP .*add '--proto udp'/);
 });
 
-Deno.test("scan udp: a port that answers is open, a silent one open|filtered (never 'closed')", async () => {
+Deno.test("scan udp --engine deno: a port that answers is open, a silent one open|filtered (Deno's sockets hear no ICMP: never 'closed')", async () => {
   const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const port = (socket.addr as Deno.NetAddr).port;
   const payloads: string[] = [];
@@ -152,6 +155,8 @@ Deno.test("scan udp: a port that answers is open, a silent one open|filtered (ne
       "hello",
       "--timeout",
       "300ms",
+      "--engine",
+      "deno",
       "--json",
     ]);
     assertEquals(result.code, 0, result.stderr);

@@ -18,6 +18,7 @@ import type {
   MessageConfig,
   PipeConfig,
   ProbeConfig,
+  ScanConfig,
   ServerConfig,
 } from "../config.ts";
 import { NetkitError } from "../errors.ts";
@@ -930,6 +931,18 @@ Deno.test("--engine auto|deno|native reaches probe, throughput and compare; auto
   );
   assertEquals(client("throughput", ["--throughput"]).plan.engine, "auto");
   assertEquals(compare(["--engine", "deno"]).engine, "deno");
+});
+
+Deno.test("--engine reaches UDP --message and scan -u (auto by default); TCP messages and TCP scans take none", () => {
+  assertEquals(client("message", ["-u", "--message", "hi", "--engine", "native"]).engine, "native");
+  assertEquals(client("message", ["-u", "--message", "hi"]).engine, "auto");
+  assertEquals(client("message", ["--message", "hi"]).engine, undefined);
+  assertUsage(["client", "--message", "hi", "--engine", "deno"], "'--engine' needs");
+  const scan = (argv: string[]) => parseCommandLine(["scan", ...argv]) as ScanConfig;
+  assertEquals(scan(["-u", "127.0.0.1", "53", "--engine", "deno"]).engine, "deno");
+  assertEquals(scan(["-u", "127.0.0.1", "53"]).engine, "auto");
+  assertEquals(scan(["127.0.0.1", "22"]).engine, undefined);
+  assertUsage(["scan", "127.0.0.1", "22", "--engine", "native"], "'--engine' moves UDP");
 });
 
 Deno.test("--engine takes only auto, deno or native, and only with --probe or --throughput", () => {

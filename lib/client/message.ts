@@ -258,7 +258,16 @@ async function exchangeOne(
       await socket.send(message, peer);
       result.sent++;
       result.bytesOut += message.length;
-      const data = await deadline(receiveReply(), timeoutMs, noReply(i));
+      // Deno's socket hears no ICMP: silence to the first message may mean nothing listens.
+      const data = await deadline(
+        receiveReply(),
+        timeoutMs,
+        i > 0 ? noReply(i) : () =>
+          new NetkitError(
+            "timeout",
+            `${noReply(i)().message}: is anything listening on ${where}?`,
+          ),
+      );
       result.replies++;
       result.bytesIn += data.length;
       options.onReply?.(connection, i, data);
