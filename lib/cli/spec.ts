@@ -505,6 +505,7 @@ export const COMMANDS = {
     notes: [
       "Replies to --message are read as the same number of bytes as the message (an echo).",
       "UDP: each read from stdin is sent as one datagram (at most 65,507 bytes).",
+      "UDP probe, --message and compare: on the native engine (Linux), ICMP port unreachable from any host ends the run with 'nothing listens on udp HOST:PORT' (exit 3, as a refused TCP connect; a listener that goes away mid-run leaves the partial report). On --engine deno only this host's own addresses can be told; elsewhere silence is 'no reply at all' (exit 5).",
     ],
   },
   compare: {
@@ -806,12 +807,9 @@ export const COMMANDS = {
     notes: [
       "PORTS: ports and ranges, comma-separated (1 to 65535), e.g. 22,80,8000-8100.",
       "TCP: open (connected), closed (refused), filtered (no answer within --timeout, or unreachable).",
-      "UDP (as nmap): open (a datagram came back), closed (ICMP port unreachable), filtered (another",
-      "ICMP unreachable), open|filtered (silence). Only the native engine (Linux) hears ICMP: its",
-      "socket per port is connected. Deno's own sockets do not report it, so with --engine deno (or",
-      "where the native engine does not load) a closed UDP port looks like open|filtered. The kernel",
-      "rate-limits ICMP from a remote host (about one a second after a burst): scan a large range",
-      "with --rate, or a closed port may show as open|filtered.",
+      "UDP (as nmap): open (a datagram came back), closed (ICMP port unreachable), filtered (another ICMP unreachable), open|filtered (silence).",
+      "Only the native engine (Linux) hears ICMP: its socket per port is connected. Deno's own sockets do not report it, so with --engine deno (or where the native engine does not load) a closed UDP port shows as open|filtered.",
+      "Hosts rate-limit ICMP (Linux: about one a second per peer after a burst): on a large UDP range, use --rate, or some closed ports show as open|filtered.",
       "Prints one line per open port on stdout (-v: every port), then a summary on stderr.",
       "Exit status: 0 when at least one port is open, 1 when none is (as nc -z), 2 for a usage error.",
     ],
