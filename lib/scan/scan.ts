@@ -33,7 +33,8 @@
  */
 
 import { delay } from "@std/async/delay";
-import { wildcardFor } from "../address.ts";
+import { formatHost, wildcardFor } from "../address.ts";
+import { fromSystemError } from "../errors.ts";
 import { isFrom, isPortUnreachable } from "../client/dial.ts";
 import { DatagramBatch, type DatagramTransport, type Engine } from "../engine/types.ts";
 
@@ -157,11 +158,24 @@ async function checkUdp(plan: ScanPlan, port: number): Promise<PortState> {
   }
 }
 
+/** ICMP unreachable other than port unreachable (host, network, administratively prohibited). */
+const UNREACHABLE = new Set(["EHOSTUNREACH", "ENETUNREACH", "EACCES", "EPERM"]);
+
 /** UDP through an engine's connected socket, which hears ICMP port unreachable. */
 async function checkUdpConnected(plan: ScanPlan, port: number): Promise<PortState> {
-  using socket: DatagramTransport = await plan.engine!.open({
-    remote: { hostname: plan.address, port },
-  });
+  const where = `udp ${formatHost(plan.address, port)}`;
+  // Unreachable (no route, or ICMP that said so): filtered; anything else fails the scan.
+  const unreachable = (err: unknown) => {
+    if (UNREACHABLE.has((err as { code?: string } | null)?.code ?? "")) return "filtered" as const;
+    throw fromSystemError(err, "scan", where);
+  };
+  let socket: DatagramTransport;
+  try {
+    socket = await plan.engine!.open({ remote: { hostname: plan.address, port } });
+  } catch (err) {
+    return unreachable(err);
+  }
+  using _ = socket;
   const out = new DatagramBatch(1, Math.max(1, plan.payload.length));
   out.data.set(plan.payload);
   out.fill(1, plan.payload.length);
@@ -172,8 +186,7 @@ async function checkUdpConnected(plan: ScanPlan, port: number): Promise<PortStat
     // 0: the timeout closed the socket (silence).
     return await socket.receiveBatch(reply) > 0 ? "open" : "open|filtered";
   } catch (err) {
-    // ICMP port unreachable: closed; host or network unreachable, prohibited: filtered.
-    return isPortUnreachable(err) ? "closed" : "filtered";
+    return isPortUnreachable(err) ? "closed" : unreachable(err);
   } finally {
     clearTimeout(timer);
   }
