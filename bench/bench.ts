@@ -39,7 +39,7 @@ medians, ratios netkit/anchor and targets, then a Markdown table.
   --duration DUR   length of each run, whole seconds: 10, 10s, 1m (default 10s)
   --only KEYS      only these measurements, comma-separated: tcp, tcp_1m, tcp_p4,
                    udp, udp_nk_native, udp_nk_deno, udp_nk_gso, udp_native, udp_deno, pp_tcp,
-                   pp_udp, pp_udp_native, pp_udp_deno, cpu_probe, cpu_udp10
+                   pp_udp, pp_udp_native, pp_udp_deno, cpu_probe, cpu_udp10, server_memory
                    (e.g. --only udp_nk_native)
   --json           print one JSON summary on stdout instead of the report
   -h, --help       show this help`;
@@ -1284,6 +1284,15 @@ async function main(): Promise<number> {
       netkit: (w: string) => netkitPing("udp", d, w, engine, ACROSS),
       anchor: (w: string) => sockperfPing("udp", d, w, ACROSS),
     })),
+    {
+      // The server's peak memory on its own row (issue 11's target), each run a fresh server.
+      key: "server_memory",
+      title: `Server peak memory (VmHWM) serving one TCP test, ${d} s`,
+      anchorName: "iperf3 -s",
+      haveAnchor: haveIperf,
+      netkit: (w) => netkitTcp(d, w),
+      anchor: (w) => iperfTcp(d, w),
+    },
   ];
 
   const samples: Record<string, { netkit: Sample[]; anchor: Sample[] }> = {};
@@ -1312,6 +1321,10 @@ async function main(): Promise<number> {
       case "cpu_probe":
       case "cpu_udp10":
         return `${fmt(v.cpuPct!, 1)}% of a core (${fmt(v.cpuS!, 2)} s CPU)`;
+      case "server_memory":
+        return `server peak ${fmt((v.rssKiB ?? NaN) / 1024, 1)} MiB, test ${
+          fmt(v.bps! / 1e9, 2)
+        } Gbit/s`;
       default:
         return `p50 ${fmt(v.p50us!, 1)} µs, p99 ${fmt(v.p99us!, 1)} µs, ${
           fmt(v.samples!, 0)
@@ -1578,6 +1591,17 @@ async function main(): Promise<number> {
       pick("tcp", "anchor", "rssKiB", 1 / 1024),
       "report only",
       null,
+      1,
+      haveIperf,
+    ),
+    row(
+      "Server peak memory (VmHWM), one TCP test",
+      "MiB",
+      "iperf3 -s",
+      pick("server_memory", "netkit", "rssKiB", 1 / 1024),
+      pick("server_memory", "anchor", "rssKiB", 1 / 1024),
+      "≤ 45 MiB",
+      (_r, n) => n <= 45,
       1,
       haveIperf,
     ),

@@ -37,8 +37,6 @@
  */
 
 import { delay } from "@std/async/delay";
-// node: because Deno has no setImmediate of its own (a turn of the event loop, no 1 ms timer floor).
-import { setImmediate } from "node:timers";
 
 /** How late a timer wake-up comes at worst on Linux under Deno (measured: 2.1 ms). */
 export const TIMER_TICK_MS = 2;
@@ -86,9 +84,19 @@ export async function waitUntil(
   }
 }
 
+// node: because Deno has no setImmediate of its own (a turn of the event loop, no 1 ms timer floor).
+// Imported on first use: loading a node: module sets up Deno's Node compatibility layer, about
+// 4 MiB of resident memory that a process which never paces finely (a server receiving a TCP
+// test) does not need.
+let setImmediate: ((callback: () => void) => unknown) | undefined;
+
 /** Let the event loop run once (timers, socket reads) before continuing. */
 export function yieldToEventLoop(): Promise<void> {
-  return new Promise<void>((resolve) => setImmediate(resolve));
+  if (setImmediate) return new Promise<void>((resolve) => setImmediate!(resolve));
+  return import("node:timers").then((timers) => {
+    setImmediate = timers.setImmediate;
+    return new Promise<void>((resolve) => setImmediate!(resolve));
+  });
 }
 
 /** A paced byte-stream sender writes at most this many milliseconds' worth of bytes at once. */

@@ -10,6 +10,7 @@
  * @module
  */
 import { assertEquals } from "@std/assert";
+import { mulberry32 } from "./prng.ts";
 import {
   formatBitRate,
   formatBytes,
@@ -140,4 +141,51 @@ Deno.test("parsePercent reads 5%, 0.5% and 5 as fractions, up to 100%", () => {
   assertEquals(parsePercent("10"), 0.1);
   assertEquals(parsePercent("100%"), 1);
   for (const bad of ["", "101%", "-1%", "5%%", "x"]) assertEquals(parsePercent(bad), undefined);
+});
+
+Deno.test("formatCount and formatPercent write exactly what Intl's en-US formatters write, without loading them", () => {
+  const count = new Intl.NumberFormat("en-US");
+  const fixed2 = new Intl.NumberFormat("en-US", {
+    minimumFractionDigits: 2,
+    maximumFractionDigits: 2,
+    useGrouping: false,
+  });
+  // Ties Intl rounds on the shortest decimal (1.005 -> 1.01, where toFixed gives 1.00), carries,
+  // signs of zero, numbers past 1e21 and below 1e-6, and the non-finite.
+  const values = [
+    0,
+    -0,
+    1.005,
+    2.675,
+    -0.125,
+    999.9995,
+    0.0005,
+    -0.0004,
+    9.995,
+    99999.9996,
+    1e21,
+    1.2345678901234567e25,
+    123456789012345680000,
+    1e-7,
+    -3.5e-9,
+    4503599627370497.5,
+    NaN,
+    Infinity,
+    -Infinity,
+  ];
+  const random = mulberry32(11);
+  for (let i = 0; i < 20_000; i++) {
+    let v = random() * 10 ** (Math.floor(random() * 30) - 8);
+    if (random() < 0.3) v = Math.round(v);
+    if (random() < 0.2) v = Math.round(v * 1000) / 1000 + 0.0005;
+    values.push(random() < 0.3 ? -v : v);
+  }
+  for (const v of values) {
+    assertEquals(formatCount(v), count.format(v), `formatCount(${v})`);
+    assertEquals(
+      formatPercent(v / 100),
+      `${fixed2.format((v / 100) * 100)}%`,
+      `formatPercent(${v / 100})`,
+    );
+  }
 });

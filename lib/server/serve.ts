@@ -35,7 +35,8 @@ import { CoarseClock, Session } from "./session.ts";
 import { serveDatagrams } from "./datagrams.ts";
 import { Gate } from "./gate.ts";
 import { MemoryBudget } from "./memory_budget.ts";
-import { ServerTlsConn, tlsContext } from "./tls_conn.ts";
+// Type only: node:tls and node:stream (about 8 MiB resident) load when a server has --cert.
+import type { ServerTlsConn } from "./tls_conn.ts";
 import { ThroughputHub } from "../throughput/hub.ts";
 import { Iperf3Server } from "../iperf3/server.ts";
 
@@ -122,7 +123,8 @@ export async function serve(
   const summary: ServerSummary = options.summary ?? emptySummary();
   const tls = config.tls ? config.tls.pem ?? await loadServerTls(config.tls) : undefined;
   const bound = await bindAll(config.endpoints, tls);
-  const tlsCtx = tls ? tlsContext(tls.cert, tls.key) : undefined;
+  const tlsConn = tls ? await import("./tls_conn.ts") : undefined;
+  const tlsCtx = tls ? tlsConn!.tlsContext(tls.cert, tls.key) : undefined;
   // One gate for every socket a stranger can reach: listeners and each test's UDP port.
   const gate = new Gate(config, summary, config.verbose ? { log } : {});
   const stop = new AbortController();
@@ -197,7 +199,10 @@ export async function serve(
   /** Why a connection is past one of its timeouts, if it is. */
   const overdue = (conn: Deno.Conn, session: Session, now: number): string | undefined => {
     const age = now - session.startedAt;
-    if (handshakeTimeoutMs > 0 && conn instanceof ServerTlsConn && conn.handshaking) {
+    if (
+      handshakeTimeoutMs > 0 && tlsConn && conn instanceof tlsConn.ServerTlsConn &&
+      (conn as ServerTlsConn).handshaking
+    ) {
       if (age >= handshakeTimeoutMs) {
         return `TLS handshake not done within ${formatDuration(handshakeTimeoutMs)}`;
       }
@@ -264,8 +269,8 @@ export async function serve(
 
   const handle = async (accepted: Deno.Conn) => {
     // TLS runs over the TCP socket the server accepted, so closing it mid-handshake frees it.
-    const conn = tlsCtx && accepted.remoteAddr.transport === "tcp"
-      ? new ServerTlsConn(accepted as Deno.TcpConn, tlsCtx) as unknown as Deno.Conn
+    const conn = tlsConn && tlsCtx && accepted.remoteAddr.transport === "tcp"
+      ? new tlsConn.ServerTlsConn(accepted as Deno.TcpConn, tlsCtx) as unknown as Deno.Conn
       : accepted;
     const session = new Session(formatAddr(conn.remoteAddr), clock);
     live.set(conn, session);
