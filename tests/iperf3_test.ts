@@ -215,7 +215,15 @@ Deno.test({
     assertEquals(doc.start.test_start.num_streams, 2);
     assert(doc.intervals.length >= 2, "intervals of the warm-up and the test");
     assert(doc.end.sum_sent.bytes > 0);
-    within1(doc.end.sum_received.bytes, doc.end.sum_sent.bytes, "sum_received vs sum_sent");
+    // Each end starts counting when its own omit timer fires, so a few ms of skew between them
+    // move the two sums apart by skew/duration (1% per 20 ms over 2 s) at any rate: the 1% match
+    // without -O is the matrix's job; here the shape's sums only have to agree.
+    const { bytes: received } = doc.end.sum_received;
+    const { bytes: sent } = doc.end.sum_sent;
+    assert(
+      Math.abs(received - sent) / sent <= 0.05,
+      `sum_received ${received} vs sum_sent ${sent}`,
+    );
   },
 });
 
