@@ -28,6 +28,7 @@ export function engineJson(use: EngineUse): {
     receive_buffer: number | null;
     send_buffer: number | null;
     reason: string;
+    blocking_worker?: true;
   };
 } {
   return {
@@ -40,6 +41,7 @@ export function engineJson(use: EngineUse): {
       receive_buffer: use.receiveBuffer ?? null,
       send_buffer: use.sendBuffer ?? null,
       reason: use.reason,
+      ...(use.blockingWorker && { blocking_worker: true as const }),
     },
   };
 }
@@ -47,7 +49,9 @@ export function engineJson(use: EngineUse): {
 /** One line: `engine native: sendmmsg/recvmmsg batches of 32/64, receive buffer 8 MiB, no GSO/GRO`. */
 export function formatEngine(use: EngineUse): string {
   const parts: string[] = [];
-  if (use.engine === "native") {
+  if (use.blockingWorker) {
+    parts.push("blocking send/recv in a Worker (one probe in flight)");
+  } else if (use.engine === "native") {
     parts.push(`sendmmsg/recvmmsg batches of up to ${use.sendBatch}/${use.receiveBatch}`);
   } else {
     parts.push("Deno's sockets, one op per datagram or write");

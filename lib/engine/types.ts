@@ -35,6 +35,8 @@ export interface EngineFeatures {
   gro: boolean;
   /** The socket's receive buffer as the kernel reports it (bytes), where known. */
   receiveBuffer?: number;
+  /** Blocking `send`/`recv` in a Worker (the native engine's ping-pong), not the event loop. */
+  blockingWorker?: boolean;
   /** The socket's send buffer as the kernel reports it (bytes), where known. */
   sendBuffer?: number;
 }
@@ -123,6 +125,8 @@ export interface DatagramTransport extends Disposable {
   readonly features: EngineFeatures;
   /** The bound local address. */
   readonly local: HostPort;
+  /** The socket's descriptor (native engine only), for a Worker that blocks on it. */
+  readonly fd?: number;
   /**
    * Send `batch.count` datagrams; resolves with how many the kernel took (all
    * of them unless the socket failed: it waits while the send buffer is full).

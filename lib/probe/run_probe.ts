@@ -41,6 +41,13 @@ import { type PercentileInterval, percentileInterval } from "../stats/percentile
 import { type SequenceClass, SequenceTracker } from "../stats/sequence_tracker.ts";
 import { type DecodedProbe, decodeProbe, ProbeEncoder } from "./codec.ts";
 import { openProbeTransport, type ProbeTransport } from "./transport.ts";
+import {
+  isWorkerPingPong,
+  type PingPongWorker,
+  startPingPongWorker,
+  takePreparedWorker,
+} from "./pingpong.ts";
+import type { PingPongBatch } from "./pingpong_worker.ts";
 import type { EngineSelection } from "../engine/select.ts";
 import type { EngineUse } from "../engine/types.ts";
 
@@ -173,6 +180,13 @@ export interface RunProbeOptions {
    * @default {the deno engine}
    */
   engine?: EngineSelection;
+  /**
+   * A UDP ping-pong (`--outstanding 1`, unpaced) on the native engine runs in
+   * a Worker blocking in libc's `recv` (./pingpong_worker.ts); false keeps it
+   * on the event loop.
+   * @default {true}
+   */
+  worker?: boolean;
 }
 
 /**
@@ -193,9 +207,19 @@ export async function runProbe(
     runId,
     ...(options.engine && { engine: options.engine }),
   });
+  let worker: PingPongWorker | undefined;
   try {
-    return await new ProbeRun(endpoint, workload, transport, options, runId).run();
+    const prepared = takePreparedWorker();
+    if (
+      options.worker !== false && transport.fd !== undefined && isWorkerPingPong(workload)
+    ) {
+      worker = await (prepared ?? startPingPongWorker()).catch(() => undefined);
+    } else {
+      (await prepared?.catch(() => undefined))?.terminate();
+    }
+    return await new ProbeRun(endpoint, workload, transport, options, runId, worker).run();
   } finally {
+    worker?.terminate();
     transport.close();
   }
 }
@@ -224,6 +248,8 @@ class ProbeRun {
   waiter: { deadline: number; resolve: (echoed: boolean) => void } | undefined;
   /** Window slots given up on after a timeout (`--outstanding`). */
   givenUp = 0;
+  /** When the last probe was sent (the Worker's ping-pong: its end of sending). */
+  lastSentAt = 0;
 
   constructor(
     readonly endpoint: IpEndpoint,
@@ -231,12 +257,15 @@ class ProbeRun {
     readonly transport: ProbeTransport,
     readonly options: RunProbeOptions,
     readonly runId: number,
+    readonly worker?: PingPongWorker,
   ) {
     this.encoder = new ProbeEncoder(workload.size, this.runId);
   }
 
-  onEcho = (view: Uint8Array): void => {
-    const now = performance.now();
+  onEcho = (view: Uint8Array): void => this.onEchoAt(view, performance.now());
+
+  /** An echo that arrived at `now` (ms, this thread's clock). */
+  onEchoAt(view: Uint8Array, now: number): void {
     this.lastProgressAt = now;
     if (!decodeProbe(view, this.runId, this.decoded)) {
       this.malformed++;
@@ -260,7 +289,59 @@ class ProbeRun {
     this.jitter.update(this.decoded.sendTimeMs, now);
     this.lastEchoAt = now;
     this.settleWait(true);
+  }
+
+  /** What the ping-pong Worker did since its last batch, counted as if this thread did it. */
+  onBatch = (batch: PingPongBatch): void => {
+    const size = this.workload.size;
+    for (let i = 0; i < batch.sentAt.length; i++) {
+      const seq = batch.firstSeq + i;
+      this.sent = seq + 1;
+      this.lastSentAt = batch.sentAt[i]!;
+      this.options.onSent?.(seq, this.lastSentAt);
+    }
+    for (let j = 0; j < batch.echoAt.length; j++) {
+      this.onEchoAt(batch.echoes.subarray(j * size, (j + 1) * size), batch.echoAt[j]!);
+    }
+    this.malformed += batch.malformed;
+    this.givenUp += batch.givenUp;
+    this.lastProgressAt = performance.now();
   };
+
+  /** The Worker's ping-pong, in place of the send loop and the receiver (it drains too). */
+  async runWorker(worker: PingPongWorker, start: number): Promise<void> {
+    const { workload } = this;
+    const signal = this.options.signal;
+    const now = this.options.now;
+    const stopSending = () => worker.stop(false);
+    const stopNow = () => worker.stop(true);
+    signal?.addEventListener("abort", stopSending);
+    now?.addEventListener("abort", stopNow);
+    try {
+      if (signal?.aborted) return;
+      const done = await worker.run({
+        fd: this.transport.fd!,
+        size: workload.size,
+        runId: this.runId,
+        count: workload.count ?? null,
+        endBy: workload.durationMs !== undefined ? start + workload.durationMs : null,
+        timeoutMs: workload.timeoutMs,
+      }, this.onBatch);
+      if (done.noEcho) {
+        this.failure ??= new NetkitError(
+          "timeout",
+          `No echo from ${formatEndpoint(this.endpoint)} within ${
+            formatDuration(workload.timeoutMs)
+          }: is an echo server listening there?`,
+        );
+      } else if (done.error !== undefined) {
+        this.failure ??= new Error(done.error);
+      }
+    } finally {
+      signal?.removeEventListener("abort", stopSending);
+      now?.removeEventListener("abort", stopNow);
+    }
+  }
 
   /** Which sub-run a probe belongs to: by its place in the count, or its send time in the duration. */
   subRunOf(seq: number, sendTimeMs: number): number {
@@ -320,18 +401,22 @@ class ProbeRun {
           formatCountOf(this.sent, "probe")
         }`,
       );
-    const receiving = transport.receive(this.onEcho, () => this.malformed++).then(
-      () => {
-        if (turnedAway()) return;
-        if (!closing && this.tracker.received < this.sent) {
-          this.failure ??= wentAway("closed the connection");
-        }
-      },
-      (err) => {
-        if (isClosedError(err) && turnedAway()) return;
-        this.failure ??= isClosedError(err) ? wentAway("reset the connection") : err;
-      },
-    ).finally(() => this.settleWait(true));
+    const worker = this.worker;
+    // The Worker receives on its own thread, bounded by the timeout: no watchdog needed.
+    if (worker) this.watching = false;
+    const receiving =
+      (worker ? Promise.resolve() : transport.receive(this.onEcho, () => this.malformed++)).then(
+        () => {
+          if (turnedAway()) return;
+          if (!closing && this.tracker.received < this.sent) {
+            this.failure ??= wentAway("closed the connection");
+          }
+        },
+        (err) => {
+          if (isClosedError(err) && turnedAway()) return;
+          this.failure ??= isClosedError(err) ? wentAway("reset the connection") : err;
+        },
+      ).finally(() => this.settleWait(true));
     // Stopping sends wakes a full window's wait; a second stop ends the drain too.
     const signal = this.options.signal;
     const now = this.options.now;
@@ -390,15 +475,18 @@ class ProbeRun {
     let sendEnd = start;
     try {
       try {
-        await this.send(start);
+        if (worker) await this.runWorker(worker, start);
+        else await this.send(start);
       } catch (err) {
         this.failure ??= err;
       }
-      sendEnd = performance.now();
+      sendEnd = worker ? Math.max(start, this.lastSentAt) : performance.now();
       // Wait for the last echoes: until all are back or the timeout passes.
       this.watching = false; // the drain is bounded by the timeout itself
       const drainBy = sendEnd + workload.timeoutMs;
-      while (this.failure === undefined && this.tracker.received < this.sent && !now?.aborted) {
+      while (
+        !worker && this.failure === undefined && this.tracker.received < this.sent && !now?.aborted
+      ) {
         const left = drainBy - performance.now();
         if (left <= 0) break;
         await this.waitForEcho(left);
@@ -462,7 +550,15 @@ class ProbeRun {
       ratePps: sendS > 0 ? this.sent / sendS : 0,
       elapsedS,
       interrupted: signal?.aborted === true,
-      engine: transport.engine,
+      engine: this.worker
+        ? {
+          ...transport.engine,
+          sendBatch: 1,
+          receiveBatch: 1,
+          blockingWorker: true,
+          reason: `${transport.engine.reason}; ping-pong: blocking recv in a Worker`,
+        }
+        : transport.engine,
     }, where);
   }
 

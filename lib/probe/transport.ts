@@ -63,6 +63,8 @@ export interface ProbeTransport {
   receive(onEcho: (probe: Uint8Array) => void, onMalformed: () => void): Promise<void>;
   /** Close the socket; `receive` then resolves. */
   close(): void;
+  /** The native engine's UDP socket descriptor (for the ping-pong Worker); else undefined. */
+  readonly fd?: number;
 }
 
 /** Options of {@linkcode openProbeTransport}. */
@@ -206,6 +208,10 @@ class UdpProbeTransport implements ProbeTransport {
       { length: this.#in.capacity },
       (_, i) => this.#in.data.subarray(i * slot, i * slot + size),
     );
+  }
+
+  get fd(): number | undefined {
+    return this.#closed ? undefined : this.socket.fd;
   }
 
   async send(probe: Uint8Array): Promise<void> {

@@ -52,6 +52,12 @@ export const LIBC_SYMBOLS = {
   // ssize_t, read as i32: a datagram's length or -1 (the low half of the register).
   sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "i32" },
   shutdown: { parameters: ["i32", "i32"], result: "i32" },
+  // Blocking calls of the ping-pong Worker (lib/probe/pingpong_worker.ts): its
+  // own thread waits in the kernel, never Deno's event loop. ssize_t read as i32.
+  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
+  // fcntl(fd, F_GETFL/F_SETFL, flags): variadic, called with one int (same registers on LP64 Linux).
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   // Deno's pointer helpers (UnsafePointer.of, UnsafePointerView) need ffi for
   // every path, which the binary is not granted: addresses and errno come

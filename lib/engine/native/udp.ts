@@ -169,6 +169,11 @@ export class NativeUdpSocket implements DatagramTransport {
     }
   }
 
+  /** The descriptor while open (-1 once released). */
+  get fd(): number {
+    return this.#fd;
+  }
+
   #headersFor(batch: DatagramBatch): Headers {
     let h = this.#headers.get(batch);
     if (h) return h;
