@@ -157,6 +157,25 @@ Deno.test("compare --engine deno keeps net and read, and its embedded server's w
 
 Deno.test({
   name:
+    "a UDP ping-pong on the native engine keeps net and ffi but not read: its Worker is loaded before the drop",
+  ignore: "reason" in loadNativeEngine(),
+  async fn() {
+    await using server = await startServer(["--proto", "udp", "--host", "127.0.0.1"]);
+    const target = `127.0.0.1:${server.port}`;
+    const result = await runNetkit([
+      ...["client", "--probe", "--ping-pong", "--proto", "udp", target, "--count", "200"],
+      ...["--engine", "native", "--json", "-v"],
+    ]);
+    assertEquals(result.code, 0, result.stderr);
+    const report = JSON.parse(result.text);
+    assertEquals(report.received, 200);
+    assertEquals(report.engine_features.blocking_worker, true);
+    assertKept(result.stderr, ["net", "ffi"]);
+  },
+});
+
+Deno.test({
+  name:
     "UDP probe, UDP throughput, compare and a test-serving server on the native engine keep ffi (libc only) and still work",
   ignore: "reason" in loadNativeEngine(),
   async fn() {

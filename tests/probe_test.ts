@@ -11,8 +11,8 @@
  * @module
  */
 
-import { assert, assertEquals } from "@std/assert";
-import { runNetkit, startServer } from "./support/cli.ts";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { NETKIT_RUN, ROOT_DIR, runNetkit, startServer } from "./support/cli.ts";
 import type { DirectionCounters } from "../lib/relay/counters.ts";
 import type { PathDecision } from "../lib/relay/datagram_path.ts";
 import { startUdpRelay, type UdpRelay, type UdpRelayOptions } from "../lib/relay/udp.ts";
@@ -57,6 +57,8 @@ interface ProbeJson {
   rtt_ms: Record<"min" | "mean" | "p50" | "p90" | "p99" | "p999" | "max", number | null>;
   rate_pps: number | null;
   engine: string;
+  engine_features: { blocking_worker?: true };
+  interrupted: boolean;
 }
 
 /** Run `netkit client --probe … --json`, require exit 0 and one JSON document on stdout. */
@@ -298,6 +300,71 @@ engineTest(
     // Probe k+1 never left before echo k came back through the relay.
     const expected = Array.from({ length: count }, (_, i) => [`S${i}`, `C${i}`]).flat();
     assertEquals(order, expected);
+    // The native engine's ping-pong blocks in libc's recv in a Worker, not on the event loop.
+    assertEquals(report.engine_features.blocking_worker === true, engine === "native");
+  },
+);
+
+engineTest(
+  "udp ping-pong stopped by SIGINT exits 130 with a report of every probe it sent, marked interrupted",
+  async (engine) => {
+    await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
+    const { promise: running, resolve } = Promise.withResolvers<void>();
+    await using relay = startRelay(server.port, {
+      onDecision: (direction, d) => {
+        if (direction === "down" && d.index === 300) resolve();
+      },
+    });
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        ...NETKIT_RUN,
+        ...["client", "--probe", "--ping-pong", "--proto", "udp", LOCALHOST],
+        ...[String(relay.addr.port), "--duration", "20s", "--engine", engine, "--json"],
+      ],
+      cwd: ROOT_DIR,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const killer = setTimeout(() => child.kill("SIGKILL"), RUN_TIMEOUT_MS);
+    try {
+      await running; // 300 echoes went back: the ping-pong is under way
+      child.kill("SIGINT");
+      const output = await child.output();
+      assertEquals(output.code, 130, new TextDecoder().decode(output.stderr));
+      const report = JSON.parse(new TextDecoder().decode(output.stdout)) as ProbeJson;
+      assertEquals(report.interrupted, true);
+      assert(report.sent >= 300, `sent ${report.sent}`);
+      // The echo in flight is waited for: nothing sent goes missing on a Ctrl-C.
+      assertEquals(report.received, report.sent);
+      assertEquals(report.lost, 0);
+    } finally {
+      clearTimeout(killer);
+    }
+  },
+);
+
+engineTest(
+  "udp ping-pong to a port that never echoes fails with 'No echo' after its timeout (exit 5)",
+  async (engine) => {
+    // A bound socket that never answers (no ICMP port unreachable either).
+    const silent = Deno.listenDatagram({ transport: "udp", hostname: LOCALHOST, port: 0 });
+    const port = (silent.addr as Deno.NetAddr).port;
+    const started = performance.now();
+    let result;
+    try {
+      result = await runNetkit(
+        [
+          ...["client", "--probe", "--ping-pong", "--proto", "udp", LOCALHOST, String(port)],
+          ...["--count", "10", "--timeout", "300ms", "--engine", engine],
+        ],
+        { timeoutMs: RUN_TIMEOUT_MS },
+      );
+    } finally {
+      silent.close();
+    }
+    assertEquals(result.code, 5, result.stderr);
+    assertStringIncludes(result.stderr, `No echo from udp ${LOCALHOST}:${port} within 300 ms`);
+    assert(performance.now() - started < 10_000, "bounded by the timeout, not hung");
   },
 );
 

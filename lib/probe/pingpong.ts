@@ -8,8 +8,8 @@
  * Permissions: loading a Worker's module reads it from disk (or the binary's
  * embedded file system), so `client --probe --ping-pong` on the native engine
  * starts the Worker BEFORE privileges are dropped ({@linkcode preparePingPong},
- * called from main.ts through the command's `prepare`), and the Worker keeps
- * only `ffi` once loaded. The probe keeps no `read`.
+ * called from main.ts), and the Worker then shares the permissions the probe
+ * keeps (net, ffi for libc): the probe keeps no `read`.
  *
  * @example
  * ```ts
@@ -46,7 +46,7 @@ export interface PingPongWorker {
   terminate(): void;
 }
 
-/** Start the Worker and wait until its module is loaded (it has then dropped all but ffi). */
+/** Start the Worker and wait until its module is loaded. */
 export function startPingPongWorker(): Promise<PingPongWorker> {
   const worker = new Worker(new URL("./pingpong_worker.ts", import.meta.url).href, {
     type: "module",
