@@ -16,6 +16,7 @@
 import { assert, assertEquals, assertMatch, fail } from "@std/assert";
 import { runNetkit, type RunningServer, startServer } from "./support/cli.ts";
 import { isConnectionEnd, openFds as fdCount, writeAll } from "./support/sockets.ts";
+import { type EngineName, engineTest } from "./support/engines.ts";
 
 // ---------------------------------------------------------------- seeded PRNG
 
@@ -892,7 +893,13 @@ async function fuzzUdpEcho(
 
 // ---------------------------------------------------------------- the server fuzz
 
-Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): hostile TCP and UDP input to netkit server --proto both -v: it survives, answers sanely, frees everything`, async () => {
+// On each engine: the live UDP test's port is the server engine's listener (native: recvmmsg).
+engineTest(
+  `fuzz (NETKIT_FUZZ_SEED=${SEED}): hostile TCP and UDP input to netkit server --proto both -v: it survives, answers sanely, frees everything`,
+  serverFuzz,
+);
+
+async function serverFuzz(engine: EngineName): Promise<void> {
   const started = performance.now();
   const server: RunningServer = await startServer([
     "--proto",
@@ -900,6 +907,8 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): hostile TCP and UDP input to netkit 
     "--host",
     LOOPBACK,
     "-v",
+    "--engine",
+    engine,
   ]);
   const pid = server.child.pid;
   const port = server.port;
@@ -1086,7 +1095,7 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): hostile TCP and UDP input to netkit 
   assertNoCrash(stderr, "the server");
   assertEquals(code, 0, `server exit (seed ${SEED}):\n${stderr.slice(-3000)}`);
   assertMatch(stderr, /summary: \d[\d,]* connections served/);
-});
+}
 
 // ---------------------------------------------------------------- probe client vs mangling echo servers
 
@@ -1352,7 +1361,12 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): client --probe --json over TCP count
   }
 });
 
-Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): client --probe --json over UDP counts truncated, extended, corrupt, duplicated and reordered echoes exactly`, async () => {
+engineTest(
+  `fuzz (NETKIT_FUZZ_SEED=${SEED}): client --probe --json over UDP counts truncated, extended, corrupt, duplicated and reordered echoes exactly`,
+  udpProbeFuzz,
+);
+
+async function udpProbeFuzz(engine: EngineName): Promise<void> {
   const COUNT = 2000;
   const socket = Deno.listenDatagram({ transport: "udp", hostname: LOOPBACK, port: 0 });
   const stranger = Deno.listenDatagram({ transport: "udp", hostname: LOOPBACK, port: 0 });
@@ -1400,6 +1414,8 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): client --probe --json over UDP count
       String(PROBE_SIZE),
       "--timeout",
       "1s",
+      "--engine",
+      engine,
       "--json",
     ], { timeoutMs: 20_000 });
     assertNoCrash(result.stderr, "the probe client");
@@ -1415,9 +1431,14 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): client --probe --json over UDP count
     stranger.close();
     await serving;
   }
-});
+}
 
-Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): client --probe --json against a UDP server that answers only garbage: all lost, malformed counted, nulls not NaN, exit 1`, async () => {
+engineTest(
+  `fuzz (NETKIT_FUZZ_SEED=${SEED}): client --probe --json against a UDP server that answers only garbage: all lost, malformed counted, nulls not NaN, exit 1`,
+  udpGarbageFuzz,
+);
+
+async function udpGarbageFuzz(engine: EngineName): Promise<void> {
   const COUNT = 300;
   const socket = Deno.listenDatagram({ transport: "udp", hostname: LOOPBACK, port: 0 });
   const port = (socket.addr as Deno.NetAddr).port;
@@ -1456,6 +1477,8 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): client --probe --json against a UDP 
       String(PROBE_SIZE),
       "--timeout",
       "1s",
+      "--engine",
+      engine,
       "--json",
     ], { timeoutMs: 20_000 });
     assertNoCrash(result.stderr, "the probe client");
@@ -1473,7 +1496,7 @@ Deno.test(`fuzz (NETKIT_FUZZ_SEED=${SEED}): client --probe --json against a UDP 
     socket.close();
     await serving;
   }
-});
+}
 
 function corruptInPlace(r: Rng, probe: Uint8Array): void {
   probe.set(corrupt(r, probe, 2 ** 20));
