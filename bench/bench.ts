@@ -39,7 +39,8 @@ medians, ratios netkit/anchor and targets, then a Markdown table.
   --duration DUR   length of each run, whole seconds: 10, 10s, 1m (default 10s)
   --only KEYS      only these measurements, comma-separated: tcp, tcp_1m, tcp_p4,
                    udp, udp_nk_native, udp_nk_deno, udp_nk_gso, udp_native, udp_deno, pp_tcp,
-                   pp_udp, pp_udp_native, pp_udp_deno, cpu_probe, cpu_udp10, server_memory
+                   pp_udp, pp_udp_native, pp_udp_deno, pp_udp_native_same, pp_tcp_across,
+                   pp_tcp_same, cpu_probe, cpu_udp10, server_memory
                    (e.g. --only udp_nk_native)
   --json           print one JSON summary on stdout instead of the report
   -h, --help       show this help`;
@@ -403,6 +404,8 @@ interface Placement {
 
 /** Both ends of the pinned rows: server (receiver) on CPU 0, client (sender) on CPU 1. */
 const ACROSS: Placement = { server: 0, client: 1 };
+/** Ping-pong rows also run with both ends on one CPU (sockperf's 9.7 µs placement here). */
+const SAME: Placement = { server: 0, client: 0 };
 
 function placementText(p: Placement | undefined): string {
   return p === undefined
@@ -1293,6 +1296,24 @@ async function main(): Promise<number> {
       netkit: (w) => netkitTcp(d, w),
       anchor: (w) => iperfTcp(d, w),
     },
+    {
+      key: "pp_udp_native_same",
+      title: `UDP ping-pong, 64 B, --engine native (blocking recv in a Worker), ${
+        placementText(SAME)
+      }, vs sockperf placed the same, ${d} s`,
+      anchorName: "sockperf",
+      haveAnchor: haveSockperf,
+      netkit: (w: string) => netkitPing("udp", d, w, "native", SAME),
+      anchor: (w: string) => sockperfPing("udp", d, w, SAME),
+    },
+    ...([["across", ACROSS], ["same", SAME]] as const).map(([where, cpus]) => ({
+      key: `pp_tcp_${where}`,
+      title: `TCP ping-pong, 64 B, ${placementText(cpus)}, vs sockperf placed the same, ${d} s`,
+      anchorName: "sockperf",
+      haveAnchor: haveSockperf,
+      netkit: (w: string) => netkitPing("tcp", d, w, undefined, cpus),
+      anchor: (w: string) => sockperfPing("tcp", d, w, cpus),
+    })),
   ];
 
   const samples: Record<string, { netkit: Sample[]; anchor: Sample[] }> = {};
@@ -1577,6 +1598,30 @@ async function main(): Promise<number> {
         "sockperf",
         pick(`pp_udp_${engine}`, "netkit", "p50us"),
         pick(`pp_udp_${engine}`, "anchor", "p50us"),
+        "≤ 1.1x sockperf",
+        (r) => r <= 1.1,
+        1,
+        haveSockperf,
+      )
+    ),
+    row(
+      `UDP ping-pong 64 B, RTT p50, --engine native, ${placementText(SAME)}`,
+      "µs",
+      "sockperf",
+      pick("pp_udp_native_same", "netkit", "p50us"),
+      pick("pp_udp_native_same", "anchor", "p50us"),
+      "≤ 1.1x sockperf",
+      (r) => r <= 1.1,
+      1,
+      haveSockperf,
+    ),
+    ...([["across", ACROSS], ["same", SAME]] as const).map(([where, cpus]) =>
+      row(
+        `TCP ping-pong 64 B, RTT p50, ${placementText(cpus)}`,
+        "µs",
+        "sockperf",
+        pick(`pp_tcp_${where}`, "netkit", "p50us"),
+        pick(`pp_tcp_${where}`, "anchor", "p50us"),
         "≤ 1.1x sockperf",
         (r) => r <= 1.1,
         1,
