@@ -219,6 +219,7 @@ export async function runProbe(
     }
     return await new ProbeRun(endpoint, workload, transport, options, runId, worker).run();
   } finally {
+    worker?.stop(true); // out of a blocking recv within a slice, before its socket closes
     worker?.terminate();
     transport.close();
   }
