@@ -31,13 +31,9 @@ import { formatEndpoint } from "../address.ts";
 import { deadline } from "../deadline.ts";
 import { NetkitError, PartialRunError } from "../errors.ts";
 import { closeQuietly, writeAll } from "../io.ts";
-import type {
-  DirectionResult,
-  ThroughputInterval,
-  ThroughputLive,
-  ThroughputResult,
-} from "../throughput/client.ts";
+import type { ThroughputInterval, ThroughputLive, ThroughputResult } from "../throughput/client.ts";
 import type { ReceivedFigures, SentFigures } from "../throughput/protocol.ts";
+import { combineDirection } from "../throughput/result.ts";
 import { Iperf3Stream, receiveTcp, sendTcp, sendUdp, wallMs } from "./streams.ts";
 import {
   buildParams,
@@ -561,31 +557,7 @@ function mapResult(
   return {
     plan,
     elapsedS,
-    up: hasUp ? combine(up, upReceived) : undefined,
-    down: hasDown ? combine(downSent, down) : undefined,
-  };
-}
-
-function combine(sent: SentFigures[], received: ReceivedFigures[]): DirectionResult {
-  const sum = <T>(items: T[], f: (t: T) => number) => items.reduce((a, t) => a + f(t), 0);
-  const jitters = received.map((r) => r.jitter_ms).filter((j): j is number => j !== null);
-  return {
-    sent: {
-      bytes: sum(sent, (s) => s.bytes),
-      datagrams: sum(sent, (s) => s.datagrams),
-      seconds: Math.max(0, ...sent.map((s) => s.seconds)),
-      streams: sent,
-    },
-    received: {
-      bytes: sum(received, (r) => r.bytes),
-      datagrams: sum(received, (r) => r.datagrams),
-      lost: sum(received, (r) => r.lost),
-      outOfOrder: sum(received, (r) => r.out_of_order),
-      duplicates: sum(received, (r) => r.duplicates),
-      jitterMs: jitters.length > 0 ? jitters.reduce((a, j) => a + j, 0) / jitters.length : null,
-      seconds: Math.max(0, ...received.map((r) => r.seconds)),
-      streams: received,
-    },
-    rcvbufErrors: null,
+    up: hasUp ? combineDirection(up, upReceived, null) : undefined,
+    down: hasDown ? combineDirection(downSent, down, null) : undefined,
   };
 }

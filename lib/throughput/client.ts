@@ -51,7 +51,6 @@ import {
   encodeControl,
   parseControl,
   readUdpHeaderAt,
-  type ReceivedFigures,
   type SentFigures,
   UDP_CHALLENGE_BYTES,
   UDP_HEADER_BYTES,
@@ -72,23 +71,9 @@ import {
   udpGsoSegments,
   UdpReceiver,
 } from "./streams.ts";
+import { combineDirection, type DirectionResult } from "./result.ts";
 
-/** Totals of one direction, from both ends. */
-export interface DirectionResult {
-  sent: { bytes: number; datagrams: number; seconds: number; streams: SentFigures[] };
-  received: {
-    bytes: number;
-    datagrams: number;
-    lost: number;
-    outOfOrder: number;
-    duplicates: number;
-    jitterMs: number | null;
-    seconds: number;
-    streams: ReceivedFigures[];
-  };
-  /** Receiver's kernel UDP receive-buffer drops during the test, where it could tell. */
-  rcvbufErrors: number | null;
-}
+export type { DirectionResult } from "./result.ts";
 
 /** What a throughput test measured. */
 export interface ThroughputResult {
@@ -489,7 +474,7 @@ export async function runThroughput(
           ? engineUse(udpFlows[0].features, selection.reason, plan.size)
           : TCP_ENGINE_USE,
         up: sending
-          ? combine(
+          ? combineDirection(
             sent,
             server.received,
             server.rcvbuf_errors ??
@@ -499,7 +484,7 @@ export async function runThroughput(
           )
           : undefined,
         down: receiving
-          ? combine(server.sent, clientReceived, sumDrops(dropsBefore, dropsAfter))
+          ? combineDirection(server.sent, clientReceived, sumDrops(dropsBefore, dropsAfter))
           : undefined,
       };
     } catch (err) {
@@ -569,34 +554,6 @@ function receivedBytes(tcp: TcpReceiver[], udp: UdpReceiver[]): number {
   for (const r of tcp) total += r.bytes;
   for (const r of udp) total += r.bytes;
   return total;
-}
-
-function combine(
-  sent: SentFigures[],
-  received: ReceivedFigures[],
-  rcvbufErrors: number | null,
-): DirectionResult {
-  const sum = <T>(items: T[], f: (t: T) => number) => items.reduce((a, t) => a + f(t), 0);
-  const jitters = received.map((r) => r.jitter_ms).filter((j): j is number => j !== null);
-  return {
-    sent: {
-      bytes: sum(sent, (s) => s.bytes),
-      datagrams: sum(sent, (s) => s.datagrams),
-      seconds: Math.max(0, ...sent.map((s) => s.seconds)),
-      streams: sent,
-    },
-    received: {
-      bytes: sum(received, (r) => r.bytes),
-      datagrams: sum(received, (r) => r.datagrams),
-      lost: sum(received, (r) => r.lost),
-      outOfOrder: sum(received, (r) => r.out_of_order),
-      duplicates: sum(received, (r) => r.duplicates),
-      jitterMs: jitters.length > 0 ? jitters.reduce((a, j) => a + j, 0) / jitters.length : null,
-      seconds: Math.max(0, ...received.map((r) => r.seconds)),
-      streams: received,
-    },
-    rcvbufErrors,
-  };
 }
 
 /** What a UDP flow needs to bind itself to its stream. */
