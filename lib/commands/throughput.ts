@@ -11,7 +11,7 @@
  * ```ts
  * import { runThroughputCommand } from "./throughput.ts";
  * import { parseCommandLine } from "../cli/parse.ts";
- * import type { ThroughputConfig } from "../config.ts";
+ * import type { ThroughputConfig, ThroughputPlan } from "../config.ts";
  *
  * const config = parseCommandLine(["client", "--throughput", "-t", "2s"]) as ThroughputConfig;
  * Deno.exit(await runThroughputCommand(config));
@@ -20,15 +20,17 @@
  * @module
  */
 
-import type { ThroughputConfig } from "../config.ts";
+import type { ThroughputConfig, ThroughputPlan } from "../config.ts";
 import { PartialRunError } from "../errors.ts";
 import { formatSelection, selectEngine } from "../engine/select.ts";
 import { logEvent } from "../io.ts";
 import { Output } from "../output.ts";
+import type { Progress } from "../progress.ts";
 import { RunStop } from "../stop.ts";
 import {
   runThroughput,
   type ThroughputInterval,
+  type ThroughputLive,
   type ThroughputResult,
 } from "../throughput/client.ts";
 import { VERSION } from "../cli/spec.ts";
@@ -58,19 +60,10 @@ export async function runThroughputCommand(config: ThroughputConfig): Promise<nu
     if (engine && config.verbose) logEvent(formatSelection(engine));
     const result = await runThroughput(config.plan, {
       ...(engine && { engine }),
-      onStart: (live) => progress.follow(() => formatThroughputProgress(live(), config.plan)),
-      onInterval: (interval) => {
+      ...following(config.plan, out, progress, stop, (interval) => {
         if (config.report) intervals.push(interval);
-        out.text(formatThroughputInterval(interval, config.plan.direction, out.style));
-        out.event("interval", throughputIntervalJson(interval));
-      },
-      signal: stop.signal,
-      now: stop.now,
-    }).catch((err) => {
-      progress.stop();
-      throw err;
-    });
-    progress.stop();
+      }),
+    }).finally(() => progress.stop());
     if (stop.reason === "stdout") return 0;
     out.text(...formatThroughput(result, out.style));
     // Only the client's own counts (a second Ctrl-C skipped the server's): no page of figures.
@@ -91,14 +84,7 @@ export async function runThroughputCommand(config: ThroughputConfig): Promise<nu
     return stop.exitCode(0);
   } catch (err) {
     if (stop.reason === "stdout") return 0;
-    if (err instanceof PartialRunError) {
-      // The server went away mid-test: the client's own counts, then the error.
-      const partial = err.partial as ThroughputResult;
-      out.text(...formatThroughput(partial, out.style));
-      out.result(throughputJson(partial), err);
-    } else {
-      out.error(err);
-    }
+    showFailure(err, out);
     if (config.report) await writeFailureReport(config.report, VERSION, err);
     throw err;
   } finally {
@@ -119,19 +105,10 @@ async function runAgainstIperf3(
   using stop = RunStop.onSignals();
   try {
     using progress = out.progress();
-    const run = await runIperf3Client({ ...config.plan, omitMs: iperf3.omitMs }, {
-      onStart: (live) => progress.follow(() => formatThroughputProgress(live(), config.plan)),
-      onInterval: (interval) => {
-        out.text(formatThroughputInterval(interval, config.plan.direction, out.style));
-        out.event("interval", throughputIntervalJson(interval));
-      },
-      signal: stop.signal,
-      now: stop.now,
-    }).catch((err) => {
-      progress.stop();
-      throw err;
-    });
-    progress.stop();
+    const run = await runIperf3Client(
+      { ...config.plan, omitMs: iperf3.omitMs },
+      following(config.plan, out, progress, stop),
+    ).finally(() => progress.stop());
     if (stop.reason === "stdout") return 0;
     out.text(...formatThroughput(run.result, out.style), ...formatServerFigures(run, out.style));
     const { hostname, port } = config.plan.endpoint;
@@ -139,14 +116,51 @@ async function runAgainstIperf3(
     return stop.exitCode(0);
   } catch (err) {
     if (stop.reason === "stdout") return 0;
-    if (err instanceof PartialRunError) {
-      // The server went away mid-test (or a second Ctrl-C): the client's own counts, then why.
-      const partial = err.partial as ThroughputResult;
-      out.text(...formatThroughput(partial, out.style));
-      out.result(throughputJson(partial), err);
-    } else {
-      out.error(err);
-    }
+    showFailure(err, out);
     throw err;
+  }
+}
+
+/**
+ * The callbacks both clients take: the live progress line, each interval as
+ * text and as an event (after `keep`, if given, has seen it), and the stop's
+ * signals.
+ */
+function following(
+  plan: ThroughputPlan,
+  out: Output,
+  progress: Progress,
+  stop: RunStop,
+  keep?: (interval: ThroughputInterval) => void,
+): {
+  onStart: (live: () => ThroughputLive) => void;
+  onInterval: (interval: ThroughputInterval) => void;
+  signal: AbortSignal;
+  now: AbortSignal;
+} {
+  return {
+    onStart: (live) => progress.follow(() => formatThroughputProgress(live(), plan)),
+    onInterval: (interval) => {
+      keep?.(interval);
+      out.text(formatThroughputInterval(interval, plan.direction, out.style));
+      out.event("interval", throughputIntervalJson(interval));
+    },
+    signal: stop.signal,
+    now: stop.now,
+  };
+}
+
+/**
+ * A failed run's output: when the server went away mid-test (or a second
+ * Ctrl-C skipped its figures), the client's own counts, then why; otherwise
+ * the error alone.
+ */
+function showFailure(err: unknown, out: Output): void {
+  if (err instanceof PartialRunError) {
+    const partial = err.partial as ThroughputResult;
+    out.text(...formatThroughput(partial, out.style));
+    out.result(throughputJson(partial), err);
+  } else {
+    out.error(err);
   }
 }
