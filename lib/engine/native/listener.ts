@@ -34,10 +34,9 @@
 import type { DatagramListener, ListenOptions } from "../types.ts";
 import { decodeSockaddr, encodeSockaddr, familyOf, LINUX } from "./layout.ts";
 import type { Libc } from "./libc.ts";
-import { addressOf, ErrnoError, readErrno } from "./udp.ts";
+import { addressOf, ErrnoError, PolledFd, readErrno } from "./udp.ts";
 import { DatagramBatch } from "../types.ts";
 
-const WAIT_MS = 200;
 /** Bytes per source-address slot (a sockaddr_in6 is 28). */
 const NAME_STRIDE = 32;
 /** Receive batch bytes at most, within what a test's memory budget counts for its socket. */
@@ -47,9 +46,7 @@ const BATCH_BYTES = 64 * 1024;
 export class NativeUdpListener implements DatagramListener, Disposable {
   readonly addr: Deno.NetAddr;
   #libc: Libc;
-  #fd: number;
-  #closed = false;
-  #waits = 0;
+  #sock: PolledFd;
   #batch: DatagramBatch;
   #mmsg: Uint8Array<ArrayBuffer>;
   #mmsgView: DataView;
@@ -67,7 +64,7 @@ export class NativeUdpListener implements DatagramListener, Disposable {
 
   private constructor(libc: Libc, fd: number, addr: Deno.NetAddr, maxDatagram: number) {
     this.#libc = libc;
-    this.#fd = fd;
+    this.#sock = new PolledFd(libc, fd);
     this.addr = addr;
     const slot = Math.min(65_535, Math.max(64, maxDatagram));
     this.#batch = new DatagramBatch(
@@ -131,32 +128,21 @@ export class NativeUdpListener implements DatagramListener, Disposable {
     }
   }
 
-  async #wait(events: number): Promise<void> {
-    const view = new DataView(this.#pollfd.buffer);
-    const { pollfd: l } = this.#libc.layout;
-    view.setInt32(l.fd, this.#fd, true);
-    view.setInt16(l.events, events, true);
-    view.setInt16(l.revents, 0, true);
-    this.#waits++;
-    try {
-      await this.#libc.symbols.poll_wait(this.#pollfd, 1n, WAIT_MS);
-    } finally {
-      this.#waits--;
-      if (this.#closed && this.#waits === 0) this.#release();
-    }
+  #wait(events: number): Promise<void> {
+    return this.#sock.wait(this.#pollfd, events);
   }
 
   /** The next datagram and its source; throws `BadResource` once closed, as Deno's does. */
   async receive(): Promise<[Uint8Array, Deno.Addr]> {
     while (this.#next >= this.#count) {
-      if (this.#closed) throw new Deno.errors.BadResource("the socket is closed");
+      if (this.#sock.closed) throw new Deno.errors.BadResource("the socket is closed");
       const { mmsghdr, msghdr } = this.#libc.layout;
       const capacity = this.#batch.capacity;
       for (let i = 0; i < capacity; i++) {
         this.#mmsgView.setUint32(i * mmsghdr.size + mmsghdr.hdr + msghdr.namelen, 28, true);
       }
       const n = this.#libc.symbols.recvmmsg(
-        this.#fd,
+        this.#sock.fd,
         this.#mmsg,
         capacity,
         LINUX.MSG_DONTWAIT,
@@ -204,9 +190,9 @@ export class NativeUdpListener implements DatagramListener, Disposable {
       this.#to = addr;
     }
     for (;;) {
-      if (this.#closed) throw new Deno.errors.BadResource("the socket is closed");
+      if (this.#sock.closed) throw new Deno.errors.BadResource("the socket is closed");
       const n = this.#libc.symbols.sendto(
-        this.#fd,
+        this.#sock.fd,
         p,
         BigInt(p.length),
         LINUX.MSG_DONTWAIT,
@@ -220,18 +206,8 @@ export class NativeUdpListener implements DatagramListener, Disposable {
     }
   }
 
-  #release(): void {
-    if (this.#fd < 0) return;
-    this.#libc.symbols.close(this.#fd);
-    this.#fd = -1;
-  }
-
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    // Wakes a pending poll (the socket is marked shut down), then the fd goes once none holds it.
-    this.#libc.symbols.shutdown(this.#fd, 2 /* SHUT_RDWR */);
-    if (this.#waits === 0) this.#release();
+    this.#sock.close();
   }
 
   [Symbol.dispose](): void {

@@ -81,24 +81,76 @@ interface Headers {
 
 const WAIT_MS = 200;
 
+/**
+ * A non-blocking descriptor that waits in bounded polls and closes safely under
+ * them: `close()` shuts it down (which wakes a pending poll with POLLHUP) and
+ * the descriptor itself is released only once no poll holds it, so a poll never
+ * sees its number reused.
+ */
+export class PolledFd {
+  /** The descriptor while open (-1 once released). */
+  fd: number;
+  /** Whether {@linkcode PolledFd.close} was called. */
+  closed = false;
+  #libc: Libc;
+  #waits = 0;
+
+  constructor(libc: Libc, fd: number) {
+    this.#libc = libc;
+    this.fd = fd;
+  }
+
+  /**
+   * Wait until `events` are ready, with `pollfd` (a pollfd struct's bytes, one
+   * per concurrent waiter); bounded, so a wait never outlives a close by more
+   * than WAIT_MS even if no wake-up comes.
+   */
+  async wait(pollfd: Uint8Array<ArrayBuffer>, events: number): Promise<void> {
+    const view = new DataView(pollfd.buffer);
+    const { pollfd: l } = this.#libc.layout;
+    view.setInt32(l.fd, this.fd, true);
+    view.setInt16(l.events, events, true);
+    view.setInt16(l.revents, 0, true);
+    this.#waits++;
+    try {
+      await this.#libc.symbols.poll_wait(pollfd, 1n, WAIT_MS);
+    } finally {
+      this.#waits--;
+      if (this.closed && this.#waits === 0) this.#release();
+    }
+  }
+
+  #release(): void {
+    if (this.fd < 0) return;
+    this.#libc.symbols.close(this.fd);
+    this.fd = -1;
+  }
+
+  /** Shut the socket down (waking pending polls); the fd goes once none holds it. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.#libc.symbols.shutdown(this.fd, 2 /* SHUT_RDWR */);
+    if (this.#waits === 0) this.#release();
+  }
+}
+
 /** A connected, non-blocking UDP socket of the native engine. */
 export class NativeUdpSocket implements DatagramTransport {
   readonly features: EngineFeatures;
   readonly local: HostPort;
-  #fd: number;
+  #sock: PolledFd;
   #libc: Libc;
   #errnoAt: bigint;
   #errno = new Int32Array(1);
   #errnoBytes = new Uint8Array(this.#errno.buffer);
-  #closed = false;
-  #waits = 0;
   #pollIn = new Uint8Array(8);
   #pollOut = new Uint8Array(8);
   #headers = new WeakMap<DatagramBatch, Headers>();
 
   private constructor(libc: Libc, fd: number, local: HostPort, features: EngineFeatures) {
     this.#libc = libc;
-    this.#fd = fd;
+    this.#sock = new PolledFd(libc, fd);
     this.local = local;
     this.features = features;
     this.#errnoAt = BigInt(libc.symbols.__errno_location());
@@ -171,7 +223,7 @@ export class NativeUdpSocket implements DatagramTransport {
 
   /** The descriptor while open (-1 once released). */
   get fd(): number {
-    return this.#fd;
+    return this.#sock.fd;
   }
 
   #headersFor(batch: DatagramBatch): Headers {
@@ -209,21 +261,8 @@ export class NativeUdpSocket implements DatagramTransport {
     return this.#errno[0]!;
   }
 
-  async #wait(events: number): Promise<void> {
-    const pollfd = events === LINUX.POLLIN ? this.#pollIn : this.#pollOut;
-    const view = new DataView(pollfd.buffer);
-    const { pollfd: l } = this.#libc.layout;
-    view.setInt32(l.fd, this.#fd, true);
-    view.setInt16(l.events, events, true);
-    view.setInt16(l.revents, 0, true);
-    this.#waits++;
-    try {
-      // Bounded, so a wait never outlives a close by more than WAIT_MS even if no wake-up comes.
-      await this.#libc.symbols.poll_wait(pollfd, 1n, WAIT_MS);
-    } finally {
-      this.#waits--;
-      if (this.#closed && this.#waits === 0) this.#release();
-    }
+  #wait(events: number): Promise<void> {
+    return this.#sock.wait(events === LINUX.POLLIN ? this.#pollIn : this.#pollOut, events);
   }
 
   async sendBatch(batch: DatagramBatch): Promise<number> {
@@ -235,9 +274,14 @@ export class NativeUdpSocket implements DatagramTransport {
     h.mode = "send";
     let sent = 0;
     while (sent < batch.count) {
-      if (this.#closed) return sent;
+      if (this.#sock.closed) return sent;
       const from = sent === 0 ? h.mmsg : h.mmsg.subarray(sent * mmsghdr.size);
-      const n = this.#libc.symbols.sendmmsg(this.#fd, from, batch.count - sent, LINUX.MSG_DONTWAIT);
+      const n = this.#libc.symbols.sendmmsg(
+        this.#sock.fd,
+        from,
+        batch.count - sent,
+        LINUX.MSG_DONTWAIT,
+      );
       if (n > 0) {
         sent += n;
         continue;
@@ -259,12 +303,12 @@ export class NativeUdpSocket implements DatagramTransport {
       h.mode = "receive";
     }
     for (;;) {
-      if (this.#closed) {
+      if (this.#sock.closed) {
         batch.count = 0;
         return 0;
       }
       const n = this.#libc.symbols.recvmmsg(
-        this.#fd,
+        this.#sock.fd,
         h.mmsg,
         batch.capacity,
         LINUX.MSG_DONTWAIT,
@@ -283,18 +327,8 @@ export class NativeUdpSocket implements DatagramTransport {
     }
   }
 
-  #release(): void {
-    if (this.#fd < 0) return;
-    this.#libc.symbols.close(this.#fd);
-    this.#fd = -1;
-  }
-
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    // Wake a pending poll (shutdown raises POLLHUP), then release the fd once none holds it.
-    this.#libc.symbols.shutdown(this.#fd, 2 /* SHUT_RDWR */);
-    if (this.#waits === 0) this.#release();
+    this.#sock.close();
   }
 
   [Symbol.dispose](): void {

@@ -4,7 +4,7 @@ import { DatagramBatch, type DatagramTransport, type Engine } from "../types.ts"
 import { denoEngine } from "../deno.ts";
 import { loadNativeEngine } from "./engine.ts";
 import { LIBC_PATHS, loadLibc } from "./libc.ts";
-import { ErrnoError } from "./udp.ts";
+import { ErrnoError, NativeUdpSocket } from "./udp.ts";
 
 const native = loadNativeEngine();
 const nativeMissing = "reason" in native;
@@ -120,6 +120,23 @@ for (const [name, engine] of engines) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "native engine: a close under a pending receive keeps the descriptor until that poll returns, then releases it",
+  ignore: nativeMissing,
+  async fn() {
+    if (!("engine" in native)) return;
+    const [a, b] = await openPair(native.engine, "127.0.0.1");
+    b.close();
+    assert(a instanceof NativeUdpSocket, "the native engine opens a NativeUdpSocket");
+    const pending = a.receiveBatch(new DatagramBatch(4, 64));
+    a.close();
+    assert(a.fd >= 0, "released while a poll still held it");
+    assertEquals(await deadline(pending, 5_000), 0);
+    assertEquals(a.fd, -1);
+  },
+});
 
 Deno.test({
   name:
