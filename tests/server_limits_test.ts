@@ -120,7 +120,8 @@ Deno.test({
         const target = `127.0.0.1:${server.port}`;
         const warm = await runNetkit(["client", "--tls", "-k", target, "--message", "warm"]);
         assertEquals(warm.code, 0, warm.stderr);
-        const baseline = await fdsFallTo(server.child.pid, 0, 300);
+        // The warm-up's socket may still be in its close_notify grace (up to 1 s): wait it out.
+        const baseline = await fdsFallTo(server.child.pid, 0, 1200);
         for (let wave = 0; wave < 3; wave++) {
           // Each client's time is counted from its own connect, as the server counts it.
           const dialedAt: number[] = [];
@@ -166,7 +167,7 @@ Deno.test({
           console.log(
             `stalled TLS wave ${wave + 1}: ${fds} server descriptors, ${baseline} before`,
           );
-          assertEquals(fds, baseline, `wave ${wave}: ${fds} descriptors open, ${baseline} before`);
+          assert(fds <= baseline, `wave ${wave}: ${fds} descriptors open, ${baseline} before`);
         }
         const after = await runNetkit([
           "client",
