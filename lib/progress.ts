@@ -21,6 +21,7 @@
 
 import { Spinner } from "@std/cli/unstable-spinner";
 import { format as formatElapsed } from "@std/fmt/duration";
+import { STOP_SIGNALS } from "./signals.ts";
 
 /** A live status line; every method is safe to call at any time, in any order. */
 export interface Progress extends Disposable {
@@ -61,8 +62,6 @@ export interface ProgressOptions {
   output?: typeof Deno.stderr;
 }
 
-const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-
 class LiveLine implements Progress {
   readonly #spinner: Spinner;
   readonly #frameMs: number;
@@ -73,7 +72,7 @@ class LiveLine implements Progress {
   #stopped = false;
   // On SIGINT/SIGTERM the line goes at once; the run (lib/stop.ts) handles the signal itself and
   // prints what it measured, which must not land behind a half-drawn line.
-  readonly #onSignal = SIGNALS.map((signal) => [signal, () => this.stop()] as const);
+  readonly #onSignal = STOP_SIGNALS.map((signal) => [signal, () => this.stop()] as const);
 
   constructor(options: ProgressOptions) {
     this.#frameMs = options.frameMs ?? 100;

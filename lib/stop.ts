@@ -21,6 +21,7 @@
  */
 
 import { stdoutClosed } from "./output.ts";
+import { STOP_SIGNALS } from "./signals.ts";
 
 /** Why a run stopped early. */
 export type StopReason = "SIGINT" | "SIGTERM" | "stdout";
@@ -30,10 +31,6 @@ export const INTERRUPTED_EXIT_CODES: Readonly<Record<"SIGINT" | "SIGTERM", numbe
   SIGINT: 130,
   SIGTERM: 143,
 };
-
-const SIGNALS: readonly ("SIGINT" | "SIGTERM")[] = Deno.build.os === "windows"
-  ? ["SIGINT"]
-  : ["SIGINT", "SIGTERM"];
 
 /** The early stop of one run: first request stops sending, a second stops waiting. */
 export class RunStop implements Disposable {
@@ -53,7 +50,7 @@ export class RunStop implements Disposable {
   /** A stop that SIGINT and SIGTERM trigger too, until disposed. */
   static onSignals(): RunStop {
     const stop = new RunStop();
-    for (const signal of SIGNALS) {
+    for (const signal of STOP_SIGNALS) {
       const listener = () => stop.stop(signal);
       Deno.addSignalListener(signal, listener);
       stop.#cleanup.push(() => Deno.removeSignalListener(signal, listener));

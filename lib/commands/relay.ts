@@ -22,8 +22,7 @@ import { Output } from "../output.ts";
 import { formatRelayEndpoint, isStream } from "../relay/address.ts";
 import { emptyRelayCounters, formatRelaySummary, relaySummaryJson } from "../relay/counters.ts";
 import { relay } from "../relay/relay.ts";
-
-const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+import { STOP_SIGNALS } from "../signals.ts";
 
 /** Relay until a signal; returns the exit code. */
 export async function runRelay(config: RelayConfig): Promise<number> {
@@ -32,7 +31,7 @@ export async function runRelay(config: RelayConfig): Promise<number> {
     if (controller.signal.aborted) Deno.exit(130); // a second signal stops at once
     controller.abort();
   };
-  for (const signal of SIGNALS) Deno.addSignalListener(signal, onSignal);
+  for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, onSignal);
   const counters = emptyRelayCounters();
   const out = new Output(config.output);
   let listening = formatRelayEndpoint(config.listen);
@@ -50,7 +49,7 @@ export async function runRelay(config: RelayConfig): Promise<number> {
       warn: logEvent,
     });
   } finally {
-    for (const signal of SIGNALS) Deno.removeSignalListener(signal, onSignal);
+    for (const signal of STOP_SIGNALS) Deno.removeSignalListener(signal, onSignal);
   }
   const kind = isStream(config.listen) ? "stream" : "datagram";
   if (config.output === "text") {

@@ -25,8 +25,7 @@ import { logEvent, logLine } from "../io.ts";
 import { Output } from "../output.ts";
 import { countStates, type PortResult, scanPorts } from "../scan/scan.ts";
 import { formatCount } from "../units.ts";
-
-const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+import { STOP_SIGNALS } from "../signals.ts";
 
 /** Scan; returns 0 when a port is open, 1 when none is. */
 export async function runScan(config: ScanConfig): Promise<number> {
@@ -40,7 +39,7 @@ export async function runScan(config: ScanConfig): Promise<number> {
     if (stop.signal.aborted) Deno.exit(130);
     stop.abort();
   };
-  for (const signal of SIGNALS) Deno.addSignalListener(signal, onSignal);
+  for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, onSignal);
   const line = (r: PortResult) =>
     `${config.proto} ${formatHost(address, r.port)} ${r.state} (${r.ms.toFixed(2)} ms)`;
   let result;
@@ -60,7 +59,7 @@ export async function runScan(config: ScanConfig): Promise<number> {
       },
     });
   } finally {
-    for (const signal of SIGNALS) Deno.removeSignalListener(signal, onSignal);
+    for (const signal of STOP_SIGNALS) Deno.removeSignalListener(signal, onSignal);
   }
   const counts = countStates(result.ports);
   const seconds = result.elapsedMs / 1000;

@@ -24,8 +24,7 @@ import { engineChoiceOf } from "../privileges.ts";
 import { formatCount } from "../units.ts";
 import { formatSummary, serve } from "../server/serve.ts";
 import { readTerminalFacts, styleFor } from "../terminal.ts";
-
-const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+import { STOP_SIGNALS } from "../signals.ts";
 
 /** Serve until a signal (or `--once`); returns the exit code. */
 export async function runServer(config: ServerConfig): Promise<number> {
@@ -35,7 +34,7 @@ export async function runServer(config: ServerConfig): Promise<number> {
     if (controller.signal.aborted) Deno.exit(130);
     controller.abort();
   };
-  for (const signal of SIGNALS) Deno.addSignalListener(signal, onSignal);
+  for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, onSignal);
   try {
     // Throughput tests' UDP ports (echo and discard over TCP) run on an engine; chat never does.
     const engine = engineChoiceOf(config) === undefined
@@ -63,6 +62,6 @@ export async function runServer(config: ServerConfig): Promise<number> {
     logLine(formatSummary(summary, styleFor("text", readTerminalFacts(), "stderr")));
     return 0;
   } finally {
-    for (const signal of SIGNALS) Deno.removeSignalListener(signal, onSignal);
+    for (const signal of STOP_SIGNALS) Deno.removeSignalListener(signal, onSignal);
   }
 }
