@@ -441,16 +441,7 @@ export class Iperf3Server {
       await writeAll(
         conn,
         encodeJson(buildResults(
-          test.streams.map((s) => ({
-            id: s.id,
-            bytes: s.measuredBytes,
-            retransmits: -1,
-            jitter: s.sender ? 0 : s.jitter.jitterMs / 1000,
-            errors: s.sender ? 0 : s.iperfErrors,
-            packets: s.sender ? s.count : s.highestCount,
-            startTime: 0,
-            endTime: s.seconds,
-          })),
+          test.streams.map((s) => s.result(s.seconds)),
           params.reverse || params.bidirectional ? 0 : -1,
         )),
       );
