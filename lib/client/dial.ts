@@ -23,6 +23,7 @@ import {
   wildcardFor,
 } from "../address.ts";
 import { deadline } from "../deadline.ts";
+import type { DatagramTransport, Engine, HostPort } from "../engine/types.ts";
 import { formatDuration } from "../duration.ts";
 import { closedWithoutReply, fromSystemError, NetkitError } from "../errors.ts";
 import { isClosedError } from "../io.ts";
@@ -203,6 +204,30 @@ export async function openDatagram(endpoint: IpEndpoint): Promise<DatagramPeer> 
   } catch (err) {
     throw fromSystemError(err, "open a UDP socket for", where);
   }
+}
+
+/**
+ * Open `engine`'s UDP socket connected to `remote` (the resolved `endpoint`),
+ * bound to the endpoint's `--source` address and port if it names them.
+ */
+export function openEngineDatagram(
+  engine: Engine,
+  endpoint: IpEndpoint,
+  remote: HostPort,
+  where: string,
+): Promise<DatagramTransport> {
+  const source = endpoint.source;
+  return engine.open({
+    remote,
+    ...(source && {
+      local: {
+        hostname: source.hostname ?? wildcardFor(remote.hostname),
+        port: source.port ?? 0,
+      },
+    }),
+  }).catch((err) => {
+    throw fromSystemError(err, "open a UDP socket for", where);
+  });
 }
 
 /**

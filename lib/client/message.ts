@@ -31,7 +31,7 @@ import { formatEndpoint } from "../address.ts";
 import type { MessageConfig } from "../config.ts";
 import { deadline } from "../deadline.ts";
 import { formatDuration } from "../duration.ts";
-import { closedWithoutReply, fromSystemError, NetkitError } from "../errors.ts";
+import { closedWithoutReply, NetkitError } from "../errors.ts";
 import { isClosedError, writeAll } from "../io.ts";
 import type { EngineSelection } from "../engine/select.ts";
 import { DatagramBatch, type DatagramTransport, type HostPort } from "../engine/types.ts";
@@ -44,6 +44,7 @@ import {
   isPortUnreachable,
   nothingListensOnUdp,
   openDatagram,
+  openEngineDatagram,
   resolve,
   type StreamConn,
 } from "./dial.ts";
@@ -182,18 +183,7 @@ async function exchangeOne(
       if (engine !== undefined && engine.name !== "deno") {
         const address = await resolve(endpoint, where);
         const remote = { hostname: address, port: endpoint.port };
-        const source = endpoint.source;
-        using socket = await engine.open({
-          remote,
-          ...(source && {
-            local: {
-              hostname: source.hostname ?? (address.includes(":") ? "::" : "0.0.0.0"),
-              port: source.port ?? 0,
-            },
-          }),
-        }).catch((err) => {
-          throw fromSystemError(err, "open a UDP socket for", where);
-        });
+        using socket = await openEngineDatagram(engine, endpoint, remote, where);
         options.onOpen?.(connection);
         await engineExchange(socket, remote);
         return;

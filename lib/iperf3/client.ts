@@ -420,16 +420,7 @@ export async function runIperf3Client(
 
 function encodeResultsDoc(streams: Iperf3Stream[], end: number): Uint8Array {
   const doc = buildResults(
-    streams.map((s) => ({
-      id: s.id,
-      bytes: s.measuredBytes,
-      retransmits: -1,
-      jitter: s.sender ? 0 : s.jitter.jitterMs / 1000,
-      errors: s.sender ? 0 : s.iperfErrors,
-      packets: s.sender ? s.count : s.highestCount,
-      startTime: 0,
-      endTime: ((s.endedAt || end) - s.startedAt) / 1000,
-    })),
+    streams.map((s) => s.result(((s.endedAt || end) - s.startedAt) / 1000)),
     -1,
   );
   return encodeJson(doc);

@@ -38,7 +38,7 @@
 
 import { delay } from "@std/async/delay";
 import { formatAddr } from "../address.ts";
-import type { TestMemory } from "../throughput/hub.ts";
+import { type TestMemory, watchStall } from "../throughput/hub.ts";
 import { closeQuietly, writeAll } from "../io.ts";
 import { Iperf3Stream, receiveTcp, sendTcp, sendUdp, wallMs } from "./streams.ts";
 import {
@@ -67,8 +67,6 @@ import {
 export const SETUP_TIMEOUT_MS = 10_000;
 /** How long past its duration and warm-up a test may run before the server ends it. */
 export const TEST_GRACE_MS = 10_000;
-/** A running test whose bytes stop moving this long is ended (its client is gone). */
-const STALL_MS = 3000;
 /** How long a UDP receiver keeps reading queued datagrams after TEST_END. */
 const UDP_DRAIN_MS = 200;
 /** Receive buffer of a TCP data stream. */
@@ -394,19 +392,7 @@ export class Iperf3Server {
         : undefined;
       // A client that vanishes stops moving bytes: end its test within seconds.
       const gapMs = params.bandwidth > 0 ? (size * 8 * 1000) / params.bandwidth : 0;
-      const stallMs = Math.max(STALL_MS, 3 * gapMs);
-      let lastBytes = -1;
-      let lastMove = performance.now();
-      const watchdog = setInterval(() => {
-        const bytes = test.bytes;
-        const now = performance.now();
-        if (bytes !== lastBytes) {
-          lastBytes = bytes;
-          lastMove = now;
-        } else if (now - lastMove > stallMs) {
-          test.stop.abort(`no data moved for ${Math.round(stallMs / 1000)} s: client gone`);
-        }
-      }, 250);
+      const watchdog = watchStall(() => test.bytes, gapMs, test.stop);
       let state: number | null;
       try {
         state = await said;
@@ -441,16 +427,7 @@ export class Iperf3Server {
       await writeAll(
         conn,
         encodeJson(buildResults(
-          test.streams.map((s) => ({
-            id: s.id,
-            bytes: s.measuredBytes,
-            retransmits: -1,
-            jitter: s.sender ? 0 : s.jitter.jitterMs / 1000,
-            errors: s.sender ? 0 : s.iperfErrors,
-            packets: s.sender ? s.count : s.highestCount,
-            startTime: 0,
-            endTime: s.seconds,
-          })),
+          test.streams.map((s) => s.result(s.seconds)),
           params.reverse || params.bidirectional ? 0 : -1,
         )),
       );

@@ -25,7 +25,13 @@ import { isClosedError, writeAll } from "../io.ts";
 import { waitUntil } from "../pace.ts";
 import { JitterEstimator } from "../stats/jitter.ts";
 import { SequenceTracker } from "../stats/sequence_tracker.ts";
-import { readUdpHeader, streamId, type UdpHeader, writeUdpHeader } from "./wire.ts";
+import {
+  readUdpHeader,
+  streamId,
+  type StreamResult,
+  type UdpHeader,
+  writeUdpHeader,
+} from "./wire.ts";
 
 /** Wall-clock milliseconds, as iperf3 stamps its datagrams. */
 export function wallMs(): number {
@@ -105,6 +111,20 @@ export class Iperf3Stream {
   get seconds(): number {
     if (this.startedAt === 0) return 0;
     return ((this.endedAt || performance.now()) - this.startedAt) / 1000;
+  }
+
+  /** This stream's entry in a results document, measured over `endTime` seconds. */
+  result(endTime: number): StreamResult {
+    return {
+      id: this.id,
+      bytes: this.measuredBytes,
+      retransmits: -1,
+      jitter: this.sender ? 0 : this.jitter.jitterMs / 1000,
+      errors: this.sender ? 0 : this.iperfErrors,
+      packets: this.sender ? this.count : this.highestCount,
+      startTime: 0,
+      endTime,
+    };
   }
 
   /** UDP receiver: distinct datagrams received after the warm-up. */

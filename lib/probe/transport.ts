@@ -30,6 +30,7 @@ import {
   ensureUdpListener,
   isPortUnreachable,
   nothingListensOnUdp,
+  openEngineDatagram,
   resolve,
 } from "../client/dial.ts";
 import { denoEngine } from "../engine/deno.ts";
@@ -40,7 +41,6 @@ import {
   type EngineUse,
   TCP_ENGINE_USE,
 } from "../engine/types.ts";
-import { fromSystemError } from "../errors.ts";
 import { formatEndpoint } from "../address.ts";
 import { isClosedError, writeAll } from "../io.ts";
 import { ProbeStreamFramer } from "./codec.ts";
@@ -112,18 +112,7 @@ export async function openProbeTransport(
       // The native engine's connected socket reports ICMP port unreachable itself (any host).
       const remote = { hostname: address, port: endpoint.port };
       if (engine.name === "deno") ensureUdpListener({ transport: "udp", ...remote });
-      const source = endpoint.source;
-      const socket = await engine.open({
-        remote,
-        ...(source && {
-          local: {
-            hostname: source.hostname ?? (address.includes(":") ? "::" : "0.0.0.0"),
-            port: source.port ?? 0,
-          },
-        }),
-      }).catch((err) => {
-        throw fromSystemError(err, "open a UDP socket for", where);
-      });
+      const socket = await openEngineDatagram(engine, endpoint, remote, where);
       return new UdpProbeTransport(socket, size, reason, remote);
     }
     default: {

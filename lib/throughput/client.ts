@@ -398,6 +398,15 @@ export async function runThroughput(
       receivedBytes: receivedBytes(tcpReceivers, udpReceivers),
       seconds: (performance.now() - start) / 1000,
     });
+    // What an early end still reports: the client's own counts, no exchanged figures.
+    const partialResult = (): ThroughputResult => ({
+      plan,
+      up: undefined,
+      down: undefined,
+      elapsedS: (performance.now() - start) / 1000,
+      interrupted: signal?.aborted === true,
+      clientOnly: clientOnly(),
+    });
     try {
       const senders: Promise<SentFigures>[] = [];
       const receivers: Promise<void>[] = [];
@@ -444,14 +453,7 @@ export async function runThroughput(
         const now = options.now;
         server = await abortable(expect("report", plan.timeoutMs + 2000), now);
       } catch (err) {
-        const partial: ThroughputResult = {
-          plan,
-          up: undefined,
-          down: undefined,
-          elapsedS: (performance.now() - start) / 1000,
-          interrupted: signal?.aborted === true,
-          clientOnly: clientOnly(),
-        };
+        const partial = partialResult();
         // Told to stop waiting (a second Ctrl-C): what the client counted is the report.
         if (err === STOPPED_WAITING) return partial;
         if (err instanceof NetkitError && (err.kind === "network" || signal?.aborted)) {
@@ -496,17 +498,7 @@ export async function runThroughput(
         ? err
         : undefined;
       if (error === undefined) throw err;
-      throw new PartialRunError(
-        error,
-        {
-          plan,
-          up: undefined,
-          down: undefined,
-          elapsedS: (performance.now() - start) / 1000,
-          interrupted: signal?.aborted === true,
-          clientOnly: clientOnly(),
-        } satisfies ThroughputResult,
-      );
+      throw new PartialRunError(error, partialResult());
     } finally {
       clearInterval(progressTimer);
       flush();

@@ -71,6 +71,30 @@ export const TEST_GRACE_MS = 10_000;
 const SETUP_TIMEOUT_MS = 10_000;
 /** A running test whose bytes stop moving this long is ended (its client is gone). */
 const STALL_MS = 3000;
+
+/**
+ * End a test (abort `stop`) whose `moved()` byte count has not changed for 3 s, or three
+ * datagram gaps (`gapMs`) if longer: its client is gone. Returns the interval to clear.
+ */
+export function watchStall(
+  moved: () => number,
+  gapMs: number,
+  stop: AbortController,
+): ReturnType<typeof setInterval> {
+  const stallMs = Math.max(STALL_MS, 3 * gapMs);
+  let lastBytes = -1;
+  let lastMove = performance.now();
+  return setInterval(() => {
+    const bytes = moved();
+    const now = performance.now();
+    if (bytes !== lastBytes) {
+      lastBytes = bytes;
+      lastMove = now;
+    } else if (now - lastMove > stallMs) {
+      stop.abort(`no data moved for ${Math.round(stallMs / 1000)} s: client gone`);
+    }
+  }, 250);
+}
 /** How long the server waits for the client's report once its own senders are done. */
 const REPORT_TIMEOUT_MS = 5000;
 /** How long UDP receivers wait for `end` datagrams after the duration. */
@@ -442,19 +466,11 @@ export class ThroughputHub {
     // What the server sends counts only once the client reports having received it: a flow
     // nobody receives (or a victim's) is stopped however fast the server could send.
     const gapMs = r.bitrate > 0 ? (r.size * 8 * 1000) / r.bitrate : 0;
-    const stallMs = Math.max(STALL_MS, 3 * gapMs);
-    let lastBytes = -1;
-    let lastMove = performance.now();
-    const watchdog = setInterval(() => {
-      const bytes = (sending ? test.acked : 0) + (receiving ? test.receivedBytes : 0);
-      const now = performance.now();
-      if (bytes !== lastBytes) {
-        lastBytes = bytes;
-        lastMove = now;
-      } else if (now - lastMove > stallMs) {
-        test.stop.abort(`no data moved for ${Math.round(stallMs / 1000)} s: client gone`);
-      }
-    }, 250);
+    const watchdog = watchStall(
+      () => (sending ? test.acked : 0) + (receiving ? test.receivedBytes : 0),
+      gapMs,
+      test.stop,
+    );
     // A client stopped early (Ctrl-C) reports before the duration is over: its report
     // ends this side's sending too, so both ends' figures of what ran are exchanged.
     const reported = new AbortController();
