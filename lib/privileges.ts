@@ -41,7 +41,13 @@ import type { Config } from "./config.ts";
 import { LIBC_PATHS } from "./engine/native/libc.ts";
 import { RUN_PATHS } from "./lab/programs.ts";
 import { loadNativeEngine } from "./engine/native/engine.ts";
-import type { EngineChoice } from "./engine/select.ts";
+import {
+  type EngineChoice,
+  type EngineSelection,
+  formatSelection,
+  selectEngine,
+} from "./engine/select.ts";
+import { logEvent } from "./io.ts";
 import { readTlsFiles } from "./tls_files.ts";
 import { openKernelCounters } from "./udp_counters.ts";
 import { openReportFile } from "./report/file.ts";
@@ -234,6 +240,18 @@ export function engineChoiceOf(config: Config): EngineChoice | undefined {
     return config.plan.engine ?? "auto";
   }
   return undefined;
+}
+
+/**
+ * The engine `config`'s run moves its UDP through ({@linkcode engineChoiceOf}),
+ * chosen once and, with `-v`, logged; `undefined` when it uses none.
+ */
+export function selectEngineOf(config: Config): EngineSelection | undefined {
+  const choice = engineChoiceOf(config);
+  if (choice === undefined) return undefined;
+  const selection = selectEngine(choice);
+  if ("verbose" in config && config.verbose) logEvent(formatSelection(selection));
+  return selection;
 }
 
 /** Whether `config`'s run will use the native engine (it loads libc to find out, once). */
