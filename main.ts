@@ -21,10 +21,7 @@ import type { Config } from "./lib/config.ts";
 import { exitCodeOf, formatError } from "./lib/errors.ts";
 import { logEvent, logLine, writeText } from "./lib/io.ts";
 import { Output } from "./lib/output.ts";
-import { dropPrivileges, formatPrivileges } from "./lib/privileges.ts";
-import { readTlsFiles } from "./lib/tls_files.ts";
-import { openKernelCounters } from "./lib/udp_counters.ts";
-import { openReportFile } from "./lib/report/file.ts";
+import { dropPrivileges, formatPrivileges, prepareForDrop } from "./lib/privileges.ts";
 
 type Runner<C extends Config> = (config: C) => Promise<number>;
 
@@ -62,12 +59,7 @@ export async function main(args: readonly string[]): Promise<number> {
   try {
     const run = await COMMANDS[parsed.command]() as Runner<Config>;
     // Read every file the command names, then give up what it does not need.
-    const config = await openReportFile(await readTlsFiles(parsed));
-    openKernelCounters(); // /proc/net needs every permission: open it before any is dropped
-    if (config.command === "client" && config.action === "probe") {
-      // A UDP ping-pong's Worker module is read before read is dropped.
-      await (await import("./lib/probe/pingpong.ts")).preparePingPong(config);
-    }
+    const config = await prepareForDrop(parsed);
     const privileges = dropPrivileges(config);
     if ("verbose" in config && config.verbose) logEvent(formatPrivileges(privileges));
     return await run(config);

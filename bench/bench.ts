@@ -1591,37 +1591,20 @@ async function main(): Promise<number> {
       1,
       haveIperf,
     ),
-    ...(["native", "deno"] as const).map((engine) =>
+    // The pinned ping-pong rows: [label, sample, placement], all against sockperf's p50.
+    ...([
+      ["UDP ping-pong 64 B, RTT p50, --engine native", "pp_udp_native", ACROSS],
+      ["UDP ping-pong 64 B, RTT p50, --engine deno", "pp_udp_deno", ACROSS],
+      ["UDP ping-pong 64 B, RTT p50, --engine native", "pp_udp_native_same", SAME],
+      ["TCP ping-pong 64 B, RTT p50", "pp_tcp_across", ACROSS],
+      ["TCP ping-pong 64 B, RTT p50", "pp_tcp_same", SAME],
+    ] as const).map(([label, key, cpus]) =>
       row(
-        `UDP ping-pong 64 B, RTT p50, --engine ${engine}, ${placementText(ACROSS)}`,
+        `${label}, ${placementText(cpus)}`,
         "µs",
         "sockperf",
-        pick(`pp_udp_${engine}`, "netkit", "p50us"),
-        pick(`pp_udp_${engine}`, "anchor", "p50us"),
-        "≤ 1.1x sockperf",
-        (r) => r <= 1.1,
-        1,
-        haveSockperf,
-      )
-    ),
-    row(
-      `UDP ping-pong 64 B, RTT p50, --engine native, ${placementText(SAME)}`,
-      "µs",
-      "sockperf",
-      pick("pp_udp_native_same", "netkit", "p50us"),
-      pick("pp_udp_native_same", "anchor", "p50us"),
-      "≤ 1.1x sockperf",
-      (r) => r <= 1.1,
-      1,
-      haveSockperf,
-    ),
-    ...([["across", ACROSS], ["same", SAME]] as const).map(([where, cpus]) =>
-      row(
-        `TCP ping-pong 64 B, RTT p50, ${placementText(cpus)}`,
-        "µs",
-        "sockperf",
-        pick(`pp_tcp_${where}`, "netkit", "p50us"),
-        pick(`pp_tcp_${where}`, "anchor", "p50us"),
+        pick(key, "netkit", "p50us"),
+        pick(key, "anchor", "p50us"),
         "≤ 1.1x sockperf",
         (r) => r <= 1.1,
         1,

@@ -41,7 +41,16 @@ import type { Config } from "./config.ts";
 import { LIBC_PATHS } from "./engine/native/libc.ts";
 import { RUN_PATHS } from "./lab/programs.ts";
 import { loadNativeEngine } from "./engine/native/engine.ts";
-import type { EngineChoice } from "./engine/select.ts";
+import {
+  type EngineChoice,
+  type EngineSelection,
+  formatSelection,
+  selectEngine,
+} from "./engine/select.ts";
+import { logEvent } from "./io.ts";
+import { readTlsFiles } from "./tls_files.ts";
+import { openKernelCounters } from "./udp_counters.ts";
+import { openReportFile } from "./report/file.ts";
 
 /** The Deno permissions a command can keep or lose (`import` and hrtime stay as granted). */
 export type PermissionName = "net" | "read" | "write" | "ffi" | "run" | "env" | "sys";
@@ -233,6 +242,18 @@ export function engineChoiceOf(config: Config): EngineChoice | undefined {
   return undefined;
 }
 
+/**
+ * The engine `config`'s run moves its UDP through ({@linkcode engineChoiceOf}),
+ * chosen once and, with `-v`, logged; `undefined` when it uses none.
+ */
+export function selectEngineOf(config: Config): EngineSelection | undefined {
+  const choice = engineChoiceOf(config);
+  if (choice === undefined) return undefined;
+  const selection = selectEngine(choice);
+  if ("verbose" in config && config.verbose) logEvent(formatSelection(selection));
+  return selection;
+}
+
 /** Whether `config`'s run will use the native engine (it loads libc to find out, once). */
 function usesNativeEngine(
   config: Config,
@@ -240,6 +261,23 @@ function usesNativeEngine(
 ): boolean {
   const choice = engineChoiceOf(config);
   return choice !== undefined && choice !== "deno" && "engine" in loadNative();
+}
+
+/**
+ * Everything a run must do while it still holds every permission, in one
+ * place: read --cert/--key/--ca, open the --report file, open /proc/net's
+ * counters, and start a UDP ping-pong's Worker (its module is read from disk).
+ * Returns the config with the files' contents; call once, just before
+ * {@linkcode dropPrivileges}.
+ */
+export async function prepareForDrop(parsed: Config): Promise<Config> {
+  const config = await openReportFile(await readTlsFiles(parsed));
+  openKernelCounters(); // /proc/net needs every permission: open it before any is dropped
+  if (config.command === "client" && config.action === "probe") {
+    // Imported here only, so other commands never load the probe code.
+    await (await import("./probe/pingpong.ts")).preparePingPong(config);
+  }
+  return config;
 }
 
 /** What {@linkcode dropPrivileges} did. */

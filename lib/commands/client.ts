@@ -16,7 +16,7 @@
  */
 
 import { exchangeMessages } from "../client/message.ts";
-import { formatSelection, selectEngine } from "../engine/select.ts";
+import { selectEngineOf } from "../privileges.ts";
 import { pipe } from "../client/pipe.ts";
 import type { ClientConfig, MessageConfig } from "../config.ts";
 import { formatDuration } from "../duration.ts";
@@ -54,10 +54,7 @@ async function runMessages(config: MessageConfig): Promise<number> {
   const out = writeStdout;
   // A closed stdout stops the exchange and ends the run quietly.
   using stop = new RunStop();
-  const engine = config.endpoint.transport === "udp"
-    ? selectEngine(config.engine ?? "auto")
-    : undefined;
-  if (engine && config.verbose) logEvent(formatSelection(engine));
+  const engine = selectEngineOf(config);
   const result = await exchangeMessages(config, {
     signal: stop.signal,
     ...(engine && { engine }),

@@ -103,7 +103,7 @@ export const DEMO_PHASES: readonly ComparePhase[] = [
  * learner sees is the path's doing, not an overrun receiver; a long timeout,
  * since TCP recovers from loss by retransmitting, with backoff.
  */
-export const LAB_PHASE: ComparePhase = {
+const LAB_PHASE: ComparePhase = {
   name: "impaired",
   description: "3,000 probes of 64 B at 1,000/s over the impaired path",
   workload: {

@@ -40,7 +40,7 @@ import {
 } from "../lab/namespace.ts";
 
 /** Where the lab's own echo server listens, inside the namespace: netkit client's default. */
-export const LAB_SERVER_PORT = 5050;
+const LAB_SERVER_PORT = 5050;
 
 /** Run the lab; returns the command's exit code. */
 export async function runLab(config: LabConfig): Promise<number> {

@@ -17,8 +17,7 @@
 
 import type { ProbeConfig } from "../config.ts";
 import { type NetkitError, PartialRunError } from "../errors.ts";
-import { formatSelection, selectEngine } from "../engine/select.ts";
-import { logEvent } from "../io.ts";
+import { selectEngineOf } from "../privileges.ts";
 import { Output } from "../output.ts";
 import {
   formatInterval,
@@ -58,8 +57,7 @@ export async function runProbeCommand(config: ProbeConfig): Promise<number> {
     let headed = false;
     const glyphs = out.chartGlyphs(!config.noChart);
     const series = config.report || glyphs ? new ProbeSeries(transport) : undefined;
-    const engine = transport === "udp" ? selectEngine(config.engine ?? "auto") : undefined;
-    if (engine && config.verbose) logEvent(formatSelection(engine));
+    const engine = selectEngineOf(config);
     let report: ProbeReport;
     let error: NetkitError | undefined;
     try {

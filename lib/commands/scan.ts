@@ -20,8 +20,8 @@
 import { formatHost, type IpEndpoint } from "../address.ts";
 import { resolve } from "../client/dial.ts";
 import type { ScanConfig } from "../config.ts";
-import { formatSelection, selectEngine } from "../engine/select.ts";
-import { logEvent, logLine } from "../io.ts";
+import { selectEngineOf } from "../privileges.ts";
+import { logLine } from "../io.ts";
 import { Output } from "../output.ts";
 import { countStates, type PortResult, scanPorts } from "../scan/scan.ts";
 import { formatCount } from "../units.ts";
@@ -32,8 +32,7 @@ export async function runScan(config: ScanConfig): Promise<number> {
   const endpoint: IpEndpoint = { transport: config.proto, hostname: config.host, port: 0 };
   const address = await resolve(endpoint);
   const out = new Output(config.output);
-  const engine = config.proto === "udp" ? selectEngine(config.engine ?? "auto") : undefined;
-  if (engine && config.verbose) logEvent(formatSelection(engine));
+  const engine = selectEngineOf(config);
   const stop = new AbortController();
   const onSignal = () => {
     if (stop.signal.aborted) Deno.exit(130);

@@ -19,8 +19,7 @@
 import { formatEndpoint, formatHost } from "../address.ts";
 import type { ServerConfig } from "../config.ts";
 import { logEvent, logLine, writeText } from "../io.ts";
-import { formatSelection, selectEngine } from "../engine/select.ts";
-import { engineChoiceOf } from "../privileges.ts";
+import { selectEngineOf } from "../privileges.ts";
 import { formatCount } from "../units.ts";
 import { formatSummary, serve } from "../server/serve.ts";
 import { readTerminalFacts, styleFor } from "../terminal.ts";
@@ -37,10 +36,7 @@ export async function runServer(config: ServerConfig): Promise<number> {
   for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, onSignal);
   try {
     // Throughput tests' UDP ports (echo and discard over TCP) run on an engine; chat never does.
-    const engine = engineChoiceOf(config) === undefined
-      ? undefined
-      : selectEngine(config.engine ?? "auto");
-    if (engine && config.verbose) logEvent(formatSelection(engine));
+    const engine = selectEngineOf(config);
     const summary = await serve(config, {
       ...(engine && { engine: engine.engine }),
       signal: controller.signal,

@@ -22,8 +22,7 @@
 
 import type { ThroughputConfig, ThroughputPlan } from "../config.ts";
 import { PartialRunError } from "../errors.ts";
-import { formatSelection, selectEngine } from "../engine/select.ts";
-import { logEvent } from "../io.ts";
+import { selectEngineOf } from "../privileges.ts";
 import { Output } from "../output.ts";
 import type { Progress } from "../progress.ts";
 import { RunStop } from "../stop.ts";
@@ -55,9 +54,7 @@ export async function runThroughputCommand(config: ThroughputConfig): Promise<nu
   try {
     using progress = out.progress();
     const intervals: ThroughputInterval[] = [];
-    const udp = config.plan.proto === "udp";
-    const engine = udp ? selectEngine(config.plan.engine ?? "auto") : undefined;
-    if (engine && config.verbose) logEvent(formatSelection(engine));
+    const engine = selectEngineOf(config);
     const result = await runThroughput(config.plan, {
       ...(engine && { engine }),
       ...following(config.plan, out, progress, stop, (interval) => {

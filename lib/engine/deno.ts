@@ -88,7 +88,12 @@ class DenoUdpSocket implements DatagramTransport {
         throw err;
       }
       const addr = from as Deno.NetAddr;
-      if (addr.port !== this.#remote.port || !sameHost(addr.hostname, this.#remote.hostname)) {
+      // The peer's own spelling compares without allocating; sameHost only for another one.
+      if (
+        addr.port !== this.#remote.port ||
+        (addr.hostname !== this.#remote.hostname &&
+          !sameHost(addr.hostname, this.#remote.hostname))
+      ) {
         continue; // not our peer: a connected socket never sees it
       }
       batch.lengths[0] = data.length;

@@ -53,7 +53,7 @@ function cannot(message: string): NetkitError {
  * compiled binary; under `deno run`, the same permission set (`-P=netkit`
  * from the deno.json beside main.ts) and the same main module.
  */
-export function selfArgs(): string[] {
+function selfArgs(): string[] {
   if (Deno.build.standalone) return [];
   const main = Deno.mainModule;
   if (!main.startsWith("file:")) {

@@ -25,6 +25,7 @@
 import type { Config, ReportTarget } from "../config.ts";
 import { NetkitError, systemDetail } from "../errors.ts";
 import { renderHtml, type ReportMeta } from "./html.ts";
+import { writeAll } from "@std/io/write-all";
 
 function hostName(): string {
   try {
@@ -67,9 +68,7 @@ export async function writeReport(target: ReportTarget, html: string): Promise<v
   });
   try {
     await file.truncate(0);
-    const bytes = new TextEncoder().encode(html);
-    let off = 0;
-    while (off < bytes.length) off += await file.write(bytes.subarray(off));
+    await writeAll(file, new TextEncoder().encode(html));
   } finally {
     file.close();
   }

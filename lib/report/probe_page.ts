@@ -45,7 +45,7 @@ function mid(b: { startS: number; endS: number }): number {
 }
 
 /** The three charts of a probe run: RTT over time, RTT distribution, loss per interval. */
-export function probeCharts(id: string, runs: readonly ProbeRunData[]): string[] {
+function probeCharts(id: string, runs: readonly ProbeRunData[]): string[] {
   const lines: LineSeries[] = [];
   const markers: MarkerRow[] = [];
   for (const { series } of runs) {
@@ -121,7 +121,7 @@ export function probeCharts(id: string, runs: readonly ProbeRunData[]): string[]
 }
 
 /** The table of one or two runs, side by side. */
-export function probeTable(runs: readonly ProbeRunData[]): { head: string[]; rows: string[][] } {
+function probeTable(runs: readonly ProbeRunData[]): { head: string[]; rows: string[][] } {
   const r = runs.map((x) => x.report);
   const row = (label: string, f: (p: ProbeReport) => string) => [label, ...r.map(f)];
   return {

@@ -89,7 +89,7 @@ export interface ProbeSeriesOptions {
 }
 
 /** Percentiles of the distribution curve: dense near the tail. */
-export const CURVE_PERCENTILES: readonly number[] = [
+const CURVE_PERCENTILES: readonly number[] = [
   0,
   1,
   2,

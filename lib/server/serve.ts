@@ -101,7 +101,7 @@ const REQUEST_TIMEOUT_MS = 30_000;
  * `performance.now()` from the last activity the sweeper could have missed) and at most two
  * periods late, so at most a tenth of the timeout and half a second (see README).
  */
-export function sweepPeriodMs(timeoutsMs: number[]): number {
+function sweepPeriodMs(timeoutsMs: number[]): number {
   const shortest = Math.min(...timeoutsMs.filter((t) => t > 0));
   return Math.max(10, Math.min(250, shortest / 20));
 }

@@ -25,7 +25,7 @@ import { NativeUdpListener } from "./listener.ts";
 let shared: Libc | { reason: string } | undefined;
 
 /** The native engine over `libc`. */
-export function nativeEngine(libc: Libc): Engine {
+function nativeEngine(libc: Libc): Engine {
   return {
     name: "native",
     // Through the executor, so a failure to open rejects instead of throwing.
