@@ -594,6 +594,19 @@ Deno.test({
   },
 });
 
+/** `netkit args` as a child with piped output, killed if it has not ended within 15 s. */
+function spawnBounded(args: string[]): Deno.ChildProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...NETKIT_RUN, ...args],
+    cwd: ROOT_DIR,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  child.status.finally(() => clearTimeout(killer));
+  return child;
+}
+
 Deno.test({
   name:
     "Ctrl-C during netkit client --iperf3 ends the test early with both sides' figures, marked interrupted, exit 130",
@@ -601,25 +614,18 @@ Deno.test({
   async fn() {
     const { peer, port } = await iperf3Server("-1");
     await using _ = peer;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        ...NETKIT_RUN,
-        "client",
-        "--throughput",
-        "--iperf3",
-        "127.0.0.1",
-        String(port),
-        "-t",
-        "20",
-        "-i",
-        "0.2",
-        "--json-stream",
-      ],
-      cwd: ROOT_DIR,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    const child = spawnBounded([
+      "client",
+      "--throughput",
+      "--iperf3",
+      "127.0.0.1",
+      String(port),
+      "-t",
+      "20",
+      "-i",
+      "0.2",
+      "--json-stream",
+    ]);
     const lines: string[] = [];
     let pending = "";
     const decoder = new TextDecoder();
@@ -633,7 +639,6 @@ Deno.test({
       }
     }
     const status = await child.status;
-    clearTimeout(killer);
     await child.stderr.cancel();
     assertEquals(status.code, 130);
     const end = JSON.parse(lines.at(-1)!) as {
@@ -677,17 +682,10 @@ Deno.test({
   async fn() {
     const { peer, port } = await iperf3Server("-1");
     await using _ = peer;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        ...NETKIT_RUN,
-        ...["client", "--throughput", "--iperf3", "127.0.0.1", String(port), "-t", "20"],
-        ...["-i", "0.2"],
-      ],
-      cwd: ROOT_DIR,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    const child = spawnBounded([
+      ...["client", "--throughput", "--iperf3", "127.0.0.1", String(port), "-t", "20"],
+      ...["-i", "0.2"],
+    ]);
     const stderr = new Response(child.stderr).text();
     let text = "";
     const decoder = new TextDecoder();
@@ -697,7 +695,6 @@ Deno.test({
       if (before === 0 && text.includes("\n")) Deno.kill(peer.pid, "SIGKILL"); // data flows
     }
     const status = await child.status;
-    clearTimeout(killer);
     assertEquals(status.code, 1);
     assertMatch(text, /the server's figures never arrived; this client counted in/);
     assertMatch(
