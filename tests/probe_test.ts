@@ -78,6 +78,15 @@ async function udpProbe(engine: EngineName, port: number, flags: string[]): Prom
   return report;
 }
 
+/** All `count` probes of `report` came back: none lost or malformed, and round trips measured. */
+function assertAllEchoed(report: ProbeJson, count: number): void {
+  assertEquals(report.sent, count);
+  assertEquals(report.received, count);
+  assertEquals(report.lost, 0);
+  assertEquals(report.malformed, 0);
+  assert(report.rtt_ms.p50 !== null && report.rtt_ms.max !== null);
+}
+
 // ---------------------------------------------------------------------------
 // UDP through the impairing relay
 // ---------------------------------------------------------------------------
@@ -292,11 +301,7 @@ engineTest(
       "--timeout",
       "2s",
     ]);
-    assertEquals(report.sent, count);
-    assertEquals(report.received, count);
-    assertEquals(report.lost, 0);
-    assertEquals(report.malformed, 0);
-    assert(report.rtt_ms.p50 !== null && report.rtt_ms.max !== null);
+    assertAllEchoed(report, count);
     // Probe k+1 never left before echo k came back through the relay.
     const expected = Array.from({ length: count }, (_, i) => [`S${i}`, `C${i}`]).flat();
     assertEquals(order, expected);
@@ -602,11 +607,7 @@ Deno.test("tcp probe with --outstanding 1 is a ping-pong: one probe in flight, e
     "--timeout",
     "2s",
   ]);
-  assertEquals(report.sent, count);
-  assertEquals(report.received, count);
-  assertEquals(report.lost, 0);
-  assertEquals(report.malformed, 0);
-  assert(report.rtt_ms.p50 !== null && report.rtt_ms.max !== null);
+  assertAllEchoed(report, count);
   // The client never had more than one probe's bytes unanswered.
   assert(proxy.maxInFlight <= size, `max in flight ${proxy.maxInFlight} bytes`);
   assertEquals(proxy.toServer.bytes, count * size);
