@@ -95,6 +95,11 @@ function countingTarget() {
   };
 }
 
+/** A relay from a TCP port of its own to the TCP target at `port`, with `flags`. */
+function tcpRelayTo(port: number, flags: string[] = []) {
+  return startRelay([`tcp:${LOCALHOST}:0`, `tcp:${LOCALHOST}:${port}`, ...flags]);
+}
+
 /** Echo until the peer ends, then end. */
 async function echo(conn: Deno.Conn): Promise<void> {
   const buf = new Uint8Array(65536);
@@ -160,11 +165,7 @@ Deno.test("relay tcp carries 2 MB each way byte-exact (SHA-256) and counts every
     targetGot = sha256(await exchange(conn, down));
   });
   try {
-    const relay = await startRelay([
-      `tcp:${LOCALHOST}:0`,
-      `tcp:${LOCALHOST}:${target.port}`,
-      "--json",
-    ]);
+    const relay = await tcpRelayTo(target.port, ["--json"]);
     try {
       using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
       const got = await exchange(conn, up);
@@ -190,7 +191,7 @@ Deno.test("relay tcp passes the client's half-close on, and the reply still come
     await writeAll(conn, new TextEncoder().encode(`got ${new TextDecoder().decode(request)}`));
     await conn.closeWrite();
   });
-  await using relay = await startRelay([`tcp:${LOCALHOST}:0`, `tcp:${LOCALHOST}:${target.port}`]);
+  await using relay = await tcpRelayTo(target.port);
   using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
   const reply = await exchange(conn, new TextEncoder().encode("request"));
   assertEquals(new TextDecoder().decode(reply), "got request");
@@ -204,7 +205,7 @@ Deno.test("relay tcp passes the target's half-close on, and the client can still
     after = new TextDecoder().decode(await readToEnd(conn));
   });
   try {
-    await using relay = await startRelay([`tcp:${LOCALHOST}:0`, `tcp:${LOCALHOST}:${target.port}`]);
+    await using relay = await tcpRelayTo(target.port);
     using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
     assertEquals(new TextDecoder().decode(await readToEnd(conn)), "banner");
     await writeAll(conn, new TextEncoder().encode("after the banner"));
@@ -359,12 +360,7 @@ Deno.test("relay closes the client when the target resets, and counts the reset"
     await conn.read(new Uint8Array(1)); // data arrived; the rest stays unread
     conn.close(); // closing with unread data sends a reset
   });
-  const relay = await startRelay([
-    `tcp:${LOCALHOST}:0`,
-    `tcp:${LOCALHOST}:${target.port}`,
-    "--json",
-    "-v",
-  ]);
+  const relay = await tcpRelayTo(target.port, ["--json", "-v"]);
   try {
     using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
     // The relay notices the reset when it next writes to the target, and closes us.
@@ -384,12 +380,7 @@ Deno.test("relay closes the target when the client resets, and counts the reset"
     connected();
     failed = await writeUntilFails(conn, 5000);
   });
-  const relay = await startRelay([
-    `tcp:${LOCALHOST}:0`,
-    `tcp:${LOCALHOST}:${target.port}`,
-    "--json",
-    "-v",
-  ]);
+  const relay = await tcpRelayTo(target.port, ["--json", "-v"]);
   try {
     const conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
     await isConnected;
@@ -406,13 +397,7 @@ Deno.test("relay closes the target when the client resets, and counts the reset"
 
 Deno.test("relay --max-conns 1 refuses a second connection while the first is served", async () => {
   await using target = tcpTarget(echo);
-  const relay = await startRelay([
-    `tcp:${LOCALHOST}:0`,
-    `tcp:${LOCALHOST}:${target.port}`,
-    "--max-conns",
-    "1",
-    "--json",
-  ]);
+  const relay = await tcpRelayTo(target.port, ["--max-conns", "1", "--json"]);
   try {
     using first = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
     await writeAll(first, new Uint8Array([1]));
@@ -446,13 +431,7 @@ Deno.test("relay closes a client whose target cannot be reached, counts it, and 
 Deno.test("relay --allow keeps out a client outside the list: the target never sees it", async () => {
   const target = tcpTarget(echo);
   try {
-    const relay = await startRelay([
-      `tcp:${LOCALHOST}:0`,
-      `tcp:${LOCALHOST}:${target.port}`,
-      "--allow",
-      "10.0.0.0/8",
-      "--json",
-    ]);
+    const relay = await tcpRelayTo(target.port, ["--allow", "10.0.0.0/8", "--json"]);
     try {
       using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
       await readEnds(conn, 5000);
@@ -469,9 +448,7 @@ Deno.test("relay --allow keeps out a client outside the list: the target never s
 
 Deno.test("relay --idle-timeout and --first-byte-timeout close quiet connections", async () => {
   await using target = tcpTarget(echo);
-  const relay = await startRelay([
-    `tcp:${LOCALHOST}:0`,
-    `tcp:${LOCALHOST}:${target.port}`,
+  const relay = await tcpRelayTo(target.port, [
     "--idle-timeout",
     "400ms",
     "--first-byte-timeout",
@@ -772,9 +749,7 @@ Deno.test("relay tcp --delay keeps order, --rate paces, --reset-after cuts at th
   await using target = tcpTarget(echo);
   {
     // 256 KiB at 8 Mbit/s each way takes at least 0.25 s; order and bytes intact.
-    await using relay = await startRelay([
-      `tcp:${LOCALHOST}:0`,
-      `tcp:${LOCALHOST}:${target.port}`,
+    await using relay = await tcpRelayTo(target.port, [
       "--delay",
       "20ms",
       "--jitter",
@@ -789,13 +764,7 @@ Deno.test("relay tcp --delay keeps order, --rate paces, --reset-after cuts at th
     assertGreaterOrEqual(performance.now() - t0, 250);
   }
   {
-    const relay = await startRelay([
-      `tcp:${LOCALHOST}:0`,
-      `tcp:${LOCALHOST}:${target.port}`,
-      "--up-reset-after",
-      "100000",
-      "--json",
-    ]);
+    const relay = await tcpRelayTo(target.port, ["--up-reset-after", "100000", "--json"]);
     try {
       using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
       const payload = randomBytes(300_000);
@@ -814,15 +783,7 @@ Deno.test("relay tcp --delay keeps order, --rate paces, --reset-after cuts at th
 
 Deno.test("relay tcp --rate with --queue holds at most the queue and back-pressures the client", async () => {
   await using target = countingTarget();
-  const relay = await startRelay([
-    `tcp:${LOCALHOST}:0`,
-    `tcp:${LOCALHOST}:${target.port}`,
-    "--up-rate",
-    "800k",
-    "--queue",
-    "64KiB",
-    "--json",
-  ]);
+  const relay = await tcpRelayTo(target.port, ["--up-rate", "800k", "--queue", "64KiB", "--json"]);
   let doc;
   const conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
   try {
@@ -844,12 +805,7 @@ Deno.test("relay tcp --rate with --queue holds at most the queue and back-pressu
 
 Deno.test("relay tcp --close-after ends a busy connection after that long", async () => {
   await using target = tcpTarget(echo);
-  await using relay = await startRelay([
-    `tcp:${LOCALHOST}:0`,
-    `tcp:${LOCALHOST}:${target.port}`,
-    "--close-after",
-    "300ms",
-  ]);
+  await using relay = await tcpRelayTo(target.port, ["--close-after", "300ms"]);
   const t0 = performance.now();
   using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
   await writeAll(conn, new Uint8Array([1]));
@@ -860,13 +816,7 @@ Deno.test("relay tcp --close-after ends a busy connection after that long", asyn
 
 Deno.test("relay tcp --stall-after passes exactly that many bytes, then holds the connection", async () => {
   await using target = countingTarget();
-  const relay = await startRelay([
-    `tcp:${LOCALHOST}:0`,
-    `tcp:${LOCALHOST}:${target.port}`,
-    "--up-stall-after",
-    "50KB",
-    "--json",
-  ]);
+  const relay = await tcpRelayTo(target.port, ["--up-stall-after", "50KB", "--json"]);
   try {
     using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
     await writeAll(conn, randomBytes(60_000));
@@ -881,7 +831,7 @@ Deno.test("relay tcp --stall-after passes exactly that many bytes, then holds th
 
 Deno.test("relay tcp: 50 concurrent streams of 2 MB each come back byte-exact", async () => {
   await using target = tcpTarget(echo);
-  await using relay = await startRelay([`tcp:${LOCALHOST}:0`, `tcp:${LOCALHOST}:${target.port}`]);
+  await using relay = await tcpRelayTo(target.port);
   const results = await Promise.all(
     Array.from({ length: 50 }, async () => {
       const payload = randomBytes(2 << 20);
