@@ -384,6 +384,14 @@ Deno.test("Ctrl-C during compare prints what ran with interrupted: true, exit 13
   assertEquals(tcp.interrupted, true);
 });
 
+/** `stderr` is the one line saying the server went away, with no OS error or mode hint. */
+function assertOneWentAwayLine(stderr: string): void {
+  const lines = stderr.trim().split("\n");
+  assertEquals(lines.length, 1, stderr);
+  assertMatch(lines[0]!, /^error: tcp 127\.0\.0\.1:\d+ went away/);
+  assertNotMatch(stderr, /os error|echo or discard mode/);
+}
+
 Deno.test("a server that dies mid-probe leaves the partial report and one 'went away' line", async () => {
   const server = await startServer(["--proto", "tcp", "--host", LOCALHOST]);
   try {
@@ -402,10 +410,7 @@ Deno.test("a server that dies mid-probe leaves the partial report and one 'went 
     const { code, stdout, stderr } = await run.finish();
     assertEquals(code, 9, stderr);
     assertMatch(stdout, /tcp probe to .*\n {2}sent [\d,]+ {2}received [1-9]/);
-    const lines = stderr.trim().split("\n");
-    assertEquals(lines.length, 1, stderr);
-    assertMatch(lines[0]!, /^error: tcp 127\.0\.0\.1:\d+ went away/);
-    assertNotMatch(stderr, /os error|echo or discard mode/);
+    assertOneWentAwayLine(stderr);
   } finally {
     await server.stop("SIGKILL");
   }
@@ -431,10 +436,7 @@ Deno.test("a server that dies mid-throughput leaves the client's counts and one 
     const { code, stdout, stderr } = await run.finish();
     assertEquals(code, 9, stderr);
     assertMatch(stdout, /this client counted in [\d.]+ s:\n {2}sent +[\d.]+ [KMG]iB/);
-    const lines = stderr.trim().split("\n");
-    assertEquals(lines.length, 1, stderr);
-    assertMatch(lines[0]!, /^error: tcp 127\.0\.0\.1:\d+ went away/);
-    assertNotMatch(stderr, /os error|echo or discard mode/);
+    assertOneWentAwayLine(stderr);
   } finally {
     await server.stop("SIGKILL");
   }
