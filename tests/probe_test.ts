@@ -78,6 +78,9 @@ async function udpProbe(engine: EngineName, port: number, flags: string[]): Prom
   return report;
 }
 
+/** Probe flags for a ping-pong: the next probe leaves only when the last one's echo is back. */
+const PING_PONG = ["--rate", "0", "--outstanding", "1"];
+
 /** All `count` probes of `report` came back: none lost or malformed, and round trips measured. */
 function assertAllEchoed(report: ProbeJson, count: number): void {
   assertEquals(report.sent, count);
@@ -294,10 +297,7 @@ engineTest(
     const report = await udpProbe(engine, relay.addr.port, [
       "--count",
       String(count),
-      "--rate",
-      "0",
-      "--outstanding",
-      "1",
+      ...PING_PONG,
       "--timeout",
       "2s",
     ]);
@@ -600,10 +600,7 @@ Deno.test("tcp probe with --outstanding 1 is a ping-pong: one probe in flight, e
     String(count),
     "--size",
     String(size),
-    "--rate",
-    "0",
-    "--outstanding",
-    "1",
+    ...PING_PONG,
     "--timeout",
     "2s",
   ]);
@@ -627,10 +624,7 @@ engineTest(
     const report = await udpProbe(engine, relay.addr.port, [
       "--count",
       String(count),
-      "--rate",
-      "0",
-      "--outstanding",
-      "1",
+      ...PING_PONG,
       "--timeout",
       "150ms",
     ]);
