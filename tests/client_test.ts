@@ -8,7 +8,7 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 // node: because WebCrypto digests only a whole buffer; this hash streams 100 MB.
 import { createHash } from "node:crypto";
-import { makeTestCerts } from "./support/certs.ts";
+import { makeTestCerts, tlsServerFlags } from "./support/certs.ts";
 import {
   NETKIT_RUN,
   ROOT_DIR,
@@ -307,11 +307,7 @@ Deno.test({
     await using server = await startServer([
       "--host",
       "127.0.0.1",
-      "--tls",
-      "--cert",
-      certs.leafCert,
-      "--key",
-      certs.leafKey,
+      ...tlsServerFlags(certs),
       "--deny",
       "127.0.0.1",
     ]);

@@ -159,11 +159,7 @@ for (const c of CASES) {
       await using _ = peer;
       const args = c.args;
       const result = await runNetkit([
-        "client",
-        "--throughput",
-        "--iperf3",
-        "127.0.0.1",
-        String(port),
+        ...netkitToIperf3(port),
         "-t",
         c.udp ? "1" : "2", // TCP: what is in flight at the end weighs less in 2 s
         "--json",
@@ -195,11 +191,7 @@ Deno.test({
     const { peer, port } = await iperf3Server("-1");
     await using _ = peer;
     const result = await runNetkit([
-      "client",
-      "--throughput",
-      "--iperf3",
-      "127.0.0.1",
-      String(port),
+      ...netkitToIperf3(port),
       "-t",
       "2",
       "-O",
@@ -384,11 +376,7 @@ Deno.test("netkit client --iperf3 refuses malformed results documents with a pro
   for (const results of docs) {
     const fake = fakeServer(results);
     const run = await runNetkit([
-      "client",
-      "--throughput",
-      "--iperf3",
-      "127.0.0.1",
-      String(fake.port),
+      ...netkitToIperf3(fake.port),
       "-t",
       "1",
       "--timeout",
@@ -407,11 +395,7 @@ Deno.test("netkit client --iperf3 against a server that says ACCESS_DENIED: busy
     await writeAll(conn, new Uint8Array([0xff]));
   })();
   const run = await runNetkit([
-    "client",
-    "--throughput",
-    "--iperf3",
-    "127.0.0.1",
-    String(listener.addr.port),
+    ...netkitToIperf3(listener.addr.port),
     "-t",
     "1",
   ]);
@@ -497,11 +481,7 @@ Deno.test("malformed results from an iperf3 client get SERVER_ERROR; the server 
 Deno.test("netkit client --iperf3 against netkit server: UDP --bidir, every datagram accounted for both ways", async () => {
   await using server = await startServer(["--host", "127.0.0.1"]);
   const result = await runNetkit([
-    "client",
-    "--throughput",
-    "--iperf3",
-    "127.0.0.1",
-    String(server.port),
+    ...netkitToIperf3(server.port),
     "-t",
     "1",
     "-u",
@@ -575,11 +555,7 @@ Deno.test({
       );
       await using _ = peer;
       const run = await runNetkit([
-        "client",
-        "--throughput",
-        "--iperf3",
-        "127.0.0.1",
-        String(port),
+        ...netkitToIperf3(port),
         "-t",
         "1",
       ]);
@@ -594,6 +570,24 @@ Deno.test({
   },
 });
 
+/** The start of `netkit client --throughput --iperf3` to the iperf3 peer at 127.0.0.1 `port`. */
+function netkitToIperf3(port: number): string[] {
+  return ["client", "--throughput", "--iperf3", "127.0.0.1", String(port)];
+}
+
+/** `netkit args` as a child with piped output, killed if it has not ended within 15 s. */
+function spawnBounded(args: string[]): Deno.ChildProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...NETKIT_RUN, ...args],
+    cwd: ROOT_DIR,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  child.status.finally(() => clearTimeout(killer));
+  return child;
+}
+
 Deno.test({
   name:
     "Ctrl-C during netkit client --iperf3 ends the test early with both sides' figures, marked interrupted, exit 130",
@@ -601,25 +595,14 @@ Deno.test({
   async fn() {
     const { peer, port } = await iperf3Server("-1");
     await using _ = peer;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        ...NETKIT_RUN,
-        "client",
-        "--throughput",
-        "--iperf3",
-        "127.0.0.1",
-        String(port),
-        "-t",
-        "20",
-        "-i",
-        "0.2",
-        "--json-stream",
-      ],
-      cwd: ROOT_DIR,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    const child = spawnBounded([
+      ...netkitToIperf3(port),
+      "-t",
+      "20",
+      "-i",
+      "0.2",
+      "--json-stream",
+    ]);
     const lines: string[] = [];
     let pending = "";
     const decoder = new TextDecoder();
@@ -633,7 +616,6 @@ Deno.test({
       }
     }
     const status = await child.status;
-    clearTimeout(killer);
     await child.stderr.cancel();
     assertEquals(status.code, 130);
     const end = JSON.parse(lines.at(-1)!) as {
@@ -677,17 +659,11 @@ Deno.test({
   async fn() {
     const { peer, port } = await iperf3Server("-1");
     await using _ = peer;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        ...NETKIT_RUN,
-        ...["client", "--throughput", "--iperf3", "127.0.0.1", String(port), "-t", "20"],
-        ...["-i", "0.2"],
-      ],
-      cwd: ROOT_DIR,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    const child = spawnBounded([
+      ...netkitToIperf3(port),
+      ...["-t", "20"],
+      ...["-i", "0.2"],
+    ]);
     const stderr = new Response(child.stderr).text();
     let text = "";
     const decoder = new TextDecoder();
@@ -697,7 +673,6 @@ Deno.test({
       if (before === 0 && text.includes("\n")) Deno.kill(peer.pid, "SIGKILL"); // data flows
     }
     const status = await child.status;
-    clearTimeout(killer);
     assertEquals(status.code, 1);
     assertMatch(text, /the server's figures never arrived; this client counted in/);
     assertMatch(

@@ -93,6 +93,22 @@ function assertLossyCompare(doc: LabCompareJson, n: number): void {
   assertEquals(k.impairment_drops, k.impairment_drops_udp + k.impairment_drops_tcp);
 }
 
+/** `compare --loss 5%` of `n` probes at 2,000 a second, each given 3 s, as `--json`. */
+function compareAtLoss5(n: number): string[] {
+  return [
+    "compare",
+    "--loss",
+    "5%",
+    "--count",
+    String(n),
+    "--rate",
+    "2000",
+    "--timeout",
+    "3s",
+    "--json",
+  ];
+}
+
 Deno.test({
   name:
     "compare --loss 5% over 4,000 probes: UDP loses the 9.75% the kernel dropped, TCP nothing, and the findings cite the kernel's counters",
@@ -100,21 +116,7 @@ Deno.test({
   async fn() {
     requireSupport();
     const n = 4000;
-    const result = await runNetkit(
-      [
-        "compare",
-        "--loss",
-        "5%",
-        "--count",
-        String(n),
-        "--rate",
-        "2000",
-        "--timeout",
-        "3s",
-        "--json",
-      ],
-      { timeoutMs: 60_000 },
-    );
+    const result = await runNetkit(compareAtLoss5(n), { timeoutMs: 60_000 });
     assertEquals(result.code, 0, result.stderr);
     const doc = JSON.parse(result.text) as LabCompareJson;
     const k = doc.kernel;
@@ -275,16 +277,7 @@ Deno.test({
           ...NOBODY,
           Deno.execPath(),
           ...NETKIT_RUN,
-          "compare",
-          "--loss",
-          "5%",
-          "--count",
-          String(n),
-          "--rate",
-          "2000",
-          "--timeout",
-          "3s",
-          "--json",
+          ...compareAtLoss5(n),
           "-v",
         ],
         cwd: ROOT_DIR,

@@ -7,7 +7,7 @@
  */
 
 import { assert, assertEquals, assertRejects } from "@std/assert";
-import { makeTestCerts } from "./support/certs.ts";
+import { makeTestCerts, tlsServerFlags } from "./support/certs.ts";
 import { runNetkit, skipWithout, startServer } from "./support/cli.ts";
 import { readToEnd, writeAll } from "./support/sockets.ts";
 import { loadNativeEngine } from "../lib/engine/native/engine.ts";
@@ -83,11 +83,7 @@ Deno.test({
     const server = await startServer([
       "--host",
       "127.0.0.1",
-      "--tls",
-      "--cert",
-      certs.leafCert,
-      "--key",
-      certs.leafKey,
+      ...tlsServerFlags(certs),
       "--engine",
       "deno",
       "-v",

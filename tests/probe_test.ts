@@ -78,6 +78,18 @@ async function udpProbe(engine: EngineName, port: number, flags: string[]): Prom
   return report;
 }
 
+/** Probe flags for a ping-pong: the next probe leaves only when the last one's echo is back. */
+const PING_PONG = ["--rate", "0", "--outstanding", "1"];
+
+/** All `count` probes of `report` came back: none lost or malformed, and round trips measured. */
+function assertAllEchoed(report: ProbeJson, count: number): void {
+  assertEquals(report.sent, count);
+  assertEquals(report.received, count);
+  assertEquals(report.lost, 0);
+  assertEquals(report.malformed, 0);
+  assert(report.rtt_ms.p50 !== null && report.rtt_ms.max !== null);
+}
+
 // ---------------------------------------------------------------------------
 // UDP through the impairing relay
 // ---------------------------------------------------------------------------
@@ -285,18 +297,11 @@ engineTest(
     const report = await udpProbe(engine, relay.addr.port, [
       "--count",
       String(count),
-      "--rate",
-      "0",
-      "--outstanding",
-      "1",
+      ...PING_PONG,
       "--timeout",
       "2s",
     ]);
-    assertEquals(report.sent, count);
-    assertEquals(report.received, count);
-    assertEquals(report.lost, 0);
-    assertEquals(report.malformed, 0);
-    assert(report.rtt_ms.p50 !== null && report.rtt_ms.max !== null);
+    assertAllEchoed(report, count);
     // Probe k+1 never left before echo k came back through the relay.
     const expected = Array.from({ length: count }, (_, i) => [`S${i}`, `C${i}`]).flat();
     assertEquals(order, expected);
@@ -595,18 +600,11 @@ Deno.test("tcp probe with --outstanding 1 is a ping-pong: one probe in flight, e
     String(count),
     "--size",
     String(size),
-    "--rate",
-    "0",
-    "--outstanding",
-    "1",
+    ...PING_PONG,
     "--timeout",
     "2s",
   ]);
-  assertEquals(report.sent, count);
-  assertEquals(report.received, count);
-  assertEquals(report.lost, 0);
-  assertEquals(report.malformed, 0);
-  assert(report.rtt_ms.p50 !== null && report.rtt_ms.max !== null);
+  assertAllEchoed(report, count);
   // The client never had more than one probe's bytes unanswered.
   assert(proxy.maxInFlight <= size, `max in flight ${proxy.maxInFlight} bytes`);
   assertEquals(proxy.toServer.bytes, count * size);
@@ -626,10 +624,7 @@ engineTest(
     const report = await udpProbe(engine, relay.addr.port, [
       "--count",
       String(count),
-      "--rate",
-      "0",
-      "--outstanding",
-      "1",
+      ...PING_PONG,
       "--timeout",
       "150ms",
     ]);

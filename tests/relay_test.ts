@@ -73,11 +73,31 @@ function streamTarget(listener: Deno.Listener, serve: (conn: Deno.Conn) => Promi
       await loop;
       await Promise.all(tasks);
     },
+    [Symbol.asyncDispose]() {
+      return this.close();
+    },
   };
 }
 
 function tcpTarget(serve: (conn: Deno.Conn) => Promise<void>) {
   return streamTarget(Deno.listen({ hostname: LOCALHOST, port: 0 }), serve);
+}
+
+/** A TCP target that reads and counts all it is sent (`got`: the bytes so far). */
+function countingTarget() {
+  let got = 0;
+  const target = tcpTarget(async (conn) => {
+    const buf = new Uint8Array(65536);
+    for (let n; (n = await conn.read(buf)) !== null;) got += n;
+  });
+  return Object.defineProperty(target, "got", { get: () => got }) as typeof target & {
+    readonly got: number;
+  };
+}
+
+/** A relay from a TCP port of its own to the TCP target at `port`, with `flags`. */
+function tcpRelayTo(port: number, flags: string[] = []) {
+  return startRelay([`tcp:${LOCALHOST}:0`, `tcp:${LOCALHOST}:${port}`, ...flags]);
 }
 
 /** Echo until the peer ends, then end. */
@@ -145,11 +165,7 @@ Deno.test("relay tcp carries 2 MB each way byte-exact (SHA-256) and counts every
     targetGot = sha256(await exchange(conn, down));
   });
   try {
-    const relay = await startRelay([
-      `tcp:${LOCALHOST}:0`,
-      `tcp:${LOCALHOST}:${target.port}`,
-      "--json",
-    ]);
+    const relay = await tcpRelayTo(target.port, ["--json"]);
     try {
       using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
       const got = await exchange(conn, up);
@@ -170,19 +186,15 @@ Deno.test("relay tcp carries 2 MB each way byte-exact (SHA-256) and counts every
 });
 
 Deno.test("relay tcp passes the client's half-close on, and the reply still comes back", async () => {
-  const target = tcpTarget(async (conn) => {
+  await using target = tcpTarget(async (conn) => {
     const request = await readToEnd(conn); // ends only if the relay passed the FIN on
     await writeAll(conn, new TextEncoder().encode(`got ${new TextDecoder().decode(request)}`));
     await conn.closeWrite();
   });
-  try {
-    await using relay = await startRelay([`tcp:${LOCALHOST}:0`, `tcp:${LOCALHOST}:${target.port}`]);
-    using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
-    const reply = await exchange(conn, new TextEncoder().encode("request"));
-    assertEquals(new TextDecoder().decode(reply), "got request");
-  } finally {
-    await target.close();
-  }
+  await using relay = await tcpRelayTo(target.port);
+  using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
+  const reply = await exchange(conn, new TextEncoder().encode("request"));
+  assertEquals(new TextDecoder().decode(reply), "got request");
 });
 
 Deno.test("relay tcp passes the target's half-close on, and the client can still send", async () => {
@@ -193,7 +205,7 @@ Deno.test("relay tcp passes the target's half-close on, and the client can still
     after = new TextDecoder().decode(await readToEnd(conn));
   });
   try {
-    await using relay = await startRelay([`tcp:${LOCALHOST}:0`, `tcp:${LOCALHOST}:${target.port}`]);
+    await using relay = await tcpRelayTo(target.port);
     using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
     assertEquals(new TextDecoder().decode(await readToEnd(conn)), "banner");
     await writeAll(conn, new TextEncoder().encode("after the banner"));
@@ -344,28 +356,19 @@ async function writeUntilFails(conn: Deno.Conn, ms: number): Promise<boolean> {
 }
 
 Deno.test("relay closes the client when the target resets, and counts the reset", async () => {
-  const target = tcpTarget(async (conn) => {
+  await using target = tcpTarget(async (conn) => {
     await conn.read(new Uint8Array(1)); // data arrived; the rest stays unread
     conn.close(); // closing with unread data sends a reset
   });
+  const relay = await tcpRelayTo(target.port, ["--json", "-v"]);
   try {
-    const relay = await startRelay([
-      `tcp:${LOCALHOST}:0`,
-      `tcp:${LOCALHOST}:${target.port}`,
-      "--json",
-      "-v",
-    ]);
-    try {
-      using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
-      // The relay notices the reset when it next writes to the target, and closes us.
-      assert(await writeUntilFails(conn, 5000), "the client's connection stayed open");
-    } finally {
-      const { code, stdout, stderr } = await relay.stop();
-      assertEquals(code, 0, stderr);
-      assertEquals(JSON.parse(stdout).resets, 1, stderr);
-    }
+    using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
+    // The relay notices the reset when it next writes to the target, and closes us.
+    assert(await writeUntilFails(conn, 5000), "the client's connection stayed open");
   } finally {
-    await target.close();
+    const { code, stdout, stderr } = await relay.stop();
+    assertEquals(code, 0, stderr);
+    assertEquals(JSON.parse(stdout).resets, 1, stderr);
   }
 });
 
@@ -373,59 +376,40 @@ Deno.test("relay closes the target when the client resets, and counts the reset"
   let failed: boolean | undefined;
   let connected!: () => void;
   const isConnected = new Promise<void>((resolve) => (connected = resolve));
-  const target = tcpTarget(async (conn) => {
+  await using target = tcpTarget(async (conn) => {
     connected();
     failed = await writeUntilFails(conn, 5000);
   });
+  const relay = await tcpRelayTo(target.port, ["--json", "-v"]);
   try {
-    const relay = await startRelay([
-      `tcp:${LOCALHOST}:0`,
-      `tcp:${LOCALHOST}:${target.port}`,
-      "--json",
-      "-v",
-    ]);
-    try {
-      const conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
-      await isConnected;
-      await conn.read(new Uint8Array(1)); // data is flowing; leave the rest unread
-      conn.close(); // a reset
-      await until(() => failed !== undefined, 8000, "the target's writes to end");
-      assertEquals(failed, true, "the target's connection stayed open");
-    } finally {
-      const { code, stdout, stderr } = await relay.stop();
-      assertEquals(code, 0, stderr);
-      assertEquals(JSON.parse(stdout).resets, 1, stderr);
-    }
+    const conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
+    await isConnected;
+    await conn.read(new Uint8Array(1)); // data is flowing; leave the rest unread
+    conn.close(); // a reset
+    await until(() => failed !== undefined, 8000, "the target's writes to end");
+    assertEquals(failed, true, "the target's connection stayed open");
   } finally {
-    await target.close();
+    const { code, stdout, stderr } = await relay.stop();
+    assertEquals(code, 0, stderr);
+    assertEquals(JSON.parse(stdout).resets, 1, stderr);
   }
 });
 
 Deno.test("relay --max-conns 1 refuses a second connection while the first is served", async () => {
-  const target = tcpTarget(echo);
+  await using target = tcpTarget(echo);
+  const relay = await tcpRelayTo(target.port, ["--max-conns", "1", "--json"]);
   try {
-    const relay = await startRelay([
-      `tcp:${LOCALHOST}:0`,
-      `tcp:${LOCALHOST}:${target.port}`,
-      "--max-conns",
-      "1",
-      "--json",
-    ]);
-    try {
-      using first = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
-      await writeAll(first, new Uint8Array([1]));
-      assertEquals(await first.read(new Uint8Array(1)), 1); // served
-      using second = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
-      await readEnds(second, 5000);
-      await writeAll(first, new Uint8Array([2]));
-      assertEquals(await first.read(new Uint8Array(1)), 1); // still served
-    } finally {
-      const doc = await stopJson(relay);
-      assertEquals(doc.refused, 1);
-      assertEquals(doc.connections, 1);
-    }
+    using first = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
+    await writeAll(first, new Uint8Array([1]));
+    assertEquals(await first.read(new Uint8Array(1)), 1); // served
+    using second = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
+    await readEnds(second, 5000);
+    await writeAll(first, new Uint8Array([2]));
+    assertEquals(await first.read(new Uint8Array(1)), 1); // still served
   } finally {
-    await target.close();
+    const doc = await stopJson(relay);
+    assertEquals(doc.refused, 1);
+    assertEquals(doc.connections, 1);
   }
 });
 
@@ -447,13 +431,7 @@ Deno.test("relay closes a client whose target cannot be reached, counts it, and 
 Deno.test("relay --allow keeps out a client outside the list: the target never sees it", async () => {
   const target = tcpTarget(echo);
   try {
-    const relay = await startRelay([
-      `tcp:${LOCALHOST}:0`,
-      `tcp:${LOCALHOST}:${target.port}`,
-      "--allow",
-      "10.0.0.0/8",
-      "--json",
-    ]);
+    const relay = await tcpRelayTo(target.port, ["--allow", "10.0.0.0/8", "--json"]);
     try {
       using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
       await readEnds(conn, 5000);
@@ -469,34 +447,28 @@ Deno.test("relay --allow keeps out a client outside the list: the target never s
 });
 
 Deno.test("relay --idle-timeout and --first-byte-timeout close quiet connections", async () => {
-  const target = tcpTarget(echo);
+  await using target = tcpTarget(echo);
+  const relay = await tcpRelayTo(target.port, [
+    "--idle-timeout",
+    "400ms",
+    "--first-byte-timeout",
+    "200ms",
+    "--json",
+  ]);
   try {
-    const relay = await startRelay([
-      `tcp:${LOCALHOST}:0`,
-      `tcp:${LOCALHOST}:${target.port}`,
-      "--idle-timeout",
-      "400ms",
-      "--first-byte-timeout",
-      "200ms",
-      "--json",
-    ]);
-    try {
-      const t0 = performance.now();
-      using silent = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
-      await readEnds(silent, 5000);
-      assertGreaterOrEqual(performance.now() - t0, 150);
-      using idle = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
-      await writeAll(idle, new Uint8Array([7]));
-      assertEquals(await idle.read(new Uint8Array(1)), 1);
-      const t1 = performance.now();
-      await readEnds(idle, 5000);
-      assertGreaterOrEqual(performance.now() - t1, 300);
-    } finally {
-      const doc = await stopJson(relay);
-      assertEquals(doc.expired, 2);
-    }
+    const t0 = performance.now();
+    using silent = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
+    await readEnds(silent, 5000);
+    assertGreaterOrEqual(performance.now() - t0, 150);
+    using idle = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
+    await writeAll(idle, new Uint8Array([7]));
+    assertEquals(await idle.read(new Uint8Array(1)), 1);
+    const t1 = performance.now();
+    await readEnds(idle, 5000);
+    assertGreaterOrEqual(performance.now() - t1, 300);
   } finally {
-    await target.close();
+    const doc = await stopJson(relay);
+    assertEquals(doc.expired, 2);
   }
 });
 
@@ -519,6 +491,9 @@ function udpPeer(mode: "echo" | "sink") {
     async close() {
       socket.close();
       await loop;
+    },
+    [Symbol.asyncDispose]() {
+      return this.close();
     },
   };
 }
@@ -550,116 +525,104 @@ async function receiveWithin(socket: Deno.DatagramConn, ms: number): Promise<Uin
 }
 
 Deno.test("relay udp carries 300 datagrams of 1 to 1400 bytes byte-exact both ways", async () => {
-  const target = udpPeer("echo");
+  await using target = udpPeer("echo");
+  const relay = await startRelay([
+    `udp:${LOCALHOST}:0`,
+    `udp:${LOCALHOST}:${target.port}`,
+    "--json",
+  ]);
+  const sent: Uint8Array[] = [];
+  const back: Uint8Array[] = [];
   try {
-    const relay = await startRelay([
-      `udp:${LOCALHOST}:0`,
-      `udp:${LOCALHOST}:${target.port}`,
-      "--json",
-    ]);
-    const sent: Uint8Array[] = [];
-    const back: Uint8Array[] = [];
-    try {
-      using client = udpClient();
-      const to = { transport: "udp" as const, hostname: LOCALHOST, port: relay.port };
-      for (let i = 0; i < 300; i++) {
-        const data = randomBytes(1 + Math.floor(Math.random() * 1400));
-        sent.push(data);
-        await client.send(data, to);
-        back.push(await receiveWithin(client, 3000));
-      }
-    } finally {
-      const doc = await stopJson(relay);
-      assertEquals(doc.connections, 1);
-      assertEquals(doc.up.datagrams_in, 300);
-      assertEquals(doc.down.datagrams_out, 300);
+    using client = udpClient();
+    const to = { transport: "udp" as const, hostname: LOCALHOST, port: relay.port };
+    for (let i = 0; i < 300; i++) {
+      const data = randomBytes(1 + Math.floor(Math.random() * 1400));
+      sent.push(data);
+      await client.send(data, to);
+      back.push(await receiveWithin(client, 3000));
     }
-    const join = (parts: Uint8Array[]) => {
-      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-      let off = 0;
-      for (const p of parts) out.set(p, (off += p.length) - p.length);
-      return out;
-    };
-    assertEquals(sha256(join(back)), sha256(join(sent)));
-    assertEquals(back.map((b) => b.length), sent.map((s) => s.length));
   } finally {
-    await target.close();
+    const doc = await stopJson(relay);
+    assertEquals(doc.connections, 1);
+    assertEquals(doc.up.datagrams_in, 300);
+    assertEquals(doc.down.datagrams_out, 300);
   }
+  const join = (parts: Uint8Array[]) => {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let off = 0;
+    for (const p of parts) out.set(p, (off += p.length) - p.length);
+    return out;
+  };
+  assertEquals(sha256(join(back)), sha256(join(sent)));
+  assertEquals(back.map((b) => b.length), sent.map((s) => s.length));
 });
 
 Deno.test("relay udp keeps a session per client, refuses past --max-conns and expires idle ones", async () => {
-  const target = udpPeer("echo");
+  await using target = udpPeer("echo");
+  const relay = await startRelay([
+    `udp:${LOCALHOST}:0`,
+    `udp:${LOCALHOST}:${target.port}`,
+    "--max-conns",
+    "1",
+    "--idle-timeout",
+    "300ms",
+    "--json",
+    "-v",
+  ]);
   try {
-    const relay = await startRelay([
-      `udp:${LOCALHOST}:0`,
-      `udp:${LOCALHOST}:${target.port}`,
-      "--max-conns",
-      "1",
-      "--idle-timeout",
-      "300ms",
-      "--json",
-      "-v",
-    ]);
-    try {
-      const to = { transport: "udp" as const, hostname: LOCALHOST, port: relay.port };
-      using a = udpClient();
-      using b = udpClient();
-      await a.send(new TextEncoder().encode("a"), to);
-      assertEquals(new TextDecoder().decode(await receiveWithin(a, 3000)), "a");
-      await b.send(new TextEncoder().encode("b"), to); // refused: one session is live
-      await until(() => /refused a datagram/.test(relay.stderr()), 3000, "the refusal");
-      await until(() => /session .* closed: .*idle/.test(relay.stderr()), 5000, "expiry");
-      await b.send(new TextEncoder().encode("b"), to); // now there is room
-      assertEquals(new TextDecoder().decode(await receiveWithin(b, 3000)), "b");
-    } finally {
-      const doc = await stopJson(relay);
-      assertEquals(doc.connections, 2);
-      assertEquals(doc.refused, 1);
-      assertGreaterOrEqual(doc.expired, 1);
-    }
+    const to = { transport: "udp" as const, hostname: LOCALHOST, port: relay.port };
+    using a = udpClient();
+    using b = udpClient();
+    await a.send(new TextEncoder().encode("a"), to);
+    assertEquals(new TextDecoder().decode(await receiveWithin(a, 3000)), "a");
+    await b.send(new TextEncoder().encode("b"), to); // refused: one session is live
+    await until(() => /refused a datagram/.test(relay.stderr()), 3000, "the refusal");
+    await until(() => /session .* closed: .*idle/.test(relay.stderr()), 5000, "expiry");
+    await b.send(new TextEncoder().encode("b"), to); // now there is room
+    assertEquals(new TextDecoder().decode(await receiveWithin(b, 3000)), "b");
   } finally {
-    await target.close();
+    const doc = await stopJson(relay);
+    assertEquals(doc.connections, 2);
+    assertEquals(doc.refused, 1);
+    assertGreaterOrEqual(doc.expired, 1);
   }
 });
 
 Deno.test("relay udp applies the server's gate: --deny and --rate-limit per client, counted", async () => {
-  const target = udpPeer("sink");
-  try {
-    const cases = [[["--deny", "127.0.0.2"], "denied", 50], [
-      ["--rate-limit", "5"],
-      "rate_limited",
-      40,
-    ]];
-    for (const [flags, key, least] of cases as [string[], string, number][]) {
-      const relay = await startRelay([
-        `udp:${LOCALHOST}:0`,
-        `udp:${LOCALHOST}:${target.port}`,
-        "--json",
-        ...flags,
-      ]);
-      let doc;
+  await using target = udpPeer("sink");
+  const cases = [[["--deny", "127.0.0.2"], "denied", 50], [
+    ["--rate-limit", "5"],
+    "rate_limited",
+    40,
+  ]];
+  for (const [flags, key, least] of cases as [string[], string, number][]) {
+    const relay = await startRelay([
+      `udp:${LOCALHOST}:0`,
+      `udp:${LOCALHOST}:${target.port}`,
+      "--json",
+      ...flags,
+    ]);
+    let doc;
+    try {
+      const to = { transport: "udp" as const, hostname: LOCALHOST, port: relay.port };
+      const other = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.2", port: 0 });
       try {
-        const to = { transport: "udp" as const, hostname: LOCALHOST, port: relay.port };
-        const other = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.2", port: 0 });
-        try {
-          for (let i = 0; i < 50; i++) await other.send(new Uint8Array([i]), to);
-        } finally {
-          other.close();
-        }
-        // A fence from another client: the relay reads in order, so once it reaches
-        // the target, the relay has judged all 50.
-        using fence = udpClient();
-        target.received.length = 0;
-        await fence.send(new Uint8Array([255]), to);
-        await until(() => target.received.some((d) => d[0] === 255), 5000, "the fence");
+        for (let i = 0; i < 50; i++) await other.send(new Uint8Array([i]), to);
       } finally {
-        doc = await stopJson(relay);
+        other.close();
       }
-      assertEquals(doc[key] + doc.up.datagrams_in, 51, JSON.stringify(doc));
-      assertGreaterOrEqual(doc[key], least, JSON.stringify(doc));
+      // A fence from another client: the relay reads in order, so once it reaches
+      // the target, the relay has judged all 50.
+      using fence = udpClient();
+      target.received.length = 0;
+      await fence.send(new Uint8Array([255]), to);
+      await until(() => target.received.some((d) => d[0] === 255), 5000, "the fence");
+    } finally {
+      doc = await stopJson(relay);
     }
-  } finally {
-    await target.close();
+    assertEquals(doc[key] + doc.up.datagrams_in, 51, JSON.stringify(doc));
+    assertGreaterOrEqual(doc[key], least, JSON.stringify(doc));
   }
 });
 
@@ -758,184 +721,125 @@ Deno.test("relay udp --reorder 30% holds back exactly the datagrams it counts", 
 });
 
 Deno.test("relay udp --delay 100ms holds each datagram 100 ms each way and counts it", async () => {
-  const target = udpPeer("echo");
+  await using target = udpPeer("echo");
+  const relay = await startRelay([
+    `udp:${LOCALHOST}:0`,
+    `udp:${LOCALHOST}:${target.port}`,
+    "--delay",
+    "100ms",
+    "--json",
+  ]);
   try {
-    const relay = await startRelay([
-      `udp:${LOCALHOST}:0`,
-      `udp:${LOCALHOST}:${target.port}`,
-      "--delay",
-      "100ms",
-      "--json",
-    ]);
-    try {
-      using client = udpClient();
-      const to = { transport: "udp" as const, hostname: LOCALHOST, port: relay.port };
-      for (let i = 0; i < 3; i++) {
-        const t0 = performance.now();
-        await client.send(new Uint8Array([i]), to);
-        assertEquals((await receiveWithin(client, 3000))[0], i);
-        assertGreaterOrEqual(performance.now() - t0, 199);
-      }
-    } finally {
-      const doc = await stopJson(relay);
-      assertEquals(doc.up.delayed, 3);
-      assertEquals(doc.down.delayed, 3);
+    using client = udpClient();
+    const to = { transport: "udp" as const, hostname: LOCALHOST, port: relay.port };
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      await client.send(new Uint8Array([i]), to);
+      assertEquals((await receiveWithin(client, 3000))[0], i);
+      assertGreaterOrEqual(performance.now() - t0, 199);
     }
   } finally {
-    await target.close();
+    const doc = await stopJson(relay);
+    assertEquals(doc.up.delayed, 3);
+    assertEquals(doc.down.delayed, 3);
   }
 });
 
 Deno.test("relay tcp --delay keeps order, --rate paces, --reset-after cuts at the byte", async () => {
-  const target = tcpTarget(echo);
-  try {
-    {
-      // 256 KiB at 8 Mbit/s each way takes at least 0.25 s; order and bytes intact.
-      await using relay = await startRelay([
-        `tcp:${LOCALHOST}:0`,
-        `tcp:${LOCALHOST}:${target.port}`,
-        "--delay",
-        "20ms",
-        "--jitter",
-        "10ms",
-        "--rate",
-        "8M",
-      ]);
-      const payload = randomBytes(256 * 1024);
-      const t0 = performance.now();
+  await using target = tcpTarget(echo);
+  {
+    // 256 KiB at 8 Mbit/s each way takes at least 0.25 s; order and bytes intact.
+    await using relay = await tcpRelayTo(target.port, [
+      "--delay",
+      "20ms",
+      "--jitter",
+      "10ms",
+      "--rate",
+      "8M",
+    ]);
+    const payload = randomBytes(256 * 1024);
+    const t0 = performance.now();
+    using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
+    assertEquals(sha256(await exchange(conn, payload)), sha256(payload));
+    assertGreaterOrEqual(performance.now() - t0, 250);
+  }
+  {
+    const relay = await tcpRelayTo(target.port, ["--up-reset-after", "100000", "--json"]);
+    try {
       using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
-      assertEquals(sha256(await exchange(conn, payload)), sha256(payload));
-      assertGreaterOrEqual(performance.now() - t0, 250);
-    }
-    {
-      const relay = await startRelay([
-        `tcp:${LOCALHOST}:0`,
-        `tcp:${LOCALHOST}:${target.port}`,
-        "--up-reset-after",
-        "100000",
-        "--json",
+      const payload = randomBytes(300_000);
+      const [got] = await Promise.all([
+        readToEnd(conn).catch(() => new Uint8Array(0)),
+        writeAll(conn, payload).catch(() => {}),
       ]);
-      try {
-        using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
-        const payload = randomBytes(300_000);
-        const [got] = await Promise.all([
-          readToEnd(conn).catch(() => new Uint8Array(0)),
-          writeAll(conn, payload).catch(() => {}),
-        ]);
-        assertLessOrEqual(got.length, 100_000);
-      } finally {
-        const doc = await stopJson(relay);
-        assertEquals(doc.up.bytes_out, 100_000);
-        assertEquals(doc.resets, 1);
-      }
+      assertLessOrEqual(got.length, 100_000);
+    } finally {
+      const doc = await stopJson(relay);
+      assertEquals(doc.up.bytes_out, 100_000);
+      assertEquals(doc.resets, 1);
     }
-  } finally {
-    await target.close();
   }
 });
 
 Deno.test("relay tcp --rate with --queue holds at most the queue and back-pressures the client", async () => {
-  let got = 0;
-  const target = tcpTarget(async (conn) => {
-    const buf = new Uint8Array(65536);
-    for (let n; (n = await conn.read(buf)) !== null;) got += n;
-  });
+  await using target = countingTarget();
+  const relay = await tcpRelayTo(target.port, ["--up-rate", "800k", "--queue", "64KiB", "--json"]);
+  let doc;
+  const conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
   try {
-    const relay = await startRelay([
-      `tcp:${LOCALHOST}:0`,
-      `tcp:${LOCALHOST}:${target.port}`,
-      "--up-rate",
-      "800k",
-      "--queue",
-      "64KiB",
-      "--json",
-    ]);
-    let doc;
-    const conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
-    try {
-      const writing = writeAll(conn, randomBytes(8 << 20)).catch(() => {});
-      await until(() => got >= 50_000, 5000, "50 KB at the target"); // 100 KB/s
-      doc = await stopJson(relay);
-      conn.close();
-      await writing;
-    } finally {
-      try {
-        conn.close();
-      } catch { /* closed */ }
-      await relay.stop();
-    }
-    // Read but not yet forwarded: at most the queue plus the one read that filled it.
-    assertLessOrEqual(doc.up.bytes_in - doc.up.bytes_out, 64 * 1024 + 64 * 1024);
-    assert(doc.up.bytes_in < 8 << 20, `the relay read all ${doc.up.bytes_in} B: no back-pressure`);
+    const writing = writeAll(conn, randomBytes(8 << 20)).catch(() => {});
+    await until(() => target.got >= 50_000, 5000, "50 KB at the target"); // 100 KB/s
+    doc = await stopJson(relay);
+    conn.close();
+    await writing;
   } finally {
-    await target.close();
+    try {
+      conn.close();
+    } catch { /* closed */ }
+    await relay.stop();
   }
+  // Read but not yet forwarded: at most the queue plus the one read that filled it.
+  assertLessOrEqual(doc.up.bytes_in - doc.up.bytes_out, 64 * 1024 + 64 * 1024);
+  assert(doc.up.bytes_in < 8 << 20, `the relay read all ${doc.up.bytes_in} B: no back-pressure`);
 });
 
 Deno.test("relay tcp --close-after ends a busy connection after that long", async () => {
-  const target = tcpTarget(echo);
-  try {
-    await using relay = await startRelay([
-      `tcp:${LOCALHOST}:0`,
-      `tcp:${LOCALHOST}:${target.port}`,
-      "--close-after",
-      "300ms",
-    ]);
-    const t0 = performance.now();
-    using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
-    await writeAll(conn, new Uint8Array([1]));
-    assertEquals(await conn.read(new Uint8Array(1)), 1);
-    await readEnds(conn, 5000);
-    assertGreaterOrEqual(performance.now() - t0, 290);
-  } finally {
-    await target.close();
-  }
+  await using target = tcpTarget(echo);
+  await using relay = await tcpRelayTo(target.port, ["--close-after", "300ms"]);
+  const t0 = performance.now();
+  using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
+  await writeAll(conn, new Uint8Array([1]));
+  assertEquals(await conn.read(new Uint8Array(1)), 1);
+  await readEnds(conn, 5000);
+  assertGreaterOrEqual(performance.now() - t0, 290);
 });
 
 Deno.test("relay tcp --stall-after passes exactly that many bytes, then holds the connection", async () => {
-  let got = 0;
-  const target = tcpTarget(async (conn) => {
-    const buf = new Uint8Array(65536);
-    for (let n; (n = await conn.read(buf)) !== null;) got += n;
-  });
+  await using target = countingTarget();
+  const relay = await tcpRelayTo(target.port, ["--up-stall-after", "50KB", "--json"]);
   try {
-    const relay = await startRelay([
-      `tcp:${LOCALHOST}:0`,
-      `tcp:${LOCALHOST}:${target.port}`,
-      "--up-stall-after",
-      "50KB",
-      "--json",
-    ]);
-    try {
-      using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
-      await writeAll(conn, randomBytes(60_000));
-      await until(() => got >= 50_000, 5000, "50 KB at the target");
-      await writeAll(conn, randomBytes(10)); // still open: the write succeeds
-    } finally {
-      const doc = await stopJson(relay);
-      assertEquals(doc.up.bytes_out, 50_000);
-    }
-    assertEquals(got, 50_000);
+    using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
+    await writeAll(conn, randomBytes(60_000));
+    await until(() => target.got >= 50_000, 5000, "50 KB at the target");
+    await writeAll(conn, randomBytes(10)); // still open: the write succeeds
   } finally {
-    await target.close();
+    const doc = await stopJson(relay);
+    assertEquals(doc.up.bytes_out, 50_000);
   }
+  assertEquals(target.got, 50_000);
 });
 
 Deno.test("relay tcp: 50 concurrent streams of 2 MB each come back byte-exact", async () => {
-  const target = tcpTarget(echo);
-  try {
-    await using relay = await startRelay([`tcp:${LOCALHOST}:0`, `tcp:${LOCALHOST}:${target.port}`]);
-    const results = await Promise.all(
-      Array.from({ length: 50 }, async () => {
-        const payload = randomBytes(2 << 20);
-        using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
-        return sha256(await exchange(conn, payload)) === sha256(payload);
-      }),
-    );
-    assertEquals(results.filter((ok) => ok).length, 50);
-  } finally {
-    await target.close();
-  }
+  await using target = tcpTarget(echo);
+  await using relay = await tcpRelayTo(target.port);
+  const results = await Promise.all(
+    Array.from({ length: 50 }, async () => {
+      const payload = randomBytes(2 << 20);
+      using conn = await Deno.connect({ hostname: LOCALHOST, port: relay.port });
+      return sha256(await exchange(conn, payload)) === sha256(payload);
+    }),
+  );
+  assertEquals(results.filter((ok) => ok).length, 50);
 });
 
 Deno.test("relay survives fuzzed input on TCP, TLS and UDP listeners and keeps serving", async () => {

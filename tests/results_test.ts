@@ -243,6 +243,14 @@ Deno.test("a closed stdout ends probe, json-stream, throughput, compare and mess
 // 2. Interrupted runs keep their results
 // ---------------------------------------------------------------------------
 
+/** Start a `--json-stream` run reporting every 100 ms, send `signal` at its first interval event; its end. */
+async function interruptAtFirstInterval(args: string[], signal: Deno.Signal) {
+  await using run = spawnNetkit([...args, "--interval-report", "100ms", "--json-stream"]);
+  assertEquals(JSON.parse((await run.line()) ?? "{}").event, "interval");
+  run.child.kill(signal);
+  return await run.finish();
+}
+
 Deno.test("Ctrl-C during a probe prints the report of what ran, marked interrupted, exit 130", async () => {
   await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);
   await using run = spawnNetkit([
@@ -268,7 +276,7 @@ Deno.test("Ctrl-C during a probe prints the report of what ran, marked interrupt
 
 Deno.test("SIGTERM during a ping-pong prints the JSON report with interrupted: true, exit 143", async () => {
   await using server = await startServer(["--proto", "tcp", "--host", LOCALHOST]);
-  await using run = spawnNetkit([
+  const { code, stdout, stderr } = await interruptAtFirstInterval([
     "client",
     "--probe",
     "--ping-pong",
@@ -276,13 +284,7 @@ Deno.test("SIGTERM during a ping-pong prints the JSON report with interrupted: t
     String(server.port),
     "--duration",
     "30s",
-    "--interval-report",
-    "100ms",
-    "--json-stream",
-  ]);
-  assertEquals(JSON.parse((await run.line()) ?? "{}").event, "interval");
-  run.child.kill("SIGTERM");
-  const { code, stdout, stderr } = await run.finish();
+  ], "SIGTERM");
   assertEquals(code, 143, stderr);
   const end = events(stdout).find((e) => e.event === "end");
   assertEquals(end?.data.interrupted, true);
@@ -320,7 +322,7 @@ Deno.test("a second Ctrl-C skips the wait for echoes in flight", async () => {
 
 Deno.test("Ctrl-C during a throughput test prints both ends' figures of what ran, exit 130", async () => {
   await using server = await startServer(["--proto", "tcp", "--host", LOCALHOST]);
-  await using run = spawnNetkit([
+  const { code, stdout, stderr } = await interruptAtFirstInterval([
     "client",
     "--throughput",
     LOCALHOST,
@@ -329,13 +331,7 @@ Deno.test("Ctrl-C during a throughput test prints both ends' figures of what ran
     "30s",
     "-b",
     "50M",
-    "--interval-report",
-    "100ms",
-    "--json-stream",
-  ]);
-  assertEquals(JSON.parse((await run.line()) ?? "{}").event, "interval");
-  run.child.kill("SIGINT");
-  const { code, stdout, stderr } = await run.finish();
+  ], "SIGINT");
   assertEquals(code, 130, stderr);
   const end = events(stdout).find((e) => e.event === "end")?.data;
   assertEquals(end?.interrupted, true);
@@ -346,7 +342,7 @@ Deno.test("Ctrl-C during a throughput test prints both ends' figures of what ran
 
 Deno.test("Ctrl-C during a UDP --reverse test: the server stops sending at the client's report, exit 130", async () => {
   await using server = await startServer(["--proto", "tcp", "--host", LOCALHOST]);
-  await using run = spawnNetkit([
+  const { code, stdout, stderr, ms } = await interruptAtFirstInterval([
     "client",
     "--throughput",
     "--proto",
@@ -358,13 +354,7 @@ Deno.test("Ctrl-C during a UDP --reverse test: the server stops sending at the c
     "30s",
     "-b",
     "10M",
-    "--interval-report",
-    "100ms",
-    "--json-stream",
-  ]);
-  assertEquals(JSON.parse((await run.line()) ?? "{}").event, "interval");
-  run.child.kill("SIGINT");
-  const { code, stdout, stderr, ms } = await run.finish();
+  ], "SIGINT");
   assertEquals(code, 130, stderr);
   assert(ms < 5_000, `the server's figures came at once, not after its 30 s (${ms} ms)`);
   const end = events(stdout).find((e) => e.event === "end")?.data;
@@ -379,19 +369,13 @@ Deno.test("Ctrl-C during a UDP --reverse test: the server stops sending at the c
 
 Deno.test("Ctrl-C during compare prints what ran with interrupted: true, exit 130", async () => {
   await using server = await startServer(["--proto", "both", "--host", LOCALHOST]);
-  await using run = spawnNetkit([
+  const { code, stdout, stderr } = await interruptAtFirstInterval([
     "compare",
     LOCALHOST,
     String(server.port),
     "--duration",
     "30s",
-    "--interval-report",
-    "100ms",
-    "--json-stream",
-  ]);
-  assertEquals(JSON.parse((await run.line()) ?? "{}").event, "interval");
-  run.child.kill("SIGINT");
-  const { code, stdout, stderr } = await run.finish();
+  ], "SIGINT");
   assertEquals(code, 130, stderr);
   const end = events(stdout).find((e) => e.event === "end")?.data;
   assertEquals(end?.interrupted, true);
@@ -399,6 +383,14 @@ Deno.test("Ctrl-C during compare prints what ran with interrupted: true, exit 13
   assert(tcp.sent > 0);
   assertEquals(tcp.interrupted, true);
 });
+
+/** `stderr` is the one line saying the server went away, with no OS error or mode hint. */
+function assertOneWentAwayLine(stderr: string): void {
+  const lines = stderr.trim().split("\n");
+  assertEquals(lines.length, 1, stderr);
+  assertMatch(lines[0]!, /^error: tcp 127\.0\.0\.1:\d+ went away/);
+  assertNotMatch(stderr, /os error|echo or discard mode/);
+}
 
 Deno.test("a server that dies mid-probe leaves the partial report and one 'went away' line", async () => {
   const server = await startServer(["--proto", "tcp", "--host", LOCALHOST]);
@@ -418,10 +410,7 @@ Deno.test("a server that dies mid-probe leaves the partial report and one 'went 
     const { code, stdout, stderr } = await run.finish();
     assertEquals(code, 9, stderr);
     assertMatch(stdout, /tcp probe to .*\n {2}sent [\d,]+ {2}received [1-9]/);
-    const lines = stderr.trim().split("\n");
-    assertEquals(lines.length, 1, stderr);
-    assertMatch(lines[0]!, /^error: tcp 127\.0\.0\.1:\d+ went away/);
-    assertNotMatch(stderr, /os error|echo or discard mode/);
+    assertOneWentAwayLine(stderr);
   } finally {
     await server.stop("SIGKILL");
   }
@@ -447,10 +436,7 @@ Deno.test("a server that dies mid-throughput leaves the client's counts and one 
     const { code, stdout, stderr } = await run.finish();
     assertEquals(code, 9, stderr);
     assertMatch(stdout, /this client counted in [\d.]+ s:\n {2}sent +[\d.]+ [KMG]iB/);
-    const lines = stderr.trim().split("\n");
-    assertEquals(lines.length, 1, stderr);
-    assertMatch(lines[0]!, /^error: tcp 127\.0\.0\.1:\d+ went away/);
-    assertNotMatch(stderr, /os error|echo or discard mode/);
+    assertOneWentAwayLine(stderr);
   } finally {
     await server.stop("SIGKILL");
   }

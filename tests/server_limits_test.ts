@@ -12,7 +12,7 @@
  */
 
 import { assert, assertEquals, assertMatch, assertNotMatch } from "@std/assert";
-import { makeTestCerts } from "./support/certs.ts";
+import { makeTestCerts, tlsServerFlags } from "./support/certs.ts";
 import { AT, runNetkit, skipWithout, startServer } from "./support/cli.ts";
 import { closeQuietly, openFds, writeAll } from "./support/sockets.ts";
 import { CONTROL_MAGIC, DATA_MAGIC } from "../lib/throughput/protocol.ts";
@@ -96,7 +96,7 @@ Deno.test({
   ignore: noOpenssl,
   async fn() {
     await using certs = await makeTestCerts();
-    const tls = ["--tls", "--cert", certs.leafCert, "--key", certs.leafKey, "-v"];
+    const tls = [...tlsServerFlags(certs), "-v"];
     // One server where only the handshake timeout applies, one where the first-byte one fires.
     const byHandshake = await startServer([
       "--host",

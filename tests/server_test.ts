@@ -6,7 +6,7 @@
  */
 
 import { assert, assertEquals, assertMatch, assertNotMatch, assertRejects } from "@std/assert";
-import { makeTestCerts } from "./support/certs.ts";
+import { makeTestCerts, tlsServerFlags } from "./support/certs.ts";
 import { runNetkit, skipWithout, startServer } from "./support/cli.ts";
 import { readExactly, readToEnd, writeAll } from "./support/sockets.ts";
 
@@ -329,11 +329,7 @@ Deno.test({
       "both",
       "--host",
       "127.0.0.1",
-      "--tls",
-      "--cert",
-      certs.leafCert,
-      "--key",
-      certs.leafKey,
+      ...tlsServerFlags(certs),
     ]);
     assertEquals(tls.lines, [
       `listening on tls 127.0.0.1:${tls.port}`,

@@ -39,6 +39,11 @@ import {
 /** How long a test waits for a datagram that must NOT come (after the server proved it is past it). */
 const ABSENCE_MS = 300;
 
+/** The request of a UDP test the server sends (`down`) for `duration_ms` at `bitrate` bit/s. */
+function udpDown(duration_ms: number, bitrate: number) {
+  return { proto: "udp", direction: "down", duration_ms, bitrate };
+}
+
 /** Bind `flow` to `stream` of the test announced by `ready`: hello, challenge, proof, ack. */
 async function bind(flow: Inbox, ready: Record<string, unknown>, stream = 0): Promise<void> {
   const port = ready.udp_port as number;
@@ -52,12 +57,7 @@ async function bind(flow: Inbox, ready: Record<string, unknown>, stream = 0): Pr
 
 Deno.test("udp flow binding: another IP, a wrong secret and an unproven address get no stream (at most 3x their bytes, 4 datagrams); the proven flow gets it and cannot be taken over", async () => {
   await using server = await startServer(["--host", "127.0.0.1", "-v"]);
-  await using control = await RawControl.open(server.port, {
-    proto: "udp",
-    direction: "down",
-    duration_ms: 3000,
-    bitrate: 2_000_000,
-  });
+  await using control = await RawControl.open(server.port, udpDown(3000, 2_000_000));
   const ready = await control.expect("ready");
   const port = ready.udp_port as number;
   await using otherIp = new Inbox("127.0.0.2");
@@ -105,12 +105,7 @@ Deno.test("udp flow binding: another IP, a wrong secret and an unproven address 
 
 Deno.test("--allow-udp-from-any-ip: a flow from another IP (127.0.0.2) binds once it proves its address, and receives the test", async () => {
   await using server = await startServer(["--host", "127.0.0.1", "--allow-udp-from-any-ip"]);
-  await using control = await RawControl.open(server.port, {
-    proto: "udp",
-    direction: "down",
-    duration_ms: 1000,
-    bitrate: 1_000_000,
-  });
+  await using control = await RawControl.open(server.port, udpDown(1000, 1_000_000));
   const ready = await control.expect("ready");
   await using flow = new Inbox("127.0.0.2");
   await bind(flow, ready);
@@ -120,12 +115,7 @@ Deno.test("--allow-udp-from-any-ip: a flow from another IP (127.0.0.2) binds onc
 
 Deno.test("a sending server stops within seconds when the client stops acknowledging (the watchdog counts reported bytes, not sent ones); a reporting client runs past that", async () => {
   await using server = await startServer(["--host", "127.0.0.1", "-v"]);
-  await using control = await RawControl.open(server.port, {
-    proto: "udp",
-    direction: "down",
-    duration_ms: 30_000,
-    bitrate: 1_000_000,
-  });
+  await using control = await RawControl.open(server.port, udpDown(30_000, 1_000_000));
   const ready = await control.expect("ready");
   await using flow = new Inbox("127.0.0.1");
   await bind(flow, ready);
@@ -182,12 +172,7 @@ Deno.test("--deny 127.0.0.2: the host refused on the main port gets nothing from
   assert(await allowed.next(5000), "127.0.0.1 echoed on the main port");
   assertEquals(await denied.next(ABSENCE_MS), undefined, "127.0.0.2 echoed on the main port");
 
-  await using control = await RawControl.open(server.port, {
-    proto: "udp",
-    direction: "down",
-    duration_ms: 2000,
-    bitrate: 1_000_000,
-  });
+  await using control = await RawControl.open(server.port, udpDown(2000, 1_000_000));
   const ready = await control.expect("ready");
   const port = ready.udp_port as number;
   // The test's port: a valid hello from 127.0.0.2 is dropped by the gate; from 127.0.0.1, answered.

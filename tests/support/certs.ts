@@ -30,6 +30,11 @@ export interface TestCerts extends AsyncDisposable {
   otherKey: string;
 }
 
+/** A server's flags to serve TLS with the leaf certificate and key of `certs`. */
+export function tlsServerFlags(certs: TestCerts): string[] {
+  return ["--tls", "--cert", certs.leafCert, "--key", certs.leafKey];
+}
+
 async function openssl(dir: string, args: string[]): Promise<void> {
   const { code, stderr } = await new Deno.Command("openssl", {
     args,
