@@ -82,6 +82,7 @@ export function layoutFor(arch: string): StructLayouts | undefined {
 export const LINUX = {
   AF_INET: 2,
   AF_INET6: 10,
+  SOCK_STREAM: 1,
   SOCK_DGRAM: 2,
   SOCK_NONBLOCK: 0o4000,
   SOCK_CLOEXEC: 0o2000000,
@@ -94,6 +95,8 @@ export const LINUX = {
   SO_SNDBUFFORCE: 32,
   SO_RCVBUFFORCE: 33,
   SO_RCVTIMEO: 20,
+  SO_TYPE: 3,
+  RLIMIT_NOFILE: 7,
   F_GETFL: 3,
   F_SETFL: 4,
   O_NONBLOCK: 0o4000,
