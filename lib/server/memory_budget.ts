@@ -47,9 +47,10 @@ export class MemoryBudget {
 
   /**
    * Reserve `bytes` for one test, described as `what` in a refusal (e.g.
-   * `"128 streams of 4 MiB"`); returns the grant, or why it was refused.
+   * `"128 streams of 4 MiB"`; by default "this test"); returns the grant, or why it was
+   * refused.
    */
-  reserve(bytes: number, what = `${formatSize(bytes)} of buffers`): MemoryGrant | string {
+  reserve(bytes: number, what = "this test"): MemoryGrant | string {
     if (!(bytes >= 0) || !Number.isFinite(bytes)) return `cannot reserve ${bytes} bytes`;
     if (bytes > this.perTest) {
       return `${what} needs ${formatSize(bytes)} of buffers, over this server's ${

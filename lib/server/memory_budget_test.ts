@@ -20,6 +20,11 @@ Deno.test("MemoryBudget refuses one test over half the budget, saying by how muc
     /^128 streams of 4 MiB needs 512 MiB of buffers, over this server's 128 MiB per test \(half its --max-test-memory 256 MiB\): use fewer streams \(--parallel\) or a smaller --size$/,
   );
   assertEquals(budget.used, 0);
+  // Undescribed, the refusal names the test once, not its size twice.
+  assertMatch(
+    budget.reserve(512 * MIB) as string,
+    /^this test needs 512 MiB of buffers, over this server's 128 MiB per test/,
+  );
 });
 
 Deno.test("MemoryBudget admits tests up to the limit exactly, refuses the next, and admits again after a release", () => {
