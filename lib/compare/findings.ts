@@ -419,7 +419,9 @@ function latencySentence(
   const retransmits = options.tcpRetransmits;
   if (v.slow === tcp) {
     if (retransmits !== undefined && retransmits > 0) {
-      return `${head}. Why (kernel counters): this host retransmitted ${
+      // With the lab, both ends ran in its network namespace: the counter is the namespace's.
+      const who = options.lab ? "the lab's network namespace" : "this host";
+      return `${head}. Why (kernel counters): ${who} retransmitted ${
         formatCountOf(retransmits, "TCP segment")
       } during the TCP run, and every probe behind a lost segment waits for its ` +
         `retransmission (head-of-line blocking).`;

@@ -399,6 +399,12 @@ Deno.test("a slower TCP tail names its cause from kernel retransmissions, or say
     find(counted, /RTT was/)[0]!,
     /\. Why \(kernel counters\): this host retransmitted 42 TCP segments during the TCP run, .*head-of-line blocking\)\.$/,
   );
+  const lab = { lossPercent: 5, tcpRetransSegs: 42, udpRcvbufErrors: 0, dropsUdp: 9, dropsTcp: 3 };
+  const inLab = describeDifferences(tcp, lossy(37), { tcpRetransmits: 42, lab });
+  assertMatch(
+    find(inLab, /RTT was/)[0]!,
+    /\. Why \(kernel counters\): the lab's network namespace retransmitted 42 TCP segments/,
+  );
   const none = describeDifferences(tcp, lossy(37), { tcpRetransmits: 0 });
   assertMatch(
     find(none, /RTT was/)[0]!,
