@@ -19,7 +19,7 @@
  *
  * `ffi` (granted by the binary for the libc paths only, see
  * `lib/engine/native/libc.ts`) is kept only by a role whose row says
- * `withNativeEngine` (UDP probe, UDP messages, UDP throughput, compare, a UDP
+ * `withNativeEngine` (UDP probe or TCP ping-pong, UDP messages, UDP throughput, compare, a UDP
  * scan, a server whose throughput tests open UDP ports), and only when the
  * native engine was selected for the run (`--engine native`, or `auto` where
  * libc loads): the library is opened before the drop, and its calls still
@@ -123,7 +123,8 @@ export const PRIVILEGES: Readonly<Record<Role, Privilege>> = {
   },
   probe: {
     keep: ["net"],
-    why: "probes and echoes; ffi (libc only) while UDP runs on the native engine",
+    why:
+      "probes and echoes; ffi (libc only) while UDP, or a TCP ping-pong, runs on the native engine",
     withNativeEngine: ["ffi"],
   },
   throughput: {
@@ -235,6 +236,14 @@ export function engineChoiceOf(config: Config): EngineChoice | undefined {
   ) {
     return config.engine ?? "auto";
   }
+  // A TCP ping-pong (one probe in flight, unpaced: `isWorkerPingPong`) on the native engine
+  // runs in a Worker through libc; not from --source (node:net reads that socket itself).
+  if (
+    config.action === "probe" && config.workload.outstanding === 1 &&
+    config.workload.rate === 0 && config.endpoint.source === undefined
+  ) {
+    return config.engine ?? "auto";
+  }
   // `--iperf3` speaks iperf3's protocol through lib/iperf3/, not an engine.
   if (config.action === "throughput" && config.plan.proto === "udp" && !config.iperf3) {
     return config.plan.engine ?? "auto";
@@ -266,7 +275,7 @@ function usesNativeEngine(
 /**
  * Everything a run must do while it still holds every permission, in one
  * place: read --cert/--key/--ca, open the --report file, open /proc/net's
- * counters, and start a UDP ping-pong's Worker (its module is read from disk).
+ * counters, and start a ping-pong's Worker (its module is read from disk).
  * Returns the config with the files' contents; call once, just before
  * {@linkcode dropPrivileges}.
  */

@@ -18,6 +18,7 @@
 import type { ProbeConfig } from "../config.ts";
 import { type NetkitError, PartialRunError } from "../errors.ts";
 import { selectEngineOf } from "../privileges.ts";
+import { logEvent } from "../io.ts";
 import { Output } from "../output.ts";
 import {
   formatInterval,
@@ -74,6 +75,7 @@ export async function runProbeCommand(config: ProbeConfig): Promise<number> {
         },
         signal: stop.signal,
         now: stop.now,
+        ...(config.verbose && { onPath: logEvent }),
       });
     } catch (err) {
       // A run that failed part-way still reports what it measured, then the error.

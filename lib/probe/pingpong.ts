@@ -6,7 +6,7 @@
  * round trip never waits on Deno's event loop.
  *
  * Permissions: loading a Worker's module reads it from disk (or the binary's
- * embedded file system), so `client --probe --ping-pong` on the native engine
+ * embedded file system), so `client --probe --ping-pong` (UDP or TCP) on the native engine
  * starts the Worker BEFORE privileges are dropped ({@linkcode preparePingPong},
  * called from main.ts), and the Worker then shares the permissions the probe
  * keeps (net, ffi for libc): the probe keeps no `read`.
@@ -22,6 +22,7 @@
  * @module
  */
 
+import type { IpEndpoint } from "../address.ts";
 import type { Config } from "../config.ts";
 import { loadNativeEngine } from "../engine/native/engine.ts";
 import type {
@@ -92,6 +93,16 @@ export function startPingPongWorker(): Promise<PingPongWorker> {
   });
 }
 
+/**
+ * Whether the Worker can take over the socket of a probe to `endpoint`: UDP
+ * (the native engine's own socket), or TCP on Deno's connection. A TCP probe
+ * from `--source` rides on node:net (lib/client/bound_tcp.ts), which keeps
+ * reading its socket: that one stays on the event loop.
+ */
+export function workerCanTake(endpoint: IpEndpoint): boolean {
+  return endpoint.transport === "udp" || endpoint.source === undefined;
+}
+
 /** Whether a workload is a ping-pong the Worker runs: one probe in flight, unpaced. */
 export function isWorkerPingPong(
   workload: { outstanding: number; rate: number },
@@ -102,8 +113,8 @@ export function isWorkerPingPong(
 let prepared: Promise<PingPongWorker> | undefined;
 
 /**
- * Start the Worker now (before privileges are dropped) for a UDP ping-pong on
- * the native engine; {@linkcode takePreparedWorker} hands it to the run.
+ * Start the Worker now (before privileges are dropped) for a ping-pong, UDP
+ * or TCP ({@linkcode workerCanTake}), on the native engine; {@linkcode takePreparedWorker} hands it to the run.
  * A Worker that fails to start is left to the run to report (it falls back to
  * the event loop).
  */
@@ -113,7 +124,7 @@ export async function preparePingPong(
 ): Promise<void> {
   if (
     config.command !== "client" || config.action !== "probe" ||
-    config.endpoint.transport !== "udp" || config.engine === "deno" ||
+    !workerCanTake(config.endpoint) || config.engine === "deno" ||
     !isWorkerPingPong(config.workload) || !native()
   ) return;
   prepared = startPingPongWorker();

@@ -5,11 +5,21 @@
  * are taken here, right around the calls, on the main thread's clock
  * (`performance.now()` of the main thread: its time origin is passed in).
  *
- * The socket is the main thread's connected native UDP socket (its
- * descriptor); this Worker makes it blocking with a receive timeout
- * (`SO_RCVTIMEO`, at most {@linkcode SLICE_MS}), so it looks at the stop word
- * of the shared control array between waits: Ctrl-C and the probe timeout
- * reach it within a slice. What happened goes back in batches (every
+ * The socket is the main thread's connected native UDP socket, or the
+ * descriptor of Deno's TCP connection (found by `findSocketFd`): either way
+ * the main thread does no more I/O on it until this Worker is done, and only
+ * closes it then. This Worker makes it blocking with a receive timeout
+ * (`SO_RCVTIMEO`, and for TCP a send timeout `SO_SNDTIMEO`, at most
+ * {@linkcode SLICE_MS}), so it looks at the stop word of the shared control
+ * array between waits: Ctrl-C and the probe timeout reach it within a slice.
+ *
+ * TCP is a byte stream: each probe goes out through a full-send loop (a
+ * partial send sends the rest), and the echoes are framed out of the stream by
+ * the same {@linkcode ProbeStreamFramer} the event-loop path reads with (so a
+ * split echo is whole before it is timed, and bytes that are not a probe are
+ * skipped and counted malformed exactly as there: once per probe's worth
+ * begun). The end of the stream, a reset, or a send that could not complete
+ * within the timeout end the run, and say so in {@linkcode PingPongDone}. What happened goes back in batches (every
  * {@linkcode FLUSH_MS} or {@linkcode FLUSH_PROBES} probes): the probes sent
  * with their send times, and every echo's bytes with its arrival time, which
  * the main thread checks and counts exactly as it counts the echoes of its
@@ -36,9 +46,9 @@
 /// <reference lib="deno.worker" />
 
 import { loadLibc } from "../engine/native/libc.ts";
-import { LINUX } from "../engine/native/layout.ts";
+import { ERRNO_NAMES, LINUX } from "../engine/native/layout.ts";
 import { readErrno } from "../engine/native/udp.ts";
-import { type DecodedProbe, decodeProbe, ProbeEncoder } from "./codec.ts";
+import { type DecodedProbe, decodeProbe, ProbeEncoder, ProbeStreamFramer } from "./codec.ts";
 
 /** Longest single blocking wait: how soon a stop reaches a waiting Worker. */
 export const SLICE_MS = 20;
@@ -52,6 +62,8 @@ export const RUN = 0, STOP_SENDING = 1, STOP_NOW = 2;
 
 /** What the main thread asks. */
 export interface PingPongRequest {
+  /** UDP: one probe per datagram; TCP: probes framed out of a byte stream. */
+  transport: "udp" | "tcp";
   fd: number;
   size: number;
   runId: number;
@@ -75,7 +87,10 @@ export interface PingPongBatch {
   /** Echoes of the right size back to back (`size` bytes each) and their arrival times. */
   echoes: Uint8Array;
   echoAt: Float64Array;
-  /** Datagrams of the wrong size. */
+  /**
+   * UDP: datagrams of the wrong size. TCP: bytes skipped to find the next
+   * probe, one per probe's worth begun (as the event-loop path counts them).
+   */
   malformed: number;
   /** Probes whose echo did not come within the timeout (the next was sent). */
   givenUp: number;
@@ -88,6 +103,14 @@ export interface PingPongDone {
   error?: string;
   /** Not one echo within the first timeout. */
   noEcho?: boolean;
+  /** TCP: the server ended the stream (what it sent before is in the batches). */
+  eof?: boolean;
+  /** TCP: the connection was reset (`recv` failed with this errno name, e.g. ECONNRESET). */
+  reset?: string;
+  /** TCP: a send failed because the connection broke (errno name: EPIPE, ECONNRESET). */
+  sendBroke?: string;
+  /** TCP: a probe could not be handed to the kernel within the timeout (the server stopped reading). */
+  stalled?: boolean;
 }
 
 /** Messages from the Worker. */
@@ -104,6 +127,23 @@ self.onmessage = (event: MessageEvent<PingPongRequest>) => {
 };
 self.postMessage({ type: "ready" });
 
+/** The socket options set to one slice: a datagram socket waits only in recv. */
+const UDP_TIMEOUTS = [["SO_RCVTIMEO", LINUX.SO_RCVTIMEO]] as const;
+/** A TCP send can wait too (a full send buffer: the server is not reading). */
+const TCP_TIMEOUTS = [["SO_RCVTIMEO", LINUX.SO_RCVTIMEO], [
+  "SO_SNDTIMEO",
+  LINUX.SO_SNDTIMEO,
+]] as const;
+
+/** Echo slots per batch: two per probe sent, at most about 1 MiB of echoes (large probes). */
+function echoSlots(size: number): number {
+  return Math.max(4, Math.min(FLUSH_PROBES * 2, Math.floor((1 << 20) / size)));
+}
+
+function errnoName(errno: number): string {
+  return ERRNO_NAMES[errno] ?? `errno ${errno}`;
+}
+
 function run(req: PingPongRequest): PingPongDone {
   const libc = loadLibc();
   if ("reason" in libc) return { type: "done", error: libc.reason };
@@ -112,40 +152,43 @@ function run(req: PingPongRequest): PingPongDone {
   const offset = performance.timeOrigin - req.timeOrigin;
   const now = () => performance.now() + offset;
   const fd = req.fd;
-  // Blocking, with a receive timeout of one slice.
+  const tcp = req.transport === "tcp";
+  // Blocking, with a receive (TCP: and send) timeout of one slice.
   const flags = s.fcntl(fd, LINUX.F_GETFL, 0);
   if (flags < 0 || s.fcntl(fd, LINUX.F_SETFL, flags & ~LINUX.O_NONBLOCK) !== 0) {
     return { type: "done", error: `fcntl: errno ${readErrno(libc)}` };
   }
   const slice = Math.max(1, Math.min(SLICE_MS, req.timeoutMs));
-  const timeval = new BigInt64Array([
-    BigInt(Math.floor(slice / 1000)),
-    BigInt((slice % 1000) * 1000),
-  ]);
-  if (
-    s.setsockopt(fd, LINUX.SOL_SOCKET, LINUX.SO_RCVTIMEO, new Uint8Array(timeval.buffer), 16) !== 0
-  ) {
-    return { type: "done", error: `setsockopt SO_RCVTIMEO: errno ${readErrno(libc)}` };
+  const timeval = new Uint8Array(
+    new BigInt64Array([BigInt(Math.floor(slice / 1000)), BigInt((slice % 1000) * 1000)]).buffer,
+  );
+  for (const [name, option] of tcp ? TCP_TIMEOUTS : UDP_TIMEOUTS) {
+    if (s.setsockopt(fd, LINUX.SOL_SOCKET, option, timeval, 16) !== 0) {
+      return { type: "done", error: `setsockopt ${name}: errno ${readErrno(libc)}` };
+    }
   }
 
   const size = req.size;
   const encoder = new ProbeEncoder(size, req.runId);
-  // One byte more than a probe: a longer echo shows as malformed, not cut to fit.
+  // UDP: one byte more than a probe, so a longer echo shows as malformed, not cut to fit.
   const inBuf = new Uint8Array(size + 1);
   const inProbe = inBuf.subarray(0, size);
+  // TCP: the event-loop path's framer, so bytes are resynchronised and counted as there.
+  const framer = tcp ? new ProbeStreamFramer(size, req.runId, Math.max(size, 64 * 1024)) : null;
   const decoded: DecodedProbe = { seq: 0, sendTimeMs: 0 };
   // Made once: the hot loop allocates nothing per probe.
   const sizeArg = BigInt(size);
   const inLenArg = BigInt(inBuf.length);
   const count = req.count ?? Number.POSITIVE_INFINITY;
   const endBy = req.endBy ?? Number.POSITIVE_INFINITY;
+  const slots = echoSlots(size);
 
   // The batch being filled (fresh arrays per batch: they are transferred).
   let firstSeq = 0;
   let sentAt = new Float64Array(FLUSH_PROBES);
   let nSent = 0;
-  let echoes = new Uint8Array(FLUSH_PROBES * 2 * size);
-  let echoAt = new Float64Array(FLUSH_PROBES * 2);
+  let echoes = new Uint8Array(slots * size);
+  let echoAt = new Float64Array(slots);
   let nEchoes = 0;
   let malformed = 0;
   let givenUp = 0;
@@ -163,8 +206,8 @@ function run(req: PingPongRequest): PingPongDone {
     self.postMessage(batch, [sentAt.buffer, echoes.buffer, echoAt.buffer]);
     firstSeq += nSent;
     sentAt = new Float64Array(FLUSH_PROBES);
-    echoes = new Uint8Array(FLUSH_PROBES * 2 * size);
-    echoAt = new Float64Array(FLUSH_PROBES * 2);
+    echoes = new Uint8Array(slots * size);
+    echoAt = new Float64Array(slots);
     nSent =
       nEchoes =
       malformed =
@@ -173,46 +216,140 @@ function run(req: PingPongRequest): PingPongDone {
     flushedAt = now();
   };
 
-  let seq = 0;
+  /** The probe whose echo is awaited, and whether it came. */
+  let mine = 0;
+  let back = false;
   let echoed = 0;
+  /** An echo of `size` bytes that arrived at `t`, kept for the main thread to check and count. */
+  const onEcho = (probe: Uint8Array, t: number) => {
+    if (nEchoes === echoAt.length) flush();
+    echoes.set(probe, nEchoes * size);
+    echoAt[nEchoes++] = t;
+    if (!back && decodeProbe(probe, req.runId, decoded) && decoded.seq === mine) {
+      back = true;
+      echoed++;
+    }
+  };
+
   let failure: string | undefined;
   let noEcho = false;
+  // Set inside the TCP helpers below (closures the flow analysis does not follow).
+  let eof = false as boolean;
+  let reset: string | undefined;
+  let sendBroke: string | undefined;
+  let stalled = false as boolean;
+
+  // TCP: each probe the framer cuts out of the stream arrived with the read that completed it.
+  let arrivedAt = 0;
+  const onFramed = (probe: Uint8Array) => onEcho(probe, arrivedAt);
+  const onSkipped = (bytes: number) => {
+    malformed += Math.ceil(bytes / size); // one per probe's worth begun, as the event-loop path
+  };
+  /** TCP: one blocking read (at most a slice); false once the stream ended or failed. */
+  let spaceLen = -1;
+  let spaceArg = 0n;
+  const tcpReceive = (): boolean => {
+    const space = framer!.space();
+    if (space.length !== spaceLen) { // the whole buffer, unless part of an echo is kept
+      spaceLen = space.length;
+      spaceArg = BigInt(spaceLen);
+    }
+    const n = s.recv(fd, space, spaceArg, 0);
+    if (n > 0) {
+      arrivedAt = now();
+      framer!.commit(n, onFramed, onSkipped);
+      return true;
+    }
+    if (n === 0) {
+      framer!.end(onSkipped); // an unfinished probe at the end is malformed, as on the event loop
+      eof = true;
+      return false;
+    }
+    const errno = readErrno(libc);
+    if (errno === LINUX.EAGAIN || errno === LINUX.EINTR) return true;
+    if (errno === LINUX.ECONNRESET) reset = errnoName(errno);
+    else failure = `recv: ${errnoName(errno)}`;
+    return false;
+  };
+  /** TCP: hand all of `probe` (sent at `at`) to the kernel; false if it could not. */
+  const tcpSend = (probe: Uint8Array, at: number): boolean => {
+    let off = 0;
+    while (off < size) {
+      const n = off === 0
+        ? s.send(fd, probe, sizeArg, LINUX.MSG_NOSIGNAL)
+        : s.send(fd, probe.subarray(off), BigInt(size - off), LINUX.MSG_NOSIGNAL);
+      if (n > 0) {
+        off += n;
+        continue;
+      }
+      const errno = n < 0 ? readErrno(libc) : LINUX.EAGAIN;
+      if (errno === LINUX.EAGAIN || errno === LINUX.EINTR) {
+        // The send buffer stayed full for a slice: the server is not reading.
+        if (Atomics.load(control, 0) === STOP_NOW) return false;
+        if (now() - at >= req.timeoutMs) {
+          stalled = true;
+          return false;
+        }
+        continue;
+      }
+      if (errno === LINUX.EPIPE || errno === LINUX.ECONNRESET) sendBroke = errnoName(errno);
+      else failure = `send: ${errnoName(errno)}`;
+      return false;
+    }
+    return true;
+  };
+
+  let seq = 0;
   while (seq < count && Atomics.load(control, 0) === RUN) {
     const at = now();
     if (at >= endBy) break;
     const probe = encoder.encode(seq, at);
-    const sent = s.send(fd, probe, sizeArg, 0);
     sentAt[nSent++] = at;
-    const mine = seq++;
-    // An ICMP error from an earlier probe, a full buffer: this probe is lost (counted), go on.
-    if (sent < 0 && readErrno(libc) === LINUX.EBADF) {
-      failure = "send: EBADF";
-      break;
+    mine = seq++;
+    back = false;
+    if (tcp) {
+      if (!tcpSend(probe, at)) {
+        if (sendBroke !== undefined) {
+          // The connection broke under the sender: as on the event loop, read what came
+          // back before its end, bounded by the timeout.
+          const drainBy = now() + req.timeoutMs;
+          while (tcpReceive() && Atomics.load(control, 0) !== STOP_NOW && now() < drainBy);
+        }
+        break;
+      }
+    } else {
+      const sent = s.send(fd, probe, sizeArg, 0);
+      // An ICMP error from an earlier probe, a full buffer: this probe is lost (counted), go on.
+      if (sent < 0 && readErrno(libc) === LINUX.EBADF) {
+        failure = "send: EBADF";
+        break;
+      }
     }
-    // Wait for this probe's echo: up to the timeout, a slice at a time.
+    // Wait for this probe's echo: up to the timeout, a slice at a time. A TCP probe not
+    // echoed by then is given up on as the event-loop path does (the next one is sent); its
+    // echo, should it still come, is counted then, so it is lost only if it never does.
     const waitUntil = at + req.timeoutMs;
-    let back = false;
     while (!back) {
-      const n = s.recv(fd, inBuf, inLenArg, 0);
-      const t = now();
-      if (n === size) {
-        if (nEchoes === echoAt.length) flush();
-        echoes.set(inProbe, nEchoes * size);
-        echoAt[nEchoes++] = t;
-        if (decodeProbe(inProbe, req.runId, decoded) && decoded.seq === mine) {
-          back = true;
-          echoed++;
-        }
-      } else if (n >= 0) {
-        if (n === 0 && Atomics.load(control, 0) !== RUN) break; // shut down by the main thread
-        malformed++;
+      let t: number;
+      if (framer !== null) {
+        if (!tcpReceive()) break;
+        t = now();
       } else {
-        const errno = readErrno(libc);
-        if (errno === LINUX.EBADF) {
-          failure = "recv: EBADF";
-          break;
+        const n = s.recv(fd, inBuf, inLenArg, 0);
+        t = now();
+        if (n === size) {
+          onEcho(inProbe, t);
+        } else if (n >= 0) {
+          if (n === 0 && Atomics.load(control, 0) !== RUN) break; // shut down by the main thread
+          malformed++;
+        } else {
+          const errno = readErrno(libc);
+          if (errno === LINUX.EBADF) {
+            failure = "recv: EBADF";
+            break;
+          }
+          // EAGAIN (a slice passed), EINTR, ECONNREFUSED (ICMP): wait on.
         }
-        // EAGAIN (a slice passed), EINTR, ECONNREFUSED (ICMP): wait on.
       }
       if (Atomics.load(control, 0) === STOP_NOW) break;
       if (!back && t >= waitUntil) {
@@ -221,7 +358,10 @@ function run(req: PingPongRequest): PingPongDone {
         break;
       }
     }
-    if (failure !== undefined || noEcho || Atomics.load(control, 0) === STOP_NOW) break;
+    if (
+      failure !== undefined || noEcho || eof || reset !== undefined ||
+      Atomics.load(control, 0) === STOP_NOW
+    ) break;
     if (nSent === FLUSH_PROBES || now() - flushedAt >= FLUSH_MS) flush();
   }
   flush();
@@ -229,5 +369,9 @@ function run(req: PingPongRequest): PingPongDone {
     type: "done",
     ...(failure !== undefined && { error: failure }),
     ...(noEcho && { noEcho }),
+    ...(eof && { eof }),
+    ...(reset !== undefined && { reset }),
+    ...(sendBroke !== undefined && { sendBroke }),
+    ...(stalled && { stalled }),
   };
 }

@@ -181,12 +181,18 @@ export interface RunProbeOptions {
    */
   engine?: EngineSelection;
   /**
-   * A UDP ping-pong (`--outstanding 1`, unpaced) on the native engine runs in
-   * a Worker blocking in libc's `recv` (./pingpong_worker.ts); false keeps it
-   * on the event loop.
+   * A ping-pong (`--outstanding 1`, unpaced), UDP or TCP, on the native
+   * engine runs in a Worker blocking in libc's `send`/`recv`
+   * (./pingpong_worker.ts); false keeps it on the event loop.
    * @default {true}
    */
   worker?: boolean;
+  /**
+   * Told once which path a ping-pong takes (the Worker, or the event loop and
+   * why): for `-v`.
+   * @default {undefined}
+   */
+  onPath?: (line: string) => void;
 }
 
 /**
@@ -201,21 +207,34 @@ export async function runProbe(
   options: RunProbeOptions = {},
 ): Promise<ProbeReport> {
   const runId = crypto.getRandomValues(new Uint32Array(1))[0] ?? 1;
+  const pingPong = isWorkerPingPong(workload);
   const transport = await openProbeTransport(endpoint, {
     size: workload.size,
     timeoutMs: workload.timeoutMs,
     runId,
     ...(options.engine && { engine: options.engine }),
+    pingPong: pingPong && options.worker !== false,
   });
   let worker: PingPongWorker | undefined;
   try {
     const prepared = takePreparedWorker();
-    if (
-      options.worker !== false && transport.fd !== undefined && isWorkerPingPong(workload)
-    ) {
-      worker = await (prepared ?? startPingPongWorker()).catch(() => undefined);
+    let why = options.worker === false
+      ? "asked for"
+      : transport.noWorker ?? "no descriptor for the Worker";
+    if (options.worker !== false && transport.fd !== undefined && pingPong) {
+      worker = await (prepared ?? startPingPongWorker()).catch((err) => {
+        why = `the Worker did not start: ${(err as Error).message}`;
+        return undefined;
+      });
     } else {
       (await prepared?.catch(() => undefined))?.terminate();
+    }
+    if (pingPong) {
+      options.onPath?.(
+        worker
+          ? `ping-pong: blocking send/recv in a Worker on descriptor ${transport.fd}`
+          : `ping-pong: on the event loop (${why})`,
+      );
     }
     return await new ProbeRun(endpoint, workload, transport, options, runId, worker).run();
   } finally {
@@ -251,6 +270,12 @@ class ProbeRun {
   givenUp = 0;
   /** When the last probe was sent (the Worker's ping-pong: its end of sending). */
   lastSentAt = 0;
+  /**
+   * The Worker's ping-pong in place of the receiver: settled by the Worker's
+   * end of a TCP stream (resolved: closed; rejected: reset), else once the run
+   * is closing, so the receiver's end is judged in one place for both paths.
+   */
+  readonly workerEnded = Promise.withResolvers<void>();
 
   constructor(
     readonly endpoint: IpEndpoint,
@@ -309,8 +334,12 @@ class ProbeRun {
     this.lastProgressAt = performance.now();
   };
 
-  /** The Worker's ping-pong, in place of the send loop and the receiver (it drains too). */
-  async runWorker(worker: PingPongWorker, start: number): Promise<void> {
+  /**
+   * The Worker's ping-pong, in place of the send loop and the receiver (it
+   * drains too). Returns true when the TCP stream ended under it (the end is
+   * then judged as the receiver's would be).
+   */
+  async runWorker(worker: PingPongWorker, start: number): Promise<boolean> {
     const { workload } = this;
     const signal = this.options.signal;
     const now = this.options.now;
@@ -319,8 +348,9 @@ class ProbeRun {
     signal?.addEventListener("abort", stopSending);
     now?.addEventListener("abort", stopNow);
     try {
-      if (signal?.aborted) return;
+      if (signal?.aborted) return false;
       const done = await worker.run({
+        transport: this.endpoint.transport,
         fd: this.transport.fd!,
         size: workload.size,
         runId: this.runId,
@@ -335,13 +365,41 @@ class ProbeRun {
             formatDuration(workload.timeoutMs)
           }: is an echo server listening there?`,
         );
+      } else if (done.stalled) {
+        this.failure ??= this.stalled(); // as the watchdog says it on the event loop
       } else if (done.error !== undefined) {
         this.failure ??= new Error(done.error);
       }
+      // TCP: a send into a broken connection fails as the event loop's write does; the
+      // end of the stream (or a reset) is then what the receiver would have met.
+      if (done.sendBroke !== undefined) {
+        this.failure ??= done.sendBroke === "EPIPE"
+          ? new Deno.errors.BrokenPipe(`send: ${done.sendBroke}`)
+          : new Deno.errors.ConnectionReset(`send: ${done.sendBroke}`);
+      }
+      if (done.eof) {
+        this.workerEnded.resolve();
+        return true;
+      }
+      if (done.reset !== undefined) {
+        this.workerEnded.reject(new Deno.errors.ConnectionReset(`recv: ${done.reset}`));
+        return true;
+      }
+      return false;
     } finally {
       signal?.removeEventListener("abort", stopSending);
       now?.removeEventListener("abort", stopNow);
     }
+  }
+
+  /** A peer that stopped taking or echoing probes for a whole timeout. */
+  stalled(): NetkitError {
+    return new NetkitError(
+      "timeout",
+      `${formatEndpoint(this.endpoint)} stopped taking or echoing probes for ${
+        formatDuration(this.workload.timeoutMs)
+      } after ${this.sent} sent`,
+    );
   }
 
   /** Which sub-run a probe belongs to: by its place in the count, or its send time in the duration. */
@@ -406,18 +464,19 @@ class ProbeRun {
     // The Worker receives on its own thread, bounded by the timeout: no watchdog needed.
     if (worker) this.watching = false;
     const receiving =
-      (worker ? Promise.resolve() : transport.receive(this.onEcho, () => this.malformed++)).then(
-        () => {
-          if (turnedAway()) return;
-          if (!closing && this.tracker.received < this.sent) {
-            this.failure ??= wentAway("closed the connection");
-          }
-        },
-        (err) => {
-          if (isClosedError(err) && turnedAway()) return;
-          this.failure ??= isClosedError(err) ? wentAway("reset the connection") : err;
-        },
-      ).finally(() => this.settleWait(true));
+      (worker ? this.workerEnded.promise : transport.receive(this.onEcho, () => this.malformed++))
+        .then(
+          () => {
+            if (turnedAway()) return;
+            if (!closing && this.tracker.received < this.sent) {
+              this.failure ??= wentAway("closed the connection");
+            }
+          },
+          (err) => {
+            if (isClosedError(err) && turnedAway()) return;
+            this.failure ??= isClosedError(err) ? wentAway("reset the connection") : err;
+          },
+        ).finally(() => this.settleWait(true));
     // Stopping sends wakes a full window's wait; a second stop ends the drain too.
     const signal = this.options.signal;
     const now = this.options.now;
@@ -463,12 +522,7 @@ class ProbeRun {
         this.watching && performance.now() - this.lastProgressAt > workload.timeoutMs &&
         this.failure === undefined
       ) {
-        this.failure = new NetkitError(
-          "timeout",
-          `${where} stopped taking or echoing probes for ${
-            formatDuration(workload.timeoutMs)
-          } after ${this.sent} sent`,
-        );
+        this.failure = this.stalled();
         transport.close();
       }
     }, Math.max(5, Math.min(50, workload.timeoutMs / 8)));
@@ -476,8 +530,8 @@ class ProbeRun {
     let sendEnd = start;
     try {
       try {
-        if (worker) await this.runWorker(worker, start);
-        else await this.send(start);
+        if (!worker) await this.send(start);
+        else if (await this.runWorker(worker, start)) await receiving; // judged as the receiver's end
       } catch (err) {
         this.failure ??= err;
       }
@@ -496,12 +550,13 @@ class ProbeRun {
       clearInterval(watchdog);
       signal?.removeEventListener("abort", wake);
       now?.removeEventListener("abort", wake);
-      if (isClosedError(this.failure)) {
+      if (!worker && isClosedError(this.failure)) {
         // The connection broke under the sender: the receiver reads what came back before
         // the end, which it meets by itself (bounded by the timeout all the same).
         await deadline(receiving, workload.timeoutMs, () => new Error("drain")).catch(() => {});
       }
       closing = true;
+      this.workerEnded.resolve(); // the Worker is done: nothing more to judge
       transport.close();
       await receiving;
       if (reporter !== undefined) {
@@ -551,15 +606,7 @@ class ProbeRun {
       ratePps: sendS > 0 ? this.sent / sendS : 0,
       elapsedS,
       interrupted: signal?.aborted === true,
-      engine: this.worker
-        ? {
-          ...transport.engine,
-          sendBatch: 1,
-          receiveBatch: 1,
-          blockingWorker: true,
-          reason: `${transport.engine.reason}; ping-pong: blocking recv in a Worker`,
-        }
-        : transport.engine,
+      engine: this.worker ? transport.workerEngine ?? transport.engine : transport.engine,
     }, where);
   }
 

@@ -7,6 +7,12 @@
  * (`lib/engine/`: Deno's sockets, or libc's recvmmsg on Linux), which hands
  * back every echo that is waiting in one receive.
  *
+ * A ping-pong on the native engine runs in a Worker instead (./pingpong.ts),
+ * on `fd`: the UDP socket's, or, asked with `pingPong`, the descriptor of
+ * Deno's TCP connection (found once by `findSocketFd`). Once handed over,
+ * `send` and `receive` are never called: the Worker owns the socket's I/O
+ * until it is done, and `close` comes after that.
+ *
  * @example
  * ```ts
  * import { openProbeTransport } from "./transport.ts";
@@ -44,6 +50,8 @@ import {
 import { formatEndpoint } from "../address.ts";
 import { isClosedError, writeAll } from "../io.ts";
 import { ProbeStreamFramer } from "./codec.ts";
+import { type Libc, loadLibc } from "../engine/native/libc.ts";
+import { findSocketFd } from "../engine/native/socket_fd.ts";
 
 /** Sends probes and delivers their echoes. */
 export interface ProbeTransport {
@@ -63,8 +71,15 @@ export interface ProbeTransport {
   receive(onEcho: (probe: Uint8Array) => void, onMalformed: () => void): Promise<void>;
   /** Close the socket; `receive` then resolves. */
   close(): void;
-  /** The native engine's UDP socket descriptor (for the ping-pong Worker); else undefined. */
+  /**
+   * The descriptor the ping-pong Worker blocks on: the native engine's UDP
+   * socket, or (asked with `pingPong`) Deno's TCP connection; else undefined.
+   */
   readonly fd?: number;
+  /** What the report says of the engine when the ping-pong Worker ran on `fd`. */
+  readonly workerEngine?: EngineUse;
+  /** Why the ping-pong Worker cannot take this socket (`fd` undefined), for `-v`. */
+  readonly noWorker?: string;
 }
 
 /** Options of {@linkcode openProbeTransport}. */
@@ -85,10 +100,17 @@ export interface ProbeTransportOptions {
    */
   runId?: number;
   /**
-   * The engine for UDP (`--engine`, chosen by `selectEngine`).
+   * The engine for UDP (`--engine`, chosen by `selectEngine`); for a TCP
+   * ping-pong, the native one lets the Worker take the connection.
    * @default {the deno engine}
    */
   engine?: EngineSelection;
+  /**
+   * A ping-pong the Worker may run: TCP finds its connection's descriptor
+   * (once, `findSocketFd`) when the engine is native.
+   * @default {false}
+   */
+  pingPong?: boolean;
 }
 
 /** Open a probe transport to an echo server. */
@@ -98,12 +120,17 @@ export async function openProbeTransport(
 ): Promise<ProbeTransport> {
   const size = options.size ?? 64;
   switch (endpoint.transport) {
-    case "tcp":
-      return new TcpProbeTransport(
-        await dialStream(endpoint, options.timeoutMs ?? 5000),
-        size,
-        options.runId ?? 0,
-      );
+    case "tcp": {
+      const conn = await dialStream(endpoint, options.timeoutMs ?? 5000);
+      let path: TcpPath;
+      try {
+        path = tcpPath(conn, endpoint, options);
+      } catch (err) {
+        conn.close();
+        throw err;
+      }
+      return new TcpProbeTransport(conn, size, options.runId ?? 0, path);
+    }
     case "udp": {
       const where = formatEndpoint(endpoint);
       const address = await resolve(endpoint, where);
@@ -122,11 +149,80 @@ export async function openProbeTransport(
   }
 }
 
+/** How a TCP probe's bytes move: Deno's sockets, and whether the Worker can take the connection. */
+interface TcpPath {
+  engine: EngineUse;
+  fd?: number;
+  workerEngine?: EngineUse;
+  noWorker?: string;
+}
+
+let libcForFd: Libc | { reason: string } | undefined;
+
+/**
+ * A TCP probe always connects (and, off the Worker, runs) on Deno's sockets;
+ * a ping-pong on the native engine hands its connection's descriptor to the
+ * Worker, which then owns all I/O on it until it is done.
+ */
+function tcpPath(conn: Deno.Conn, endpoint: IpEndpoint, options: ProbeTransportOptions): TcpPath {
+  const selection = options.engine;
+  if (!options.pingPong || selection === undefined) return { engine: TCP_ENGINE_USE };
+  const onDeno = (why: string): TcpPath => ({
+    engine: { ...TCP_ENGINE_USE, reason: `TCP runs on Deno's sockets: ${why}` },
+    noWorker: why,
+  });
+  if (selection.engine.name !== "native") return onDeno(selection.reason);
+  if (endpoint.source !== undefined) {
+    return onDeno("--source connects through node:net, which reads the socket itself");
+  }
+  const libc = libcForFd ??= loadLibc();
+  if ("reason" in libc) return onDeno(`native engine unavailable (${libc.reason})`);
+  const fd = findSocketFd(libc, {
+    type: "tcp",
+    local: conn.localAddr as Deno.NetAddr,
+    remote: conn.remoteAddr as Deno.NetAddr,
+  });
+  if (fd === undefined) return onDeno("the connection's descriptor was not found");
+  const how = selection.reason.startsWith("auto") ? "auto" : "asked for";
+  return {
+    engine: TCP_ENGINE_USE,
+    fd,
+    workerEngine: {
+      ...TCP_ENGINE_USE,
+      engine: "native",
+      blockingWorker: true,
+      reason: `${how}: connected by Deno, then blocking send/recv through ${libc.path} in a Worker`,
+    },
+  };
+}
+
 class TcpProbeTransport implements ProbeTransport {
   readonly batches = true;
-  readonly engine = TCP_ENGINE_USE;
+  readonly engine: EngineUse;
+  readonly workerEngine?: EngineUse;
+  readonly noWorker?: string;
+  readonly #fd?: number;
   #closed = false;
-  constructor(readonly conn: Deno.Conn, readonly size: number, readonly runId: number) {}
+  constructor(
+    readonly conn: Deno.Conn,
+    readonly size: number,
+    readonly runId: number,
+    path: TcpPath,
+  ) {
+    this.engine = path.engine;
+    if (path.fd !== undefined) this.#fd = path.fd;
+    if (path.workerEngine) this.workerEngine = path.workerEngine;
+    if (path.noWorker !== undefined) this.noWorker = path.noWorker;
+  }
+
+  /**
+   * The connection's descriptor for the ping-pong Worker: once it is handed
+   * over, this side never reads or writes the connection again, only closes
+   * it after the Worker is done.
+   */
+  get fd(): number | undefined {
+    return this.#closed ? undefined : this.#fd;
+  }
 
   send(probes: Uint8Array): Promise<void> {
     return writeAll(this.conn, probes);
@@ -167,6 +263,8 @@ const UDP_RECEIVE_BATCH = 64;
 class UdpProbeTransport implements ProbeTransport {
   readonly batches = false;
   readonly engine: EngineUse;
+  readonly workerEngine: EngineUse;
+  readonly noWorker?: string;
   #closed = false;
   #out: DatagramBatch;
   /** Slots one byte larger than a probe, so a longer echo shows as malformed, not cut to fit. */
@@ -193,6 +291,14 @@ class UdpProbeTransport implements ProbeTransport {
       receiveBatch: Math.min(socket.features.receiveBatch, this.#in.capacity),
       reason,
     };
+    this.workerEngine = {
+      ...this.engine,
+      sendBatch: 1,
+      receiveBatch: 1,
+      blockingWorker: true,
+      reason: `${reason}; ping-pong: blocking recv in a Worker`,
+    };
+    if (socket.fd === undefined) this.noWorker = `the ${socket.features.engine} engine`;
     this.#echoes = Array.from(
       { length: this.#in.capacity },
       (_, i) => this.#in.data.subarray(i * slot, i * slot + size),

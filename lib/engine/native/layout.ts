@@ -101,6 +101,9 @@ export const LINUX = {
   F_SETFL: 4,
   O_NONBLOCK: 0o4000,
   MSG_DONTWAIT: 0x40,
+  /** send(2) on a TCP socket whose peer is gone: EPIPE, not a SIGPIPE. */
+  MSG_NOSIGNAL: 0x4000,
+  SO_SNDTIMEO: 21,
   POLLIN: 0x1,
   POLLOUT: 0x4,
   POLLERR: 0x8,
@@ -109,6 +112,8 @@ export const LINUX = {
   EAGAIN: 11,
   ENOBUFS: 105,
   ECONNREFUSED: 111,
+  EPIPE: 32,
+  ECONNRESET: 104,
 } as const;
 
 /** errno values by name, for messages and `code` (the ones a UDP socket meets). */
@@ -120,11 +125,13 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   13: "EACCES",
   22: "EINVAL",
   24: "EMFILE",
+  32: "EPIPE",
   90: "EMSGSIZE",
   97: "EAFNOSUPPORT",
   98: "EADDRINUSE",
   99: "EADDRNOTAVAIL",
   101: "ENETUNREACH",
+  104: "ECONNRESET",
   105: "ENOBUFS",
   111: "ECONNREFUSED",
   113: "EHOSTUNREACH",
