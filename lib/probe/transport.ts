@@ -166,15 +166,16 @@ let libcForFd: Libc | { reason: string } | undefined;
  */
 function tcpPath(conn: Deno.Conn, endpoint: IpEndpoint, options: ProbeTransportOptions): TcpPath {
   const selection = options.engine;
-  if (!options.pingPong || selection === undefined) return { engine: TCP_ENGINE_USE };
+  if (!options.pingPong) return { engine: TCP_ENGINE_USE };
   const onDeno = (why: string): TcpPath => ({
     engine: { ...TCP_ENGINE_USE, reason: `TCP runs on Deno's sockets: ${why}` },
     noWorker: why,
   });
-  if (selection.engine.name !== "native") return onDeno(selection.reason);
   if (endpoint.source !== undefined) {
     return onDeno("--source connects through node:net, which reads the socket itself");
   }
+  if (selection === undefined) return { engine: TCP_ENGINE_USE, noWorker: "no engine chosen" };
+  if (selection.engine.name !== "native") return onDeno(selection.reason);
   const libc = libcForFd ??= loadLibc();
   if ("reason" in libc) return onDeno(`native engine unavailable (${libc.reason})`);
   const fd = findSocketFd(libc, {
