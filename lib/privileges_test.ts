@@ -74,7 +74,7 @@ Deno.test("the -v line lists what was kept and what was dropped, or 'none'", () 
   );
 });
 
-Deno.test("only UDP probe, UDP messages, UDP throughput, compare, a UDP scan and a test-serving server run an engine; --engine reaches the drop", () => {
+Deno.test("only UDP probe, a TCP ping-pong, UDP messages, UDP throughput, compare, a UDP scan and a test-serving server run an engine; --engine reaches the drop", () => {
   const choice = (argv: string[]) => engineChoiceOf(parseCommandLine(argv));
   assertEquals(choice(["client", "--probe", "--proto", "udp"]), "auto");
   assertEquals(choice(["client", "--probe", "--proto", "udp", "--engine", "deno"]), "deno");
@@ -87,6 +87,12 @@ Deno.test("only UDP probe, UDP messages, UDP throughput, compare, a UDP scan and
   assertEquals(choice(["compare", "--loss", "1%"]), undefined); // re-runs itself in the lab
   assertEquals(choice(["compare", "--loss", "1%", "--lab-inside"]), "auto"); // that run probes
   assertEquals(choice(["client", "--probe"]), undefined); // TCP: Deno's sockets
+  // A TCP ping-pong runs in the Worker through libc, unless from --source (node:net).
+  assertEquals(choice(["client", "--probe", "--ping-pong"]), "auto");
+  assertEquals(choice(["client", "--probe", "--ping-pong", "--engine", "deno"]), "deno");
+  assertEquals(choice(["client", "--probe", "--outstanding", "1", "--rate", "0"]), "auto");
+  assertEquals(choice(["client", "--probe", "--ping-pong", "--source-port", "4000"]), undefined);
+  assertEquals(choice(["client", "--probe", "--outstanding", "1", "--rate", "10"]), undefined);
   assertEquals(choice(["client", "--throughput"]), undefined);
   assertEquals(choice(["client", "--proto", "udp", "127.0.0.1"]), undefined);
   assertEquals(choice(["server", "--proto", "udp"]), undefined); // tests come over TCP
