@@ -239,9 +239,10 @@ function run(req: PingPongRequest): PingPongDone {
   let sendBroke: string | undefined;
   let stalled = false as boolean;
 
+  /** When the last receive returned (main-thread ms). */
+  let t = 0;
   // TCP: each probe the framer cuts out of the stream arrived with the read that completed it.
-  let arrivedAt = 0;
-  const onFramed = (probe: Uint8Array) => onEcho(probe, arrivedAt);
+  const onFramed = (probe: Uint8Array) => onEcho(probe, t);
   const onSkipped = (bytes: number) => {
     malformed += Math.ceil(bytes / size); // one per probe's worth begun, as the event-loop path
   };
@@ -255,8 +256,8 @@ function run(req: PingPongRequest): PingPongDone {
       spaceArg = BigInt(spaceLen);
     }
     const n = s.recv(fd, space, spaceArg, 0);
+    t = now();
     if (n > 0) {
-      arrivedAt = now();
       framer!.commit(n, onFramed, onSkipped);
       return true;
     }
@@ -330,10 +331,8 @@ function run(req: PingPongRequest): PingPongDone {
     // echo, should it still come, is counted then, so it is lost only if it never does.
     const waitUntil = at + req.timeoutMs;
     while (!back) {
-      let t: number;
       if (framer !== null) {
         if (!tcpReceive()) break;
-        t = now();
       } else {
         const n = s.recv(fd, inBuf, inLenArg, 0);
         t = now();
@@ -362,7 +361,7 @@ function run(req: PingPongRequest): PingPongDone {
       failure !== undefined || noEcho || eof || reset !== undefined ||
       Atomics.load(control, 0) === STOP_NOW
     ) break;
-    if (nSent === FLUSH_PROBES || now() - flushedAt >= FLUSH_MS) flush();
+    if (nSent === FLUSH_PROBES || t - flushedAt >= FLUSH_MS) flush();
   }
   flush();
   return {

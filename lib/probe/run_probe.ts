@@ -351,7 +351,7 @@ class ProbeRun {
       if (signal?.aborted) return false;
       const done = await worker.run({
         transport: this.endpoint.transport,
-        fd: this.transport.fd!,
+        fd: this.transport.handOver?.() ?? this.transport.fd!,
         size: workload.size,
         runId: this.runId,
         count: workload.count ?? null,

@@ -52,6 +52,7 @@ import { isClosedError, writeAll } from "../io.ts";
 import { ProbeStreamFramer } from "./codec.ts";
 import { type Libc, loadLibc } from "../engine/native/libc.ts";
 import { findSocketFd } from "../engine/native/socket_fd.ts";
+import { leaveEventLoops } from "../engine/native/event_loop.ts";
 
 /** Sends probes and delivers their echoes. */
 export interface ProbeTransport {
@@ -76,6 +77,14 @@ export interface ProbeTransport {
    * socket, or (asked with `pingPong`) Deno's TCP connection; else undefined.
    */
   readonly fd?: number;
+  /**
+   * Hand the socket to the ping-pong Worker for good; returns the descriptor
+   * the Worker uses from then on. TCP: Deno's connection leaves Deno's event
+   * loop (`leaveEventLoops`), which every echo would otherwise wake: a context
+   * switch per round trip. Afterwards only `close` may be called, once the
+   * Worker is done.
+   */
+  handOver?(): number;
   /** What the report says of the engine when the ping-pong Worker ran on `fd`. */
   readonly workerEngine?: EngineUse;
   /** Why the ping-pong Worker cannot take this socket (`fd` undefined), for `-v`. */
@@ -153,6 +162,7 @@ export async function openProbeTransport(
 interface TcpPath {
   engine: EngineUse;
   fd?: number;
+  libc?: Libc;
   workerEngine?: EngineUse;
   noWorker?: string;
 }
@@ -188,6 +198,7 @@ function tcpPath(conn: Deno.Conn, endpoint: IpEndpoint, options: ProbeTransportO
   return {
     engine: TCP_ENGINE_USE,
     fd,
+    libc,
     workerEngine: {
       ...TCP_ENGINE_USE,
       engine: "native",
@@ -203,6 +214,7 @@ class TcpProbeTransport implements ProbeTransport {
   readonly workerEngine?: EngineUse;
   readonly noWorker?: string;
   readonly #fd?: number;
+  readonly #libc?: Libc;
   #closed = false;
   constructor(
     readonly conn: Deno.Conn,
@@ -212,6 +224,7 @@ class TcpProbeTransport implements ProbeTransport {
   ) {
     this.engine = path.engine;
     if (path.fd !== undefined) this.#fd = path.fd;
+    if (path.libc) this.#libc = path.libc;
     if (path.workerEngine) this.workerEngine = path.workerEngine;
     if (path.noWorker !== undefined) this.noWorker = path.noWorker;
   }
@@ -223,6 +236,16 @@ class TcpProbeTransport implements ProbeTransport {
    */
   get fd(): number | undefined {
     return this.#closed ? undefined : this.#fd;
+  }
+
+  handOver(): number {
+    const fd = this.#fd;
+    if (this.#closed || fd === undefined || this.#libc === undefined) {
+      throw new Error("no descriptor to hand over");
+    }
+    // Deno does no more I/O on it (and closes it only once the Worker is done).
+    leaveEventLoops(this.#libc, fd);
+    return fd;
   }
 
   send(probes: Uint8Array): Promise<void> {

@@ -99,6 +99,7 @@ export const LINUX = {
   RLIMIT_NOFILE: 7,
   F_GETFL: 3,
   F_SETFL: 4,
+  EPOLL_CTL_DEL: 2,
   O_NONBLOCK: 0o4000,
   MSG_DONTWAIT: 0x40,
   /** send(2) on a TCP socket whose peer is gone: EPIPE, not a SIGPIPE. */
@@ -114,6 +115,7 @@ export const LINUX = {
   ECONNREFUSED: 111,
   EPIPE: 32,
   ECONNRESET: 104,
+  ENOENT: 2,
 } as const;
 
 /** errno values by name, for messages and `code` (the ones a UDP socket meets). */

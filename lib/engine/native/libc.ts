@@ -61,6 +61,9 @@ export const LIBC_SYMBOLS = {
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
   // fcntl(fd, F_GETFL/F_SETFL, flags): variadic, called with one int (same registers on LP64 Linux).
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &event): a socket handed to the ping-pong Worker leaves
+  // Deno's event loop (event_loop.ts), which every packet on it would otherwise wake.
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   // Deno's pointer helpers (UnsafePointer.of, UnsafePointerView) need ffi for
   // every path, which the binary is not granted: addresses and errno come
