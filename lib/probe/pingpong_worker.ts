@@ -45,7 +45,7 @@
 /// <reference no-default-lib="true" />
 /// <reference lib="deno.worker" />
 
-import { loadLibc } from "../engine/native/libc.ts";
+import { type Libc, loadLibc } from "../engine/native/libc.ts";
 import { ERRNO_NAMES, LINUX } from "../engine/native/layout.ts";
 import { readErrno } from "../engine/native/udp.ts";
 import { type DecodedProbe, decodeProbe, ProbeEncoder, ProbeStreamFramer } from "./codec.ts";
@@ -140,6 +140,44 @@ function echoSlots(size: number): number {
   return Math.max(4, Math.min(FLUSH_PROBES * 2, Math.floor((1 << 20) / size)));
 }
 
+/** Big-endian u32 at `at`. */
+function readU32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>>
+    0;
+}
+
+/**
+ * The main thread's `performance.now()` (ms), read here through libc's
+ * `clock_gettime(CLOCK_MONOTONIC)`: the clock `performance.now()` counts on,
+ * at about half its cost in a Worker (two readings per round trip). The
+ * offset between the two is taken once, from the closest of a few paired
+ * readings; a round trip is the difference of two readings of this one clock.
+ */
+function mainThreadClock(libc: Libc, originOffset: number): () => number {
+  const s = libc.symbols;
+  const ts = new Uint32Array(4); // struct timespec { i64 tv_sec; i64 tv_nsec } (little-endian)
+  const tsBytes = new Uint8Array(ts.buffer);
+  const mono = () => {
+    s.clock_gettime(LINUX.CLOCK_MONOTONIC, tsBytes);
+    return (ts[0]! + ts[1]! * 4294967296) * 1000 + ts[2]! / 1e6;
+  };
+  if (s.clock_gettime(LINUX.CLOCK_MONOTONIC, tsBytes) !== 0) {
+    return () => performance.now() + originOffset;
+  }
+  let closest = Number.POSITIVE_INFINITY;
+  let offset = 0;
+  for (let i = 0; i < 8; i++) {
+    const before = performance.now();
+    const m = mono();
+    const after = performance.now();
+    if (after - before < closest) {
+      closest = after - before;
+      offset = (before + after) / 2 - m + originOffset;
+    }
+  }
+  return () => mono() + offset;
+}
+
 function errnoName(errno: number): string {
   return ERRNO_NAMES[errno] ?? `errno ${errno}`;
 }
@@ -149,8 +187,7 @@ function run(req: PingPongRequest): PingPongDone {
   if ("reason" in libc) return { type: "done", error: libc.reason };
   const s = libc.symbols;
   const control = new Int32Array(req.control);
-  const offset = performance.timeOrigin - req.timeOrigin;
-  const now = () => performance.now() + offset;
+  const now = mainThreadClock(libc, performance.timeOrigin - req.timeOrigin);
   const fd = req.fd;
   const tcp = req.transport === "tcp";
   // Blocking, with a receive (TCP: and send) timeout of one slice.
@@ -242,7 +279,22 @@ function run(req: PingPongRequest): PingPongDone {
   /** When the last receive returned (main-thread ms). */
   let t = 0;
   // TCP: each probe the framer cuts out of the stream arrived with the read that completed it.
-  const onFramed = (probe: Uint8Array) => onEcho(probe, t);
+  // The framer matched its magic and run id, so whether it is the awaited one is its sequence
+  // number alone (the main thread checks all of it, as the event-loop path does); a corrupt
+  // echo of it ends the wait early, which changes no count.
+  let mineHigh = 0, mineLow = 0;
+  const onFramed = (probe: Uint8Array) => {
+    if (nEchoes === echoAt.length) flush();
+    echoes.set(probe, nEchoes * size);
+    echoAt[nEchoes++] = t;
+    if (
+      !back && probe[11] === (mineHigh & 0xff) && probe[15] === (mineLow & 0xff) &&
+      readU32(probe, 8) === mineHigh && readU32(probe, 12) === mineLow
+    ) {
+      back = true;
+      echoed++;
+    }
+  };
   const onSkipped = (bytes: number) => {
     malformed += Math.ceil(bytes / size); // one per probe's worth begun, as the event-loop path
   };
@@ -307,6 +359,8 @@ function run(req: PingPongRequest): PingPongDone {
     const probe = encoder.encode(seq, at);
     sentAt[nSent++] = at;
     mine = seq++;
+    mineHigh = Math.floor(mine / 4294967296);
+    mineLow = mine >>> 0;
     back = false;
     if (tcp) {
       if (!tcpSend(probe, at)) {

@@ -100,6 +100,7 @@ export const LINUX = {
   F_GETFL: 3,
   F_SETFL: 4,
   EPOLL_CTL_DEL: 2,
+  CLOCK_MONOTONIC: 1,
   O_NONBLOCK: 0o4000,
   MSG_DONTWAIT: 0x40,
   /** send(2) on a TCP socket whose peer is gone: EPIPE, not a SIGPIPE. */
