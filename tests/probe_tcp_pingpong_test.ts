@@ -45,6 +45,8 @@ interface EchoPeerOptions {
   inject?: { at: number; bytes: Uint8Array };
   /** Never read or echo anything. */
   silent?: boolean;
+  /** Echo this many bytes, then stop reading (the connection stays open until disposal). */
+  stopReadingAfter?: number;
   /** Called with the running total of bytes echoed. */
   onEchoed?: (total: number) => void;
 }
@@ -54,6 +56,7 @@ function startEchoPeer(options: EchoPeerOptions = {}) {
   const listener = Deno.listen({ hostname: LOCALHOST, port: 0 });
   const conns = new Set<Deno.Conn>();
   const sessions: Promise<void>[] = [];
+  const disposed = Promise.withResolvers<void>();
   const serve = async (conn: Deno.TcpConn) => {
     conn.setNoDelay(true);
     const buf = new Uint8Array(64 * 1024);
@@ -89,6 +92,10 @@ function startEchoPeer(options: EchoPeerOptions = {}) {
         }
         echoed += chunk.length;
         options.onEchoed?.(echoed);
+        if (options.stopReadingAfter !== undefined && echoed >= options.stopReadingAfter) {
+          await disposed.promise; // read nothing more: the client's sends fill the buffers
+          return;
+        }
       }
     } catch {
       // the client went away: that ends the session
@@ -110,6 +117,7 @@ function startEchoPeer(options: EchoPeerOptions = {}) {
   return {
     port: (listener.addr as Deno.NetAddr).port,
     async [Symbol.asyncDispose]() {
+      disposed.resolve();
       listener.close();
       await accepting;
       for (const conn of [...conns]) {
@@ -238,6 +246,29 @@ engineTest(
     assertEquals(result.code, 5, result.stderr);
     assertStringIncludes(result.stderr, `No echo from tcp ${LOCALHOST}:${peer.port} within 300 ms`);
     assert(performance.now() - started < 10_000, "bounded by the timeout, not hung");
+  },
+);
+
+engineTest(
+  "tcp ping-pong whose server stops reading fails with 'stopped taking or echoing probes' after its timeout (exit 5)",
+  async (engine) => {
+    // One 60,000-byte probe echoed, then nothing read: later probes are given up on one
+    // timeout each until the buffers are full and a send cannot complete within the timeout.
+    await using peer = startEchoPeer({ stopReadingAfter: 60000 });
+    const started = performance.now();
+    const result = await pingPong(peer.port, engine, [
+      ...["--count", "1000", "--size", "60000", "--timeout", "50ms"],
+    ]);
+    assertEquals(result.code, 5, result.stderr);
+    assertStringIncludes(
+      result.stderr,
+      `tcp ${LOCALHOST}:${peer.port} stopped taking or echoing probes for 50 ms after `,
+    );
+    const report = JSON.parse(result.text) as ProbeJson;
+    assertPath(report, engine);
+    assertEquals(report.received, 1);
+    assert(report.sent >= 3 && report.sent < 1000, `sent ${report.sent}`);
+    assert(performance.now() - started < 15_000, "bounded by the timeout, not hung");
   },
 );
 
