@@ -13,6 +13,8 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+// node:net for a peer that resets its connection (SO_LINGER 0): Deno's close always ends with FIN.
+import net from "node:net";
 import { NETKIT_RUN, ROOT_DIR, runNetkit, startServer } from "./support/cli.ts";
 import { type EngineName, engineTest } from "./support/engines.ts";
 
@@ -234,6 +236,52 @@ engineTest(
       duplicates: 0,
       malformed: 0,
     });
+  },
+);
+
+engineTest(
+  "tcp ping-pong whose server resets the connection mid-run prints the partial report and exits 9",
+  async (engine) => {
+    // Echo 50 probes of 64 B; on the 51st, reset the connection (RST, no FIN).
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => {});
+      let echoed = 0;
+      socket.on("data", (data: Uint8Array) => {
+        if (echoed >= 50 * 64) return void socket.resetAndDestroy();
+        socket.write(data);
+        echoed += data.length;
+      });
+    });
+    const listening = Promise.withResolvers<void>();
+    server.listen(0, LOCALHOST, () => listening.resolve());
+    await listening.promise;
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const result = await pingPong(port, engine, ["--count", "1000", "--size", "64"]);
+      assertEquals(result.code, 9, result.stderr);
+      assertStringIncludes(
+        result.stderr,
+        `tcp ${LOCALHOST}:${port} went away: it reset the connection after echoing 50 of 51 probes`,
+      );
+      const report = JSON.parse(result.text) as ProbeJson;
+      assertPath(report, engine);
+      assertEquals(counts(report), {
+        sent: 51,
+        received: 50,
+        lost: 1,
+        out_of_order: 0,
+        duplicates: 0,
+        malformed: 0,
+      });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      const closed = Promise.withResolvers<void>();
+      server.close(() => closed.resolve());
+      await closed.promise;
+    }
   },
 );
 

@@ -176,7 +176,8 @@ export interface RunProbeOptions {
    */
   now?: AbortSignal;
   /**
-   * The engine for UDP probes (`--engine`, chosen by `selectEngine`).
+   * The engine for UDP probes and for a TCP ping-pong (`--engine`, chosen by
+   * `selectEngine`): on the native one a ping-pong runs in the Worker.
    * @default {the deno engine}
    */
   engine?: EngineSelection;
