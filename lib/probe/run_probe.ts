@@ -97,7 +97,7 @@ export interface ProbeReport {
   elapsedS: number;
   /** Whether a stop (Ctrl-C, SIGTERM) cut the run short: the figures cover what ran. */
   interrupted?: boolean;
-  /** The engine that moved the probes (TCP: Deno's sockets). */
+  /** The engine that moved the probes (TCP: Deno's sockets, or the ping-pong Worker's libc calls). */
   engine?: EngineUse;
 }
 
