@@ -19,8 +19,9 @@
  *
  * `ffi` (granted by the binary for the libc paths only, see
  * `lib/engine/native/libc.ts`) is kept only by a role whose row says
- * `withNativeEngine` (UDP probe or TCP ping-pong, UDP messages, UDP throughput, compare, a UDP
- * scan, a server whose throughput tests open UDP ports), and only when the
+ * `withNativeEngine` (UDP probe or TCP ping-pong, UDP messages, UDP
+ * throughput, compare, a UDP scan, a server whose throughput tests open UDP
+ * ports), and only when the
  * native engine was selected for the run (`--engine native`, or `auto` where
  * libc loads): the library is opened before the drop, and its calls still
  * need `ffi`. Every other command, and those with `--engine deno`, drop it.

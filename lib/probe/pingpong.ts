@@ -6,8 +6,8 @@
  * round trip never waits on Deno's event loop.
  *
  * Permissions: loading a Worker's module reads it from disk (or the binary's
- * embedded file system), so `client --probe --ping-pong` (UDP or TCP) on the native engine
- * starts the Worker BEFORE privileges are dropped ({@linkcode preparePingPong},
+ * embedded file system), so `client --probe --ping-pong` (UDP or TCP) on the
+ * native engine starts the Worker BEFORE privileges are dropped ({@linkcode preparePingPong},
  * called from main.ts), and the Worker then shares the permissions the probe
  * keeps (net, ffi for libc): the probe keeps no `read`.
  *
@@ -114,7 +114,8 @@ let prepared: Promise<PingPongWorker> | undefined;
 
 /**
  * Start the Worker now (before privileges are dropped) for a ping-pong, UDP
- * or TCP ({@linkcode workerCanTake}), on the native engine; {@linkcode takePreparedWorker} hands it to the run.
+ * or TCP ({@linkcode workerCanTake}), on the native engine;
+ * {@linkcode takePreparedWorker} hands it to the run.
  * A Worker that fails to start is left to the run to report (it falls back to
  * the event loop).
  */
