@@ -109,7 +109,7 @@ export interface PingPongDone {
   reset?: string;
   /** TCP: a send failed because the connection broke (errno name: EPIPE, ECONNRESET). */
   sendBroke?: string;
-  /** TCP: a probe could not be handed to the kernel within the timeout (the server stopped reading). */
+  /** TCP: a probe could not be handed to the kernel within the timeout (the peer stopped reading). */
   stalled?: boolean;
 }
 
@@ -130,10 +130,7 @@ self.postMessage({ type: "ready" });
 /** The socket options set to one slice: a datagram socket waits only in recv. */
 const UDP_TIMEOUTS = [["SO_RCVTIMEO", LINUX.SO_RCVTIMEO]] as const;
 /** A TCP send can wait too (a full send buffer: the server is not reading). */
-const TCP_TIMEOUTS = [["SO_RCVTIMEO", LINUX.SO_RCVTIMEO], [
-  "SO_SNDTIMEO",
-  LINUX.SO_SNDTIMEO,
-]] as const;
+const TCP_TIMEOUTS = [...UDP_TIMEOUTS, ["SO_SNDTIMEO", LINUX.SO_SNDTIMEO]] as const;
 
 /** Echo slots per batch: two per probe sent, at most about 1 MiB of echoes (large probes). */
 function echoSlots(size: number): number {
@@ -257,11 +254,11 @@ function run(req: PingPongRequest): PingPongDone {
   let mine = 0;
   let back = false;
   let echoed = 0;
-  /** An echo of `size` bytes that arrived at `t`, kept for the main thread to check and count. */
-  const onEcho = (probe: Uint8Array, t: number) => {
+  /** UDP: an echo of `size` bytes that arrived `at`, kept for the main thread to check and count. */
+  const onEcho = (probe: Uint8Array, at: number) => {
     if (nEchoes === echoAt.length) flush();
     echoes.set(probe, nEchoes * size);
-    echoAt[nEchoes++] = t;
+    echoAt[nEchoes++] = at;
     if (!back && decodeProbe(probe, req.runId, decoded) && decoded.seq === mine) {
       back = true;
       echoed++;
@@ -287,10 +284,7 @@ function run(req: PingPongRequest): PingPongDone {
     if (nEchoes === echoAt.length) flush();
     echoes.set(probe, nEchoes * size);
     echoAt[nEchoes++] = t;
-    if (
-      !back && probe[11] === (mineHigh & 0xff) && probe[15] === (mineLow & 0xff) &&
-      readU32(probe, 8) === mineHigh && readU32(probe, 12) === mineLow
-    ) {
+    if (!back && readU32(probe, 12) === mineLow && readU32(probe, 8) === mineHigh) {
       back = true;
       echoed++;
     }
@@ -298,9 +292,9 @@ function run(req: PingPongRequest): PingPongDone {
   const onSkipped = (bytes: number) => {
     malformed += Math.ceil(bytes / size); // one per probe's worth begun, as the event-loop path
   };
-  /** TCP: one blocking read (at most a slice); false once the stream ended or failed. */
   let spaceLen = -1;
   let spaceArg = 0n;
+  /** TCP: one blocking read (at most a slice); false once the stream ended or failed. */
   const tcpReceive = (): boolean => {
     const space = framer!.space();
     if (space.length !== spaceLen) { // the whole buffer, unless part of an echo is kept
