@@ -361,7 +361,7 @@ engineTest("tcp ping-pong -v says which path ran, and why", async (engine) => {
     assertStringIncludes(result.stderr, "ping-pong: blocking send/recv in a Worker on descriptor ");
     assertStringIncludes(result.stderr, "permissions kept: net, ffi;");
   } else {
-    assertStringIncludes(result.stderr, "ping-pong: on the event loop (asked for (--engine deno))");
+    assertStringIncludes(result.stderr, "ping-pong: on the event loop: asked for (--engine deno)");
     assertStringIncludes(result.stderr, "permissions kept: net;");
   }
 });
@@ -386,7 +386,7 @@ Deno.test("tcp ping-pong from --source-port stays on the event loop: node:net re
   assertEquals(report.engine_features.blocking_worker, undefined);
   assertStringIncludes(
     result.stderr,
-    "ping-pong: on the event loop (--source connects through node:net, which reads the socket itself)",
+    "ping-pong: on the event loop: --source connects through node:net, which reads the socket itself",
   );
   assertStringIncludes(result.stderr, "permissions kept: net;");
 });

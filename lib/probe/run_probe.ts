@@ -234,7 +234,7 @@ export async function runProbe(
       options.onPath?.(
         worker
           ? `ping-pong: blocking send/recv in a Worker on descriptor ${transport.fd}`
-          : `ping-pong: on the event loop (${why})`,
+          : `ping-pong: on the event loop: ${why}`,
       );
     }
     return await new ProbeRun(endpoint, workload, transport, options, runId, worker).run();
