@@ -23,8 +23,10 @@
  * throughput, compare, a UDP scan, a server whose throughput tests open UDP
  * ports), and only when the
  * native engine was selected for the run (`--engine native`, or `auto` where
- * libc loads): the library is opened before the drop, and its calls still
- * need `ffi`. Every other command, and those with `--engine deno`, drop it.
+ * libc is found: Linux, a checked layout, a granted path that exists): its
+ * calls need `ffi`, and with `auto` the library itself is only opened by the
+ * first socket that needs it (see `lib/engine/select.ts`). Every other
+ * command, and those with `--engine deno`, drop it.
  *
  * @example
  * ```ts
@@ -41,7 +43,7 @@
 import type { Config } from "./config.ts";
 import { LIBC_PATHS } from "./engine/native/libc.ts";
 import { RUN_PATHS } from "./lab/programs.ts";
-import { loadNativeEngine } from "./engine/native/engine.ts";
+import { findNativeEngine } from "./engine/native/engine.ts";
 import {
   type EngineChoice,
   type EngineSelection,
@@ -259,18 +261,19 @@ export function engineChoiceOf(config: Config): EngineChoice | undefined {
 export function selectEngineOf(config: Config): EngineSelection | undefined {
   const choice = engineChoiceOf(config);
   if (choice === undefined) return undefined;
-  const selection = selectEngine(choice);
+  const log = "verbose" in config && config.verbose ? logEvent : undefined;
+  const selection = selectEngine(choice, undefined, log);
   if ("verbose" in config && config.verbose) logEvent(formatSelection(selection));
   return selection;
 }
 
-/** Whether `config`'s run will use the native engine (it loads libc to find out, once). */
+/** Whether `config`'s run will use the native engine (found once, without loading libc). */
 function usesNativeEngine(
   config: Config,
-  loadNative: () => { engine: unknown } | { reason: string },
+  findNative: () => { path: string } | { reason: string },
 ): boolean {
   const choice = engineChoiceOf(config);
-  return choice !== undefined && choice !== "deno" && "engine" in loadNative();
+  return choice !== undefined && choice !== "deno" && "path" in findNative();
 }
 
 /**
@@ -319,13 +322,13 @@ function held(name: PermissionName): boolean {
  */
 export function dropPrivileges(
   config: Config,
-  loadNative: () => { engine: unknown } | { reason: string } = loadNativeEngine,
+  findNative: () => { path: string } | { reason: string } = findNativeEngine,
 ): PrivilegeDrop {
   const role = roleOf(config);
   const row = PRIVILEGES[role];
   const keep = new Set([
     ...row.keep,
-    ...(usesNativeEngine(config, loadNative) ? row.withNativeEngine ?? [] : []),
+    ...(usesNativeEngine(config, findNative) ? row.withNativeEngine ?? [] : []),
   ]);
   const before = new Set(PERMISSION_NAMES.filter(held));
   for (const name of PERMISSION_NAMES) {

@@ -250,7 +250,11 @@ async function compare(
   };
   const width = outputWidth();
   const glyphs = out.chartGlyphs(!config.noChart);
-  const engine = selectEngine(config.engine ?? "auto");
+  const engine = selectEngine(
+    config.engine ?? "auto",
+    undefined,
+    config.verbose ? logEvent : undefined,
+  );
   if (config.verbose) logEvent(formatSelection(engine));
   using progress = out.progress();
   for (const [i, phase] of phases.entries()) {

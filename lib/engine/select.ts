@@ -1,7 +1,11 @@
 /**
  * Pick the engine for a run, `--engine auto|deno|native`, and say why, for
- * the report and the `-v` line: auto takes the native engine where libc loads
- * (Linux, glibc at a known path, ffi permitted), the deno engine elsewhere.
+ * the report and the `-v` line: auto takes the native engine where libc can
+ * load (Linux, glibc at a known path, ffi permitted), the deno engine
+ * elsewhere. Auto does not open libc until the first socket needs it (its
+ * `dlopen` costs about 4.5 MiB, and a server may never open a UDP port); if it
+ * fails to load then, the run falls back to the deno engine at that point and
+ * the selection's reason (and the `-v` line) says why.
  *
  * @example
  * ```ts
@@ -16,7 +20,7 @@
 
 import { NetkitError } from "../errors.ts";
 import { denoEngine } from "./deno.ts";
-import { loadNativeEngine } from "./native/engine.ts";
+import { findNativeEngine, loadNativeEngine } from "./native/engine.ts";
 import type { Engine } from "./types.ts";
 
 /** What `--engine` accepts. */
@@ -36,29 +40,79 @@ export interface EngineSelection {
   reason: string;
 }
 
+/** How {@linkcode selectEngine} finds and loads the native engine (tests simulate other systems). */
+export interface NativeLoader {
+  /** Whether it can be expected to load, without loading it. */
+  find: typeof findNativeEngine;
+  /** Load it (once: later calls return the same). */
+  load: typeof loadNativeEngine;
+}
+
+const NATIVE: NativeLoader = { find: findNativeEngine, load: loadNativeEngine };
+
 /**
- * Choose an engine. `native` that cannot load is an error naming why;
- * `auto` falls back to deno with the reason.
+ * Choose an engine. `native` that cannot load is an error naming why (it is
+ * loaded at once); `auto` falls back to deno with the reason, either at once
+ * (no libc to be found) or at the first socket (libc found but failing to
+ * load: then `onFallback` gets the `-v` line, and the selection's reason is
+ * updated, as it is when the load succeeds).
  */
 export function selectEngine(
   choice: EngineChoice,
-  loadNative: typeof loadNativeEngine = loadNativeEngine,
+  native: NativeLoader = NATIVE,
+  onFallback?: (line: string) => void,
 ): EngineSelection {
   if (choice === "deno") return { engine: denoEngine, reason: "asked for (--engine deno)" };
-  const native = loadNative();
-  if ("engine" in native) {
-    return {
-      engine: native.engine,
-      reason: `${
-        choice === "native" ? "asked for" : "auto"
-      }: sendmmsg/recvmmsg through ${native.path}`,
+  if (choice === "auto") {
+    const found = native.find();
+    if ("reason" in found) {
+      return { engine: denoEngine, reason: `auto: native engine unavailable (${found.reason})` };
+    }
+    const selection: EngineSelection = {
+      engine: denoEngine,
+      reason: `auto: libc found at ${found.path}; loaded on first use`,
     };
+    selection.engine = lazyNative(selection, native.load, onFallback);
+    return selection;
   }
-  if (choice === "native") {
-    throw new NetkitError(
-      "usage",
-      `--engine native is unavailable: ${native.reason}; use '--engine deno' or '--engine auto'`,
-    );
+  const loaded = native.load();
+  if ("engine" in loaded) {
+    return { engine: loaded.engine, reason: `asked for: sendmmsg/recvmmsg through ${loaded.path}` };
   }
-  return { engine: denoEngine, reason: `auto: native engine unavailable (${native.reason})` };
+  throw new NetkitError(
+    "usage",
+    `--engine native is unavailable: ${loaded.reason}; use '--engine deno' or '--engine auto'`,
+  );
+}
+
+/**
+ * The native engine, loaded by the first `open` or `listen`; the deno engine
+ * from then on if it fails to load. `name` is the engine really used.
+ */
+function lazyNative(
+  selection: EngineSelection,
+  load: typeof loadNativeEngine,
+  onFallback?: (line: string) => void,
+): Engine {
+  let chosen: Engine | undefined;
+  const resolve = (): Engine => {
+    if (chosen) return chosen;
+    const loaded = load();
+    if ("engine" in loaded) {
+      selection.reason = `auto: sendmmsg/recvmmsg through ${loaded.path}`;
+      return chosen = loaded.engine;
+    }
+    selection.reason = `auto: native engine unavailable (${loaded.reason})`;
+    chosen = denoEngine;
+    onFallback?.(formatSelection(selection));
+    return chosen;
+  };
+  return {
+    get name() {
+      return chosen?.name ?? "native";
+    },
+    // Through the executor, so a failure to open rejects instead of throwing.
+    open: (options) => new Promise((ok) => ok(resolve().open(options))),
+    listen: (options) => new Promise((ok) => ok(resolve().listen(options))),
+  };
 }

@@ -18,11 +18,12 @@
  */
 
 import type { Engine } from "../types.ts";
-import { type Libc, loadLibc, type LoadOptions } from "./libc.ts";
+import { findLibc, type Libc, loadLibc, type LoadOptions } from "./libc.ts";
 import { NativeUdpSocket } from "./udp.ts";
 import { NativeUdpListener } from "./listener.ts";
 
 let shared: Libc | { reason: string } | undefined;
+let found: { path: string } | { reason: string } | undefined;
 
 /** The native engine over `libc`. */
 function nativeEngine(libc: Libc): Engine {
@@ -43,4 +44,18 @@ export function loadNativeEngine(
 ): { engine: Engine; path: string } | { reason: string } {
   const libc = options ? loadLibc(options) : (shared ??= loadLibc());
   return "reason" in libc ? libc : { engine: nativeEngine(libc), path: libc.path };
+}
+
+/**
+ * Whether the native engine can be expected to load here, WITHOUT loading it
+ * (no `dlopen`: that costs about 4.5 MiB): the first libc path
+ * {@linkcode loadNativeEngine} would try, or why it cannot run. Checked once
+ * and shared; call it first while `read` is still held (it checks that the
+ * library exists).
+ */
+export function findNativeEngine(): { path: string } | { reason: string } {
+  if (found) return found;
+  if (shared) return found = "reason" in shared ? shared : { path: shared.path };
+  const libc = findLibc();
+  return found = "reason" in libc ? libc : { path: libc.paths[0]! };
 }

@@ -107,8 +107,32 @@ function ffiGranted(path: string): boolean {
   return Deno.permissions.querySync({ name: "ffi", path }).state === "granted";
 }
 
-/** Open libc, or say why the native engine cannot run here. */
-export function loadLibc(options: LoadOptions = {}): Libc | { reason: string } {
+/** Whether `path` may exist: false only when it is known to be missing (read may be dropped). */
+function mayExist(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (err) {
+    return !(err instanceof Deno.errors.NotFound);
+  }
+}
+
+/** Where libc would be opened from, without opening it (cheap: no `dlopen`). */
+export interface LibcCandidates {
+  /** The granted paths that exist (or cannot be checked), in the order {@linkcode loadLibc} tries them. */
+  paths: string[];
+  layout: StructLayouts;
+}
+
+/**
+ * Everything {@linkcode loadLibc} checks before it calls `dlopen` (Linux, a
+ * checked layout for the architecture, ffi granted for a known path that
+ * exists), or why the native engine cannot run here. `dlopen` of libc costs
+ * the process about 4.5 MiB, so a run that may never move UDP (a server)
+ * decides with this and loads on first use. Call while `read` is held: after
+ * it is dropped, existence cannot be checked and every granted path counts.
+ */
+export function findLibc(options: LoadOptions = {}): LibcCandidates | { reason: string } {
   const os = options.os ?? Deno.build.os;
   const arch = options.arch ?? Deno.build.arch;
   if (os !== "linux") return { reason: `the native engine needs Linux (this is ${os})` };
@@ -119,6 +143,22 @@ export function loadLibc(options: LoadOptions = {}): Libc | { reason: string } {
   if (allowed.length === 0) {
     return { reason: `no ffi permission for libc (${paths.join(", ")})` };
   }
+  const present = allowed.filter(mayExist);
+  if (present.length === 0) {
+    return {
+      reason: `no glibc at the known paths (musl or another layout?): none of ${
+        allowed.join(", ")
+      } exists`,
+    };
+  }
+  return { paths: present, layout };
+}
+
+/** Open libc, or say why the native engine cannot run here. */
+export function loadLibc(options: LoadOptions = {}): Libc | { reason: string } {
+  const found = findLibc(options);
+  if ("reason" in found) return found;
+  const { paths: allowed, layout } = found;
   const failures: string[] = [];
   for (const path of allowed) {
     try {
