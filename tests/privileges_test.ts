@@ -183,7 +183,10 @@ Deno.test({
     assertEquals(probe.code, 0, probe.stderr);
     assert(/received\s+20\b|20 received/.test(probe.text), probe.text);
     assertKept(probe.stderr, ["net", "ffi"]);
-    assert(/ engine native: auto: libc found at \/.*; loaded on first use/.test(probe.stderr), probe.stderr);
+    assert(
+      / engine native: auto: libc found at \/.*; loaded on first use/.test(probe.stderr),
+      probe.stderr,
+    );
     const throughput = await runNetkit(
       [
         "client",
