@@ -53,7 +53,6 @@ import {
 import { logEvent } from "./io.ts";
 import { readTlsFiles } from "./tls_files.ts";
 import { openKernelCounters } from "./udp_counters.ts";
-import { openReportFile } from "./report/file.ts";
 
 /** The Deno permissions a command can keep or lose (`import` and hrtime stay as granted). */
 export type PermissionName = "net" | "read" | "write" | "ffi" | "run" | "env" | "sys";
@@ -284,7 +283,11 @@ function usesNativeEngine(
  * {@linkcode dropPrivileges}.
  */
 export async function prepareForDrop(parsed: Config): Promise<Config> {
-  const config = await openReportFile(await readTlsFiles(parsed));
+  const read = await readTlsFiles(parsed);
+  // Imported only by a run that writes a report: others never load the HTML renderer.
+  const config = "report" in read && read.report
+    ? await (await import("./report/file.ts")).openReportFile(read)
+    : read;
   openKernelCounters(); // /proc/net needs every permission: open it before any is dropped
   if (config.command === "client" && config.action === "probe") {
     // Imported here only, so other commands never load the probe code.
