@@ -3,7 +3,7 @@ import { deadline } from "@std/async/deadline";
 import { DatagramBatch, type DatagramTransport, type Engine } from "../types.ts";
 import { denoEngine } from "../deno.ts";
 import { loadNativeEngine } from "./engine.ts";
-import { LIBC_PATHS, loadLibc } from "./libc.ts";
+import { findLibc, LIBC_PATHS, loadLibc } from "./libc.ts";
 import { ErrnoError, NativeUdpSocket } from "./udp.ts";
 
 const native = loadNativeEngine();
@@ -203,6 +203,21 @@ Deno.test("libc fallback: a missing library, another OS or architecture each giv
   const riscv = loadLibc({ arch: "riscv64gc" });
   assert("reason" in riscv);
   assertMatch(riscv.reason, /no checked struct layouts for riscv64gc/);
+});
+
+Deno.test("findLibc checks what loadLibc would, without opening: a missing file is a reason", () => {
+  const missing = findLibc({ paths: ["/nonexistent/netkit/libc.so.6"] });
+  assert("reason" in missing);
+  assertMatch(missing.reason, /none of \/nonexistent\/netkit\/libc\.so\.6 exists/);
+  assertEquals(findLibc({ os: "darwin" }), {
+    reason: "the native engine needs Linux (this is darwin)",
+  });
+  const here = findLibc();
+  const loaded = loadLibc();
+  if ("reason" in loaded) return;
+  assert(!("reason" in here), "libc loads here, so it must be found");
+  assertEquals(here.paths[0], loaded.path);
+  loaded.close();
 });
 
 Deno.test("every known libc path is absolute and listed in the netkit permission set", async () => {
