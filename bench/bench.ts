@@ -17,7 +17,7 @@
  * @module
  */
 
-import { NETKIT_RUN, ROOT_DIR } from "../tests/support/cli.ts";
+import { NETKIT_RUN, ROOT_DIR, V8_FLAGS } from "../tests/support/cli.ts";
 
 // ---------------------------------------------------------------------------
 // Flags
@@ -1651,6 +1651,7 @@ async function main(): Promise<number> {
     `Ping-pong: ${rttNote}. sockperf drops its first 400 ms (warm-up) and last ~50 ms from its statistics; netkit counts every probe of the run.`,
     "CPU: user + system seconds of the client process (bash's times, children included) over its wall time, as % of one core; netkit's includes Deno's start-up (about 0.05 s).",
     "Memory: VmHWM from /proc/PID/status of the server process (the deno process for netkit) just before stopping it, after it served one TCP test.",
+    `netkit runs as the binary does: \`${NETKIT_SHOWN}\`, with the permission set and the --v8-flags of deno.json's compile tasks (${V8_FLAGS}), so the figures measure what ships.`,
     `Engine rows: bench/engine_udp.ts, the bare engines of lib/engine/ outside netkit's commands, a connected UDP pair; native: sendmmsg batches of 32, recvmmsg batches of 64, ${
       ENGINE_RCVBUF >> 20
     } MiB receive buffer asked for; deno: one op per datagram. Delivered datagrams/s = received / sender seconds. Both they and their iperf3 anchor (default buffers) are pinned: receiver on CPU ${ENGINE_CPUS.receiver}, sender on CPU ${ENGINE_CPUS.sender} (taskset).`,

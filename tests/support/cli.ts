@@ -16,8 +16,18 @@
 
 const ROOT = new URL("../../", import.meta.url);
 
-/** The deno arguments that run netkit as the binary would (see deno.json `permissions.netkit`). */
-export const NETKIT_RUN = ["run", "-q", "--no-prompt", "-P=netkit", "main.ts"];
+/**
+ * The V8 flags the binary is compiled with (deno.json's compile tasks, and its
+ * `netkit` and `demo` tasks): the tests and the bench run netkit with the same,
+ * so what they measure is what ships.
+ */
+export const V8_FLAGS = "--v8-flags=--max-semi-space-size=1";
+
+/**
+ * The deno arguments that run netkit as the binary would (see deno.json
+ * `permissions.netkit`, and {@linkcode V8_FLAGS}).
+ */
+export const NETKIT_RUN = ["run", "-q", "--no-prompt", "-P=netkit", V8_FLAGS, "main.ts"];
 
 /** The repository root, where deno.json lives. */
 export const ROOT_DIR: string = ROOT.pathname;

@@ -1,0 +1,26 @@
+import { assert, assertEquals } from "@std/assert";
+import { NETKIT_RUN, ROOT_DIR, V8_FLAGS } from "./support/cli.ts";
+
+Deno.test(
+  "the binary, deno task netkit/demo, and the tests and bench all run netkit with the same --v8-flags",
+  async () => {
+    const config = JSON.parse(await Deno.readTextFile(`${ROOT_DIR}deno.json`));
+    const tasks: Record<string, string | { command: string }> = config.tasks;
+    const command = (name: string) => {
+      const task = tasks[name];
+      assert(task !== undefined, `deno.json has no task ${name}`);
+      return typeof task === "string" ? task : task.command;
+    };
+    const runs = [
+      command("netkit"),
+      command("demo"),
+      ...command("compile").split(" && "),
+      ...command("compile:all").split(" && "),
+    ];
+    assertEquals(runs.length, 8);
+    for (const run of runs) {
+      assertEquals(run.match(/--v8-flags=\S+/g), [V8_FLAGS], run);
+    }
+    assert(NETKIT_RUN.includes(V8_FLAGS));
+  },
+);
