@@ -24,8 +24,8 @@
  * ports), and only when the
  * native engine was selected for the run (`--engine native`, or `auto` where
  * libc is found: Linux, a checked layout, a granted path that exists): its
- * calls need `ffi`, and with `auto` the library itself is only opened by the
- * first socket that needs it (see `lib/engine/select.ts`). Every other
+ * calls need `ffi`, and a server's `auto` only opens the library at its first
+ * UDP test port (see `lib/engine/select.ts`). Every other
  * command, and those with `--engine deno`, drop it.
  *
  * @example
@@ -260,8 +260,12 @@ export function engineChoiceOf(config: Config): EngineChoice | undefined {
 export function selectEngineOf(config: Config): EngineSelection | undefined {
   const choice = engineChoiceOf(config);
   if (choice === undefined) return undefined;
-  const log = "verbose" in config && config.verbose ? logEvent : undefined;
-  const selection = selectEngine(choice, undefined, log);
+  const verbose = "verbose" in config && config.verbose;
+  // A server may never open a UDP port: it opens libc on first use. Others open it now.
+  const lazy = config.command === "server"
+    ? { ...(verbose && { onFallback: logEvent }) }
+    : undefined;
+  const selection = selectEngine(choice, undefined, lazy);
   if ("verbose" in config && config.verbose) logEvent(formatSelection(selection));
   return selection;
 }

@@ -250,11 +250,7 @@ async function compare(
   };
   const width = outputWidth();
   const glyphs = out.chartGlyphs(!config.noChart);
-  const engine = selectEngine(
-    config.engine ?? "auto",
-    undefined,
-    config.verbose ? logEvent : undefined,
-  );
+  const engine = selectEngine(config.engine ?? "auto");
   if (config.verbose) logEvent(formatSelection(engine));
   using progress = out.progress();
   for (const [i, phase] of phases.entries()) {

@@ -2,10 +2,10 @@
  * Pick the engine for a run, `--engine auto|deno|native`, and say why, for
  * the report and the `-v` line: auto takes the native engine where libc can
  * load (Linux, glibc at a known path, ffi permitted), the deno engine
- * elsewhere. Auto does not open libc until the first socket needs it (its
- * `dlopen` costs about 4.5 MiB, and a server may never open a UDP port); if it
- * fails to load then, the run falls back to the deno engine at that point and
- * the selection's reason (and the `-v` line) says why.
+ * elsewhere. A server's auto does not open libc until its first UDP test port
+ * needs it (the `dlopen` costs about 4.5 MiB, and it may never open one); if
+ * it fails to load then, the run falls back to the deno engine at that point
+ * and the selection's reason (and the `-v` line) says why.
  *
  * @example
  * ```ts
@@ -50,20 +50,27 @@ export interface NativeLoader {
 
 const NATIVE: NativeLoader = { find: findNativeEngine, load: loadNativeEngine };
 
+/** Ask {@linkcode selectEngine} to open libc on first use (see {@linkcode selectEngine}). */
+export interface LazyLoad {
+  /** Gets the `-v` line when libc, found at start, then fails to load and the run falls back. */
+  onFallback?: (line: string) => void;
+}
+
 /**
- * Choose an engine. `native` that cannot load is an error naming why (it is
- * loaded at once); `auto` falls back to deno with the reason, either at once
- * (no libc to be found) or at the first socket (libc found but failing to
- * load: then `onFallback` gets the `-v` line, and the selection's reason is
- * updated, as it is when the load succeeds).
+ * Choose an engine. `native` that cannot load is an error naming why; `auto`
+ * falls back to deno with the reason. Both load libc at once, unless `lazy`
+ * is given (a server, which may never open a UDP port): then `auto` only finds
+ * it at start (no `dlopen`) and the first `open` or `listen` loads it; should
+ * that fail, the run falls back to deno there (`lazy.onFallback` gets the `-v`
+ * line). The selection's reason is updated when it loads, or falls back.
  */
 export function selectEngine(
   choice: EngineChoice,
   native: NativeLoader = NATIVE,
-  onFallback?: (line: string) => void,
+  lazy?: LazyLoad,
 ): EngineSelection {
   if (choice === "deno") return { engine: denoEngine, reason: "asked for (--engine deno)" };
-  if (choice === "auto") {
+  if (choice === "auto" && lazy) {
     const found = native.find();
     if ("reason" in found) {
       return { engine: denoEngine, reason: `auto: native engine unavailable (${found.reason})` };
@@ -72,17 +79,25 @@ export function selectEngine(
       engine: denoEngine,
       reason: `auto: libc found at ${found.path}; loaded on first use`,
     };
-    selection.engine = lazyNative(selection, native.load, onFallback);
+    selection.engine = lazyNative(selection, native.load, lazy.onFallback);
     return selection;
   }
   const loaded = native.load();
   if ("engine" in loaded) {
-    return { engine: loaded.engine, reason: `asked for: sendmmsg/recvmmsg through ${loaded.path}` };
+    return {
+      engine: loaded.engine,
+      reason: `${
+        choice === "native" ? "asked for" : "auto"
+      }: sendmmsg/recvmmsg through ${loaded.path}`,
+    };
   }
-  throw new NetkitError(
-    "usage",
-    `--engine native is unavailable: ${loaded.reason}; use '--engine deno' or '--engine auto'`,
-  );
+  if (choice === "native") {
+    throw new NetkitError(
+      "usage",
+      `--engine native is unavailable: ${loaded.reason}; use '--engine deno' or '--engine auto'`,
+    );
+  }
+  return { engine: denoEngine, reason: `auto: native engine unavailable (${loaded.reason})` };
 }
 
 /**

@@ -17,7 +17,7 @@ Deno.test("--engine deno always takes the deno engine", () => {
 });
 
 Deno.test("auto without libc falls back to deno and says why", () => {
-  const { engine, reason } = selectEngine("auto", { find: missing, load: unreachable });
+  const { engine, reason } = selectEngine("auto", { find: unreachable, load: missing });
   assertEquals(engine.name, "deno");
   assertEquals(reason, "auto: native engine unavailable (no glibc at the known paths)");
 });
@@ -32,11 +32,21 @@ Deno.test("--engine native without libc is a usage error naming the reason and t
 });
 
 Deno.test({
+  name: "auto takes the native engine where glibc loads, naming the library",
+  ignore: "reason" in loadNativeEngine(),
+  fn() {
+    const { engine, reason } = selectEngine("auto");
+    assertEquals(engine.name, "native");
+    assertMatch(reason, /^auto: sendmmsg\/recvmmsg through \/.*libc\.so\.6$/);
+  },
+});
+
+Deno.test({
   name:
-    "auto takes the native engine where glibc is found, loads it at the first socket, naming the library",
+    "lazy auto (a server) takes the native engine where glibc is found, loads it at the first socket, naming the library",
   ignore: "reason" in loadNativeEngine(),
   async fn() {
-    const selection = selectEngine("auto");
+    const selection = selectEngine("auto", undefined, {});
     assertEquals(selection.engine.name, "native");
     assertMatch(selection.reason, /^auto: libc found at \/.*libc\.so\.6; loaded on first use$/);
     using socket = await selection.engine.open({ remote: { hostname: "127.0.0.1", port: 9 } });
@@ -45,15 +55,13 @@ Deno.test({
   },
 });
 
-Deno.test("auto does not load libc until the first socket, and loads it once", async () => {
+Deno.test("lazy auto does not load libc until the first socket, and loads it once", async () => {
   let loads = 0;
-  const selection = selectEngine("auto", {
-    find: found,
-    load: () => {
-      loads++;
-      return missing();
-    },
-  });
+  const load = () => {
+    loads++;
+    return missing();
+  };
+  const selection = selectEngine("auto", { find: found, load }, {});
   assertEquals(loads, 0);
   using first = await selection.engine.open({ remote: { hostname: "127.0.0.1", port: 9 } });
   using second = await selection.engine.open({ remote: { hostname: "127.0.0.1", port: 9 } });
@@ -61,14 +69,20 @@ Deno.test("auto does not load libc until the first socket, and loads it once", a
   assertEquals([first.features.engine, second.features.engine], ["deno", "deno"]);
 });
 
+Deno.test("lazy auto without libc to find falls back to deno at once and never loads", () => {
+  const { engine, reason } = selectEngine("auto", { find: missing, load: unreachable }, {});
+  assertEquals(engine.name, "deno");
+  assertEquals(reason, "auto: native engine unavailable (no glibc at the known paths)");
+});
+
 Deno.test(
-  "auto whose libc fails to load at first use falls back to deno there, with the -v line, and names deno",
+  "lazy auto whose libc fails to load at first use falls back to deno there, with the -v line, and names deno",
   async () => {
     const lines: string[] = [];
     const selection = selectEngine(
       "auto",
       { find: found, load: () => ({ reason: "dlopen failed: bad ELF" }) },
-      (line) => lines.push(line),
+      { onFallback: (line) => lines.push(line) },
     );
     assertEquals(selection.engine.name, "native");
     assertEquals(lines, []);
