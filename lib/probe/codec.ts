@@ -137,6 +137,15 @@ export class ProbeEncoder {
 }
 
 /**
+ * Whether `bytes` start with a probe's magic (`"NKP1"`): how a server recognises a netkit
+ * probe connection from its first read. Allocates nothing.
+ */
+export function sniffProbe(bytes: Uint8Array): boolean {
+  return bytes.length >= 4 && bytes[0] === MAGIC_0 && bytes[1] === MAGIC_1 &&
+    bytes[2] === MAGIC_2 && bytes[3] === MAGIC_3;
+}
+
+/**
  * Decodes a received (echoed) probe into `out`.
  *
  * Returns `false`, leaving `out` untouched, when the datagram is shorter than

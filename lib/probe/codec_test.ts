@@ -9,10 +9,11 @@
  *
  * @module
  */
-import { assert, assertEquals, assertThrows, fail } from "@std/assert";
+import { assert, assertEquals, assertFalse, assertThrows, fail } from "@std/assert";
 import {
   type DecodedProbe,
   decodeProbe,
+  sniffProbe,
   PROBE_HEADER_BYTES,
   PROBE_MAX_BYTES,
   ProbeEncoder,
@@ -290,4 +291,13 @@ Deno.test("ProbeStreamFramer reports a run of skipped bytes once, across reads, 
   feed(encoder.encode(1, 0).subarray(0, 10)); // a probe cut short by the end of the stream
   framer.end((n) => skipped.push(n));
   assertEquals([probes, skipped], [1, [50, 10]]);
+});
+
+Deno.test("sniffProbe recognises a probe's magic and nothing shorter or different", () => {
+  const probe = new ProbeEncoder(64, 1).encode(0, 0);
+  assert(sniffProbe(probe));
+  assert(sniffProbe(probe.subarray(0, 4)));
+  assertFalse(sniffProbe(probe.subarray(0, 3)));
+  assertFalse(sniffProbe(new TextEncoder().encode("NKP2 hello")));
+  assertFalse(sniffProbe(new Uint8Array(0)));
 });

@@ -64,10 +64,35 @@ export interface ServeDatagramsOptions {
    * @default {undefined}
    */
   divert?: (data: Uint8Array, from: Deno.Addr) => boolean;
+  /**
+   * A thread that may take the socket over after the first echo (the native echo Worker).
+   * @default {undefined} (this loop serves every datagram)
+   */
+  handOver?: DatagramHandOver;
 }
 
 /** Largest UDP payload over IPv4 (65,535 − 8 − 20). */
 export const MAX_DATAGRAM_BYTES = 65507;
+
+/** What a loop offers another thread that serves its socket (see {@linkcode DatagramHandOver}). */
+export interface DatagramServer {
+  /** Serve one datagram as the loop does (gate, iperf3 divert, counters, echo); false: the socket is gone. */
+  serveOne(data: Uint8Array, addr: Deno.Addr): Promise<boolean>;
+  /** Log (`-v`) the first datagram of a peer, once per peer, shared with the loop's own. */
+  meet(addr: Deno.Addr): void;
+}
+
+/**
+ * A thread that can take the socket over (the server's native echo Worker).
+ */
+export interface DatagramHandOver {
+  /**
+   * Told after each datagram this loop echoed (the first one may start the Worker). Once
+   * the Worker serves the socket, a promise: true when the loop must serve again (the
+   * Worker failed), false when it let go because the server stops. Until then `undefined`.
+   */
+  echoed(server: DatagramServer): Promise<boolean> | undefined;
+}
 
 /** Serve datagrams until the socket is closed. */
 export async function serveDatagrams(
@@ -86,6 +111,25 @@ export async function serveDatagrams(
     peers.add(peer);
     options.log?.(`first datagram from udp ${peer}`);
   };
+  const serveOne = async (data: Uint8Array, addr: Deno.Addr): Promise<boolean> => {
+    if (options.admit && !options.admit(addr)) return true;
+    if (options.divert?.(data, addr)) return true;
+    counters.datagramsIn++;
+    counters.bytesIn += data.length;
+    if (options.log) meet(addr);
+    if (!echo) return true;
+    try {
+      // Never amplify: the reply is exactly the datagram received.
+      await socket.send(data, addr);
+      counters.datagramsOut++;
+      counters.bytesOut += data.length;
+    } catch (err) {
+      if (options.signal?.aborted || err instanceof Deno.errors.BadResource) return false;
+      // The sender vanished or its route failed: drop this reply, keep serving.
+    }
+    return true;
+  };
+  const server: DatagramServer = { serveOne, meet };
   const buf = new Uint8Array(65536);
   while (true) {
     let data: Uint8Array;
@@ -96,20 +140,9 @@ export async function serveDatagrams(
       if (options.signal?.aborted || isClosedError(err)) return counters;
       continue; // e.g. an ICMP error queued on the socket: keep serving
     }
-    if (options.admit && !options.admit(addr)) continue;
-    if (options.divert?.(data, addr)) continue;
-    counters.datagramsIn++;
-    counters.bytesIn += data.length;
-    if (options.log) meet(addr);
-    if (!echo) continue;
-    try {
-      // Never amplify: the reply is exactly the datagram received.
-      await socket.send(data, addr);
-      counters.datagramsOut++;
-      counters.bytesOut += data.length;
-    } catch (err) {
-      if (options.signal?.aborted || err instanceof Deno.errors.BadResource) return counters;
-      // The sender vanished or its route failed: drop this reply, keep serving.
-    }
+    if (!(await serveOne(data, addr))) return counters;
+    // Another thread serves the socket now: read nothing more until it lets go.
+    const held = echo ? options.handOver?.echoed(server) : undefined;
+    if (held && !(await held)) return counters;
   }
 }

@@ -27,12 +27,15 @@ import { echoStream } from "../behaviours/echo.ts";
 import type { ServerConfig } from "../config.ts";
 import { formatDuration } from "../duration.ts";
 import { fromSystemError, NetkitError } from "../errors.ts";
-import { closeQuietly, isClosedError, logLine } from "../io.ts";
+import { closeQuietly, isClosedError, logLine, writeAll } from "../io.ts";
 import { loadServerTls, type TlsMaterial } from "../tls_files.ts";
 import { formatBytes, formatCount, formatCountOf } from "../units.ts";
 import { PLAIN, type Style } from "../terminal.ts";
 import { CoarseClock, Session } from "./session.ts";
-import { serveDatagrams } from "./datagrams.ts";
+import { type DatagramHandOver, serveDatagrams } from "./datagrams.ts";
+// Type only: the native echo Worker's module loads with the first UDP echo or TCP probe.
+import type { NativeEcho } from "./native_echo.ts";
+import { sniffProbe } from "../probe/codec.ts";
 import { Gate } from "./gate.ts";
 import { MemoryBudget } from "./memory_budget.ts";
 // Type only: node:tls and node:stream (about 8 MiB resident) load when a server has --cert.
@@ -43,7 +46,9 @@ import { Iperf3Server } from "../iperf3/server.ts";
 /** Options of {@linkcode serve}. */
 export interface ServeOptions {
   /**
-   * The engine of throughput tests' UDP ports.
+   * The engine of throughput tests' UDP ports. The native engine also lets the echo of the
+   * server's UDP socket and of TCP probe connections run in a Worker (lib/server/native_echo.ts),
+   * started at the first UDP echo or TCP probe.
    * @default {the deno engine}
    */
   engine?: Engine;
@@ -155,6 +160,78 @@ export async function serve(
     memory,
     ...(config.verbose && { log }),
   });
+  // The native echo Worker: with the native engine, in echo mode, started lazily (its thread
+  // and libc cost memory a server serving only throughput tests never pays).
+  const nativeAllowed = options.engine?.name === "native" && config.mode === "echo";
+  let native: NativeEcho | undefined;
+  let nativeStarting: Promise<NativeEcho | undefined> | undefined;
+  const udpEndpoint = bound.find((b) => b.endpoint.transport === "udp")?.endpoint;
+  const startNative = () =>
+    nativeStarting ??= (async () => {
+      const [{ NativeEcho }, { sharedLibc }] = await Promise.all([
+        import("./native_echo.ts"),
+        import("../engine/native/engine.ts"),
+      ]);
+      const libc = sharedLibc();
+      if ("reason" in libc || stop.signal.aborted) return undefined;
+      native = new NativeEcho({
+        libc,
+        allow: config.allow,
+        deny: config.deny,
+        passAll: config.rateLimit > 0,
+        counters: summary,
+        ...(udpEndpoint && { udpLabel: formatEndpoint(udpEndpoint) }),
+        ...(config.verbose && { log }),
+      });
+      native.passAll = iperf3.active > 0;
+      return await native.start() ? native : undefined;
+    })();
+  /** UDP sockets the Worker holds: closed once it lets go. */
+  const heldUdp = new Set<Deno.DatagramConn>();
+  const udpHandOver = (socket: Deno.DatagramConn): DatagramHandOver => {
+    let asked = false;
+    let held: Promise<boolean> | undefined;
+    return {
+      echoed: (server) => {
+        if (held || asked) return held;
+        asked = true;
+        void startNative().then((echo) => {
+          const released = stop.signal.aborted ? undefined : echo?.adoptUdp(socket, server);
+          if (!released) return;
+          heldUdp.add(socket);
+          held = released.then((again) => {
+            heldUdp.delete(socket);
+            held = undefined;
+            if (stop.signal.aborted) closeQuietly(socket);
+            return again;
+          });
+        });
+        return undefined;
+      },
+    };
+  };
+  /** A TCP probe connection served by the Worker; false when it could not take it. */
+  const echoNatively = async (conn: Deno.Conn, session: Session, first: Uint8Array) => {
+    const echo = await startNative();
+    if (!echo?.running || session.draining) return false;
+    // The bytes already read go back first, from here; then the Worker echoes the rest.
+    session.bytesIn += first.length;
+    session.touch();
+    session.busy = true;
+    await writeAll(conn, first);
+    session.busy = false;
+    session.bytesOut += first.length;
+    const released = echo.adoptTcp(conn, session);
+    if (!released) {
+      await echoStream(conn, session);
+      return true;
+    }
+    const reason = await released;
+    if (reason === "drained" || reason === "server stopping") {
+      session.closeReason ??= "server shutting down";
+    } else if (reason !== "" && reason !== "dropped") session.closeReason ??= reason;
+    return true;
+  };
   const firstByteApplies = config.firstByteTimeoutMs > 0 && config.mode !== "chat";
   const requestTimeoutMs = config.firstByteTimeoutMs > 0
     ? config.firstByteTimeoutMs
@@ -230,6 +307,8 @@ export async function serve(
   };
   const sweeper = setInterval(() => {
     clock.tick();
+    native?.sync();
+    if (native && native.passAll && iperf3.active === 0) native.passAll = false;
     const now = clock.now;
     if (now - refusedLoggedAt >= 1000) logRefused();
     if (now - acceptLoggedAt >= 1000) logAcceptFailures();
@@ -237,7 +316,9 @@ export async function serve(
       const why = overdue(conn, session, now);
       if (why === undefined) continue;
       session.closeReason = why;
-      closeConn(conn);
+      // The Worker lets go first; the handler then closes it.
+      if (native?.owns(conn)) native.drop(conn, true);
+      else closeConn(conn);
     }
   }, period);
 
@@ -247,10 +328,15 @@ export async function serve(
   const closeAll = () => {
     hub.closeAll();
     iperf3.closeAll();
-    for (const b of bound) closeQuietly(b.kind === "stream" ? b.listener : b.socket);
+    // The Worker lets go of the UDP socket at once (closed then) and drains its connections.
+    void native?.stop();
+    for (const b of bound) {
+      if (b.kind === "datagram" && heldUdp.has(b.socket)) continue;
+      closeQuietly(b.kind === "stream" ? b.listener : b.socket);
+    }
     for (const [conn, session] of live) {
       session.draining = true;
-      if (session.busy) continue;
+      if (session.busy || native?.owns(conn)) continue;
       session.closeReason ??= "server shutting down";
       closeConn(conn);
     }
@@ -260,7 +346,8 @@ export async function serve(
           session.closeReason ??= `still busy after the ${
             formatDuration(config.drainTimeoutMs)
           } drain`;
-          closeConn(conn);
+          if (native?.owns(conn)) native.drop(conn, true);
+          else closeConn(conn);
         }
       }, config.drainTimeoutMs);
     }
@@ -290,6 +377,8 @@ export async function serve(
           const first = buf.subarray(0, n);
           const onTest = (test: { readonly running: boolean }) => (session.source = test);
           if (Iperf3Server.sniff(first)) {
+            // Its UDP streams may use the server's UDP port: the Worker passes datagrams here.
+            if (native) native.passAll = true;
             session.closeReason = "iperf3 test";
             await iperf3.handle(conn, first, onTest);
             break;
@@ -306,8 +395,11 @@ export async function serve(
               await hub.data(conn, first, onTest);
               break;
             default:
-              if (config.mode === "echo") await echoStream(conn, session, first);
-              else await discardStream(conn, session, first);
+              if (config.mode !== "echo") await discardStream(conn, session, first);
+              else if (
+                !(nativeAllowed && conn === accepted && sniffProbe(first) &&
+                  await echoNatively(conn, session, first))
+              ) await echoStream(conn, session, first);
           }
           break;
         }
@@ -390,6 +482,9 @@ export async function serve(
       bound.map((b) =>
         b.kind === "stream" ? acceptLoop(b.listener) : serveDatagrams(b.socket, {
           ...(b.endpoint.transport === "udp" && shareWithIperf3(iperf3, b.endpoint.port, b.socket)),
+          ...(nativeAllowed && b.endpoint.transport === "udp" && {
+            handOver: udpHandOver(b.socket),
+          }),
           mode: config.mode,
           signal: stop.signal,
           counters: summary,
@@ -407,6 +502,10 @@ export async function serve(
     options.signal?.removeEventListener("abort", onAbort);
     stop.abort();
     await Promise.allSettled(handlers);
+    // No thread outlives the server.
+    await nativeStarting;
+    await native?.stop();
+    native?.sync();
     for (const b of bound) {
       if (b.endpoint.transport === "unix") await Deno.remove(b.endpoint.path).catch(() => {});
     }

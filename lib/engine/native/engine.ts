@@ -59,3 +59,8 @@ export function findNativeEngine(): { path: string } | { reason: string } {
   const libc = findLibc();
   return found = "reason" in libc ? libc : { path: libc.paths[0]! };
 }
+
+/** The libc this thread's native engine shares (loaded once), or why it cannot load. */
+export function sharedLibc(): Libc | { reason: string } {
+  return shared ??= loadLibc();
+}

@@ -68,6 +68,8 @@ export const LIBC_SYMBOLS = {
   // the clock performance.now() counts on, read at half its cost in a Worker.
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  // write(eventfd, &one, 8): wakes the server's native echo Worker (lib/server/native_echo.ts).
+  write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   // Deno's pointer helpers (UnsafePointer.of, UnsafePointerView) need ffi for
   // every path, which the binary is not granted: addresses and errno come
   // through libc itself. The errno location as a number (thread-local: read it

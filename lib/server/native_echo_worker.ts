@@ -1,0 +1,491 @@
+/**
+ * The native echo Worker's code: a loop that waits in libc `poll()` over the
+ * server's UDP socket, the TCP probe connections handed to it, and a wake-up
+ * `eventfd`, then `recvfrom`/`sendto` (UDP) or `recv`/`send` (TCP) without
+ * blocking, as sockperf's server does with epoll. It runs on its own thread,
+ * so an echo never waits on Deno's event loop.
+ *
+ * The Worker starts after the server has dropped `read`, so it cannot load a
+ * module file: {@linkcode workerSource} builds its whole source from the
+ * `toString()` of the self-contained functions below (they reference only
+ * each other, `Deno` and `Atomics`, and the data of the start message), and
+ * ./native_echo.ts runs it from a `blob:` URL.
+ *
+ * Talking to the main thread: the main thread writes shared memory (the
+ * control words and a mailbox of descriptor slots) and then the `eventfd`;
+ * the Worker answers with messages (`ready`, `released`, `peer`, `denied`,
+ * `datagram`, `stopped`) and counts into shared `Float64Array`s.
+ *
+ * @example
+ * ```ts
+ * import { workerSource } from "./native_echo_worker.ts";
+ *
+ * const url = URL.createObjectURL(new Blob([workerSource()], { type: "application/javascript" }));
+ * const worker = new Worker(url, { type: "module" });
+ * URL.revokeObjectURL(url);
+ * worker.terminate();
+ * ```
+ *
+ * @module
+ */
+
+/** The libc symbols the Worker opens (its own `dlopen`, on its own thread). */
+export const WORKER_SYMBOLS = {
+  // Blocking in the Worker's own thread (never Deno's event loop).
+  poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
+  recvfrom: {
+    parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"],
+    result: "i32",
+  },
+  sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "i32" },
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
+  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
+  shutdown: { parameters: ["i32", "i32"], result: "i32" },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "usize" },
+  read_at: { name: "memcpy", parameters: ["buffer", "usize", "usize"], result: "usize" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** Linux constants the Worker uses (x86_64 and aarch64 agree). */
+export const WORKER_CONSTANTS = {
+  POLLIN: 0x1,
+  POLLOUT: 0x4,
+  POLLERR: 0x8,
+  POLLHUP: 0x10,
+  MSG_DONTWAIT: 0x40,
+  MSG_NOSIGNAL: 0x4000,
+  EINTR: 4,
+  EBADF: 9,
+  EAGAIN: 11,
+  ECONNRESET: 104,
+  SHUT_WR: 1,
+  EFD_NONBLOCK: 0o4000,
+  EFD_CLOEXEC: 0o2000000,
+  AF_INET: 2,
+  AF_INET6: 10,
+} as const;
+
+/** TCP connections one Worker serves at most (beyond: the event loop). */
+export const MAX_SLOTS = 64;
+/** Longest wait in `poll()`: a safety net only (every hand-over also writes the eventfd). */
+export const SLICE_MS = 500;
+/** Largest TCP read (and so the most a connection holds unsent). */
+export const TCP_BUFFER_BYTES = 64 * 1024;
+
+/** Words of the control `Int32Array`. */
+export const CTL = {
+  /** 1: stop (release everything: TCP after sending what it holds). */
+  STOP: 0,
+  /** The UDP descriptor handed over, or -1. */
+  UDP_FD: 1,
+  /** {@linkcode SLOT} states, for the UDP socket. */
+  UDP_STATE: 2,
+  /** 1: pass every datagram to the main thread (an iperf3 test may want it; --rate-limit). */
+  PASS_ALL: 3,
+  /** 1: echo; 0: discard. */
+  ECHO: 4,
+  WORDS: 8,
+} as const;
+
+/** Per TCP slot, 4 words of the slots `Int32Array`: state, fd, command. */
+export const SLOT = {
+  STATE: 0,
+  FD: 1,
+  CMD: 2,
+  WORDS: 4,
+  FREE: 0,
+  /** Written by the main thread: the Worker takes it at its next wake-up. */
+  HANDED: 1,
+  OWNED: 2,
+  /** The Worker let go: the main thread may close the descriptor. */
+  RELEASED: 3,
+  /** CMD: stop reading, send what is held, then release. */
+  DRAIN: 1,
+  /** CMD: release now. */
+  NOW: 2,
+} as const;
+
+/** Indices of the counters `Float64Array`: UDP first, then 3 per TCP slot. */
+export const COUNT = {
+  DATAGRAMS_IN: 0,
+  DATAGRAMS_OUT: 1,
+  BYTES_IN: 2,
+  BYTES_OUT: 3,
+  DENIED: 4,
+  /** Per slot `k`: `SLOTS + 3k` bytes in, `+1` bytes out, `+2` activity (reads and sends). */
+  SLOTS: 8,
+  PER_SLOT: 3,
+} as const;
+
+/** An `--allow`/`--deny` rule as data: address bytes and prefix length. */
+export interface CidrData {
+  bytes: number[];
+  prefix: number;
+}
+
+/** The start message. */
+export interface EchoInit {
+  libcPath: string;
+  symbols: typeof WORKER_SYMBOLS;
+  k: typeof WORKER_CONSTANTS;
+  ctl: typeof CTL;
+  slot: typeof SLOT;
+  count: typeof COUNT;
+  maxSlots: number;
+  sliceMs: number;
+  tcpBufferBytes: number;
+  control: SharedArrayBuffer;
+  slots: SharedArrayBuffer;
+  counters: SharedArrayBuffer;
+  /** `--allow`/`--deny`, or null when no rule is set. */
+  acl: { allow: CidrData[]; deny: CidrData[] } | null;
+  /** Post `peer` for the first datagram of each source (`-v`). */
+  verbose: boolean;
+}
+
+/** Messages from the Worker. */
+export type EchoMessage =
+  | { type: "ready"; wakeFd: number }
+  | { type: "failed"; message: string }
+  | { type: "released"; slot: number; reason: string }
+  | { type: "udp-released" }
+  | { type: "peer"; addr: Uint8Array }
+  | { type: "denied"; addr: Uint8Array }
+  | { type: "datagram"; data: Uint8Array; addr: Uint8Array }
+  | { type: "stopped"; error?: string };
+
+/** How the Worker posts (its `self.postMessage`). */
+export type Post = (message: EchoMessage) => void;
+
+/**
+ * Whether the source in a `sockaddr_in`/`sockaddr_in6` passes `--allow`/`--deny`
+ * (IPv4-mapped IPv6 compared as IPv4), as lib/acl.ts decides for a text address.
+ */
+export function aclPermits(
+  acl: { allow: CidrData[]; deny: CidrData[] },
+  sa: Uint8Array,
+  k: typeof WORKER_CONSTANTS,
+): boolean {
+  const family = sa[0]! | (sa[1]! << 8);
+  let off = 4, len = 4;
+  if (family === k.AF_INET6) {
+    off = 8;
+    len = 16;
+    let mapped = sa[18] === 0xff && sa[19] === 0xff;
+    for (let i = 8; mapped && i < 18; i++) mapped = sa[i] === 0;
+    if (mapped) {
+      off = 20;
+      len = 4;
+    }
+  } else if (family !== k.AF_INET) return false;
+  const within = (c: CidrData) => {
+    if (c.bytes.length !== len) return false;
+    let bits = c.prefix;
+    for (let i = 0; bits > 0; i++, bits -= 8) {
+      const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+      if ((sa[off + i]! & mask) !== (c.bytes[i]! & mask)) return false;
+    }
+    return true;
+  };
+  if (acl.deny.some(within)) return false;
+  return acl.allow.length === 0 || acl.allow.some(within);
+}
+
+/** A number (IPv4: address and port) or string naming the source of a sockaddr. */
+export function sourceKey(sa: Uint8Array, withPort: boolean): number | string {
+  if (sa[0] === 2 && sa[1] === 0) {
+    const ip = ((sa[4]! << 24) >>> 0) + (sa[5]! << 16) + (sa[6]! << 8) + sa[7]!;
+    return withPort ? ip * 65536 + (sa[2]! << 8) + sa[3]! : ip;
+  }
+  let text = "";
+  for (let i = withPort ? 2 : 8; i < 24; i++) text += String.fromCharCode(sa[i]!);
+  return text;
+}
+
+/**
+ * The Worker's whole life: open libc, create the eventfd, say `ready`, serve
+ * until the stop word, release everything, say `stopped`.
+ */
+export function echoLoop(init: EchoInit, post: Post): void {
+  const lib = Deno.dlopen(init.libcPath, init.symbols);
+  const s = lib.symbols;
+  const k = init.k, ctl = init.ctl, SL = init.slot, C = init.count;
+  const control = new Int32Array(init.control);
+  const slots = new Int32Array(init.slots);
+  const counters = new Float64Array(init.counters);
+  // usize arguments as plain numbers (Deno's FFI takes both; a BigInt per call would allocate).
+  const z = (n: number) => n as unknown as bigint;
+  const errnoAt = BigInt(s.__errno_location());
+  const errnoBox = new Int32Array(1);
+  const errnoBytes = new Uint8Array(errnoBox.buffer);
+  const errno = () => {
+    s.read_at(errnoBytes, errnoAt, 4n);
+    return errnoBox[0]!;
+  };
+  const wakeFd = s.eventfd(0, k.EFD_NONBLOCK | k.EFD_CLOEXEC);
+  if (wakeFd < 0) {
+    const message = `eventfd: errno ${errno()}`;
+    lib.close();
+    post({ type: "failed", message });
+    return;
+  }
+  post({ type: "ready", wakeFd });
+  let error: string | undefined;
+  try {
+    serveLoop();
+  } catch (err) {
+    error = (err as Error).message;
+  } finally {
+    // Everything still held goes back (the main thread closes it).
+    for (let i = 0; i < init.maxSlots; i++) {
+      const st = Atomics.load(slots, i * SL.WORDS + SL.STATE);
+      if (st === SL.OWNED || st === SL.HANDED) {
+        Atomics.store(slots, i * SL.WORDS + SL.STATE, SL.RELEASED);
+        post({ type: "released", slot: i, reason: "server stopping" });
+      }
+    }
+    const udpState = Atomics.load(control, ctl.UDP_STATE);
+    if (udpState === SL.OWNED || udpState === SL.HANDED) {
+      Atomics.store(control, ctl.UDP_STATE, SL.RELEASED);
+      post({ type: "udp-released" });
+    }
+    // The eventfd stays open: the main thread may still write it, and closes it on `stopped`.
+    lib.close();
+    post({ type: "stopped", ...(error !== undefined && { error }) });
+  }
+
+  function serveLoop(): void {
+    const max = init.maxSlots;
+    const pfdBuf = new ArrayBuffer(8 * (max + 2));
+    const pfdBytes = new Uint8Array(pfdBuf);
+    const pfdInt = new Int32Array(pfdBuf);
+    const pfdShort = new Int16Array(pfdBuf);
+    /** What each poll entry is: -1 the eventfd, -2 UDP, k >= 0 a TCP slot. */
+    const pfdWho = new Int32Array(max + 2);
+    const wakeBuf = new Uint8Array(8);
+    // UDP.
+    const dgram = new Uint8Array(65536);
+    const sa = new Uint8Array(128);
+    const saLen = new Uint32Array(1);
+    const saLenBytes = new Uint8Array(saLen.buffer);
+    let udpFd = -1;
+    const peers = new Set<number | string>();
+    const noted = new Set<number | string>();
+    const acl = init.acl;
+    // TCP, per slot.
+    const fds = new Int32Array(max).fill(-1);
+    const bufs: (Uint8Array | undefined)[] = new Array(max);
+    const pendFrom = new Int32Array(max);
+    const pendTo = new Int32Array(max);
+    const eof = new Uint8Array(max);
+    const draining = new Uint8Array(max);
+    let stopping = false;
+
+    const release = (i: number, reason: string) => {
+      fds[i] = -1;
+      pendFrom[i] = pendTo[i] = 0;
+      eof[i] = draining[i] = 0;
+      Atomics.store(slots, i * SL.WORDS + SL.STATE, SL.RELEASED);
+      post({ type: "released", slot: i, reason });
+    };
+    const base = (i: number) => C.SLOTS + i * C.PER_SLOT;
+    /** Send what slot `i` holds; false when the connection failed (released). */
+    const flush = (i: number): boolean => {
+      const buf = bufs[i]!;
+      while (pendFrom[i]! < pendTo[i]!) {
+        const n = s.send(
+          fds[i]!,
+          buf.subarray(pendFrom[i]!, pendTo[i]!),
+          z(pendTo[i]! - pendFrom[i]!),
+          k.MSG_DONTWAIT | k.MSG_NOSIGNAL,
+        );
+        if (n < 0) {
+          const e = errno();
+          if (e === k.EAGAIN) return true;
+          if (e === k.EINTR) continue;
+          release(i, e === k.ECONNRESET || e === 32 ? "reset by peer" : `error: send errno ${e}`);
+          return false;
+        }
+        pendFrom[i] = pendFrom[i]! + n;
+        counters[base(i) + 1] = counters[base(i) + 1]! + n;
+        counters[base(i) + 2] = counters[base(i) + 2]! + 1;
+      }
+      pendFrom[i] = pendTo[i] = 0;
+      return true;
+    };
+    /** After sending: a connection whose peer ended, or that drains, is done once empty. */
+    const settle = (i: number) => {
+      if (fds[i]! < 0 || pendTo[i]! > 0) return;
+      if (eof[i]) {
+        s.shutdown(fds[i]!, k.SHUT_WR);
+        release(i, "");
+      } else if (draining[i]) release(i, "drained");
+    };
+    const takeMail = () => {
+      for (let i = 0; i < max; i++) {
+        const at = i * SL.WORDS;
+        const st = Atomics.load(slots, at + SL.STATE);
+        if (st === SL.HANDED) {
+          fds[i] = Atomics.load(slots, at + SL.FD);
+          bufs[i] ??= new Uint8Array(init.tcpBufferBytes);
+          Atomics.store(slots, at + SL.STATE, SL.OWNED);
+        }
+        if (fds[i]! < 0) continue;
+        const cmd = Atomics.load(slots, at + SL.CMD);
+        if (cmd === SL.NOW) release(i, "dropped");
+        else if (cmd === SL.DRAIN || stopping) {
+          draining[i] = 1;
+          settle(i);
+        }
+      }
+      if (udpFd < 0 && Atomics.load(control, ctl.UDP_STATE) === SL.HANDED) {
+        udpFd = Atomics.load(control, ctl.UDP_FD);
+        Atomics.store(control, ctl.UDP_STATE, SL.OWNED);
+      }
+      if (stopping && udpFd >= 0) {
+        udpFd = -1;
+        Atomics.store(control, ctl.UDP_STATE, SL.RELEASED);
+        post({ type: "udp-released" });
+      }
+    };
+    const onDatagram = () => {
+      saLen[0] = 128;
+      const n = s.recvfrom(udpFd, dgram, z(dgram.length), k.MSG_DONTWAIT, sa, saLenBytes);
+      if (n < 0) {
+        const e = errno();
+        if (e === k.EBADF) throw new Error("recvfrom: EBADF");
+        return; // EAGAIN (the event loop took it), EINTR, an ICMP error: serve on
+      }
+      const len = saLen[0]!;
+      if (Atomics.load(control, ctl.PASS_ALL) === 1) {
+        post({ type: "datagram", data: dgram.slice(0, n), addr: sa.slice(0, len) });
+        return;
+      }
+      if (acl && !aclPermits(acl, sa, k)) {
+        counters[C.DENIED] = counters[C.DENIED]! + 1;
+        if (init.verbose) {
+          const key = sourceKey(sa, false);
+          if (!noted.has(key)) {
+            if (noted.size >= 1024) noted.clear();
+            noted.add(key);
+            post({ type: "denied", addr: sa.slice(0, len) });
+          }
+        }
+        return;
+      }
+      counters[C.DATAGRAMS_IN] = counters[C.DATAGRAMS_IN]! + 1;
+      counters[C.BYTES_IN] = counters[C.BYTES_IN]! + n;
+      if (init.verbose) {
+        const key = sourceKey(sa, true);
+        if (!peers.has(key)) {
+          if (peers.size >= 1024) peers.clear();
+          peers.add(key);
+          post({ type: "peer", addr: sa.slice(0, len) });
+        }
+      }
+      if (Atomics.load(control, ctl.ECHO) !== 1) return;
+      // Never amplify: exactly the bytes received, to their sender.
+      for (let tries = 0; tries < 2; tries++) {
+        const sent = s.sendto(udpFd, dgram, z(n), k.MSG_DONTWAIT | k.MSG_NOSIGNAL, sa, len);
+        if (sent >= 0) {
+          counters[C.DATAGRAMS_OUT] = counters[C.DATAGRAMS_OUT]! + 1;
+          counters[C.BYTES_OUT] = counters[C.BYTES_OUT]! + sent;
+          return;
+        }
+        if (errno() !== k.EAGAIN) return; // the sender vanished: drop this reply
+        // The send buffer is full: wait a little for room, once.
+        pfdInt[0] = udpFd;
+        pfdShort[2] = k.POLLOUT;
+        pfdShort[3] = 0;
+        s.poll(pfdBytes, z(1), 10);
+      }
+    };
+    const onStream = (i: number, revents: number) => {
+      if (pendTo[i]! > 0) {
+        if (revents & (k.POLLOUT | k.POLLERR | k.POLLHUP) && flush(i)) settle(i);
+        return;
+      }
+      const buf = bufs[i]!;
+      const n = s.recv(fds[i]!, buf, z(buf.length), k.MSG_DONTWAIT);
+      if (n < 0) {
+        const e = errno();
+        if (e === k.EAGAIN || e === k.EINTR) return;
+        release(i, e === k.ECONNRESET ? "reset by peer" : `error: recv errno ${e}`);
+        return;
+      }
+      if (n === 0) {
+        eof[i] = 1;
+        settle(i);
+        return;
+      }
+      counters[base(i)] = counters[base(i)]! + n;
+      pendFrom[i] = 0;
+      pendTo[i] = n;
+      if (flush(i)) settle(i);
+    };
+
+    let count = 0;
+    const add = (fd: number, events: number, who: number) => {
+      pfdInt[count * 2] = fd;
+      pfdShort[count * 4 + 2] = events;
+      pfdShort[count * 4 + 3] = 0;
+      pfdWho[count++] = who;
+    };
+    const revents = new Int16Array(max + 2);
+    while (true) {
+      // Build the poll set: the eventfd, UDP, and every TCP slot with something to wait for.
+      count = 0;
+      add(wakeFd, k.POLLIN, -1);
+      if (udpFd >= 0) add(udpFd, k.POLLIN, -2);
+      let held = 0;
+      for (let i = 0; i < max; i++) {
+        if (fds[i]! < 0) continue;
+        held++;
+        if (pendTo[i]! > 0) add(fds[i]!, k.POLLOUT, i);
+        else if (!draining[i] && !eof[i]) add(fds[i]!, k.POLLIN, i);
+      }
+      if (stopping && held === 0 && udpFd < 0) return;
+      const ready = s.poll(pfdBytes, z(count), init.sliceMs);
+      if (ready < 0) {
+        const e = errno();
+        if (e === k.EINTR) continue;
+        throw new Error(`poll: errno ${e}`);
+      }
+      // Read the results before anything reuses the array.
+      const n = count;
+      for (let j = 0; j < n; j++) revents[j] = pfdShort[j * 4 + 3]!;
+      if (revents[0]! !== 0 || ready === 0) {
+        if (revents[0]! !== 0) s.read(wakeFd, wakeBuf, z(8));
+        if (Atomics.load(control, ctl.STOP) === 1) stopping = true;
+        takeMail();
+      }
+      for (let j = 1; j < n; j++) {
+        const r = revents[j]!;
+        if (r === 0) continue;
+        const who = pfdWho[j]!;
+        if (who === -2) {
+          if (udpFd >= 0) onDatagram();
+        } else if (fds[who]! >= 0) onStream(who, r);
+      }
+    }
+  }
+}
+
+/** The Worker's whole source: the functions above, their data, and the message hook. */
+export function workerSource(): string {
+  return [
+    aclPermits.toString(),
+    sourceKey.toString(),
+    echoLoop.toString(),
+    "self.onmessage = (event) => {",
+    "  self.onmessage = null;",
+    "  try {",
+    "    echoLoop(event.data, (message) => self.postMessage(message));",
+    "  } catch (err) {",
+    '    self.postMessage({ type: "failed", message: String(err && err.message || err) });',
+    "  }",
+    "};",
+  ].join("\n");
+}
