@@ -77,6 +77,11 @@ export interface NativeEchoOptions {
    * @default {undefined} (no logs)
    */
   log?: (line: string) => void;
+  /**
+   * Called once the Worker runs, before the start line is logged (hand-overs waiting for it).
+   * @default {undefined}
+   */
+  onReady?: (echo: NativeEcho) => void;
 }
 
 interface Held {
@@ -163,6 +168,7 @@ export class NativeEcho {
         if (message.type === "ready") {
           this.#wakeFd = message.wakeFd;
           this.#state = "running";
+          if (!this.#stopping) this.#options.onReady?.(this);
           const udp = this.#options.udpLabel ? `${this.#options.udpLabel} and ` : "";
           this.#options.log?.(
             `native echo: ${udp}TCP probes served by a Worker (poll/recvfrom/sendto)`,

@@ -32,7 +32,7 @@ import { loadServerTls, type TlsMaterial } from "../tls_files.ts";
 import { formatBytes, formatCount, formatCountOf } from "../units.ts";
 import { PLAIN, type Style } from "../terminal.ts";
 import { CoarseClock, Session } from "./session.ts";
-import { type DatagramHandOver, serveDatagrams } from "./datagrams.ts";
+import { type DatagramHandOver, type DatagramServer, serveDatagrams } from "./datagrams.ts";
 // Type only: the native echo Worker's module loads with the first UDP echo or TCP probe.
 import type { NativeEcho } from "./native_echo.ts";
 import { sniffProbe } from "../probe/codec.ts";
@@ -182,31 +182,41 @@ export async function serve(
         counters: summary,
         ...(udpEndpoint && { udpLabel: formatEndpoint(udpEndpoint) }),
         ...(config.verbose && { log }),
+        onReady: (echo) => {
+          for (const adopt of whenReady.splice(0)) adopt(echo);
+        },
       });
       native.passAll = iperf3.active > 0;
       return await native.start() ? native : undefined;
     })();
   /** UDP sockets the Worker holds: closed once it lets go. */
   const heldUdp = new Set<Deno.DatagramConn>();
+  /** Hand-overs waiting for the Worker: run when it is ready, before it says so. */
+  const whenReady: ((echo: NativeEcho) => void)[] = [];
   const udpHandOver = (socket: Deno.DatagramConn): DatagramHandOver => {
     let asked = false;
     let held: Promise<boolean> | undefined;
+    const adopt = (echo: NativeEcho, server: DatagramServer) => {
+      const released = stop.signal.aborted ? undefined : echo.adoptUdp(socket, server);
+      if (!released) return;
+      heldUdp.add(socket);
+      held = released.then((again) => {
+        heldUdp.delete(socket);
+        held = undefined;
+        if (stop.signal.aborted) closeQuietly(socket);
+        return again;
+      });
+    };
     return {
       echoed: (server) => {
         if (held || asked) return held;
         asked = true;
-        void startNative().then((echo) => {
-          const released = stop.signal.aborted ? undefined : echo?.adoptUdp(socket, server);
-          if (!released) return;
-          heldUdp.add(socket);
-          held = released.then((again) => {
-            heldUdp.delete(socket);
-            held = undefined;
-            if (stop.signal.aborted) closeQuietly(socket);
-            return again;
-          });
-        });
-        return undefined;
+        if (native?.running) adopt(native, server);
+        else {
+          whenReady.push((echo) => adopt(echo, server));
+          void startNative();
+        }
+        return held;
       },
     };
   };
@@ -226,6 +236,7 @@ export async function serve(
       await echoStream(conn, session);
       return true;
     }
+    if (config.verbose) log(`probe ${session.peer}: echoed by the native echo Worker`);
     const reason = await released;
     if (reason === "drained" || reason === "server stopping") {
       session.closeReason ??= "server shutting down";

@@ -1,0 +1,411 @@
+/**
+ * The server's native echo Worker (lib/server/native_echo.ts): the UDP socket
+ * and TCP probe connections echoed by a Worker through libc, with the gate,
+ * counters, half-close and shutdown as on the event loop.
+ *
+ * The proof that the Worker (not the event loop) answered: the exchange runs
+ * through synchronous libc calls while this thread, the server's event loop
+ * too, is blocked, so only another thread can have echoed.
+ *
+ * @module
+ */
+
+import { assert, assertEquals, assertFalse, assertMatch, assertNotMatch } from "@std/assert";
+import { parseCidr } from "../lib/acl.ts";
+import type { Endpoint } from "../lib/address.ts";
+import { type ServerConfig, serverDefaults } from "../lib/config.ts";
+import { denoEngine } from "../lib/engine/deno.ts";
+import { loadNativeEngine, sharedLibc } from "../lib/engine/native/engine.ts";
+import { encodeSockaddr, LINUX } from "../lib/engine/native/layout.ts";
+import type { Libc } from "../lib/engine/native/libc.ts";
+import { findSocketFd } from "../lib/engine/native/socket_fd.ts";
+import type { Engine } from "../lib/engine/types.ts";
+import { ProbeEncoder } from "../lib/probe/codec.ts";
+import { formatSummary, serve, type ServerSummary } from "../lib/server/serve.ts";
+import { runNetkit, startServer } from "./support/cli.ts";
+import { NATIVE_MISSING } from "./support/engines.ts";
+import { readExactly, readToEnd, writeAll } from "./support/sockets.ts";
+
+const HOST = "127.0.0.1";
+const ignore = NATIVE_MISSING !== undefined;
+const nativeEngine = (): Engine => {
+  const native = loadNativeEngine();
+  if ("reason" in native) throw new Error(native.reason);
+  return native.engine;
+};
+const testLibc = (): Libc => {
+  const libc = sharedLibc();
+  if ("reason" in libc) throw new Error(libc.reason);
+  return libc;
+};
+
+/** A server in this process, with its `-v` lines. */
+interface InProcess extends AsyncDisposable {
+  port: number;
+  lines: string[];
+  /** Resolves with the first line matching `re` (rejects after `ms`). */
+  line(re: RegExp, ms?: number): Promise<string>;
+  stop(): Promise<ServerSummary>;
+}
+
+async function serveHere(
+  overrides: Partial<ServerConfig> = {},
+  engine: Engine = nativeEngine(),
+): Promise<InProcess> {
+  const endpoints: Endpoint[] = [
+    { transport: "tcp", hostname: HOST, port: 0 },
+    { transport: "udp", hostname: HOST, port: 0 },
+  ];
+  const config: ServerConfig = { ...serverDefaults(endpoints), verbose: true, ...overrides };
+  const lines: string[] = [];
+  const waiters: { re: RegExp; resolve: (line: string) => void }[] = [];
+  const controller = new AbortController();
+  const { promise: bound, resolve: onBound } = Promise.withResolvers<number>();
+  const done = serve(config, {
+    engine,
+    signal: controller.signal,
+    onListening: (e) => e.transport !== "unix" && onBound(e.port),
+    log: (line) => {
+      lines.push(line);
+      for (const w of waiters.splice(0)) {
+        if (w.re.test(line)) w.resolve(line);
+        else waiters.push(w);
+      }
+    },
+  });
+  const port = await bound;
+  let summary: Promise<ServerSummary> | undefined;
+  const stop = () => {
+    controller.abort();
+    return summary ??= done;
+  };
+  return {
+    port,
+    lines,
+    line: (re, ms = 5000) => {
+      const seen = lines.find((l) => re.test(l));
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`no line ${re} within ${ms} ms: ${lines.join(" | ")}`)),
+          ms,
+        );
+        waiters.push({
+          re,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        });
+      });
+    },
+    stop,
+    async [Symbol.asyncDispose]() {
+      await stop();
+    },
+  };
+}
+
+/**
+ * Send `data` and wait for its echo with synchronous libc calls only: this thread (and so
+ * the in-process server's event loop) is blocked throughout. Returns the echo, or undefined.
+ */
+function exchangeBlocked(
+  libc: Libc,
+  fd: number,
+  data: Uint8Array<ArrayBuffer>,
+  to: Uint8Array<ArrayBuffer> | undefined,
+  ms = 3000,
+): Uint8Array | undefined {
+  const s = libc.symbols;
+  const sent = to
+    ? s.sendto(fd, data, BigInt(data.length), 0, to, to.length)
+    : s.send(fd, data, BigInt(data.length), 0);
+  if (sent !== data.length) throw new Error(`send: ${sent}`);
+  const buf = new Uint8Array(Math.max(data.length, 1) + 1);
+  const end = performance.now() + ms;
+  let got = 0;
+  // UDP: one datagram; TCP: until as many bytes came back.
+  while (performance.now() < end) {
+    const n = s.recv(fd, buf.subarray(got), BigInt(buf.length - got), LINUX.MSG_DONTWAIT);
+    if (n < 0) continue;
+    got += n;
+    if (to || got >= data.length) return buf.slice(0, got);
+  }
+  return undefined;
+}
+
+/** A UDP socket on `hostname`, closed when disposed. */
+function udpClient(hostname: string): Deno.DatagramConn & Disposable {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
+  return Object.assign(socket, { [Symbol.dispose]: () => socket.close() });
+}
+
+function randomBytes(n: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(out.subarray(i, i + 65536));
+  return out;
+}
+
+/** A UDP client: its first datagram (echoed by the event loop) starts the Worker. */
+async function firstUdpEcho(server: InProcess, client: Deno.DatagramConn): Promise<void> {
+  const to = { transport: "udp" as const, hostname: HOST, port: server.port };
+  await client.send(new Uint8Array([1, 2, 3]), to);
+  const [back] = await client.receive(new Uint8Array(16));
+  assertEquals(back, new Uint8Array([1, 2, 3]));
+  await server.line(/^native echo: udp 127\.0\.0\.1:\d+ and TCP probes served by a Worker/);
+}
+
+/** A TCP probe connection, handed to the Worker after its first bytes. */
+async function probeConn(server: InProcess): Promise<Deno.TcpConn> {
+  const conn = await Deno.connect({ hostname: HOST, port: server.port });
+  const probe = new ProbeEncoder(64, 7).encode(0, 0).slice();
+  await writeAll(conn, probe);
+  assertEquals(await readExactly(conn, 64), probe);
+  const local = conn.localAddr as Deno.NetAddr;
+  await server.line(new RegExp(`^probe ${HOST}:${local.port}: echoed by the native echo Worker$`));
+  return conn;
+}
+
+Deno.test({
+  name:
+    "native echo: UDP datagrams of 0, 1, 1400 and 65507 bytes from 8 peers come back byte-exact while the event loop is blocked",
+  ignore,
+  fn: async () => {
+    await using server = await serveHere();
+    const libc = testLibc();
+    const clients = Array.from(
+      { length: 8 },
+      () => Deno.listenDatagram({ transport: "udp", hostname: HOST, port: 0 }),
+    );
+    try {
+      await firstUdpEcho(server, clients[0]!);
+      const to = encodeSockaddr(HOST, server.port);
+      let bytes = 3;
+      for (const client of clients) {
+        const fd = findSocketFd(libc, { type: "udp", local: client.addr as Deno.NetAddr });
+        assert(fd !== undefined);
+        for (const size of [0, 1, 1400, 65507]) {
+          const data = randomBytes(size);
+          assertEquals(exchangeBlocked(libc, fd, data, to), data, `${size} B`);
+          bytes += size;
+        }
+      }
+      const summary = await server.stop();
+      assertEquals(summary.datagramsIn, 1 + 8 * 4);
+      assertEquals(summary.datagramsOut, 1 + 8 * 4);
+      assertEquals(summary.bytesIn, bytes);
+      assertEquals(summary.bytesOut, bytes);
+      // Each peer's first datagram is logged once, whichever thread served it.
+      const firsts = server.lines.filter((l) => l.startsWith("first datagram from udp"));
+      assertEquals(firsts.length, 8);
+    } finally {
+      for (const c of clients) c.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "native echo: --deny is applied in the Worker (no reply, counted) and --rate-limit still limits",
+  ignore,
+  fn: async () => {
+    await using server = await serveHere({ deny: [parseCidr("127.0.0.2")!] });
+    const libc = testLibc();
+    using allowed = udpClient(HOST);
+    using denied = udpClient("127.0.0.2");
+    await firstUdpEcho(server, allowed);
+    const to = encodeSockaddr(HOST, server.port);
+    const deniedFd = findSocketFd(libc, { type: "udp", local: denied.addr as Deno.NetAddr })!;
+    const allowedFd = findSocketFd(libc, { type: "udp", local: allowed.addr as Deno.NetAddr })!;
+    for (let i = 0; i < 5; i++) {
+      assertEquals(exchangeBlocked(libc, deniedFd, randomBytes(10), to, 50), undefined);
+    }
+    // Served in order: once the allowed peer's echo is back, the denied ones were judged.
+    const data = randomBytes(100);
+    assertEquals(exchangeBlocked(libc, allowedFd, data, to), data);
+    const summary = await server.stop();
+    assertEquals(summary.denied, 5);
+    assertEquals(summary.datagramsIn, 2);
+    assertMatch(formatSummary(summary), /, 5 denied,/);
+    assertEquals(
+      server.lines.filter((l) => /^denied udp 127\.0\.0\.2:\d+: not permitted/.test(l)).length,
+      1,
+    );
+
+    // --rate-limit: the Worker passes datagrams to the gate's shared buckets.
+    await using limited = await serveHere({ rateLimit: 3 });
+    using client = udpClient(HOST);
+    await firstUdpEcho(limited, client);
+    const fd = findSocketFd(libc, { type: "udp", local: client.addr as Deno.NetAddr })!;
+    const limitedTo = encodeSockaddr(HOST, limited.port);
+    // Sent back to back (no replies are read): far more than 3 per second.
+    for (let i = 0; i < 20; i++) {
+      libc.symbols.sendto(fd, new Uint8Array(8), 8n, 0, limitedTo, limitedTo.length);
+    }
+    await limited.line(/^rate-limited udp 127\.0\.0\.1:\d+: over --rate-limit 3\/s$/);
+    const s2 = await limited.stop();
+    assert(s2.rateLimited >= 15, `rate-limited ${s2.rateLimited}`);
+    assertEquals(s2.datagramsIn + s2.rateLimited, 21);
+    assertMatch(formatSummary(s2), /datagrams rate-limited/);
+  },
+});
+
+Deno.test({
+  name: "native echo: a TCP probe connection is echoed by the Worker while the event loop is blocked",
+  ignore,
+  fn: async () => {
+    await using server = await serveHere();
+    const libc = testLibc();
+    const conn = await probeConn(server);
+    try {
+      const fd = findSocketFd(libc, {
+        type: "tcp",
+        local: conn.localAddr as Deno.NetAddr,
+        remote: conn.remoteAddr as Deno.NetAddr,
+      });
+      assert(fd !== undefined);
+      const encoder = new ProbeEncoder(64, 7);
+      for (let seq = 1; seq <= 100; seq++) {
+        const probe = encoder.encode(seq, seq).slice();
+        assertEquals(exchangeBlocked(libc, fd, probe, undefined), probe);
+      }
+    } finally {
+      conn.close();
+    }
+    const summary = await server.stop();
+    assertEquals(summary.connections, 1);
+    assertEquals(summary.bytesIn, 101 * 64);
+    assertEquals(summary.bytesOut, 101 * 64);
+    assertMatch(server.lines.join("\n"), /disconnect 127\.0\.0\.1:\d+: 6\.31 KiB in, 6\.31 KiB out/);
+  },
+});
+
+Deno.test({
+  name:
+    "native echo: an 8 MiB stream after a probe comes back SHA-256 equal, and the peer's FIN is echoed as a FIN",
+  ignore,
+  fn: async () => {
+    await using server = await serveHere();
+    const conn = await probeConn(server);
+    try {
+      const data = randomBytes(8 * 1024 * 1024);
+      const reading = readToEnd(conn);
+      await writeAll(conn, data);
+      await conn.closeWrite();
+      const back = await reading; // ends: the Worker shut its side down after the last byte
+      const digest = async (b: Uint8Array<ArrayBuffer>) =>
+        new Uint8Array(await crypto.subtle.digest("SHA-256", b));
+      assertEquals(back.length, data.length);
+      assertEquals(await digest(back as Uint8Array<ArrayBuffer>), await digest(data));
+    } finally {
+      conn.close();
+    }
+    await server.line(/^disconnect 127\.0\.0\.1:\d+: 8\.00 MiB in, 8\.00 MiB out/);
+    const summary = await server.stop();
+    assertEquals(summary.bytesIn, 8 * 1024 * 1024 + 64);
+    assertEquals(summary.bytesOut, 8 * 1024 * 1024 + 64);
+  },
+});
+
+Deno.test({
+  name:
+    "native echo: stopping the server with 3 connections in the Worker ends them and returns within 2 s",
+  ignore,
+  fn: async () => {
+    const server = await serveHere({ drainTimeoutMs: 10_000 });
+    const conns = [await probeConn(server), await probeConn(server), await probeConn(server)];
+    try {
+      const started = performance.now();
+      const summary = await server.stop();
+      const took = performance.now() - started;
+      assert(took < 2000, `stop took ${took} ms`);
+      assertEquals(summary.connections, 3);
+      for (const conn of conns) {
+        assertEquals((await readToEnd(conn)).length, 0); // closed by the server
+      }
+      assertMatch(server.lines.join("\n"), /\(server shutting down\)/);
+    } finally {
+      for (const c of conns) c.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "native echo: --idle-timeout closes a quiet connection the Worker holds",
+  ignore,
+  fn: async () => {
+    await using server = await serveHere({ idleTimeoutMs: 300 });
+    const conn = await probeConn(server);
+    try {
+      assertEquals((await readToEnd(conn)).length, 0);
+      await server.line(/^disconnect 127\.0\.0\.1:\d+: 64 B in, 64 B out, .*\(idle for 300 ms\)$/);
+    } finally {
+      conn.close();
+    }
+  },
+});
+
+Deno.test("native echo: with --engine deno the server never starts the Worker", async () => {
+  await using server = await serveHere({}, denoEngine);
+  using client = udpClient(HOST);
+  const to = { transport: "udp" as const, hostname: HOST, port: server.port };
+  for (let i = 0; i < 3; i++) {
+    await client.send(new Uint8Array([i]), to);
+    assertEquals((await client.receive(new Uint8Array(4)))[0], new Uint8Array([i]));
+  }
+  using conn = await Deno.connect({ hostname: HOST, port: server.port });
+  const probe = new ProbeEncoder(64, 1).encode(0, 0).slice();
+  await writeAll(conn, probe);
+  assertEquals(await readExactly(conn, 64), probe);
+  conn.close();
+  await server.line(/^disconnect /);
+  await server.stop();
+  assertFalse(server.lines.some((l) => l.includes("native echo")), server.lines.join("\n"));
+});
+
+Deno.test({
+  name:
+    "native echo: the CLI server (read dropped) starts the Worker for a TCP probe ping-pong and UDP, and echoes netcat-style clients on the event loop",
+  ignore,
+  fn: async () => {
+    const server = await startServer(["--proto", "both", "--host", HOST, "-v"]);
+    let stderr = "";
+    try {
+      for (const proto of ["tcp", "udp"]) {
+        const r = await runNetkit([
+          "client",
+          "--probe",
+          "--ping-pong",
+          "--proto",
+          proto,
+          HOST,
+          String(server.port),
+          "--count",
+          "200",
+          "--json",
+        ]);
+        assertEquals(r.code, 0, r.stderr);
+        const doc = JSON.parse(r.text);
+        assertEquals(doc.received, 200, proto);
+      }
+      // Not a probe: the event loop echoes it, as before.
+      using conn = await Deno.connect({ hostname: HOST, port: server.port });
+      const reading = readToEnd(conn);
+      await writeAll(conn, new TextEncoder().encode("hello\n"));
+      await conn.closeWrite();
+      assertEquals(new TextDecoder().decode(await reading), "hello\n");
+    } finally {
+      ({ stderr } = await server.stop());
+    }
+    assertMatch(stderr, /permissions kept: net, ffi; dropped: read/);
+    assertMatch(
+      stderr,
+      /native echo: udp 127\.0\.0\.1:\d+ and TCP probes served by a Worker \(poll\/recvfrom\/sendto\)/,
+    );
+    assertEquals(stderr.match(/echoed by the native echo Worker/g)?.length, 1, stderr);
+    assertMatch(stderr, /disconnect 127\.0\.0\.1:\d+: 6 B in, 6 B out/);
+    assertMatch(stderr, /summary: 2 connections served, 0 refused, .*200 datagrams in, 200 out/);
+    assertNotMatch(stderr, /native echo (stopped|unavailable)/);
+  },
+});
