@@ -252,7 +252,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "native echo: a TCP probe connection is echoed by the Worker while the event loop is blocked",
+  name:
+    "native echo: a TCP probe connection is echoed by the Worker while the event loop is blocked",
   ignore,
   fn: async () => {
     await using server = await serveHere();
@@ -277,7 +278,10 @@ Deno.test({
     assertEquals(summary.connections, 1);
     assertEquals(summary.bytesIn, 101 * 64);
     assertEquals(summary.bytesOut, 101 * 64);
-    assertMatch(server.lines.join("\n"), /disconnect 127\.0\.0\.1:\d+: 6\.31 KiB in, 6\.31 KiB out/);
+    assertMatch(
+      server.lines.join("\n"),
+      /disconnect 127\.0\.0\.1:\d+: 6\.31 KiB in, 6\.31 KiB out/,
+    );
   },
 });
 

@@ -13,11 +13,11 @@ import { assert, assertEquals, assertFalse, assertThrows, fail } from "@std/asse
 import {
   type DecodedProbe,
   decodeProbe,
-  sniffProbe,
   PROBE_HEADER_BYTES,
   PROBE_MAX_BYTES,
   ProbeEncoder,
   ProbeStreamFramer,
+  sniffProbe,
 } from "./codec.ts";
 
 const RUN_ID = 0xdeadbeef;

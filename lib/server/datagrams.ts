@@ -102,6 +102,8 @@ export async function serveDatagrams(
   const counters = options.counters ??
     { datagramsIn: 0, datagramsOut: 0, bytesIn: 0, bytesOut: 0 };
   const echo = (options.mode ?? "echo") === "echo";
+  /** The last datagram the loop served was echoed. */
+  let echoed = false;
   // With -v, each new peer (address and port) once; bounded.
   const peers = new Set<string>();
   const meet = (addr: Deno.Addr) => {
@@ -123,6 +125,7 @@ export async function serveDatagrams(
       await socket.send(data, addr);
       counters.datagramsOut++;
       counters.bytesOut += data.length;
+      echoed = true;
     } catch (err) {
       if (options.signal?.aborted || err instanceof Deno.errors.BadResource) return false;
       // The sender vanished or its route failed: drop this reply, keep serving.
@@ -140,9 +143,11 @@ export async function serveDatagrams(
       if (options.signal?.aborted || isClosedError(err)) return counters;
       continue; // e.g. an ICMP error queued on the socket: keep serving
     }
+    echoed = false;
     if (!(await serveOne(data, addr))) return counters;
-    // Another thread serves the socket now: read nothing more until it lets go.
-    const held = echo ? options.handOver?.echoed(server) : undefined;
+    // After an echo (not a refused or diverted datagram) another thread may take the socket:
+    // then read nothing more until it lets go.
+    const held = echoed ? options.handOver?.echoed(server) : undefined;
     if (held && !(await held)) return counters;
   }
 }

@@ -209,7 +209,8 @@ export async function serve(
     };
     return {
       echoed: (server) => {
-        if (held || asked) return held;
+        // Not while an iperf3 test may want this port's datagrams (asked again later).
+        if (held || asked || iperf3.active > 0) return held;
         asked = true;
         if (native?.running) adopt(native, server);
         else {
