@@ -22,7 +22,7 @@ import { findSocketFd } from "../lib/engine/native/socket_fd.ts";
 import type { Engine } from "../lib/engine/types.ts";
 import { ProbeEncoder } from "../lib/probe/codec.ts";
 import { formatSummary, serve, type ServerSummary } from "../lib/server/serve.ts";
-import { runNetkit, startServer } from "./support/cli.ts";
+import { hasCommand, runNetkit, startServer } from "./support/cli.ts";
 import { NATIVE_MISSING } from "./support/engines.ts";
 import { readExactly, readToEnd, writeAll } from "./support/sockets.ts";
 
@@ -411,5 +411,62 @@ Deno.test({
     assertMatch(stderr, /disconnect 127\.0\.0\.1:\d+: 6 B in, 6 B out/);
     assertMatch(stderr, /summary: 2 connections served, 0 refused, .*200 datagrams in, 200 out/);
     assertNotMatch(stderr, /native echo (stopped|unavailable)/);
+  },
+});
+
+Deno.test({
+  name:
+    "native echo: an iperf3 UDP test on the server's UDP port still gets its datagrams once the Worker holds the port",
+  ignore: ignore || !hasCommand("iperf3"),
+  fn: async () => {
+    const server = await startServer(["--proto", "both", "--host", HOST, "-v"]);
+    let stderr = "";
+    let received = 0;
+    try {
+      // A ping-pong first, long enough for the Worker to start and take the UDP socket.
+      const ping = await runNetkit(
+        ["client", "--probe", "--ping-pong", "--proto", "udp", HOST, String(server.port)].concat(
+          ["--duration", "1s", "--json"],
+        ),
+      );
+      const pingDoc = JSON.parse(ping.text);
+      assert(pingDoc.sent > 0 && pingDoc.received === pingDoc.sent, ping.stderr);
+      const iperf = await new Deno.Command("iperf3", {
+        args: [
+          "-c",
+          HOST,
+          "-p",
+          String(server.port),
+          "-J",
+          "-u",
+          "-b",
+          "5M",
+          "-l",
+          "1400",
+          "-t",
+          "1",
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(20_000),
+      }).output();
+      const doc = JSON.parse(new TextDecoder().decode(iperf.stdout));
+      assertEquals(doc.error, undefined);
+      received = doc.end.sum_received.bytes;
+      // And the echo still answers afterwards.
+      const again = await runNetkit(
+        ["client", "--probe", "--ping-pong", "--proto", "udp", HOST, String(server.port)].concat(
+          ["--count", "50", "--json"],
+        ),
+      );
+      assertEquals(JSON.parse(again.text).received, 50, again.stderr);
+    } finally {
+      ({ stderr } = await server.stop());
+    }
+    assertMatch(stderr, /native echo: udp /);
+    const m = /iperf3 test from \S+: done, (\d+) B received/.exec(stderr);
+    assert(m, stderr);
+    assert(received > 0 && Number(m[1]) === received, `${m[1]} vs ${received}`);
   },
 });
