@@ -31,6 +31,7 @@ import type { Cidr } from "../acl.ts";
 import { formatAddr } from "../address.ts";
 import { decodeSockaddr } from "../engine/native/layout.ts";
 import type { Libc } from "../engine/native/libc.ts";
+import { muteInReactor } from "../engine/native/epoll_mute.ts";
 import { findSocketFd } from "../engine/native/socket_fd.ts";
 import type { DatagramServer } from "./datagrams.ts";
 import type { Session } from "./session.ts";
@@ -90,6 +91,8 @@ interface Held {
   bytesIn: number;
   bytesOut: number;
   activity: number;
+  /** Deno's reactor wakes for it again (before Deno uses or closes it). */
+  unmute: (() => void) | undefined;
   resolve: (reason: string) => void;
 }
 
@@ -114,7 +117,13 @@ export class NativeEcho {
   #started: Promise<boolean> | undefined;
   #stopped: Promise<void> | undefined;
   #onGone: () => void = () => {};
-  #udp: { server: DatagramServer; resolve: (again: boolean) => void } | undefined;
+  #udp:
+    | {
+      server: DatagramServer;
+      unmute: (() => void) | undefined;
+      resolve: (again: boolean) => void;
+    }
+    | undefined;
 
   constructor(options: NativeEchoOptions) {
     this.#options = options;
@@ -226,7 +235,9 @@ export class NativeEcho {
       this.#options.log?.("native echo: the UDP socket's descriptor is unknown: not handed over");
       return undefined;
     }
-    const held = new Promise<boolean>((resolve) => (this.#udp = { server, resolve }));
+    // Deno's event loop would otherwise wake for every datagram the Worker reads.
+    const unmute = muteInReactor(this.#options.libc, fd);
+    const held = new Promise<boolean>((resolve) => (this.#udp = { server, unmute, resolve }));
     Atomics.store(this.#control, CTL.UDP_FD, fd);
     Atomics.store(this.#control, CTL.UDP_STATE, SLOT.HANDED);
     this.#wake();
@@ -261,6 +272,7 @@ export class NativeEcho {
         bytesIn: session.bytesIn,
         bytesOut: session.bytesOut,
         activity: 0,
+        unmute: muteInReactor(this.#options.libc, fd),
         resolve,
       };
     });
@@ -352,12 +364,14 @@ export class NativeEcho {
         this.#slotOf.delete(held.conn);
         Atomics.store(this.#slots, message.slot * SLOT.WORDS + SLOT.CMD, 0);
         Atomics.store(this.#slots, message.slot * SLOT.WORDS + SLOT.STATE, SLOT.FREE);
+        held.unmute?.();
         held.resolve(message.reason);
         break;
       }
       case "udp-released":
         this.sync();
         Atomics.store(this.#control, CTL.UDP_STATE, SLOT.FREE);
+        this.#udp?.unmute?.();
         this.#udp?.resolve(false);
         this.#udp = undefined;
         break;
@@ -400,8 +414,10 @@ export class NativeEcho {
       if (!held) continue;
       this.#held[i] = undefined;
       this.#slotOf.delete(held.conn);
+      held.unmute?.();
       held.resolve(this.#stopping ? "server stopping" : "native echo stopped");
     }
+    this.#udp?.unmute?.();
     this.#udp?.resolve(!this.#stopping);
     this.#udp = undefined;
     this.#onGone();

@@ -1,0 +1,112 @@
+/**
+ * Keep Deno's reactor from waking for a socket another thread now serves.
+ *
+ * Deno registers every socket it opens with its event loop's epoll instance,
+ * edge-triggered, for reading and writing. When a Worker serves such a socket
+ * through libc (the server's native echo), each datagram or segment that
+ * arrives still wakes the main thread's `epoll_wait`: two context switches per
+ * message, which on a shared core cost about as much as the echo itself.
+ * {@linkcode muteInReactor} finds the registration in `/proc/self/fdinfo` of
+ * the epoll instances (read through libc: Deno's `read` permission is not
+ * involved, the server has dropped it) and narrows it with `EPOLL_CTL_MOD` to
+ * edge-triggered errors only; the function it returns puts back the very same
+ * events and data (Deno's token), so Deno finds its registration unchanged and
+ * wakes at once if the socket became readable meanwhile.
+ *
+ * @example
+ * ```ts
+ * import { parseEpollEntry } from "./epoll_mute.ts";
+ *
+ * const info = "tfd:       23 events: 8000201d data:     55e835c41a00  pos:0 ino:35a3b4 sdev:9\n";
+ * console.log(parseEpollEntry(info, 23)); // { events: 2147491869, data: 94536384633344n }
+ * ```
+ *
+ * @module
+ */
+
+import type { Libc } from "./libc.ts";
+
+const EPOLL_CTL_MOD = 3;
+/** Edge-triggered; errors and hang-ups are reported whatever the mask says. */
+const EPOLLET = 0x80000000;
+const O_RDONLY_CLOEXEC = 0o2000000;
+
+/** `struct epoll_event`: packed on x86_64 (12 bytes), naturally aligned elsewhere (16). */
+function epollEventLayout(arch: string): { size: number; data: number } {
+  return arch === "x86_64" ? { size: 12, data: 4 } : { size: 16, data: 8 };
+}
+
+/** The registration of descriptor `fd` in the text of an epoll instance's fdinfo. */
+export function parseEpollEntry(
+  text: string,
+  fd: number,
+): { events: number; data: bigint } | undefined {
+  const re = /^tfd:\s+(\d+)\s+events:\s+([0-9a-f]+)\s+data:\s+([0-9a-f]+)/gm;
+  for (const m of text.matchAll(re)) {
+    if (Number(m[1]) === fd) return { events: parseInt(m[2]!, 16), data: BigInt(`0x${m[3]}`) };
+  }
+  return undefined;
+}
+
+/** Read a small file through libc (no Deno permission involved); undefined if it cannot. */
+function readProcFile(libc: Libc, path: string, buf: Uint8Array): string | undefined {
+  const fd = libc.symbols.open(new TextEncoder().encode(path + "\0"), O_RDONLY_CLOEXEC);
+  if (fd < 0) return undefined;
+  try {
+    let got = 0;
+    while (got < buf.length) {
+      const n = libc.symbols.read(fd, buf.subarray(got), BigInt(buf.length - got));
+      if (n <= 0) break;
+      got += n;
+    }
+    return new TextDecoder().decode(buf.subarray(0, got));
+  } finally {
+    libc.symbols.close(fd);
+  }
+}
+
+/** The epoll instance that held the last socket muted (Deno's event loop has one). */
+let lastEpoll = -1;
+/** Reused for every fdinfo read (a line per registered descriptor: room for thousands). */
+let scratch: Uint8Array | undefined;
+
+/**
+ * Narrow Deno's epoll registration of `fd` to errors only. Returns the function that
+ * restores it, or undefined when no registration was found (nothing changed).
+ */
+export function muteInReactor(
+  libc: Libc,
+  fd: number,
+  options: { arch?: string; scan?: number } = {},
+): (() => void) | undefined {
+  const buf = scratch ??= new Uint8Array(256 * 1024);
+  const layout = epollEventLayout(options.arch ?? Deno.build.arch);
+  const find = (epfd: number) => {
+    const text = readProcFile(libc, `/proc/self/fdinfo/${epfd}`, buf);
+    return text?.includes("tfd:") ? parseEpollEntry(text, fd) : undefined;
+  };
+  let epfd = lastEpoll;
+  let entry = epfd >= 0 ? find(epfd) : undefined;
+  // Deno's event loop creates its epoll instance at start: a low descriptor.
+  for (let candidate = 0; !entry && candidate < (options.scan ?? 256); candidate++) {
+    if (candidate === fd || candidate === lastEpoll) continue;
+    entry = find(candidate);
+    if (entry) epfd = candidate;
+  }
+  if (!entry) return undefined;
+  lastEpoll = epfd;
+  const event = new Uint8Array(layout.size);
+  const view = new DataView(event.buffer);
+  const set = (events: number) => {
+    view.setUint32(0, events >>> 0, true);
+    view.setBigUint64(layout.data, entry.data, true);
+    return libc.symbols.epoll_ctl(epfd, EPOLL_CTL_MOD, fd, event) === 0;
+  };
+  if (!set(EPOLLET)) return undefined;
+  let restored = false;
+  return () => {
+    if (restored) return;
+    restored = true;
+    set(entry.events);
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * Tests of {@linkcode parseEpollEntry} (the fdinfo text of an epoll instance)
+ * and of muting a real registration: Deno's event loop stops waking for a
+ * socket, and wakes again once restored.
+ *
+ * @module
+ */
+
+import { assert, assertEquals } from "@std/assert";
+import { muteInReactor, parseEpollEntry } from "./epoll_mute.ts";
+import { sharedLibc } from "./engine.ts";
+import { findSocketFd } from "./socket_fd.ts";
+
+const FDINFO = `pos:	0
+flags:	02000002
+mnt_id:	17
+ino:	1038
+tfd:       23 events: 8000201d data:     55e835c41a00  pos:0 ino:35a3b4 sdev:9
+tfd:        8 events: 80002019 data:                1  pos:0 ino:35a3af sdev:9
+tfd:      123 events: 8000201d data:     55e835c37f00  pos:0 ino:35a3b5 sdev:9
+`;
+
+Deno.test("parseEpollEntry finds a descriptor's events and data, and nothing for another", () => {
+  assertEquals(parseEpollEntry(FDINFO, 23), { events: 0x8000201d, data: 0x55e835c41a00n });
+  assertEquals(parseEpollEntry(FDINFO, 8), { events: 0x80002019, data: 1n });
+  assertEquals(parseEpollEntry(FDINFO, 123)?.data, 0x55e835c37f00n);
+  assertEquals(parseEpollEntry(FDINFO, 12), undefined);
+  assertEquals(parseEpollEntry("pos: 0\n", 3), undefined);
+});
+
+Deno.test({
+  name: "muteInReactor: a muted UDP socket's datagram waits in the kernel until it is restored",
+  ignore: "reason" in sharedLibc(),
+  fn: async () => {
+    const libc = sharedLibc();
+    if ("reason" in libc) return;
+    const server = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    try {
+      const fd = findSocketFd(libc, { type: "udp", local: server.addr as Deno.NetAddr });
+      assert(fd !== undefined);
+      // Registered with the reactor by a first receive.
+      const first = server.receive();
+      await client.send(new Uint8Array([1]), server.addr);
+      assertEquals((await first)[0], new Uint8Array([1]));
+      const restore = muteInReactor(libc, fd);
+      assert(restore, "Deno's registration of the socket was found");
+      let got = false;
+      const pending = server.receive().then(([d]) => (got = d[0] === 2));
+      await client.send(new Uint8Array([2]), server.addr);
+      // Several turns of the event loop: a muted socket's receive does not complete.
+      for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 0));
+      assertEquals(got, false);
+      restore();
+      await pending;
+      assertEquals(got, true);
+    } finally {
+      server.close();
+      client.close();
+    }
+  },
+});
