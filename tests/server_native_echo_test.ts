@@ -405,7 +405,7 @@ Deno.test({
     assertMatch(stderr, /permissions kept: net, ffi; dropped: read/);
     assertMatch(
       stderr,
-      /native echo: udp 127\.0\.0\.1:\d+ and TCP probes served by a Worker \(poll\/recvfrom\/sendto\)/,
+      /native echo: udp 127\.0\.0\.1:\d+ and TCP probes served by a Worker \(epoll\/recvfrom\/sendto\)/,
     );
     assertEquals(stderr.match(/echoed by the native echo Worker/g)?.length, 1, stderr);
     assertMatch(stderr, /disconnect 127\.0\.0\.1:\d+: 6 B in, 6 B out/);

@@ -31,7 +31,7 @@ import type { Cidr } from "../acl.ts";
 import { formatAddr } from "../address.ts";
 import { decodeSockaddr } from "../engine/native/layout.ts";
 import type { Libc } from "../engine/native/libc.ts";
-import { muteInReactor } from "../engine/native/epoll_mute.ts";
+import { epollEventLayout, muteInReactor } from "../engine/native/epoll_mute.ts";
 import { findSocketFd } from "../engine/native/socket_fd.ts";
 import type { DatagramServer } from "./datagrams.ts";
 import type { Session } from "./session.ts";
@@ -180,7 +180,7 @@ export class NativeEcho {
           if (!this.#stopping) this.#options.onReady?.(this);
           const udp = this.#options.udpLabel ? `${this.#options.udpLabel} and ` : "";
           this.#options.log?.(
-            `native echo: ${udp}TCP probes served by a Worker (poll/recvfrom/sendto)`,
+            `native echo: ${udp}TCP probes served by a Worker (epoll/recvfrom/sendto)`,
           );
           // Stopped while it started: it stops at once.
           if (this.#stopping) this.#sendStop();
@@ -205,6 +205,7 @@ export class NativeEcho {
         maxSlots: MAX_SLOTS,
         sliceMs: SLICE_MS,
         tcpBufferBytes: TCP_BUFFER_BYTES,
+        epollEvent: epollEventLayout(Deno.build.arch),
         control: this.#control.buffer as SharedArrayBuffer,
         slots: this.#slots.buffer as SharedArrayBuffer,
         counters: this.#counters.buffer as SharedArrayBuffer,

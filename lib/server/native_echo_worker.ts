@@ -1,8 +1,8 @@
 /**
- * The native echo Worker's code: a loop that waits in libc `poll()` over the
- * server's UDP socket, the TCP probe connections handed to it, and a wake-up
- * `eventfd`, then `recvfrom`/`sendto` (UDP) or `recv`/`send` (TCP) without
- * blocking, as sockperf's server does with epoll. It runs on its own thread,
+ * The native echo Worker's code: a loop that waits in libc `epoll_wait()` (its
+ * own epoll instance) over the server's UDP socket, the TCP probe connections
+ * handed to it, and a wake-up `eventfd`, then `recvfrom`/`sendto` (UDP) or
+ * `recv`/`send` (TCP) without blocking, as sockperf's server does. It runs on its own thread,
  * so an echo never waits on Deno's event loop.
  *
  * The Worker starts after the server has dropped `read`, so it cannot load a
@@ -33,6 +33,9 @@
 export const WORKER_SYMBOLS = {
   // Blocking in the Worker's own thread (never Deno's event loop).
   poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
+  epoll_create1: { parameters: ["i32"], result: "i32" },
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
   recvfrom: {
     parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"],
     result: "i32",
@@ -65,11 +68,15 @@ export const WORKER_CONSTANTS = {
   EFD_CLOEXEC: 0o2000000,
   AF_INET: 2,
   AF_INET6: 10,
+  EPOLL_CLOEXEC: 0o2000000,
+  EPOLL_CTL_ADD: 1,
+  EPOLL_CTL_DEL: 2,
+  EPOLL_CTL_MOD: 3,
 } as const;
 
 /** TCP connections one Worker serves at most (beyond: the event loop). */
 export const MAX_SLOTS = 64;
-/** Longest wait in `poll()`: a safety net only (every hand-over also writes the eventfd). */
+/** Longest wait in `epoll_wait()`: a safety net only (every hand-over also writes the eventfd). */
 export const SLICE_MS = 500;
 /** Largest TCP read (and so the most a connection holds unsent). */
 export const TCP_BUFFER_BYTES = 64 * 1024;
@@ -136,6 +143,8 @@ export interface EchoInit {
   maxSlots: number;
   sliceMs: number;
   tcpBufferBytes: number;
+  /** `struct epoll_event` on this architecture: its size and where its data is. */
+  epollEvent: { size: number; data: number };
   control: SharedArrayBuffer;
   slots: SharedArrayBuffer;
   counters: SharedArrayBuffer;
@@ -260,216 +269,250 @@ export function echoLoop(init: EchoInit, post: Post): void {
 
   function serveLoop(): void {
     const max = init.maxSlots;
-    const pfdBuf = new ArrayBuffer(8 * (max + 2));
-    const pfdBytes = new Uint8Array(pfdBuf);
-    const pfdInt = new Int32Array(pfdBuf);
-    const pfdShort = new Int16Array(pfdBuf);
-    /** What each poll entry is: -1 the eventfd, -2 UDP, k >= 0 a TCP slot. */
-    const pfdWho = new Int32Array(max + 2);
-    const wakeBuf = new Uint8Array(8);
-    // UDP.
-    const dgram = new Uint8Array(65536);
-    const sa = new Uint8Array(128);
-    const saLen = new Uint32Array(1);
-    const saLenBytes = new Uint8Array(saLen.buffer);
-    let udpFd = -1;
-    const peers = new Set<number | string>();
-    const noted = new Set<number | string>();
-    const acl = init.acl;
-    // TCP, per slot.
-    const fds = new Int32Array(max).fill(-1);
-    const bufs: (Uint8Array | undefined)[] = new Array(max);
-    const pendFrom = new Int32Array(max);
-    const pendTo = new Int32Array(max);
-    const eof = new Uint8Array(max);
-    const draining = new Uint8Array(max);
-    let stopping = false;
+    const E = init.epollEvent;
+    const ep = s.epoll_create1(k.EPOLL_CLOEXEC);
+    if (ep < 0) throw new Error(`epoll_create1: errno ${errno()}`);
+    try {
+      serveWith(ep);
+    } finally {
+      s.close(ep);
+    }
 
-    const release = (i: number, reason: string) => {
-      fds[i] = -1;
-      pendFrom[i] = pendTo[i] = 0;
-      eof[i] = draining[i] = 0;
-      Atomics.store(slots, i * SL.WORDS + SL.STATE, SL.RELEASED);
-      post({ type: "released", slot: i, reason });
-    };
-    const base = (i: number) => C.SLOTS + i * C.PER_SLOT;
-    /** Send what slot `i` holds; false when the connection failed (released). */
-    const flush = (i: number): boolean => {
-      const buf = bufs[i]!;
-      while (pendFrom[i]! < pendTo[i]!) {
-        const n = s.send(
-          fds[i]!,
-          pendFrom[i] === 0 ? buf : buf.subarray(pendFrom[i]!, pendTo[i]!),
-          z(pendTo[i]! - pendFrom[i]!),
-          k.MSG_DONTWAIT | k.MSG_NOSIGNAL,
-        );
-        if (n < 0) {
-          const e = errno();
-          if (e === k.EAGAIN) return true;
-          if (e === k.EINTR) continue;
-          release(i, e === k.ECONNRESET || e === 32 ? "reset by peer" : `error: send errno ${e}`);
-          return false;
+    function serveWith(ep: number): void {
+      const ev = new Uint8Array(E.size);
+      const evView = new DataView(ev.buffer);
+      const evBuf = new Uint8Array(E.size * (max + 2));
+      const evBufView = new DataView(evBuf.buffer);
+      /** Tags in an event's data: 0 the eventfd, 1 UDP, 2 + k TCP slot k. */
+      const control_ = (op: number, fd: number, events: number, tag: number) => {
+        evView.setUint32(0, events, true);
+        evView.setUint32(E.data, tag, true);
+        evView.setUint32(E.data + 4, 0, true);
+        return s.epoll_ctl(ep, op, fd, ev);
+      };
+      if (control_(k.EPOLL_CTL_ADD, wakeFd, k.POLLIN, 0) !== 0) {
+        throw new Error(`epoll_ctl: errno ${errno()}`);
+      }
+      const pfd = new Uint8Array(8);
+      const pfdInt = new Int32Array(pfd.buffer);
+      const pfdShort = new Int16Array(pfd.buffer);
+      const wakeBuf = new Uint8Array(8);
+      // UDP.
+      const dgram = new Uint8Array(65536);
+      const sa = new Uint8Array(128);
+      const saLen = new Uint32Array(1);
+      const saLenBytes = new Uint8Array(saLen.buffer);
+      let udpFd = -1;
+      const peers = new Set<number | string>();
+      const noted = new Set<number | string>();
+      const acl = init.acl;
+      // TCP, per slot.
+      const fds = new Int32Array(max).fill(-1);
+      const bufs: (Uint8Array | undefined)[] = new Array(max);
+      const pendFrom = new Int32Array(max);
+      const pendTo = new Int32Array(max);
+      const eof = new Uint8Array(max);
+      const draining = new Uint8Array(max);
+      /** The events each slot is registered for (0: not registered). */
+      const mode = new Int32Array(max);
+      let held = 0;
+      let stopping = false;
+
+      /** Register slot `i` for what it waits for now: room to send, or bytes to read. */
+      const interest = (i: number) => {
+        if (fds[i]! < 0) return;
+        const want = pendTo[i]! > 0 ? k.POLLOUT : !draining[i] && !eof[i] ? k.POLLIN : 0;
+        if (want === mode[i]) return;
+        const op = mode[i] === 0 ? k.EPOLL_CTL_ADD : want === 0 ? k.EPOLL_CTL_DEL : k.EPOLL_CTL_MOD;
+        control_(op, fds[i]!, want, 2 + i);
+        mode[i] = want;
+      };
+      const release = (i: number, reason: string) => {
+        // Out of this thread's epoll before the main thread may close it.
+        if (mode[i] !== 0) control_(k.EPOLL_CTL_DEL, fds[i]!, 0, 2 + i);
+        mode[i] = 0;
+        fds[i] = -1;
+        held--;
+        pendFrom[i] = pendTo[i] = 0;
+        eof[i] = draining[i] = 0;
+        Atomics.store(slots, i * SL.WORDS + SL.STATE, SL.RELEASED);
+        post({ type: "released", slot: i, reason });
+      };
+      const base = (i: number) => C.SLOTS + i * C.PER_SLOT;
+      /** Send what slot `i` holds; false when the connection failed (released). */
+      const flush = (i: number): boolean => {
+        const buf = bufs[i]!;
+        while (pendFrom[i]! < pendTo[i]!) {
+          const n = s.send(
+            fds[i]!,
+            pendFrom[i] === 0 ? buf : buf.subarray(pendFrom[i]!, pendTo[i]!),
+            z(pendTo[i]! - pendFrom[i]!),
+            k.MSG_DONTWAIT | k.MSG_NOSIGNAL,
+          );
+          if (n < 0) {
+            const e = errno();
+            if (e === k.EAGAIN) return true;
+            if (e === k.EINTR) continue;
+            release(i, e === k.ECONNRESET || e === 32 ? "reset by peer" : `error: send errno ${e}`);
+            return false;
+          }
+          pendFrom[i] = pendFrom[i]! + n;
+          counters[base(i) + 1] = counters[base(i) + 1]! + n;
+          counters[base(i) + 2] = counters[base(i) + 2]! + 1;
         }
-        pendFrom[i] = pendFrom[i]! + n;
-        counters[base(i) + 1] = counters[base(i) + 1]! + n;
-        counters[base(i) + 2] = counters[base(i) + 2]! + 1;
-      }
-      pendFrom[i] = pendTo[i] = 0;
-      return true;
-    };
-    /** After sending: a connection whose peer ended, or that drains, is done once empty. */
-    const settle = (i: number) => {
-      if (fds[i]! < 0 || pendTo[i]! > 0) return;
-      if (eof[i]) {
-        s.shutdown(fds[i]!, k.SHUT_WR);
-        release(i, "");
-      } else if (draining[i]) release(i, "drained");
-    };
-    const takeMail = () => {
-      for (let i = 0; i < max; i++) {
-        const at = i * SL.WORDS;
-        const st = Atomics.load(slots, at + SL.STATE);
-        if (st === SL.HANDED) {
-          fds[i] = Atomics.load(slots, at + SL.FD);
-          bufs[i] ??= new Uint8Array(init.tcpBufferBytes);
-          Atomics.store(slots, at + SL.STATE, SL.OWNED);
-        }
-        if (fds[i]! < 0) continue;
-        const cmd = Atomics.load(slots, at + SL.CMD);
-        if (cmd === SL.NOW) release(i, "dropped");
-        else if (cmd === SL.DRAIN || stopping) {
-          draining[i] = 1;
-          settle(i);
-        }
-      }
-      if (udpFd < 0 && Atomics.load(control, ctl.UDP_STATE) === SL.HANDED) {
-        udpFd = Atomics.load(control, ctl.UDP_FD);
-        Atomics.store(control, ctl.UDP_STATE, SL.OWNED);
-      }
-      if (stopping && udpFd >= 0) {
-        udpFd = -1;
-        Atomics.store(control, ctl.UDP_STATE, SL.RELEASED);
-        post({ type: "udp-released" });
-      }
-    };
-    const onDatagram = () => {
-      saLen[0] = 128;
-      const n = s.recvfrom(udpFd, dgram, z(dgram.length), k.MSG_DONTWAIT, sa, saLenBytes);
-      if (n < 0) {
-        const e = errno();
-        if (e === k.EBADF) throw new Error("recvfrom: EBADF");
-        return; // EAGAIN (the event loop took it), EINTR, an ICMP error: serve on
-      }
-      const len = saLen[0]!;
-      if (Atomics.load(control, ctl.PASS_ALL) === 1) {
-        post({ type: "datagram", data: dgram.slice(0, n), addr: sa.slice(0, len) });
-        return;
-      }
-      if (acl && !aclPermits(acl, sa, k)) {
-        counters[C.DENIED] = counters[C.DENIED]! + 1;
-        if (init.verbose) {
-          const key = sourceKey(sa, false);
-          if (!noted.has(key)) {
-            if (noted.size >= 1024) noted.clear();
-            noted.add(key);
-            post({ type: "denied", addr: sa.slice(0, len) });
+        pendFrom[i] = pendTo[i] = 0;
+        return true;
+      };
+      /** After sending: a connection whose peer ended, or that drains, is done once empty. */
+      const settle = (i: number) => {
+        if (fds[i]! < 0) return;
+        if (pendTo[i]! === 0) {
+          if (eof[i]) {
+            s.shutdown(fds[i]!, k.SHUT_WR);
+            release(i, "");
+            return;
+          }
+          if (draining[i]) {
+            release(i, "drained");
+            return;
           }
         }
-        return;
-      }
-      counters[C.DATAGRAMS_IN] = counters[C.DATAGRAMS_IN]! + 1;
-      counters[C.BYTES_IN] = counters[C.BYTES_IN]! + n;
-      if (init.verbose) {
-        const key = sourceKey(sa, true);
-        if (!peers.has(key)) {
-          if (peers.size >= 1024) peers.clear();
-          peers.add(key);
-          post({ type: "peer", addr: sa.slice(0, len) });
+        interest(i);
+      };
+      const takeMail = () => {
+        for (let i = 0; i < max; i++) {
+          const at = i * SL.WORDS;
+          const st = Atomics.load(slots, at + SL.STATE);
+          if (st === SL.HANDED) {
+            fds[i] = Atomics.load(slots, at + SL.FD);
+            bufs[i] ??= new Uint8Array(init.tcpBufferBytes);
+            held++;
+            Atomics.store(slots, at + SL.STATE, SL.OWNED);
+          }
+          if (fds[i]! < 0) continue;
+          const cmd = Atomics.load(slots, at + SL.CMD);
+          if (cmd === SL.NOW) release(i, "dropped");
+          else {
+            if (cmd === SL.DRAIN || stopping) draining[i] = 1;
+            settle(i);
+          }
         }
-      }
-      if (Atomics.load(control, ctl.ECHO) !== 1) return;
-      // Never amplify: exactly the bytes received, to their sender.
-      for (let tries = 0; tries < 2; tries++) {
-        const sent = s.sendto(udpFd, dgram, z(n), k.MSG_DONTWAIT | k.MSG_NOSIGNAL, sa, len);
-        if (sent >= 0) {
-          counters[C.DATAGRAMS_OUT] = counters[C.DATAGRAMS_OUT]! + 1;
-          counters[C.BYTES_OUT] = counters[C.BYTES_OUT]! + sent;
+        if (udpFd < 0 && Atomics.load(control, ctl.UDP_STATE) === SL.HANDED) {
+          udpFd = Atomics.load(control, ctl.UDP_FD);
+          Atomics.store(control, ctl.UDP_STATE, SL.OWNED);
+          if (control_(k.EPOLL_CTL_ADD, udpFd, k.POLLIN, 1) !== 0) {
+            throw new Error(`epoll_ctl udp: errno ${errno()}`);
+          }
+        }
+        if (stopping && udpFd >= 0) {
+          control_(k.EPOLL_CTL_DEL, udpFd, 0, 1);
+          udpFd = -1;
+          Atomics.store(control, ctl.UDP_STATE, SL.RELEASED);
+          post({ type: "udp-released" });
+        }
+      };
+      const onDatagram = () => {
+        saLen[0] = 128;
+        const n = s.recvfrom(udpFd, dgram, z(dgram.length), k.MSG_DONTWAIT, sa, saLenBytes);
+        if (n < 0) {
+          const e = errno();
+          if (e === k.EBADF) throw new Error("recvfrom: EBADF");
+          return; // EAGAIN, EINTR, an ICMP error: serve on
+        }
+        const len = saLen[0]!;
+        if (Atomics.load(control, ctl.PASS_ALL) === 1) {
+          post({ type: "datagram", data: dgram.slice(0, n), addr: sa.slice(0, len) });
           return;
         }
-        if (errno() !== k.EAGAIN) return; // the sender vanished: drop this reply
-        // The send buffer is full: wait a little for room, once.
-        pfdInt[0] = udpFd;
-        pfdShort[2] = k.POLLOUT;
-        pfdShort[3] = 0;
-        s.poll(pfdBytes, z(1), 10);
-      }
-    };
-    const onStream = (i: number, revents: number) => {
-      if (pendTo[i]! > 0) {
-        if (revents & (k.POLLOUT | k.POLLERR | k.POLLHUP) && flush(i)) settle(i);
-        return;
-      }
-      const buf = bufs[i]!;
-      const n = s.recv(fds[i]!, buf, z(buf.length), k.MSG_DONTWAIT);
-      if (n < 0) {
-        const e = errno();
-        if (e === k.EAGAIN || e === k.EINTR) return;
-        release(i, e === k.ECONNRESET ? "reset by peer" : `error: recv errno ${e}`);
-        return;
-      }
-      if (n === 0) {
-        eof[i] = 1;
-        settle(i);
-        return;
-      }
-      counters[base(i)] = counters[base(i)]! + n;
-      pendFrom[i] = 0;
-      pendTo[i] = n;
-      if (flush(i)) settle(i);
-    };
+        if (acl && !aclPermits(acl, sa, k)) {
+          counters[C.DENIED] = counters[C.DENIED]! + 1;
+          if (init.verbose) {
+            const key = sourceKey(sa, false);
+            if (!noted.has(key)) {
+              if (noted.size >= 1024) noted.clear();
+              noted.add(key);
+              post({ type: "denied", addr: sa.slice(0, len) });
+            }
+          }
+          return;
+        }
+        counters[C.DATAGRAMS_IN] = counters[C.DATAGRAMS_IN]! + 1;
+        counters[C.BYTES_IN] = counters[C.BYTES_IN]! + n;
+        if (init.verbose) {
+          const key = sourceKey(sa, true);
+          if (!peers.has(key)) {
+            if (peers.size >= 1024) peers.clear();
+            peers.add(key);
+            post({ type: "peer", addr: sa.slice(0, len) });
+          }
+        }
+        if (Atomics.load(control, ctl.ECHO) !== 1) return;
+        // Never amplify: exactly the bytes received, to their sender.
+        for (let tries = 0; tries < 2; tries++) {
+          const sent = s.sendto(udpFd, dgram, z(n), k.MSG_DONTWAIT | k.MSG_NOSIGNAL, sa, len);
+          if (sent >= 0) {
+            counters[C.DATAGRAMS_OUT] = counters[C.DATAGRAMS_OUT]! + 1;
+            counters[C.BYTES_OUT] = counters[C.BYTES_OUT]! + sent;
+            return;
+          }
+          if (errno() !== k.EAGAIN) return; // the sender vanished: drop this reply
+          // The send buffer is full: wait a little for room, once.
+          pfdInt[0] = udpFd;
+          pfdShort[2] = k.POLLOUT;
+          pfdShort[3] = 0;
+          s.poll(pfd, z(1), 10);
+        }
+      };
+      const onStream = (i: number, revents: number) => {
+        if (pendTo[i]! > 0) {
+          if (revents & (k.POLLOUT | k.POLLERR | k.POLLHUP) && flush(i)) settle(i);
+          return;
+        }
+        const buf = bufs[i]!;
+        const n = s.recv(fds[i]!, buf, z(buf.length), k.MSG_DONTWAIT);
+        if (n < 0) {
+          const e = errno();
+          if (e === k.EAGAIN || e === k.EINTR) return;
+          release(i, e === k.ECONNRESET ? "reset by peer" : `error: recv errno ${e}`);
+          return;
+        }
+        if (n === 0) {
+          eof[i] = 1;
+          settle(i);
+          return;
+        }
+        counters[base(i)] = counters[base(i)]! + n;
+        pendFrom[i] = 0;
+        pendTo[i] = n;
+        if (flush(i)) settle(i);
+      };
 
-    let count = 0;
-    const add = (fd: number, events: number, who: number) => {
-      pfdInt[count * 2] = fd;
-      pfdShort[count * 4 + 2] = events;
-      pfdShort[count * 4 + 3] = 0;
-      pfdWho[count++] = who;
-    };
-    const revents = new Int16Array(max + 2);
-    while (true) {
-      // Build the poll set: the eventfd, UDP, and every TCP slot with something to wait for.
-      count = 0;
-      add(wakeFd, k.POLLIN, -1);
-      if (udpFd >= 0) add(udpFd, k.POLLIN, -2);
-      let held = 0;
-      for (let i = 0; i < max; i++) {
-        if (fds[i]! < 0) continue;
-        held++;
-        if (pendTo[i]! > 0) add(fds[i]!, k.POLLOUT, i);
-        else if (!draining[i] && !eof[i]) add(fds[i]!, k.POLLIN, i);
-      }
-      if (stopping && held === 0 && udpFd < 0) return;
-      const ready = s.poll(pfdBytes, z(count), init.sliceMs);
-      if (ready < 0) {
-        const e = errno();
-        if (e === k.EINTR) continue;
-        throw new Error(`poll: errno ${e}`);
-      }
-      // Read the results before anything reuses the array.
-      const n = count;
-      for (let j = 0; j < n; j++) revents[j] = pfdShort[j * 4 + 3]!;
-      if (revents[0]! !== 0 || ready === 0) {
-        if (revents[0]! !== 0) s.read(wakeFd, wakeBuf, z(8));
-        if (Atomics.load(control, ctl.STOP) === 1) stopping = true;
-        takeMail();
-      }
-      for (let j = 1; j < n; j++) {
-        const r = revents[j]!;
-        if (r === 0) continue;
-        const who = pfdWho[j]!;
-        if (who === -2) {
-          if (udpFd >= 0) onDatagram();
-        } else if (fds[who]! >= 0) onStream(who, r);
+      const maxEvents = max + 2;
+      while (true) {
+        if (stopping && held === 0 && udpFd < 0) return;
+        const ready = s.epoll_wait(ep, evBuf, maxEvents, init.sliceMs);
+        if (ready < 0) {
+          const e = errno();
+          if (e === k.EINTR) continue;
+          throw new Error(`epoll_wait: errno ${e}`);
+        }
+        let woken = ready === 0;
+        for (let j = 0; j < ready; j++) {
+          if (evBufView.getUint32(j * E.size + E.data, true) === 0) woken = true;
+        }
+        if (woken) {
+          s.read(wakeFd, wakeBuf, z(8));
+          if (Atomics.load(control, ctl.STOP) === 1) stopping = true;
+          takeMail();
+        }
+        for (let j = 0; j < ready; j++) {
+          const tag = evBufView.getUint32(j * E.size + E.data, true);
+          if (tag === 1) {
+            if (udpFd >= 0) onDatagram();
+          } else if (tag >= 2 && fds[tag - 2]! >= 0) {
+            onStream(tag - 2, evBufView.getUint32(j * E.size, true));
+          }
+        }
       }
     }
   }

@@ -32,7 +32,7 @@ const EPOLLET = 0x80000000;
 const O_RDONLY_CLOEXEC = 0o2000000;
 
 /** `struct epoll_event`: packed on x86_64 (12 bytes), naturally aligned elsewhere (16). */
-function epollEventLayout(arch: string): { size: number; data: number } {
+export function epollEventLayout(arch: string): { size: number; data: number } {
   return arch === "x86_64" ? { size: 12, data: 4 } : { size: 16, data: 8 };
 }
 
