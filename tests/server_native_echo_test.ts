@@ -470,3 +470,55 @@ Deno.test({
     assert(received > 0 && Number(m[1]) === received, `${m[1]} vs ${received}`);
   },
 });
+
+Deno.test({
+  name:
+    "native echo: a server that serves only throughput tests (TCP and UDP) never starts the Worker",
+  ignore,
+  fn: async () => {
+    const server = await startServer(["--proto", "both", "--host", HOST, "-v"]);
+    let stderr = "";
+    try {
+      for (const proto of [[], ["--proto", "udp", "--bitrate", "10M"]]) {
+        const r = await runNetkit(
+          ["client", "--throughput", HOST, String(server.port), "--duration", "1s", "--json"]
+            .concat(proto),
+        );
+        assertEquals(r.code, 0, r.stderr);
+      }
+    } finally {
+      ({ stderr } = await server.stop());
+    }
+    assertMatch(stderr, /throughput/);
+    assertNotMatch(stderr, /native echo/);
+  },
+});
+
+Deno.test({
+  name:
+    "native echo: a Worker that cannot open libc says why in one line and takes nothing (the event loop echoes)",
+  ignore,
+  fn: async () => {
+    const { NativeEcho } = await import("../lib/server/native_echo.ts");
+    const lines: string[] = [];
+    const counters = { datagramsIn: 0, datagramsOut: 0, bytesIn: 0, bytesOut: 0, denied: 0 };
+    const echo = new NativeEcho({
+      libc: { ...testLibc(), path: "/nonexistent/libc.so.6" },
+      allow: [],
+      deny: [],
+      passAll: false,
+      counters,
+      log: (line) => lines.push(line),
+    });
+    assertEquals(await echo.start(), false);
+    assertFalse(echo.running);
+    using socket = udpClient(HOST);
+    assertEquals(
+      echo.adoptUdp(socket, { serveOne: () => Promise.resolve(true), meet: () => {} }),
+      undefined,
+    );
+    await echo.stop();
+    assertEquals(lines.length, 1, lines.join("\n"));
+    assertMatch(lines[0]!, /^native echo unavailable \(.*\): the event loop echoes$/);
+  },
+});
