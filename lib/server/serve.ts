@@ -168,10 +168,19 @@ export async function serve(
   const udpEndpoint = bound.find((b) => b.endpoint.transport === "udp")?.endpoint;
   const startNative = () =>
     nativeStarting ??= (async () => {
-      const [{ NativeEcho }, { sharedLibc }] = await Promise.all([
-        import("./native_echo.ts"),
-        import("../engine/native/engine.ts"),
-      ]);
+      let modules;
+      try {
+        modules = await Promise.all([
+          import("./native_echo.ts"),
+          import("../engine/native/engine.ts"),
+        ]);
+      } catch (err) {
+        if (config.verbose) {
+          log(`native echo unavailable (${(err as Error).message}): the event loop echoes`);
+        }
+        return undefined;
+      }
+      const [{ NativeEcho }, { sharedLibc }] = modules;
       const libc = sharedLibc();
       if ("reason" in libc || stop.signal.aborted) return undefined;
       native = new NativeEcho({
@@ -409,7 +418,8 @@ export async function serve(
             default:
               if (config.mode !== "echo") await discardStream(conn, session, first);
               else if (
-                !(nativeAllowed && conn === accepted && sniffProbe(first) &&
+                !(nativeAllowed && conn === accepted && conn.remoteAddr.transport === "tcp" &&
+                  sniffProbe(first) &&
                   await echoNatively(conn, session, first))
               ) await echoStream(conn, session, first);
           }
