@@ -522,3 +522,35 @@ Deno.test({
     assertMatch(lines[0]!, /^native echo unavailable \(.*\): the event loop echoes$/);
   },
 });
+
+Deno.test({
+  name: "native echo: the Worker takes 64 probe connections; the 65th is echoed by the event loop",
+  ignore,
+  fn: async () => {
+    await using server = await serveHere();
+    const conns: Deno.TcpConn[] = [];
+    try {
+      for (let i = 0; i < 64; i++) conns.push(await probeConn(server));
+      const extra = await Deno.connect({ hostname: HOST, port: server.port });
+      conns.push(extra);
+      const encoder = new ProbeEncoder(64, 9);
+      for (let seq = 0; seq < 3; seq++) {
+        const probe = encoder.encode(seq, seq).slice();
+        await writeAll(extra, probe);
+        assertEquals(await readExactly(extra, 64), probe);
+      }
+      // And the Worker's connections still echo.
+      const probe = encoder.encode(7, 7).slice();
+      await writeAll(conns[63]!, probe);
+      assertEquals(await readExactly(conns[63]!, 64), probe);
+    } finally {
+      for (const c of conns) c.close();
+    }
+    await server.stop();
+    assertEquals(
+      server.lines.filter((l) => l.endsWith("echoed by the native echo Worker")).length,
+      64,
+    );
+    assertEquals(server.lines.filter((l) => l.startsWith("disconnect ")).length, 65);
+  },
+});
