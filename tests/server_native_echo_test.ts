@@ -554,3 +554,45 @@ Deno.test({
     assertEquals(server.lines.filter((l) => l.startsWith("disconnect ")).length, 65);
   },
 });
+
+Deno.test({
+  name:
+    "native echo: a probe connection that does not read stalls only itself in the Worker, and gets every byte once it reads",
+  ignore,
+  fn: async () => {
+    await using server = await serveHere();
+    const slow = await probeConn(server);
+    const other = await probeConn(server);
+    try {
+      // 32 MiB without reading: beyond what the socket buffers and the Worker's 64 KiB hold (it
+      // stalled after about 8.6 MiB here), so the writes stall: the Worker stops reading a
+      // connection whose echo it cannot send.
+      const data = randomBytes(32 * 1024 * 1024);
+      let written = 0;
+      const writing = (async () => {
+        while (written < data.length) {
+          written += await slow.write(
+            data.subarray(written, Math.min(written + 65536, data.length)),
+          );
+        }
+      })();
+      // Meanwhile another connection of the same Worker is served at once.
+      const encoder = new ProbeEncoder(64, 3);
+      for (let seq = 1; seq <= 20; seq++) {
+        const probe = encoder.encode(seq, seq).slice();
+        await writeAll(other, probe);
+        assertEquals(await readExactly(other, 64), probe);
+      }
+      assert(written < data.length, `the writer never stalled (${written} B written)`);
+      // Now read: everything comes back, in order.
+      const back = await readExactly(slow, data.length);
+      await writing;
+      const digest = async (b: Uint8Array) =>
+        new Uint8Array(await crypto.subtle.digest("SHA-256", b as Uint8Array<ArrayBuffer>));
+      assertEquals(await digest(back), await digest(data));
+    } finally {
+      slow.close();
+      other.close();
+    }
+  },
+});
