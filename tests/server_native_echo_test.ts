@@ -43,14 +43,15 @@ const testLibc = (): Libc => {
 interface InProcess extends AsyncDisposable {
   port: number;
   lines: string[];
-  /** Resolves with the first line matching `re` (rejects after `ms`). */
-  line(re: RegExp, ms?: number): Promise<string>;
+  /** Resolves with the `nth` (default first) line matching `re` (rejects after `ms`). */
+  line(re: RegExp, ms?: number, nth?: number): Promise<string>;
   stop(): Promise<ServerSummary>;
 }
 
 async function serveHere(
   overrides: Partial<ServerConfig> = {},
   engine: Engine = nativeEngine(),
+  nativeIdleStopMs?: number,
 ): Promise<InProcess> {
   const endpoints: Endpoint[] = [
     { transport: "tcp", hostname: HOST, port: 0 },
@@ -58,17 +59,18 @@ async function serveHere(
   ];
   const config: ServerConfig = { ...serverDefaults(endpoints), verbose: true, ...overrides };
   const lines: string[] = [];
-  const waiters: { re: RegExp; resolve: (line: string) => void }[] = [];
+  const waiters: { re: RegExp; left: number; resolve: (line: string) => void }[] = [];
   const controller = new AbortController();
   const { promise: bound, resolve: onBound } = Promise.withResolvers<number>();
   const done = serve(config, {
     engine,
+    ...(nativeIdleStopMs !== undefined && { nativeIdleStopMs }),
     signal: controller.signal,
     onListening: (e) => e.transport !== "unix" && onBound(e.port),
     log: (line) => {
       lines.push(line);
       for (const w of waiters.splice(0)) {
-        if (w.re.test(line)) w.resolve(line);
+        if (w.re.test(line) && --w.left === 0) w.resolve(line);
         else waiters.push(w);
       }
     },
@@ -82,9 +84,9 @@ async function serveHere(
   return {
     port,
     lines,
-    line: (re, ms = 5000) => {
-      const seen = lines.find((l) => re.test(l));
-      if (seen) return Promise.resolve(seen);
+    line: (re, ms = 5000, nth = 1) => {
+      const seen = lines.filter((l) => re.test(l));
+      if (seen.length >= nth) return Promise.resolve(seen[nth - 1]!);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(
           () => reject(new Error(`no line ${re} within ${ms} ms: ${lines.join(" | ")}`)),
@@ -92,6 +94,7 @@ async function serveHere(
         );
         waiters.push({
           re,
+          left: nth - seen.length,
           resolve: (l) => {
             clearTimeout(timer);
             resolve(l);
@@ -244,9 +247,13 @@ Deno.test({
       libc.symbols.sendto(fd, new Uint8Array(8), 8n, 0, limitedTo, limitedTo.length);
     }
     await limited.line(/^rate-limited udp 127\.0\.0\.1:\d+: over --rate-limit 3\/s$/);
+    // Served in order: once another source's echo is back, all 20 were judged.
+    using other = udpClient("127.0.0.2");
+    await other.send(new Uint8Array([5]), { transport: "udp", hostname: HOST, port: limited.port });
+    assertEquals((await other.receive(new Uint8Array(4)))[0], new Uint8Array([5]));
     const s2 = await limited.stop();
     assert(s2.rateLimited >= 15, `rate-limited ${s2.rateLimited}`);
-    assertEquals(s2.datagramsIn + s2.rateLimited, 21);
+    assertEquals(s2.datagramsIn + s2.rateLimited, 22);
     assertMatch(formatSummary(s2), /datagrams rate-limited/);
   },
 });
@@ -594,5 +601,29 @@ Deno.test({
       slow.close();
       other.close();
     }
+  },
+});
+
+Deno.test({
+  name:
+    "native echo: an idle Worker stops and gives the UDP socket back; the next echo starts a new one that serves it",
+  ignore,
+  fn: async () => {
+    await using server = await serveHere({}, nativeEngine(), 300);
+    const libc = testLibc();
+    using client = udpClient(HOST);
+    await firstUdpEcho(server, client);
+    await server.line(/^native echo stopped: idle \(the next echo starts it again\)$/);
+    // The event loop serves again, and its echo starts a new Worker.
+    const to = { transport: "udp" as const, hostname: HOST, port: server.port };
+    await client.send(new Uint8Array([9]), to);
+    assertEquals((await client.receive(new Uint8Array(4)))[0], new Uint8Array([9]));
+    await server.line(/^native echo: udp /, 5000, 2);
+    const fd = findSocketFd(libc, { type: "udp", local: client.addr as Deno.NetAddr })!;
+    const data = randomBytes(1000);
+    assertEquals(exchangeBlocked(libc, fd, data, encodeSockaddr(HOST, server.port)), data);
+    const summary = await server.stop();
+    assertEquals(summary.datagramsIn, 3);
+    assertEquals(summary.datagramsOut, 3);
   },
 });

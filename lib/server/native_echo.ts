@@ -113,6 +113,13 @@ export class NativeEcho {
   #wakeFd = -1;
   #state: "idle" | "starting" | "running" | "gone" = "idle";
   #stopping = false;
+  /** Stopped because nothing used it (the server goes on: sockets go back to the event loop). */
+  #idleStop = false;
+  /** What {@linkcode idleFor} last saw, and since when. */
+  #seenActivity = -1;
+  #quietSince = 0;
+  /** Datagrams handed to the main thread (pass-all mode). */
+  #passed = 0;
   #passAll = false;
   #started: Promise<boolean> | undefined;
   #stopped: Promise<void> | undefined;
@@ -330,6 +337,35 @@ export class NativeEcho {
   }
 
   /**
+   * How long (ms, on `now`) the Worker has had nothing to do: no connection held and no
+   * datagram read. The server stops an idle Worker (its thread and memory go back).
+   */
+  idleFor(now: number): number {
+    const c = this.#counters;
+    const activity = c[COUNT.DATAGRAMS_IN]! + c[COUNT.DENIED]! + this.#passed +
+      (this.#slotOf.size > 0 ? now : 0);
+    if (activity !== this.#seenActivity) {
+      this.#seenActivity = activity;
+      this.#quietSince = now;
+    }
+    return now - this.#quietSince;
+  }
+
+  /**
+   * Stop because idle: as {@linkcode stop}, but the UDP socket goes back to its loop (which
+   * serves it again) and a later echo may start a new Worker.
+   */
+  stopIdle(): Promise<void> {
+    if (!this.#stopping) this.#idleStop = true;
+    return this.stop();
+  }
+
+  /** Stopped because idle (not the server stopping, not a failure). */
+  get idleStopped(): boolean {
+    return this.#idleStop;
+  }
+
+  /**
    * Stop: the Worker lets go of the UDP socket at once and of each connection once it has
    * sent what it holds ({@linkcode drop} with `now` still forces one), then ends; resolves
    * when its thread is gone. Idempotent.
@@ -373,7 +409,9 @@ export class NativeEcho {
         this.sync();
         Atomics.store(this.#control, CTL.UDP_STATE, SLOT.FREE);
         this.#udp?.unmute?.();
-        this.#udp?.resolve(false);
+        // Let go because the server stops; otherwise (idle, or the Worker failed) the caller
+        // serves it again.
+        this.#udp?.resolve(!this.#stopping || this.#idleStop);
         this.#udp = undefined;
         break;
       case "peer":
@@ -383,6 +421,7 @@ export class NativeEcho {
         log?.(`denied udp ${formatAddr(netAddr(message.addr))}: not permitted by --allow/--deny`);
         break;
       case "datagram":
+        this.#passed++;
         void this.#udp?.server.serveOne(message.data, netAddr(message.addr));
         break;
       case "stopped":
@@ -403,9 +442,11 @@ export class NativeEcho {
     if (this.#wakeFd >= 0) this.#options.libc.symbols.close(this.#wakeFd);
     this.#wakeFd = -1;
     this.sync();
-    if (why !== undefined) {
+    if (why !== undefined || this.#idleStop) {
       this.#options.log?.(
-        wasRunning
+        why === undefined
+          ? "native echo stopped: idle (the next echo starts it again)"
+          : wasRunning
           ? `native echo stopped (${why}): the event loop echoes from now on`
           : `native echo unavailable (${why}): the event loop echoes`,
       );
@@ -419,7 +460,7 @@ export class NativeEcho {
       held.resolve(this.#stopping ? "server stopping" : "native echo stopped");
     }
     this.#udp?.unmute?.();
-    this.#udp?.resolve(!this.#stopping);
+    this.#udp?.resolve(!this.#stopping || this.#idleStop);
     this.#udp = undefined;
     this.#onGone();
   }

@@ -254,7 +254,11 @@ export function echoLoop(init: EchoInit, post: Post): void {
       const st = Atomics.load(slots, i * SL.WORDS + SL.STATE);
       if (st === SL.OWNED || st === SL.HANDED) {
         Atomics.store(slots, i * SL.WORDS + SL.STATE, SL.RELEASED);
-        post({ type: "released", slot: i, reason: "server stopping" });
+        post({
+          type: "released",
+          slot: i,
+          reason: error === undefined ? "server stopping" : "native echo stopped",
+        });
       }
     }
     const udpState = Atomics.load(control, ctl.UDP_STATE);

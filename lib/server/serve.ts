@@ -78,6 +78,11 @@ export interface ServeOptions {
    * @default {undefined}
    */
   onStopping?: (open: number) => void;
+  /**
+   * A native echo Worker with nothing to do for this long stops (a later echo starts another).
+   * @default {5000}
+   */
+  nativeIdleStopMs?: number;
 }
 
 /** What a server did, for its closing line. */
@@ -110,6 +115,8 @@ function sweepPeriodMs(timeoutsMs: number[]): number {
   const shortest = Math.min(...timeoutsMs.filter((t) => t > 0));
   return Math.max(10, Math.min(250, shortest / 20));
 }
+/** A native echo Worker with nothing to do for this long stops (a later echo starts another). */
+const NATIVE_IDLE_STOP_MS = 5000;
 /** Accepting after a failure (out of descriptors) waits this long, doubling up to the cap. */
 const ACCEPT_BACKOFF_MS = 50;
 const ACCEPT_BACKOFF_MAX_MS = 1000;
@@ -165,6 +172,8 @@ export async function serve(
   const nativeAllowed = options.engine?.name === "native" && config.mode === "echo";
   let native: NativeEcho | undefined;
   let nativeStarting: Promise<NativeEcho | undefined> | undefined;
+  /** Workers stopping because idle: the server waits for them before it returns. */
+  const nativeStopping = new Set<Promise<void>>();
   const udpEndpoint = bound.find((b) => b.endpoint.transport === "udp")?.endpoint;
   const startNative = () =>
     nativeStarting ??= (async () => {
@@ -212,6 +221,8 @@ export async function serve(
       held = released.then((again) => {
         heldUdp.delete(socket);
         held = undefined;
+        // An idle Worker gave it back: the next echo may hand it to a new one.
+        if (echo.idleStopped) asked = false;
         if (stop.signal.aborted) closeQuietly(socket);
         return again;
       });
@@ -330,6 +341,17 @@ export async function serve(
     clock.tick();
     native?.sync();
     if (native && native.passAll && iperf3.active === 0) native.passAll = false;
+    if (
+      native?.running &&
+      native.idleFor(clock.now) >= (options.nativeIdleStopMs ?? NATIVE_IDLE_STOP_MS)
+    ) {
+      const idle = native;
+      native = undefined;
+      nativeStarting = undefined;
+      const stopping = idle.stopIdle();
+      nativeStopping.add(stopping);
+      void stopping.then(() => nativeStopping.delete(stopping));
+    }
     const now = clock.now;
     if (now - refusedLoggedAt >= 1000) logRefused();
     if (now - acceptLoggedAt >= 1000) logAcceptFailures();
@@ -528,6 +550,7 @@ export async function serve(
     await nativeStarting;
     await native?.stop();
     native?.sync();
+    await Promise.all(nativeStopping);
     for (const b of bound) {
       if (b.endpoint.transport === "unix") await Deno.remove(b.endpoint.path).catch(() => {});
     }
