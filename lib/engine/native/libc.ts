@@ -70,10 +70,9 @@ export const LIBC_SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
   // write(eventfd, &one, 8): wakes the server's native echo Worker (lib/server/native_echo.ts).
   write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
-  // Reading /proc/self/fdinfo and epoll_ctl(EPOLL_CTL_MOD): lib/engine/native/epoll_mute.ts.
+  // Reading /proc/self/fdinfo for epoll_ctl(EPOLL_CTL_MOD): lib/engine/native/epoll_mute.ts.
   open: { parameters: ["buffer", "i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
-  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   // Deno's pointer helpers (UnsafePointer.of, UnsafePointerView) need ffi for
   // every path, which the binary is not granted: addresses and errno come
   // through libc itself. The errno location as a number (thread-local: read it
