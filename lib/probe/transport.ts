@@ -52,7 +52,7 @@ import { isClosedError, writeAll } from "../io.ts";
 import { ProbeStreamFramer } from "./codec.ts";
 import { type Libc, loadLibc } from "../engine/native/libc.ts";
 import { findSocketFd } from "../engine/native/socket_fd.ts";
-import { leaveEventLoops } from "../engine/native/event_loop.ts";
+import { muteInReactor } from "../engine/native/epoll_mute.ts";
 
 /** Sends probes and delivers their echoes. */
 export interface ProbeTransport {
@@ -79,10 +79,10 @@ export interface ProbeTransport {
   readonly fd?: number;
   /**
    * Hand the socket to the ping-pong Worker for good; returns the descriptor
-   * the Worker uses from then on. TCP: Deno's connection leaves Deno's event
-   * loop (`leaveEventLoops`), which every echo would otherwise wake: a context
-   * switch per round trip. Afterwards only `close` may be called, once the
-   * Worker is done.
+   * the Worker uses from then on. TCP: Deno's event loop stops watching the
+   * connection (`muteInReactor`), or every echo would wake it: a context switch
+   * per round trip. Afterwards only `close` may be called, once the Worker is
+   * done.
    */
   handOver?(): number;
   /** What the report says of the engine when the ping-pong Worker ran on `fd`. */
@@ -244,7 +244,7 @@ class TcpProbeTransport implements ProbeTransport {
       throw new Error("no descriptor to hand over");
     }
     // Deno does no more I/O on it (and closes it only once the Worker is done).
-    leaveEventLoops(this.#libc, fd);
+    muteInReactor(this.#libc, fd);
     return fd;
   }
 

@@ -61,8 +61,8 @@ export const LIBC_SYMBOLS = {
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
   // fcntl(fd, F_GETFL/F_SETFL, flags): variadic, called with one int (same registers on LP64 Linux).
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  // epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &event): a socket handed to the ping-pong Worker leaves
-  // Deno's event loop (event_loop.ts), which every packet on it would otherwise wake.
+  // epoll_ctl(epfd, op, fd, &event): a socket a Worker serves is muted in Deno's event loop
+  // (epoll_mute.ts), which every packet on it would otherwise wake; the echo Worker's own epoll.
   epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   // clock_gettime(CLOCK_MONOTONIC, &ts): the ping-pong Worker's clock (vDSO, no system call),
   // the clock performance.now() counts on, read at half its cost in a Worker.

@@ -85,7 +85,7 @@ export function findSocketFd(libc: Libc, match: SocketMatch): number | undefined
 }
 
 /** How many descriptors to look at: the soft file limit, at most {@linkcode MAX_SCAN}. */
-export function scanLimit(libc: Libc): number {
+function scanLimit(libc: Libc): number {
   const rlim = new BigUint64Array(2);
   if (libc.symbols.getrlimit(LINUX.RLIMIT_NOFILE, new Uint8Array(rlim.buffer)) !== 0) {
     return 1024;
