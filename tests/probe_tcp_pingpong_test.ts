@@ -45,6 +45,8 @@ interface EchoPeerOptions {
   echoBytes?: number;
   /** Write these bytes into the echo stream just before echo byte `at`. */
   inject?: { at: number; bytes: Uint8Array };
+  /** Flip the bits `xor` of echo byte `at`. */
+  flip?: { at: number; xor: number };
   /** Never read or echo anything. */
   silent?: boolean;
   /** Echo this many bytes, then stop reading (the connection stays open until disposal). */
@@ -83,6 +85,10 @@ function startEchoPeer(options: EchoPeerOptions = {}) {
           continue;
         }
         const chunk = buf.subarray(0, Math.min(n, limit - echoed));
+        const flip = options.flip;
+        if (flip && flip.at >= echoed && flip.at < echoed + chunk.length) {
+          chunk[flip.at - echoed]! ^= flip.xor;
+        }
         const inject = options.inject;
         if (inject && inject.at >= echoed && inject.at < echoed + chunk.length) {
           const before = inject.at - echoed;
@@ -212,6 +218,27 @@ engineTest(
     await using block = startEchoPeer({ inject: { at: 40 * size, bytes: new Uint8Array(size) } });
     const blockReport = await pingPongOk(block.port, engine, ["--count", "100", "--size", "64"]);
     assertEquals(counts(blockReport), { ...ALL_ECHOED(100), malformed: 1 });
+  },
+);
+
+engineTest(
+  "tcp ping-pong counts the last echo, its run id corrupt, as malformed though nothing follows it",
+  async (engine) => {
+    // Echo 19's run id has one bit flipped (byte 5, 0x08): the framer skips it, and with
+    // no probe after it that run of skipped bytes ends only when the client stops reading.
+    const size = 64;
+    await using peer = startEchoPeer({ flip: { at: 19 * size + 5, xor: 0x08 } });
+    const report = await pingPongOk(peer.port, engine, [
+      ...["--count", "20", "--size", String(size), "--timeout", "300ms"],
+    ]);
+    assertEquals(counts(report), {
+      sent: 20,
+      received: 19,
+      lost: 1,
+      out_of_order: 0,
+      duplicates: 0,
+      malformed: 1,
+    });
   },
 );
 

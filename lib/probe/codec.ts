@@ -188,8 +188,10 @@ function readUint32(view: Uint8Array, offset: number): number {
  * Frames the echo byte stream of a TCP probe run into probes, resynchronising
  * when the stream gained or lost bytes: a probe starts where its magic and run
  * id are, and bytes before that are skipped. Each run of skipped bytes is
- * reported once, when it ends (a probe starts, or {@linkcode ProbeStreamFramer.end}),
- * so one stray byte costs one report, not every probe after it.
+ * reported once, when it ends (a probe starts, {@linkcode ProbeStreamFramer.end}, or
+ * {@linkcode ProbeStreamFramer.stop}), so one stray byte costs one report, not every
+ * probe after it. A reader must call `end` or `stop` when it stops reading, or the
+ * last run is never reported.
  *
  * Reads go into {@linkcode ProbeStreamFramer.space}; {@linkcode ProbeStreamFramer.commit}
  * hands out each whole probe as a view valid only during the callback. Allocates
@@ -274,6 +276,21 @@ export class ProbeStreamFramer {
   /** The stream ended: report what was skipped since the last probe, and an unfinished probe. */
   end(onSkipped: (bytes: number) => void): void {
     const bytes = this.#skipped + this.#len;
+    this.#skipped = 0;
+    this.#len = 0;
+    if (bytes > 0) onSkipped(bytes);
+  }
+
+  /**
+   * The reader stops before the stream ended (it closed the connection itself, or the
+   * connection broke): report the run of bytes skipped since the last probe, which can
+   * never become a probe and so were echoes that came back broken. Bytes kept as a
+   * possible probe start are dropped unreported: the rest of that echo may have been on
+   * its way. Without this, a run of skipped bytes that is the last thing read (say the
+   * last echo, with its run id corrupt) would never be reported.
+   */
+  stop(onSkipped: (bytes: number) => void): void {
+    const bytes = this.#skipped;
     this.#skipped = 0;
     this.#len = 0;
     if (bytes > 0) onSkipped(bytes);

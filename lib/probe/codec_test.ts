@@ -293,6 +293,53 @@ Deno.test("ProbeStreamFramer reports a run of skipped bytes once, across reads, 
   assertEquals([probes, skipped], [1, [50, 10]]);
 });
 
+Deno.test("ProbeStreamFramer.stop reports a last echo with a corrupt run id, the last bytes read", () => {
+  // The fuzz seed 3413795375 stream's end: echo 3997 whole, then echo 3998 with bit 3 of
+  // run id byte 5 flipped (87 27 3e 00 -> 87 2f 3e 00), then nothing: the client gives up
+  // after its timeout and closes. Those 64 bytes arrived and are one malformed echo.
+  const size = 64;
+  const runId = 0x87273e00;
+  const encoder = new ProbeEncoder(size, runId);
+  const corrupt = encoder.encode(3998, 1).slice();
+  corrupt[5]! ^= 0x08;
+  assertEquals([...corrupt.subarray(0, 8)], [0x4e, 0x4b, 0x50, 0x31, 0x87, 0x2f, 0x3e, 0x00]);
+  const wire = new Uint8Array([...encoder.encode(3997, 0), ...corrupt]);
+  const framer = new ProbeStreamFramer(size, runId);
+  const skipped: number[] = [];
+  let probes = 0;
+  framer.space().set(wire);
+  framer.commit(wire.length, () => probes++, (n) => skipped.push(n));
+  assertEquals([probes, skipped], [1, []], "the run of skipped bytes has not ended yet");
+  framer.stop((n) => skipped.push(n));
+  assertEquals(skipped, [size]);
+  framer.stop((n) => skipped.push(n));
+  assertEquals(skipped, [size], "reported once");
+});
+
+Deno.test("ProbeStreamFramer.stop reports skipped bytes but not a possible probe start cut off by the stop", () => {
+  const size = 24;
+  const encoder = new ProbeEncoder(size, 5);
+  const framer = new ProbeStreamFramer(size, 5, 64);
+  const skipped: number[] = [];
+  let probes = 0;
+  const wire = new Uint8Array([
+    ...new Uint8Array(30).fill(0x11),
+    ...encoder.encode(0, 0).subarray(0, 10),
+  ]);
+  framer.space().set(wire);
+  framer.commit(wire.length, () => probes++, (n) => skipped.push(n));
+  framer.stop((n) => skipped.push(n));
+  assertEquals(
+    [probes, skipped],
+    [0, [30]],
+    "the 10 bytes of a probe whose rest may be on its way",
+  );
+  // The framer starts afresh: a probe after a stop is framed from its first byte.
+  framer.space().set(encoder.encode(1, 0));
+  framer.commit(size, () => probes++, (n) => skipped.push(n));
+  assertEquals([probes, skipped], [1, [30]]);
+});
+
 Deno.test("sniffProbe recognises a probe's magic and nothing shorter or different", () => {
   const probe = new ProbeEncoder(64, 1).encode(0, 0);
   assert(sniffProbe(probe));

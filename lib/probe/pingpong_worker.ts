@@ -411,6 +411,9 @@ function run(req: PingPongRequest): PingPongDone {
     ) break;
     if (nSent === FLUSH_PROBES || t - flushedAt >= FLUSH_MS) flush();
   }
+  // Done reading before the stream's end: bytes skipped since the last probe (the last
+  // echo, with its run id corrupt, say) still count, as on the event loop. After `end`, none.
+  framer?.stop(onSkipped);
   flush();
   return {
     type: "done",

@@ -270,6 +270,9 @@ class TcpProbeTransport implements ProbeTransport {
         framer.commit(n, onEcho, onSkipped);
       }
     } catch (err) {
+      // Closed by this side (after the timeout, or stopped) or broken: bytes skipped since
+      // the last probe were still echoes that came back broken (the last one, say).
+      framer.stop(onSkipped);
       if (!(this.#closed && isClosedError(err))) throw err;
     }
   }
