@@ -15,7 +15,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 // node:net for a peer that resets its connection (SO_LINGER 0): Deno's close always ends with FIN.
 import net from "node:net";
-import { NETKIT_RUN, ROOT_DIR, runNetkit, startServer } from "./support/cli.ts";
+import { runNetkit, startServer } from "./support/cli.ts";
 import { type EngineName, engineTest } from "./support/engines.ts";
 
 const LOCALHOST = "127.0.0.1";
@@ -352,31 +352,18 @@ engineTest(
   async (engine) => {
     const { promise: running, resolve } = Promise.withResolvers<void>();
     await using peer = startEchoPeer({ onEchoed: (n) => n >= 300 * 64 && resolve() });
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        ...NETKIT_RUN,
-        ...["client", "--probe", "--ping-pong", "--proto", "tcp", LOCALHOST, String(peer.port)],
-        ...["--duration", "20s", "--size", "64", "--engine", engine, "--json"],
-      ],
-      cwd: ROOT_DIR,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const killer = setTimeout(() => child.kill("SIGKILL"), RUN_TIMEOUT_MS);
-    try {
-      await running; // 300 echoes went back: the ping-pong is under way
-      child.kill("SIGINT");
-      const output = await child.output();
-      assertEquals(output.code, 130, new TextDecoder().decode(output.stderr));
-      const report = JSON.parse(new TextDecoder().decode(output.stdout)) as ProbeJson;
-      assertPath(report, engine);
-      assertEquals(report.interrupted, true);
-      assert(report.sent >= 300, `sent ${report.sent}`);
-      assertEquals(report.received, report.sent);
-      assertEquals(report.lost, 0);
-    } finally {
-      clearTimeout(killer);
-    }
+    // SIGINT once 300 echoes went back: the ping-pong is under way.
+    const result = await runNetkit([
+      ...["client", "--probe", "--ping-pong", "--proto", "tcp", LOCALHOST, String(peer.port)],
+      ...["--duration", "20s", "--size", "64", "--engine", engine, "--json"],
+    ], { interruptWhen: running, timeoutMs: RUN_TIMEOUT_MS });
+    assertEquals(result.code, 130, result.stderr);
+    const report = JSON.parse(result.text) as ProbeJson;
+    assertPath(report, engine);
+    assertEquals(report.interrupted, true);
+    assert(report.sent >= 300, `sent ${report.sent}`);
+    assertEquals(report.received, report.sent);
+    assertEquals(report.lost, 0);
   },
 );
 

@@ -12,7 +12,7 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { NETKIT_RUN, ROOT_DIR, runNetkit, startServer } from "./support/cli.ts";
+import { runNetkit, startServer } from "./support/cli.ts";
 import type { DirectionCounters } from "../lib/relay/counters.ts";
 import type { PathDecision } from "../lib/relay/datagram_path.ts";
 import { startUdpRelay, type UdpRelay, type UdpRelayOptions } from "../lib/relay/udp.ts";
@@ -320,31 +320,18 @@ engineTest(
         if (direction === "down" && d.index === 300) resolve();
       },
     });
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        ...NETKIT_RUN,
-        ...["client", "--probe", "--ping-pong", "--proto", "udp", LOCALHOST],
-        ...[String(relay.addr.port), "--duration", "20s", "--engine", engine, "--json"],
-      ],
-      cwd: ROOT_DIR,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const killer = setTimeout(() => child.kill("SIGKILL"), RUN_TIMEOUT_MS);
-    try {
-      await running; // 300 echoes went back: the ping-pong is under way
-      child.kill("SIGINT");
-      const output = await child.output();
-      assertEquals(output.code, 130, new TextDecoder().decode(output.stderr));
-      const report = JSON.parse(new TextDecoder().decode(output.stdout)) as ProbeJson;
-      assertEquals(report.interrupted, true);
-      assert(report.sent >= 300, `sent ${report.sent}`);
-      // The echo in flight is waited for: nothing sent goes missing on a Ctrl-C.
-      assertEquals(report.received, report.sent);
-      assertEquals(report.lost, 0);
-    } finally {
-      clearTimeout(killer);
-    }
+    // SIGINT once 300 echoes went back: the ping-pong is under way.
+    const result = await runNetkit([
+      ...["client", "--probe", "--ping-pong", "--proto", "udp", LOCALHOST],
+      ...[String(relay.addr.port), "--duration", "20s", "--engine", engine, "--json"],
+    ], { interruptWhen: running, timeoutMs: RUN_TIMEOUT_MS });
+    assertEquals(result.code, 130, result.stderr);
+    const report = JSON.parse(result.text) as ProbeJson;
+    assertEquals(report.interrupted, true);
+    assert(report.sent >= 300, `sent ${report.sent}`);
+    // The echo in flight is waited for: nothing sent goes missing on a Ctrl-C.
+    assertEquals(report.received, report.sent);
+    assertEquals(report.lost, 0);
   },
 );
 

@@ -178,6 +178,11 @@ export interface RunNetkitOptions {
    * @default {[]} (run directly)
    */
   wrap?: string[];
+  /**
+   * Send SIGINT (Ctrl-C) once this settles, e.g. when the run is known to be under way.
+   * @default {undefined} (never)
+   */
+  interruptWhen?: Promise<unknown>;
 }
 
 /** Run `netkit ARGS` to completion. */
@@ -202,6 +207,13 @@ export async function runNetkit(
       child.kill("SIGKILL");
     } catch { /* exited */ }
   }, options.timeoutMs ?? 30000);
+  let exited = false;
+  options.interruptWhen?.finally(() => {
+    if (exited) return;
+    try {
+      child.kill("SIGINT");
+    } catch { /* exited */ }
+  }).catch(() => {});
   const feed = (async () => {
     if (stdin === undefined) return;
     if (typeof stdin === "object" && "file" in stdin) {
@@ -222,6 +234,7 @@ export async function runNetkit(
       text: new TextDecoder().decode(stdout),
     };
   } finally {
+    exited = true;
     clearTimeout(timer);
   }
 }
