@@ -172,6 +172,24 @@ export function parseByteSize(text: string): number | undefined {
 }
 
 /**
+ * Parse a block size as iperf3's `-l` does: a whole number of bytes, or a
+ * number with `K`, `M` or `G` in either case, which count in 1024s (`128K` is
+ * 131,072, `1M` is 1,048,576); `KiB`, `MiB` and `GiB` say the same. Rounds
+ * down to whole bytes.
+ *
+ * @returns `undefined` when `text` is not such a size.
+ */
+export function parseBlockSize(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)([kmg](?:ib)?)?$/i.exec(text.trim());
+  if (!match) return undefined;
+  const unit = (match[2] ?? "").toLowerCase().charAt(0);
+  const factor = unit === "k" ? 1024 : unit === "m" ? 1024 ** 2 : unit === "g" ? 1024 ** 3 : 1;
+  if (factor === 1 && match[1]!.includes(".")) return undefined;
+  const bytes = Math.floor(Number(match[1]) * factor);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+/**
  * Parse a percentage, `5%`, `0.5%` or `5` (a bare number is percent too), as a
  * fraction from 0 to 1.
  *

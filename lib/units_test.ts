@@ -18,6 +18,7 @@ import {
   formatCountOf,
   formatPercent,
   formatSize,
+  parseBlockSize,
   parseByteSize,
   parsePercent,
   parseScaled,
@@ -132,6 +133,17 @@ Deno.test("parseByteSize reads decimal and binary units and rejects the rest", (
   assertEquals(parseByteSize("1 GiB"), 1024 ** 3);
   for (const bad of ["", "-1", "5XB", "1e3", "MB", "1..2"]) {
     assertEquals(parseByteSize(bad), undefined);
+  }
+});
+
+Deno.test("parseBlockSize counts K, M and G in 1024s (iperf3's -l) and rejects the rest", () => {
+  assertEquals(parseBlockSize("1400"), 1400);
+  assertEquals(parseBlockSize("128K"), 131_072);
+  assertEquals(parseBlockSize("1m"), 1_048_576);
+  assertEquals(parseBlockSize("1MiB"), 1_048_576);
+  assertEquals(parseBlockSize("0.5K"), 512);
+  for (const bad of ["", "-1", "1.5", "5X", "1e3", "M", "1MB", "1..2"]) {
+    assertEquals(parseBlockSize(bad), undefined, bad);
   }
 });
 

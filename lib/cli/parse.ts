@@ -42,7 +42,7 @@ import { parseDuration } from "../duration.ts";
 import { usageError } from "../errors.ts";
 import { PROBE_HEADER_BYTES, PROBE_MAX_BYTES } from "../probe/codec.ts";
 import { UDP_HEADER_BYTES } from "../throughput/protocol.ts";
-import { parseByteSize, parsePercent, parseScaled } from "../units.ts";
+import { parseBlockSize, parseByteSize, parsePercent, parseScaled } from "../units.ts";
 import { parseRelayAddress, RELAY_ADDRESS_FORMS } from "../relay/address.ts";
 import { parsePortList } from "../scan/ports.ts";
 import { hasImpairment } from "../lab/impairment.ts";
@@ -103,6 +103,17 @@ class Flags {
     if (!Number.isSafeInteger(n) || n < min || n > max) {
       const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `${min} to ${max}`;
       return this.invalid(name, v, `a whole number, ${range}`);
+    }
+    return n;
+  }
+
+  /** Bytes, whole or with K, M or G counted in 1024s, as iperf3's `-l` takes (`--size`). */
+  blockSize(name: string, min: number, max: number, fallback: number): number {
+    const v = this.string(name);
+    if (v === undefined) return fallback;
+    const n = parseBlockSize(v);
+    if (n === undefined || n < min || n > max) {
+      return this.invalid(name, v, `bytes, ${min} to ${max}, with K or M if you like (1K = 1024)`);
     }
     return n;
   }
@@ -425,7 +436,7 @@ function workload(flags: Flags, defaults: { count: number; timeoutMs: number }):
       : undefined,
     durationMs,
     rate: pingPong ? 0 : flags.scaled("rate", 1000),
-    size: flags.int("size", PROBE_HEADER_BYTES, PROBE_MAX_BYTES, 64),
+    size: flags.blockSize("size", PROBE_HEADER_BYTES, PROBE_MAX_BYTES, 64),
     timeoutMs: flags.duration("timeout", defaults.timeoutMs),
     intervalMs: flags.duration("interval-report", 1000),
     outstanding: pingPong ? 1 : flags.int("outstanding", 0, 1_000_000, 0),
@@ -541,8 +552,13 @@ function buildClient(flags: Flags, positionals: string[]): ClientConfig {
         parallel: flags.int("parallel", 1, 128, 1),
         durationMs,
         size: proto === "udp"
-          ? flags.int("size", UDP_HEADER_BYTES, PROBE_MAX_BYTES, 1400)
-          : flags.int("size", 1, 4 * 1024 * 1024, tcpDefaultSize(flags.int("parallel", 1, 128, 1))),
+          ? flags.blockSize("size", UDP_HEADER_BYTES, PROBE_MAX_BYTES, 1400)
+          : flags.blockSize(
+            "size",
+            1,
+            4 * 1024 * 1024,
+            tcpDefaultSize(flags.int("parallel", 1, 128, 1)),
+          ),
         bitrate,
         ...(bitrateText === undefined && proto === "udp" && { bitrateIsDefault: true }),
         intervalMs: flags.duration("interval-report", 1000),

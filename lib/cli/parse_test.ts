@@ -1055,6 +1055,15 @@ Deno.test("TCP throughput writes 1 MiB blocks by default, less with many streams
   assertEquals(client("throughput", ["--throughput", "--proto", "udp"]).plan.size, 1400);
 });
 
+Deno.test("--size takes K and M in 1024s, as iperf3's -l does, and says so when out of range", () => {
+  assertEquals(client("throughput", ["--throughput", "-l", "128K"]).plan.size, 131072);
+  assertEquals(client("throughput", ["--throughput", "--size", "1M"]).plan.size, 1 << 20);
+  assertEquals(client("throughput", ["--throughput", "--size", "4MiB"]).plan.size, 4 << 20);
+  assertEquals(client("throughput", ["--throughput", "-u", "--size", "1.5k"]).plan.size, 1536);
+  assertUsage(["client", "--throughput", "--size", "5M"], "'5M'", "1 to 4194304", "1K = 1024");
+  assertUsage(["client", "--throughput", "--size", "1e3"], "'1e3'", "'--size'");
+});
+
 Deno.test("--gso is for UDP throughput the client sends", () => {
   assertEquals(client("throughput", ["--throughput", "-u", "--gso"]).plan.gso, true);
   assertEquals(client("throughput", ["--throughput", "-u"]).plan.gso, undefined);

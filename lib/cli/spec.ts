@@ -72,7 +72,8 @@ const PROBE_FLAGS: Readonly<Record<string, FlagSpec>> = {
     short: "l",
     value: "BYTES",
     default: "64 (probe), 1 MiB (TCP throughput; less above --parallel 32), 1400 (UDP throughput)",
-    help: "Bytes per probe (24 to 65507, header included), per throughput write or datagram",
+    help:
+      "Bytes per probe (24 to 65507, header included), per throughput write or datagram; K or M count in 1024s, as iperf3's -l (128K, 1M)",
   },
   outstanding: {
     type: "string",
