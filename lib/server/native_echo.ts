@@ -36,6 +36,7 @@ import { findSocketFd } from "../engine/native/socket_fd.ts";
 import type { DatagramServer } from "./datagrams.ts";
 import type { Session } from "./session.ts";
 import {
+  BLOCK_SLICE_MS,
   COUNT,
   CTL,
   type EchoInit,
@@ -211,6 +212,7 @@ export class NativeEcho {
         count: COUNT,
         maxSlots: MAX_SLOTS,
         sliceMs: SLICE_MS,
+        blockSliceMs: BLOCK_SLICE_MS,
         tcpBufferBytes: TCP_BUFFER_BYTES,
         epollEvent: epollEventLayout(Deno.build.arch),
         control: this.#control.buffer as SharedArrayBuffer,
@@ -385,6 +387,8 @@ export class NativeEcho {
   }
 
   #wake(): void {
+    // Seen by a Worker blocked in a recv on its one socket (it does not watch the eventfd then).
+    Atomics.add(this.#control, CTL.MAIL, 1);
     // The eventfd is open until the Worker said `stopped` (this thread closes it then).
     if (this.#state !== "running" || this.#wakeFd < 0) return;
     this.#options.libc.symbols.write(this.#wakeFd, this.#one, 8n);
