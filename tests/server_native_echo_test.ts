@@ -21,6 +21,7 @@ import type { Libc } from "../lib/engine/native/libc.ts";
 import { findSocketFd } from "../lib/engine/native/socket_fd.ts";
 import type { Engine } from "../lib/engine/types.ts";
 import { ProbeEncoder } from "../lib/probe/codec.ts";
+import { BLOCK_SLICE_MS } from "../lib/server/native_echo_worker.ts";
 import { formatSummary, serve, type ServerSummary } from "../lib/server/serve.ts";
 import { hasCommand, runNetkit, startServer } from "./support/cli.ts";
 import { NATIVE_MISSING } from "./support/engines.ts";
@@ -625,5 +626,159 @@ Deno.test({
     const summary = await server.stop();
     assertEquals(summary.datagramsIn, 3);
     assertEquals(summary.datagramsOut, 3);
+  },
+});
+
+/**
+ * Whether `fd` is non-blocking, and its SO_RCVTIMEO: none, the Worker's slice (which the kernel
+ * rounds up to its tick: 8 ms for 5 at HZ 250), or another value in µs.
+ */
+function socketMode(libc: Libc, fd: number): { nonBlocking: boolean; rcvTimeout: string } {
+  const flags = libc.symbols.fcntl(fd, LINUX.F_GETFL, 0);
+  assert(flags >= 0, "fcntl F_GETFL");
+  const tv = new BigInt64Array(2);
+  const len = new Uint32Array([16]);
+  const tvBytes = new Uint8Array(tv.buffer);
+  const lenBytes = new Uint8Array(len.buffer);
+  assertEquals(
+    libc.symbols.getsockopt(fd, LINUX.SOL_SOCKET, LINUX.SO_RCVTIMEO, tvBytes, lenBytes),
+    0,
+  );
+  const us = Number(tv[0]!) * 1_000_000 + Number(tv[1]!);
+  const slice = BLOCK_SLICE_MS * 1000;
+  return {
+    nonBlocking: (flags & LINUX.O_NONBLOCK) !== 0,
+    rcvTimeout: us === 0 ? "none" : us >= slice && us <= slice + 10_000 ? "slice" : `${us} us`,
+  };
+}
+
+const EPOLL_MODE = { nonBlocking: true, rcvTimeout: "none" };
+const BLOCKING_MODE = { nonBlocking: false, rcvTimeout: "slice" };
+
+Deno.test({
+  name:
+    "native echo: the Worker blocks in recvfrom on the UDP socket alone, serves a TCP probe handed over meanwhile at once and byte-exact, and gives the socket back non-blocking when idle",
+  ignore,
+  fn: async () => {
+    await using server = await serveHere({}, nativeEngine(), 1000);
+    const libc = testLibc();
+    using client = udpClient(HOST);
+    await firstUdpEcho(server, client);
+    const clientFd = findSocketFd(libc, { type: "udp", local: client.addr as Deno.NetAddr })!;
+    const serverFd = findSocketFd(libc, {
+      type: "udp",
+      local: { transport: "udp", hostname: HOST, port: server.port },
+    })!;
+    assert(serverFd !== undefined);
+    const to = encodeSockaddr(HOST, server.port);
+    // Two echoes by the Worker: the second one at the latest is served in a blocking recvfrom.
+    const udpTwice = () => {
+      for (const size of [1, 1400]) {
+        const data = randomBytes(size);
+        assertEquals(exchangeBlocked(libc, clientFd, data, to), data);
+      }
+    };
+    udpTwice();
+    assertEquals(socketMode(libc, serverFd), BLOCKING_MODE);
+    // A TCP probe connection arrives: the Worker sees the hand-over within a slice (5 ms).
+    const conn = await probeConn(server);
+    const tcpFd = findSocketFd(libc, {
+      type: "tcp",
+      local: conn.localAddr as Deno.NetAddr,
+      remote: conn.remoteAddr as Deno.NetAddr,
+    })!;
+    const encoder = new ProbeEncoder(64, 7);
+    try {
+      const started = performance.now();
+      const first = encoder.encode(1, 1).slice();
+      assertEquals(exchangeBlocked(libc, tcpFd, first, undefined), first);
+      const took = performance.now() - started;
+      assert(took < 1000, `the first echo by the Worker took ${took.toFixed(1)} ms`);
+      // Two sockets: epoll mode, the UDP socket non-blocking again, both echoed.
+      assertEquals(socketMode(libc, serverFd), EPOLL_MODE);
+      for (let seq = 2; seq <= 20; seq++) {
+        const probe = encoder.encode(seq, seq).slice();
+        assertEquals(exchangeBlocked(libc, tcpFd, probe, undefined), probe);
+        const data = randomBytes(seq * 50);
+        assertEquals(exchangeBlocked(libc, clientFd, data, to), data);
+      }
+    } finally {
+      conn.close();
+    }
+    await server.line(/^disconnect 127\.0\.0\.1:\d+: 1\.31 KiB in, 1\.31 KiB out/);
+    // The UDP socket alone again: blocking again.
+    udpTwice();
+    assertEquals(socketMode(libc, serverFd), BLOCKING_MODE);
+    // Idle: the Worker lets go of it as it found it, and the event loop echoes again.
+    await server.line(/^native echo stopped: idle \(the next echo starts it again\)$/);
+    assertEquals(socketMode(libc, serverFd), EPOLL_MODE);
+    await client.send(new Uint8Array([9]), { transport: "udp", hostname: HOST, port: server.port });
+    assertEquals((await client.receive(new Uint8Array(4)))[0], new Uint8Array([9]));
+    const summary = await server.stop();
+    let udpBytes = 3 + 2 * 1401 + 1;
+    for (let seq = 2; seq <= 20; seq++) udpBytes += seq * 50;
+    assertEquals(summary.datagramsIn, 1 + 4 + 19 + 1);
+    assertEquals(summary.datagramsOut, 1 + 4 + 19 + 1);
+    assertEquals(summary.bytesIn, udpBytes + 21 * 64);
+    assertEquals(summary.bytesOut, udpBytes + 21 * 64);
+  },
+});
+
+Deno.test({
+  name:
+    "native echo: a TCP probe connection alone is served in blocking recv; a second one handed over meanwhile is echoed at once and byte-exact, and the first is back in epoll mode",
+  ignore,
+  fn: async () => {
+    await using server = await serveHere();
+    const libc = testLibc();
+    const a = await probeConn(server);
+    let b: Deno.TcpConn | undefined;
+    try {
+      const fdOf = (conn: Deno.Conn, side: "client" | "server") => {
+        const local = conn.localAddr as Deno.NetAddr, remote = conn.remoteAddr as Deno.NetAddr;
+        const fd = findSocketFd(
+          libc,
+          side === "client"
+            ? { type: "tcp", local, remote }
+            : { type: "tcp", local: remote, remote: local },
+        );
+        assert(fd !== undefined, `${side} fd`);
+        return fd;
+      };
+      const aFd = fdOf(a, "client"), aServerFd = fdOf(a, "server");
+      const encoder = new ProbeEncoder(64, 7);
+      let seq = 1;
+      const echoOn = (fd: number) => {
+        const probe = encoder.encode(seq, seq++).slice();
+        assertEquals(exchangeBlocked(libc, fd, probe, undefined), probe);
+      };
+      echoOn(aFd);
+      echoOn(aFd);
+      assertEquals(socketMode(libc, aServerFd), BLOCKING_MODE);
+      b = await probeConn(server);
+      const bFd = fdOf(b, "client");
+      const started = performance.now();
+      echoOn(bFd);
+      const took = performance.now() - started;
+      assert(took < 1000, `the first echo by the Worker took ${took.toFixed(1)} ms`);
+      assertEquals(socketMode(libc, aServerFd), EPOLL_MODE);
+      for (let i = 0; i < 10; i++) {
+        echoOn(aFd);
+        echoOn(bFd);
+      }
+      b.close();
+      b = undefined;
+      await server.line(/^disconnect 127\.0\.0\.1:\d+: 768 B in, 768 B out/);
+      echoOn(aFd);
+      echoOn(aFd);
+      assertEquals(socketMode(libc, aServerFd), BLOCKING_MODE);
+    } finally {
+      a.close();
+      b?.close();
+    }
+    const summary = await server.stop();
+    assertEquals(summary.connections, 2);
+    assertEquals(summary.bytesIn, (1 + 2 + 10 + 2 + 1 + 1 + 10) * 64);
+    assertEquals(summary.bytesOut, summary.bytesIn);
   },
 });

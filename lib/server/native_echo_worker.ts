@@ -90,7 +90,8 @@ export const SLICE_MS = 500;
 /**
  * Longest wait in a blocking `recvfrom`/`recv` (single-socket mode, see {@linkcode echoLoop}):
  * the worst-case delay before the Worker takes a hand-over (or a stop, a drop) while it
- * blocks on its one idle socket. Each expiry costs a wake-up of an idle Worker (200 a second).
+ * blocks on its one idle socket, once the kernel has rounded it up to its tick (8 ms at
+ * HZ=250, 10 ms at HZ=100). Each expiry wakes an idle Worker (at most 200 times a second).
  */
 export const BLOCK_SLICE_MS = 5;
 /** Largest TCP read (and so the most a connection holds unsent). */
@@ -521,8 +522,8 @@ export function echoLoop(init: EchoInit, post: Post): void {
       // Single-socket blocking mode. With one socket held and nothing pending, a blocking
       // recvfrom/recv on it (as sockperf's server) saves the epoll_wait of each round trip
       // (about 0.3-0.4 us on one core). The eventfd is not watched meanwhile: SO_RCVTIMEO ends
-      // the wait every BLOCK_SLICE_MS to look at the MAIL word, so a hand-over, a drop or a stop
-      // waits at most that long (and the Worker wakes 1000/BLOCK_SLICE_MS times a second idle).
+      // the wait every BLOCK_SLICE_MS (rounded up to the kernel's tick) to look at the MAIL word,
+      // so a hand-over, a drop or a stop waits at most that long (8 ms at HZ=250).
       // Not for UDP in pass-all mode: the main thread may then send on the socket, and must
       // never block. The flags go back (O_NONBLOCK, the previous SO_RCVTIMEO) before epoll
       // mode, before a release, and on every exit (try/finally).
