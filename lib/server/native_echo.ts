@@ -387,7 +387,7 @@ export class NativeEcho {
   }
 
   #wake(): void {
-    // Seen by a Worker blocked in a recv on its one socket (it does not watch the eventfd then).
+    // Seen by a Worker blocked in recvfrom on the UDP socket (it does not watch the eventfd then).
     Atomics.add(this.#control, CTL.MAIL, 1);
     // The eventfd is open until the Worker said `stopped` (this thread closes it then).
     if (this.#state !== "running" || this.#wakeFd < 0) return;

@@ -43,7 +43,7 @@ export const WORKER_SYMBOLS = {
   sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "i32" },
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
-  // Single-socket blocking mode: O_NONBLOCK off, SO_RCVTIMEO set (and both put back).
+  // Single-socket blocking mode (UDP): O_NONBLOCK off, SO_RCVTIMEO set (and both put back).
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
@@ -88,7 +88,7 @@ export const MAX_SLOTS = 64;
 /** Longest wait in `epoll_wait()`: a safety net only (every hand-over also writes the eventfd). */
 export const SLICE_MS = 500;
 /**
- * Longest wait in a blocking `recvfrom`/`recv` (single-socket mode, see {@linkcode echoLoop}):
+ * Longest wait in a blocking `recvfrom` (single-socket mode, see {@linkcode echoLoop}):
  * the worst-case delay before the Worker takes a hand-over (or a stop, a drop) while it
  * blocks on its one idle socket, once the kernel has rounded it up to its tick (8 ms at
  * HZ=250, 10 ms at HZ=100). Each expiry wakes an idle Worker (at most 200 times a second).
@@ -351,7 +351,6 @@ export function echoLoop(init: EchoInit, post: Post): void {
         mode[i] = want;
       };
       const release = (i: number, reason: string) => {
-        if (fds[i] === blockedFd) unblock(); // non-blocking again before the main thread has it
         // Out of this thread's epoll before the main thread may close it.
         if (mode[i] !== 0) control_(k.EPOLL_CTL_DEL, fds[i]!, 0, 2 + i);
         mode[i] = 0;
@@ -504,10 +503,6 @@ export function echoLoop(init: EchoInit, post: Post): void {
           release(i, e === k.ECONNRESET ? "reset by peer" : `error: recv errno ${e}`);
           return;
         }
-        onStreamRead(i, n);
-      };
-      /** What a `recv` of slot `i` returned (`n` ≥ 0 bytes in its buffer): echo, or end. */
-      const onStreamRead = (i: number, n: number) => {
         if (n === 0) {
           eof[i] = 1;
           settle(i);
@@ -519,14 +514,15 @@ export function echoLoop(init: EchoInit, post: Post): void {
         if (flush(i)) settle(i);
       };
 
-      // Single-socket blocking mode. With one socket held and nothing pending, a blocking
-      // recvfrom/recv on it (as sockperf's server) saves the epoll_wait of each round trip
-      // (about 0.3-0.4 us on one core). The eventfd is not watched meanwhile: SO_RCVTIMEO ends
+      // Single-socket blocking mode. With the UDP socket held alone, a blocking recvfrom on it
+      // (as sockperf's server) saves the epoll_wait of each round trip (about 0.3 us on one
+      // core). Not for a TCP connection held alone: measured, its round trip across two cores
+      // got about 4% slower (and on one core only 0.1 us faster). The eventfd is not watched meanwhile: SO_RCVTIMEO ends
       // the wait every BLOCK_SLICE_MS (rounded up to the kernel's tick) to look at the MAIL word,
       // so a hand-over, a drop or a stop waits at most that long (8 ms at HZ=250).
-      // Not for UDP in pass-all mode: the main thread may then send on the socket, and must
-      // never block. The flags go back (O_NONBLOCK, the previous SO_RCVTIMEO) before epoll
-      // mode, before a release, and on every exit (try/finally).
+      // Not in pass-all mode: the main thread may then send on the socket, and must never
+      // block. The flags go back (O_NONBLOCK, the previous SO_RCVTIMEO) before epoll mode (so
+      // before the Worker lets go of the socket) and on every exit (try/finally).
       /** The MAIL word when the eventfd was last read. */
       let seenMail = 0;
       let blockable = true;
@@ -537,18 +533,11 @@ export function echoLoop(init: EchoInit, post: Post): void {
       const tvLenBytes = new Uint8Array(tvLen.buffer);
       const sliceTv = new Uint8Array(16); // struct timeval { 0 s, BLOCK_SLICE_MS ms } (LP64)
       new DataView(sliceTv.buffer).setBigInt64(8, BigInt(init.blockSliceMs * 1000), true);
-      /** The socket to block on: -2 the UDP socket, slot k ≥ 0, -1 none (epoll mode). */
-      const sole = (): number => {
-        if (!blockable || stopping || Atomics.load(control, ctl.MAIL) !== seenMail) return -1;
-        if (udpFd >= 0) {
-          return held === 0 && Atomics.load(control, ctl.PASS_ALL) !== 1 ? -2 : -1;
-        }
-        if (held !== 1) return -1;
-        for (let i = 0; i < max; i++) {
-          if (fds[i]! >= 0) return pendTo[i] === 0 && !eof[i] && !draining[i] ? i : -1;
-        }
-        return -1;
-      };
+      /** The UDP socket is held alone, and the Worker may block on it. */
+      const sole = (): boolean =>
+        blockable && !stopping && udpFd >= 0 && held === 0 &&
+        Atomics.load(control, ctl.MAIL) === seenMail &&
+        Atomics.load(control, ctl.PASS_ALL) !== 1;
       const block = (fd: number): boolean => {
         const flags = s.fcntl(fd, k.F_GETFL, 0);
         tvLen[0] = 16;
@@ -570,40 +559,27 @@ export function echoLoop(init: EchoInit, post: Post): void {
         s.fcntl(fd, k.F_SETFL, savedFlags);
         s.setsockopt(fd, k.SOL_SOCKET, k.SO_RCVTIMEO, savedTv, 16);
       };
-      /** Serve socket `one` (see {@linkcode sole}) in blocking calls until mail or a change. */
-      const serveBlocking = (one: number) => {
-        const fd = one === -2 ? udpFd : fds[one]!;
+      /** Serve the UDP socket alone in blocking calls until mail or pass-all mode. */
+      const serveBlocking = () => {
+        const fd = udpFd;
         if (!block(fd)) {
           blockable = false; // epoll mode from now on
           return;
         }
         try {
           while (Atomics.load(control, ctl.MAIL) === seenMail) {
-            if (one === -2) {
-              saLen[0] = 128;
-              const n = s.recvfrom(fd, dgram, z(dgram.length), 0, sa, saLenBytes);
-              if (n < 0) {
-                if (errno() === k.EBADF) throw new Error("recvfrom: EBADF");
-                continue; // EAGAIN (the slice ended), EINTR, an ICMP error
-              }
-              if (Atomics.load(control, ctl.PASS_ALL) === 1) {
-                unblock(); // the main thread may send on it from now on
-                onDatagramRead(n, true);
-                return;
-              }
-              onDatagramRead(n, false);
-            } else {
-              const buf = bufs[one]!;
-              const n = s.recv(fd, buf, z(buf.length), 0);
-              if (n < 0) {
-                const e = errno();
-                if (e === k.EAGAIN || e === k.EINTR) continue;
-                release(one, e === k.ECONNRESET ? "reset by peer" : `error: recv errno ${e}`);
-                return;
-              }
-              onStreamRead(one, n);
-              if (fds[one]! < 0 || pendTo[one]! > 0) return; // released, or waits for room
+            saLen[0] = 128;
+            const n = s.recvfrom(fd, dgram, z(dgram.length), 0, sa, saLenBytes);
+            if (n < 0) {
+              if (errno() === k.EBADF) throw new Error("recvfrom: EBADF");
+              continue; // EAGAIN (the slice ended), EINTR, an ICMP error
             }
+            if (Atomics.load(control, ctl.PASS_ALL) === 1) {
+              unblock(); // the main thread may send on it from now on
+              onDatagramRead(n, true);
+              return;
+            }
+            onDatagramRead(n, false);
           }
         } finally {
           unblock();
@@ -613,9 +589,8 @@ export function echoLoop(init: EchoInit, post: Post): void {
       const maxEvents = max + 2;
       while (true) {
         if (stopping && held === 0 && udpFd < 0) return;
-        const one = sole();
-        if (one !== -1) {
-          serveBlocking(one);
+        if (sole()) {
+          serveBlocking();
           continue;
         }
         const ready = s.epoll_wait(ep, evBuf, maxEvents, init.sliceMs);
