@@ -29,7 +29,7 @@
 
 import type { Cidr } from "../acl.ts";
 import { formatAddr } from "../address.ts";
-import { decodeSockaddr } from "../engine/native/layout.ts";
+import { decodeSockaddr, LINUX } from "../engine/native/layout.ts";
 import type { Libc } from "../engine/native/libc.ts";
 import { epollEventLayout, muteInReactor } from "../engine/native/epoll_mute.ts";
 import { findSocketFd } from "../engine/native/socket_fd.ts";
@@ -128,6 +128,7 @@ export class NativeEcho {
   #udp:
     | {
       server: DatagramServer;
+      fd: number;
       unmute: (() => void) | undefined;
       resolve: (again: boolean) => void;
     }
@@ -247,7 +248,7 @@ export class NativeEcho {
     }
     // Deno's event loop would otherwise wake for every datagram the Worker reads.
     const unmute = muteInReactor(this.#options.libc, fd);
-    const held = new Promise<boolean>((resolve) => (this.#udp = { server, unmute, resolve }));
+    const held = new Promise<boolean>((resolve) => (this.#udp = { server, fd, unmute, resolve }));
     Atomics.store(this.#control, CTL.UDP_FD, fd);
     Atomics.store(this.#control, CTL.UDP_STATE, SLOT.HANDED);
     this.#wake();
@@ -462,6 +463,13 @@ export class NativeEcho {
       this.#slotOf.delete(held.conn);
       held.unmute?.();
       held.resolve(this.#stopping ? "server stopping" : "native echo stopped");
+    }
+    if (this.#udp) {
+      // A Worker that died in its blocking mode did not put O_NONBLOCK back: Deno's event loop
+      // must never read a blocking socket, so it is put back here (idempotent).
+      const { fcntl } = this.#options.libc.symbols;
+      const flags = fcntl(this.#udp.fd, LINUX.F_GETFL, 0);
+      if (flags >= 0) fcntl(this.#udp.fd, LINUX.F_SETFL, flags | LINUX.O_NONBLOCK);
     }
     this.#udp?.unmute?.();
     this.#udp?.resolve(!this.#stopping || this.#idleStop);
