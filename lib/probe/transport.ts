@@ -50,7 +50,8 @@ import {
 import { formatEndpoint } from "../address.ts";
 import { isClosedError, writeAll } from "../io.ts";
 import { ProbeStreamFramer } from "./codec.ts";
-import { type Libc, loadLibc } from "../engine/native/libc.ts";
+import type { Libc } from "../engine/native/libc.ts";
+import { sharedLibc } from "../engine/native/engine.ts";
 import { findSocketFd } from "../engine/native/socket_fd.ts";
 import { muteInReactor } from "../engine/native/epoll_mute.ts";
 
@@ -167,8 +168,6 @@ interface TcpPath {
   noWorker?: string;
 }
 
-let libcForFd: Libc | { reason: string } | undefined;
-
 /**
  * A TCP probe always connects (and, off the Worker, runs) on Deno's sockets;
  * a ping-pong on the native engine hands its connection's descriptor to the
@@ -186,7 +185,7 @@ function tcpPath(conn: Deno.Conn, endpoint: IpEndpoint, options: ProbeTransportO
   }
   if (selection === undefined) return { engine: TCP_ENGINE_USE, noWorker: "no engine chosen" };
   if (selection.engine.name !== "native") return onDeno(selection.reason);
-  const libc = libcForFd ??= loadLibc();
+  const libc = sharedLibc();
   if ("reason" in libc) return onDeno(`native engine unavailable (${libc.reason})`);
   const fd = findSocketFd(libc, {
     type: "tcp",

@@ -42,7 +42,7 @@ function nativeEngine(libc: Libc): Engine {
 export function loadNativeEngine(
   options?: LoadOptions,
 ): { engine: Engine; path: string } | { reason: string } {
-  const libc = options ? loadLibc(options) : (shared ??= loadLibc());
+  const libc = options ? loadLibc(options) : sharedLibc();
   return "reason" in libc ? libc : { engine: nativeEngine(libc), path: libc.path };
 }
 
