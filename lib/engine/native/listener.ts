@@ -61,6 +61,9 @@ export class NativeUdpListener implements DatagramListener, Disposable {
   /** The last destination encoded. */
   #to: Deno.Addr | undefined;
   #toRaw: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  /** The last send's length as the BigInt the FFI call takes (made again only when it changes). */
+  #sendLength = 0;
+  #sendLengthBig = 0n;
 
   private constructor(libc: Libc, fd: number, addr: Deno.NetAddr, maxDatagram: number) {
     this.#libc = libc;
@@ -189,12 +192,16 @@ export class NativeUdpListener implements DatagramListener, Disposable {
       this.#toRaw = encodeSockaddr(addr.hostname, addr.port, this.#libc.layout);
       this.#to = addr;
     }
+    if (p.length !== this.#sendLength) {
+      this.#sendLength = p.length;
+      this.#sendLengthBig = BigInt(p.length);
+    }
     for (;;) {
       if (this.#sock.closed) throw new Deno.errors.BadResource("the socket is closed");
       const n = this.#libc.symbols.sendto(
         this.#sock.fd,
         p,
-        BigInt(p.length),
+        this.#sendLengthBig,
         LINUX.MSG_DONTWAIT,
         this.#toRaw,
         this.#toRaw.length,
