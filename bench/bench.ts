@@ -1420,6 +1420,36 @@ async function main(): Promise<number> {
       digits,
     };
   };
+  /** The delivered-datagrams row and the loss row of one UDP measurement against iperf3. */
+  const udpRows = (
+    key: string,
+    delivered: string,
+    loss: string,
+    targets: { atLeast?: number; lossAtMostAnchor?: boolean },
+  ): Row[] => [
+    row(
+      delivered,
+      "datagrams/s",
+      "iperf3",
+      pick(key, "netkit", "dps"),
+      pick(key, "anchor", "dps"),
+      targets.atLeast ? `≥ ${targets.atLeast}x iperf3` : "report only",
+      targets.atLeast ? (r) => r >= targets.atLeast! : null,
+      0,
+      haveIperf,
+    ),
+    row(
+      loss,
+      "%",
+      "iperf3",
+      pick(key, "netkit", "lossPct"),
+      pick(key, "anchor", "lossPct"),
+      targets.lossAtMostAnchor ? "≤ iperf3" : "report only",
+      targets.lossAtMostAnchor ? (_r, n, a) => n <= a : null,
+      2,
+      haveIperf,
+    ),
+  ];
   const nkLoss = median(pick("udp", "netkit", "lossPct"));
   const ipLoss = median(pick("udp", "anchor", "lossPct"));
   const lossOk = nkLoss !== null && ipLoss !== null ? nkLoss <= ipLoss : null;
@@ -1479,76 +1509,28 @@ async function main(): Promise<number> {
       2,
       haveIperf,
     ),
-    ...(["native", "deno"] as const).flatMap((engine) => [
-      row(
+    ...(["native", "deno"] as const).flatMap((engine) =>
+      udpRows(
+        `udp_nk_${engine}`,
         `netkit UDP delivered, 1400 B, --engine ${engine}, pinned`,
-        "datagrams/s",
-        "iperf3",
-        pick(`udp_nk_${engine}`, "netkit", "dps"),
-        pick(`udp_nk_${engine}`, "anchor", "dps"),
-        engine === "native" ? "≥ 1.1x iperf3" : "report only",
-        engine === "native" ? (r) => r >= 1.1 : null,
-        0,
-        haveIperf,
-      ),
-      row(
         `netkit UDP receiver loss, --engine ${engine}, pinned`,
-        "%",
-        "iperf3",
-        pick(`udp_nk_${engine}`, "netkit", "lossPct"),
-        pick(`udp_nk_${engine}`, "anchor", "lossPct"),
-        engine === "native" ? "≤ iperf3" : "report only",
-        engine === "native" ? (_r, n, a) => n <= a : null,
-        2,
-        haveIperf,
-      ),
-    ]),
-    row(
+        engine === "native" ? { atLeast: 1.1, lossAtMostAnchor: true } : {},
+      )
+    ),
+    ...udpRows(
+      "udp_nk_gso",
       "netkit UDP delivered, 1400 B, --engine native --gso (GSO: loopback bypasses per-packet work), pinned",
-      "datagrams/s",
-      "iperf3",
-      pick("udp_nk_gso", "netkit", "dps"),
-      pick("udp_nk_gso", "anchor", "dps"),
-      "≥ 2.5x iperf3",
-      (r) => r >= 2.5,
-      0,
-      haveIperf,
-    ),
-    row(
       "netkit UDP receiver loss, --engine native --gso, pinned",
-      "%",
-      "iperf3",
-      pick("udp_nk_gso", "netkit", "lossPct"),
-      pick("udp_nk_gso", "anchor", "lossPct"),
-      "report only",
-      null,
-      2,
-      haveIperf,
+      { atLeast: 2.5 },
     ),
-    ...(["native", "deno"] as const).flatMap((engine) => [
-      row(
+    ...(["native", "deno"] as const).flatMap((engine) =>
+      udpRows(
+        `udp_${engine}`,
         `UDP delivered, 1400 B, ${engine} engine, pinned`,
-        "datagrams/s",
-        "iperf3",
-        pick(`udp_${engine}`, "netkit", "dps"),
-        pick(`udp_${engine}`, "anchor", "dps"),
-        engine === "native" ? "≥ 1.1x iperf3" : "report only",
-        engine === "native" ? (r) => r >= 1.1 : null,
-        0,
-        haveIperf,
-      ),
-      row(
         `UDP receiver loss, ${engine} engine, pinned`,
-        "%",
-        "iperf3",
-        pick(`udp_${engine}`, "netkit", "lossPct"),
-        pick(`udp_${engine}`, "anchor", "lossPct"),
-        engine === "native" ? "≤ iperf3" : "report only",
-        engine === "native" ? (_r, n, a) => n <= a : null,
-        2,
-        haveIperf,
-      ),
-    ]),
+        engine === "native" ? { atLeast: 1.1, lossAtMostAnchor: true } : {},
+      )
+    ),
     ...(["tcp", "udp"] as const).flatMap((proto) =>
       (["p50", "p99"] as const).map((q) =>
         row(
