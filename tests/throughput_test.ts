@@ -338,3 +338,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "tcp throughput on the native engine: both receivers raise their low-water mark on a fast stream, and still count every byte",
+  ignore: NATIVE_MISSING !== undefined,
+  fn: async () => {
+    await using server = await startServer(["--host", "127.0.0.1", "-v"]);
+    const down = await throughput(server.port, "--reverse", "--engine", "native");
+    assertEquals(down.down!.sum_received.bytes, down.down!.sum_sent.bytes);
+    assertEquals(down.engine, "deno", "Deno's sockets moved the bytes");
+    assertEquals(
+      (down.engine_features as { receive_low_water?: number }).receive_low_water,
+      131072,
+    );
+    const up = await throughput(server.port);
+    assertEquals(up.up!.sum_received.bytes, up.up!.sum_sent.bytes);
+    const { stderr } = await server.stop();
+    assertMatch(
+      stderr,
+      /throughput test \w+: done, \d+ bytes, receive low-water mark 128 KiB \(SO_RCVLOWAT\) on 1 of 1 streams/,
+    );
+  },
+});
+
+Deno.test("tcp throughput --reverse --engine deno raises no low-water mark, and says nothing of one", async () => {
+  await using server = await startServer(["--host", "127.0.0.1", "--engine", "deno", "-v"]);
+  const doc = await throughput(server.port, "--reverse", "--engine", "deno");
+  assertEquals(doc.down!.sum_received.bytes, doc.down!.sum_sent.bytes);
+  assertEquals(
+    (doc.engine_features as { receive_low_water?: number }).receive_low_water,
+    undefined,
+  );
+  const { stderr } = await server.stop();
+  assertMatch(stderr, /throughput test \w+: done, \d+ bytes\n/);
+});

@@ -327,7 +327,7 @@ export const COMMANDS = {
         value: "NAME",
         default: "auto",
         help:
-          "What receives and sends throughput tests' UDP: auto (native where it loads, else deno; -v says why), native (Linux: libc recvmmsg, a 4 MiB receive buffer) or deno",
+          "What receives and sends throughput tests' UDP: auto (native where it loads, else deno; -v says why), native (Linux: libc recvmmsg, a 4 MiB receive buffer; TCP tests' fast streams read in fuller reads through a raised receive low-water mark) or deno",
       },
       tls: { type: "boolean", help: "Serve TCP over TLS (needs --cert and --key)" },
       cert: { type: "string", value: "FILE", help: "TLS certificate chain, PEM" },
@@ -477,7 +477,7 @@ export const COMMANDS = {
         value: "NAME",
         default: "auto",
         help:
-          "What moves UDP datagrams (probe, throughput, --message): auto (native where it loads, else deno; -v says why), native (Linux: libc sendmmsg/recvmmsg, larger socket buffers, a connected socket that hears ICMP port unreachable from any host) or deno (every OS)",
+          "What moves UDP datagrams (probe, throughput, --message): auto (native where it loads, else deno; -v says why), native (Linux: libc sendmmsg/recvmmsg, larger socket buffers, a connected socket that hears ICMP port unreachable from any host; a TCP throughput client that receives reads fast streams in fuller reads through a raised receive low-water mark) or deno (every OS)",
       },
       tls: { type: "boolean", help: "Connect over TLS (TCP; verifies the server's certificate)" },
       ca: { type: "string", value: "FILE", help: "TLS: trust this CA certificate (PEM) too" },

@@ -29,6 +29,7 @@ export function engineJson(use: EngineUse): {
     send_buffer: number | null;
     reason: string;
     blocking_worker?: true;
+    receive_low_water?: number;
   };
 } {
   return {
@@ -42,6 +43,7 @@ export function engineJson(use: EngineUse): {
       send_buffer: use.sendBuffer ?? null,
       reason: use.reason,
       ...(use.blockingWorker && { blocking_worker: true as const }),
+      ...(use.receiveLowWater && { receive_low_water: use.receiveLowWater }),
     },
   };
 }
@@ -60,6 +62,9 @@ export function formatEngine(use: EngineUse): string {
     parts.push(`receive buffer ${formatSize(use.receiveBuffer)}`);
   }
   if (use.sendBuffer !== undefined) parts.push(`send buffer ${formatSize(use.sendBuffer)}`);
+  if (use.receiveLowWater) {
+    parts.push(`receive low-water mark ${formatSize(use.receiveLowWater)} (SO_RCVLOWAT)`);
+  }
   const offload = [use.gso && "GSO", use.gro && "GRO"].filter(Boolean).join("+");
   parts.push(
     offload

@@ -129,5 +129,6 @@ function lazyNative(
     // Through the executor, so a failure to open rejects instead of throwing.
     open: (options) => new Promise((ok) => ok(resolve().open(options))),
     listen: (options) => new Promise((ok) => ok(resolve().listen(options))),
+    receiveLowWater: (conn) => resolve().receiveLowWater?.(conn),
   };
 }

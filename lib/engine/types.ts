@@ -39,6 +39,8 @@ export interface EngineFeatures {
   blockingWorker?: boolean;
   /** The socket's send buffer as the kernel reports it (bytes), where known. */
   sendBuffer?: number;
+  /** TCP: the receive low-water mark (`SO_RCVLOWAT`, bytes) raised while the stream ran fast. */
+  receiveLowWater?: number;
 }
 
 /**
@@ -163,10 +165,26 @@ export interface ListenOptions {
   receiveBuffer?: number;
 }
 
+/**
+ * A TCP connection's receive low-water mark (`SO_RCVLOWAT`): the reader is
+ * woken once that many bytes wait, or the stream ends.
+ */
+export interface ReceiveLowWater {
+  /** The mark now (1: the kernel's default, every byte wakes the reader). */
+  readonly bytes: number;
+  /** Set the mark; false if the socket is gone or the kernel refused (nothing changed). */
+  set(bytes: number): boolean;
+}
+
 /** An engine: opens transports. */
 export interface Engine {
   readonly name: "deno" | "native";
   open(options: OpenOptions): Promise<DatagramTransport>;
   /** An unconnected socket bound to `options.local`. */
   listen(options: ListenOptions): Promise<DatagramListener>;
+  /**
+   * The receive low-water mark of one of Deno's TCP connections, where the
+   * engine can set it (the native one: through libc); undefined where it cannot.
+   */
+  receiveLowWater?(conn: Deno.Conn): ReceiveLowWater | undefined;
 }

@@ -143,6 +143,18 @@ function flowDrops(flow: DatagramTransport): ReturnType<typeof receiveDrops> {
 /** Datagrams per receive call on a flow (the prototype's best with recvmmsg on loopback). */
 const UDP_RECEIVE_BATCH = 64;
 
+/** A TCP run's engine: Deno's sockets, with the receive low-water mark its receivers raised. */
+function tcpEngineUse(receivers: readonly TcpReceiver[]): EngineUse {
+  const mark = Math.max(0, ...receivers.map((r) => r.lowWater));
+  if (mark === 0) return TCP_ENGINE_USE;
+  return {
+    ...TCP_ENGINE_USE,
+    receiveLowWater: mark,
+    reason:
+      "TCP runs on Deno's sockets; the native engine raised their receive low-water mark (SO_RCVLOWAT) while the stream ran fast",
+  };
+}
+
 /** The report's engine: the batch sizes this client uses (at most the engine's). */
 function engineUse(features: EngineFeatures, reason: string, size: number): EngineUse {
   return {
@@ -346,7 +358,10 @@ export async function runThroughput(
     for (const r of udpReceivers) r.begin(start);
 
     const progress = { sent: { bytes: 0 }, received: { bytes: 0 } };
-    const tcpReceivers = tcpConns.map((_, s) => new TcpReceiver(s, RECEIVER_BIN_MS));
+    const engine = selection.engine;
+    const lowWater = engine.receiveLowWater &&
+      ((conn: Deno.Conn) => engine.receiveLowWater?.(conn));
+    const tcpReceivers = tcpConns.map((_, s) => new TcpReceiver(s, RECEIVER_BIN_MS, { lowWater }));
     options.onStart?.(() => ({
       sentBytes: progress.sent.bytes,
       receivedBytes: receivedBytes(tcpReceivers, udpReceivers),
@@ -421,7 +436,11 @@ export async function runThroughput(
         };
         if (plan.proto === "tcp") {
           if (sending) senders.push(sendTcp(tcpConns[s]!, opts));
-          if (receiving) receivers.push(tcpReceivers[s]!.run(tcpConns[s]!));
+          if (receiving) {
+            const running = tcpReceivers[s]!.run(tcpConns[s]!);
+            running.catch(() => {}); // awaited below, after the senders: never unhandled
+            receivers.push(running);
+          }
         } else if (sending) {
           senders.push(sendUdpBatches(udpFlows[s]!, { ...opts, key }));
         }
@@ -474,7 +493,7 @@ export async function runThroughput(
         interrupted: signal?.aborted === true,
         engine: udpFlows[0]
           ? engineUse(udpFlows[0].features, selection.reason, plan.size)
-          : TCP_ENGINE_USE,
+          : tcpEngineUse(tcpReceivers),
         up: sending
           ? combineDirection(
             sent,

@@ -29,7 +29,7 @@
 
 import { parseIp } from "../acl.ts";
 import { denoEngine } from "../engine/deno.ts";
-import type { DatagramListener, Engine } from "../engine/types.ts";
+import type { DatagramListener, Engine, ReceiveLowWater } from "../engine/types.ts";
 import { dropsDuring, receiveDrops } from "../udp_counters.ts";
 import { formatSize } from "../units.ts";
 import { closeQuietly, writeAll } from "../io.ts";
@@ -226,9 +226,13 @@ export class ThroughputHub {
   readonly #memory: TestMemory | undefined;
   readonly #anyIp: boolean;
   readonly #engine: Engine;
+  /** A TCP data stream's receive low-water mark, where the engine sets it. */
+  readonly #lowWater: ((conn: Deno.Conn) => ReceiveLowWater | undefined) | undefined;
 
   constructor(options: ThroughputHubOptions = {}) {
     this.#engine = options.engine ?? denoEngine;
+    const engine = this.#engine;
+    this.#lowWater = engine.receiveLowWater && ((conn) => engine.receiveLowWater?.(conn));
     this.#log = options.log ?? (() => {});
     this.#counters = options.counters;
     this.#admit = options.admitDatagram;
@@ -492,9 +496,12 @@ export class ThroughputHub {
         const { conn, initial } = test.tcpStreams.get(s)!;
         if (sending) senders.push(sendTcp(conn, options));
         if (receiving) {
-          const receiver = new TcpReceiver(s, 1000);
+          const receiver = new TcpReceiver(s, 1000, { lowWater: this.#lowWater });
           tcpReceivers.push(receiver);
-          tcpReceiving.push(receiver.run(conn, initial));
+          const running = receiver.run(conn, initial);
+          // A stream that fails (not just ends) ends the test now; never an unhandled rejection.
+          running.catch((err) => test.stop.abort(`data stream ${s}: ${(err as Error).message}`));
+          tcpReceiving.push(running);
         }
       } else if (sending) {
         senders.push(sendUdp(test.udp!, test.udpPeers.get(s)!, { ...options, key: test.key }));
@@ -541,7 +548,7 @@ export class ThroughputHub {
     test.stop.abort("done");
     await udpLoop;
     const total = received.reduce((a, f) => a + f.bytes, 0) + sent.reduce((a, f) => a + f.bytes, 0);
-    return `${total} bytes`;
+    return `${total} bytes${lowWaterNote(tcpReceivers)}`;
   }
 
   /**
@@ -684,6 +691,15 @@ function bytesAt(data: Uint8Array, offset: number, expected: Uint8Array): boolea
   let diff = 0;
   for (let i = 0; i < expected.length; i++) diff |= data[offset + i]! ^ expected[i]!;
   return diff === 0;
+}
+
+/** `, receive low-water mark 128 KiB on 1 of 1 streams` when the engine raised it. */
+function lowWaterNote(receivers: readonly TcpReceiver[]): string {
+  const raised = receivers.filter((r) => r.lowWater > 0);
+  if (raised.length === 0) return "";
+  const mark = Math.max(...raised.map((r) => r.lowWater));
+  const of = `${raised.length} of ${receivers.length} streams`;
+  return `, receive low-water mark ${formatSize(mark)} (SO_RCVLOWAT) on ${of}`;
 }
 
 function ignoredNote(test: ServerTest): string {

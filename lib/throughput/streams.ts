@@ -19,10 +19,16 @@
  */
 
 import { deadline } from "../deadline.ts";
-import { DatagramBatch, type DatagramListener, type DatagramTransport } from "../engine/types.ts";
+import {
+  DatagramBatch,
+  type DatagramListener,
+  type DatagramTransport,
+  type ReceiveLowWater,
+} from "../engine/types.ts";
 import { isClosedError, writeAll } from "../io.ts";
 import { pacedWriteSize, waitUntil } from "../pace.ts";
 import { JitterEstimator } from "../stats/jitter.ts";
+import { LowWaterPolicy } from "./low_water.ts";
 import { SequenceTracker } from "../stats/sequence_tracker.ts";
 import {
   type ReceivedFigures,
@@ -41,12 +47,16 @@ export const UDP_RECEIVER_BYTES = (1 << 22) / 8;
 /** The blocks TCP senders write, one per size, shared while any sender of that size runs. */
 const blocks = new Map<number, { block: Uint8Array; users: number }>();
 
-/** The shared block of `size` bytes (a fixed pattern, never written after it is made). */
+/**
+ * The shared block of `size` bytes: random, as iperf3's, so a path that compresses
+ * (a VPN, a WAN optimiser) cannot inflate the rate; never written after it is made.
+ */
 function takeBlock(size: number): Uint8Array {
   let entry = blocks.get(size);
   if (!entry) {
     const block = new Uint8Array(size);
-    for (let i = 0; i < block.length; i++) block[i] = i & 0xff;
+    // getRandomValues fills at most 64 KiB per call.
+    for (let at = 0; at < size; at += 65536) crypto.getRandomValues(block.subarray(at, at + 65536));
     entry = { block, users: 0 };
     blocks.set(size, entry);
   }
@@ -113,6 +123,16 @@ export async function sendTcp(conn: Deno.Conn, options: SendOptions): Promise<Se
   };
 }
 
+/** Options of {@linkcode TcpReceiver}. */
+export interface TcpReceiverOptions {
+  /**
+   * The connection's receive low-water mark, where the engine can set it
+   * (`engine.receiveLowWater`): raised while the stream runs fast ({@linkcode LowWaterPolicy}).
+   * @default {undefined} (never raised)
+   */
+  lowWater?: (conn: Deno.Conn) => ReceiveLowWater | undefined;
+}
+
 /** Counts bytes arriving on a TCP data stream, with per-interval bins. */
 export class TcpReceiver {
   bytes = 0;
@@ -122,15 +142,35 @@ export class TcpReceiver {
   #first = 0;
   #end = 0;
 
-  constructor(readonly stream: number, readonly intervalMs: number) {}
+  readonly #lowWater: ((conn: Deno.Conn) => ReceiveLowWater | undefined) | undefined;
+  #policy: LowWaterPolicy | undefined;
+
+  constructor(
+    readonly stream: number,
+    readonly intervalMs: number,
+    options: TcpReceiverOptions = {},
+  ) {
+    this.#lowWater = options.lowWater;
+  }
+
+  /** The receive low-water mark this stream raised (bytes; 0: never raised). */
+  get lowWater(): number {
+    return this.#policy?.raised ?? 0;
+  }
 
   /** Read until the sender half-closes (or the connection closes). */
   async run(conn: Deno.Conn, initial?: Uint8Array): Promise<void> {
     this.#start = performance.now();
     if (initial && initial.length > 0) this.#count(initial.length, this.#start);
     const buf = new Uint8Array(TCP_RECEIVE_BYTES);
+    const open = this.#lowWater;
+    const policy = this.#policy = open && new LowWaterPolicy(() => open(conn));
     try {
-      for (let n; (n = await conn.read(buf)) !== null;) this.#count(n, performance.now());
+      for (let n; (n = await conn.read(buf)) !== null;) {
+        const now = performance.now();
+        this.#count(n, now);
+        policy?.onRead(n, now);
+      }
     } catch (err) {
       if (!isClosedError(err)) throw err;
     }

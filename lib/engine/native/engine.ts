@@ -21,6 +21,7 @@ import type { Engine } from "../types.ts";
 import { findLibc, type Libc, loadLibc, type LoadOptions } from "./libc.ts";
 import { NativeUdpSocket } from "./udp.ts";
 import { NativeUdpListener } from "./listener.ts";
+import { openReceiveLowWater } from "./receive_low_water.ts";
 
 let shared: Libc | { reason: string } | undefined;
 let found: { path: string } | { reason: string } | undefined;
@@ -32,6 +33,7 @@ function nativeEngine(libc: Libc): Engine {
     // Through the executor, so a failure to open rejects instead of throwing.
     open: (options) => new Promise((resolve) => resolve(NativeUdpSocket.open(libc, options))),
     listen: (options) => new Promise((resolve) => resolve(NativeUdpListener.open(libc, options))),
+    receiveLowWater: (conn) => openReceiveLowWater(libc, conn),
   };
 }
 

@@ -25,11 +25,11 @@
  */
 
 import type { Libc } from "./libc.ts";
+import { readProcFile } from "./proc_file.ts";
 
 const EPOLL_CTL_MOD = 3;
 /** Edge-triggered; errors and hang-ups are reported whatever the mask says. */
 const EPOLLET = 0x80000000;
-const O_RDONLY_CLOEXEC = 0o2000000;
 
 /** `struct epoll_event`: packed on x86_64 (12 bytes), naturally aligned elsewhere (16). */
 export function epollEventLayout(arch: string): { size: number; data: number } {
@@ -46,23 +46,6 @@ export function parseEpollEntry(
     if (Number(m[1]) === fd) return { events: parseInt(m[2]!, 16), data: BigInt(`0x${m[3]}`) };
   }
   return undefined;
-}
-
-/** Read a small file through libc (no Deno permission involved); undefined if it cannot. */
-function readProcFile(libc: Libc, path: string, buf: Uint8Array): string | undefined {
-  const fd = libc.symbols.open(new TextEncoder().encode(path + "\0"), O_RDONLY_CLOEXEC);
-  if (fd < 0) return undefined;
-  try {
-    let got = 0;
-    while (got < buf.length) {
-      const n = libc.symbols.read(fd, buf.subarray(got), BigInt(buf.length - got));
-      if (n <= 0) break;
-      got += n;
-    }
-    return new TextDecoder().decode(buf.subarray(0, got));
-  } finally {
-    libc.symbols.close(fd);
-  }
 }
 
 /** The epoll instance that held the last socket muted (Deno's event loop has one). */

@@ -5,9 +5,10 @@
  * connected socket, its peer (`getpeername`). Exactly one match is an answer;
  * none or several is `undefined` (the caller keeps Deno's path).
  *
- * The scan covers descriptors 0 up to the soft `RLIMIT_NOFILE`, at most
- * {@linkcode MAX_SCAN}: about a millisecond per few thousand descriptors, so
- * call it once per socket, never per message.
+ * The scan covers descriptors 0 up to the size of the process's descriptor
+ * table (`FDSize` of `/proc/self/status`, read through libc), at most the soft
+ * `RLIMIT_NOFILE` and {@linkcode MAX_SCAN}: about a millisecond per few
+ * thousand descriptors, so call it once per socket, never per message.
  *
  * The descriptor stays Deno's: Deno closes it when its object is closed, and
  * it is non-blocking (the flag is shared with Deno's reactor). Whoever uses
@@ -33,6 +34,7 @@
 
 import { decodeSockaddr, LINUX } from "./layout.ts";
 import type { Libc } from "./libc.ts";
+import { readProcFile } from "./proc_file.ts";
 
 /** The most descriptors a scan looks at. */
 export const MAX_SCAN = 65536;
@@ -48,8 +50,29 @@ export interface SocketMatch {
 
 /** The descriptor of the one open socket matching `match`, or `undefined`. */
 export function findSocketFd(libc: Libc, match: SocketMatch): number | undefined {
+  const probe = socketProbe(libc);
+  let found: number | undefined;
+  const limit = scanLimit(libc);
+  for (let fd = 0; fd < limit; fd++) {
+    if (!probe(fd, match)) continue;
+    if (found !== undefined) return undefined; // ambiguous: never guess
+    found = fd;
+  }
+  return found;
+}
+
+/**
+ * Whether descriptor `fd` is (still) the socket `match` describes: checked
+ * again before touching a descriptor found earlier, since a closed socket's
+ * number is reused by the next one opened.
+ */
+export function socketMatches(libc: Libc, fd: number, match: SocketMatch): boolean {
+  return socketProbe(libc)(fd, match);
+}
+
+/** A test of one descriptor against a match, with its scratch buffers allocated once. */
+function socketProbe(libc: Libc): (fd: number, match: SocketMatch) => boolean {
   const s = libc.symbols;
-  const want = match.type === "tcp" ? LINUX.SOCK_STREAM : LINUX.SOCK_DGRAM;
   const int = new Int32Array(1);
   const intBytes = new Uint8Array(int.buffer);
   const len = new Uint32Array(1);
@@ -70,27 +93,30 @@ export function findSocketFd(libc: Libc, match: SocketMatch): number | undefined
     }
     return got.port === expected.port && sameHost(got.hostname, expected.hostname);
   };
-  let found: number | undefined;
-  const limit = scanLimit(libc);
-  for (let fd = 0; fd < limit; fd++) {
+  return (fd, match) => {
     len[0] = 4;
-    if (s.getsockopt(fd, LINUX.SOL_SOCKET, LINUX.SO_TYPE, intBytes, lenBytes) !== 0) continue;
-    if (int[0] !== want) continue;
-    if (!sameAs(s.getsockname, fd, match.local)) continue;
-    if (match.remote && !sameAs(s.getpeername, fd, match.remote)) continue;
-    if (found !== undefined) return undefined; // ambiguous: never guess
-    found = fd;
-  }
-  return found;
+    if (s.getsockopt(fd, LINUX.SOL_SOCKET, LINUX.SO_TYPE, intBytes, lenBytes) !== 0) return false;
+    if (int[0] !== (match.type === "tcp" ? LINUX.SOCK_STREAM : LINUX.SOCK_DGRAM)) return false;
+    if (!sameAs(s.getsockname, fd, match.local)) return false;
+    return !match.remote || sameAs(s.getpeername, fd, match.remote);
+  };
 }
 
-/** How many descriptors to look at: the soft file limit, at most {@linkcode MAX_SCAN}. */
+/**
+ * How many descriptors to look at: the process's descriptor table as the kernel
+ * sized it (`FDSize` in `/proc/self/status`: above the highest descriptor ever
+ * open, so usually a few hundred), and never more than the soft `RLIMIT_NOFILE`
+ * or {@linkcode MAX_SCAN}.
+ */
 function scanLimit(libc: Libc): number {
   const rlim = new BigUint64Array(2);
-  if (libc.symbols.getrlimit(LINUX.RLIMIT_NOFILE, new Uint8Array(rlim.buffer)) !== 0) {
-    return 1024;
-  }
-  return Number(rlim[0]! < BigInt(MAX_SCAN) ? rlim[0]! : BigInt(MAX_SCAN));
+  let limit = libc.symbols.getrlimit(LINUX.RLIMIT_NOFILE, new Uint8Array(rlim.buffer)) === 0
+    ? Number(rlim[0]! < BigInt(MAX_SCAN) ? rlim[0]! : BigInt(MAX_SCAN))
+    : 1024;
+  const status = readProcFile(libc, "/proc/self/status", new Uint8Array(8192));
+  const table = Number(status?.match(/^FDSize:\s+(\d+)/m)?.[1] ?? NaN);
+  if (table > 0) limit = Math.min(limit, table);
+  return limit;
 }
 
 /** Equal addresses, with IPv4-mapped IPv6 (`::ffff:127.0.0.1`) equal to its IPv4 form. */

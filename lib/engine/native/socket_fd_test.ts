@@ -88,3 +88,24 @@ Deno.test("sameHost equates IPv4-mapped IPv6 with IPv4, and nothing else", () =>
   assert(!sameHost("::ffff:127.0.0.2", "127.0.0.1"));
   assert(!sameHost("::1", "127.0.0.1"));
 });
+
+Deno.test({
+  name:
+    "findSocketFd finds a socket numbered past the first 300 descriptors (the scan follows the table's size)",
+  ignore,
+  fn() {
+    if ("reason" in libc) return;
+    const many: Deno.DatagramConn[] = [];
+    try {
+      for (let i = 0; i < 300; i++) {
+        many.push(Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 }));
+      }
+      const last = many[many.length - 1]!;
+      const fd = findSocketFd(libc, { type: "udp", local: last.addr as Deno.NetAddr });
+      assert(fd !== undefined && fd >= 300, `fd ${fd}`);
+      assertEquals(portOf(fd), (last.addr as Deno.NetAddr).port);
+    } finally {
+      for (const socket of many) socket.close();
+    }
+  },
+});
