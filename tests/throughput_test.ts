@@ -319,10 +319,10 @@ Deno.test("throughput --json names its target as a probe does ('tcp 127.0.0.1:PO
 
 Deno.test({
   name:
-    "udp throughput --gso (native engine): the kernel segments the sends, every datagram is received or lost, and the JSON says gso",
+    "udp throughput --gso (native engine): the kernel segments the sends, the server receives whole runs (GRO), every datagram is received or lost, and the JSON says gso",
   ignore: NATIVE_MISSING !== undefined,
   async fn() {
-    await using server = await startServer(["--host", "127.0.0.1"]);
+    await using server = await startServer(["--host", "127.0.0.1", "-v"]);
     for (const bitrate of ["50M", "0"]) {
       const doc = await throughput(
         server.port,
@@ -335,7 +335,13 @@ Deno.test({
       assertEquals(d.sum_sent.bytes, d.sum_sent.datagrams! * 1400);
       assertEquals(d.sum_received.datagrams! + d.sum_received.lost!, d.sum_sent.datagrams);
       assertEquals(d.sum_received.duplicates, 0);
+      if (bitrate === "50M") assertEquals(d.sum_received.lost, 0, "paced: nothing lost");
     }
+    const { stderr } = await server.stop();
+    assertEquals(stderr.match(/receiving with UDP GRO/g)?.length, 2, stderr);
+    const runs = [...stderr.matchAll(/, (\d+) GRO runs received/g)].map((m) => Number(m[1]));
+    assertEquals(runs.length, 2, stderr);
+    assert(runs.every((n) => n > 10), `GRO runs per test: ${runs}`);
   },
 });
 

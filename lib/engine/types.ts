@@ -151,6 +151,10 @@ export interface DatagramTransport extends Disposable {
  */
 export interface DatagramListener {
   readonly addr: Deno.Addr;
+  /** Whether the kernel hands over GRO runs (cut back into datagrams by `receive`). */
+  readonly gro?: boolean;
+  /** GRO runs received so far (each held more than one datagram). */
+  readonly groRuns?: number;
   receive(p?: Uint8Array): Promise<[Uint8Array, Deno.Addr]>;
   send(p: Uint8Array, addr: Deno.Addr): Promise<number>;
   close(): void;
@@ -163,7 +167,17 @@ export interface ListenOptions {
   maxDatagram: number;
   /** Ask the kernel for this receive buffer (bytes). */
   receiveBuffer?: number;
+  /**
+   * UDP GRO (`UDP_GRO`): the kernel may hand over a run of datagrams from one
+   * sender (a GSO send) in one piece, which the listener cuts back into its
+   * datagrams; its receive batch then takes {@linkcode GRO_BATCH_BYTES}.
+   * Where it cannot, `gro` of the listener stays false.
+   */
+  gro?: boolean;
 }
+
+/** Bytes of a listener's receive batch with GRO: four slots of a whole GRO run (64 KiB) each. */
+export const GRO_BATCH_BYTES = 4 * 65_535;
 
 /**
  * A TCP connection's receive low-water mark (`SO_RCVLOWAT`): the reader is

@@ -261,6 +261,7 @@ export async function runThroughput(
         duration_ms: Math.round(plan.durationMs),
         size: plan.size,
         bitrate: plan.bitrate,
+        ...(plan.gso && plan.proto === "udp" && { gso: true }),
       });
       ready = await expect("ready", plan.timeoutMs);
     } catch (err) {

@@ -29,7 +29,12 @@
 
 import { parseIp } from "../acl.ts";
 import { denoEngine } from "../engine/deno.ts";
-import type { DatagramListener, Engine, ReceiveLowWater } from "../engine/types.ts";
+import {
+  type DatagramListener,
+  type Engine,
+  GRO_BATCH_BYTES,
+  type ReceiveLowWater,
+} from "../engine/types.ts";
 import { dropsDuring, receiveDrops } from "../udp_counters.ts";
 import { formatSize } from "../units.ts";
 import { closeQuietly, writeAll } from "../io.ts";
@@ -125,7 +130,17 @@ export function testBufferBytes(r: StartRequest): number {
   if (r.direction !== "down") {
     perStream += r.proto === "tcp" ? TCP_RECEIVE_BYTES : UDP_RECEIVER_BYTES;
   }
-  return r.parallel * perStream + (r.proto === "udp" ? UDP_SOCKET_BUFFER_BYTES : 0);
+  const socket = r.proto !== "udp"
+    ? 0
+    : r.gso && receivesUdp(r)
+    ? GRO_BATCH_BYTES
+    : UDP_SOCKET_BUFFER_BYTES;
+  return r.parallel * perStream + socket;
+}
+
+/** Whether the server receives a UDP test's data (GRO only helps there). */
+function receivesUdp(r: StartRequest): boolean {
+  return r.proto === "udp" && r.direction !== "down";
 }
 
 /** Options of {@linkcode ThroughputHub}. */
@@ -333,7 +348,10 @@ export class ThroughputHub {
           local: { hostname: local.hostname, port: 0 },
           maxDatagram: Math.max(request.size, UDP_HELLO_BYTES, UDP_PROOF_BYTES),
           receiveBuffer: UDP_KERNEL_BUFFER_BYTES,
+          // A client sending with GSO: its runs of datagrams arrive whole (one per receive).
+          ...(request.gso && receivesUdp(request) && { gro: true }),
         });
+        if (test.udp.gro) this.#log(`throughput test ${test.id}: receiving with UDP GRO`);
         udp = {
           udp_port: (test.udp.addr as Deno.NetAddr).port,
           udp_key: test.key,
@@ -548,7 +566,8 @@ export class ThroughputHub {
     test.stop.abort("done");
     await udpLoop;
     const total = received.reduce((a, f) => a + f.bytes, 0) + sent.reduce((a, f) => a + f.bytes, 0);
-    return `${total} bytes${lowWaterNote(tcpReceivers)}`;
+    const gro = test.udp?.gro ? `, ${test.udp.groRuns ?? 0} GRO runs received` : "";
+    return `${total} bytes${lowWaterNote(tcpReceivers)}${gro}`;
   }
 
   /**

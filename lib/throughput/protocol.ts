@@ -69,6 +69,11 @@ export interface StartRequest {
   size: number;
   /** Bits per second per stream; 0 = unlimited. */
   bitrate: number;
+  /**
+   * UDP: the client sends with GSO (`--gso`), so the server's test port may receive
+   * with GRO (whole runs of datagrams per receive). Absent: false.
+   */
+  gso?: boolean;
 }
 
 /** One stream's figures from the side that sent it. */
@@ -177,6 +182,7 @@ export function checkStart(r: StartRequest): string | undefined {
   if (typeof r.bitrate !== "number" || !(r.bitrate >= 0) || !Number.isFinite(r.bitrate)) {
     return "bad bitrate";
   }
+  if (r.gso !== undefined && (r.gso !== true || r.proto !== "udp")) return "gso is true, for udp";
   return undefined;
 }
 

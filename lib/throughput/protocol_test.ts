@@ -501,3 +501,12 @@ Deno.test("parseControl refuses a report with more than 128 streams, and a ready
     problem: "'received' must be a list, not missing",
   });
 });
+
+Deno.test("checkStart takes gso: true for UDP only, and nothing else for gso", () => {
+  const udp: StartRequest = { ...START, proto: "udp", size: 1400 };
+  assertEquals(checkStart({ ...udp, gso: true }), undefined);
+  for (const value of [false, 1, "true", null]) {
+    assertEquals(checkStart(bad("gso", value, udp)), "gso is true, for udp", String(value));
+  }
+  assertEquals(checkStart({ ...START, gso: true }), "gso is true, for udp");
+});

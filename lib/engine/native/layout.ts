@@ -89,6 +89,7 @@ export const LINUX = {
   IPPROTO_UDP: 17,
   SOL_UDP: 17,
   UDP_SEGMENT: 103,
+  UDP_GRO: 104,
   SOL_SOCKET: 1,
   SO_SNDBUF: 7,
   SO_RCVBUF: 8,

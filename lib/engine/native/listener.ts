@@ -31,7 +31,7 @@
  * @module
  */
 
-import type { DatagramListener, ListenOptions } from "../types.ts";
+import { type DatagramListener, GRO_BATCH_BYTES, type ListenOptions } from "../types.ts";
 import { decodeSockaddr, encodeSockaddr, familyOf, LINUX } from "./layout.ts";
 import type { Libc } from "./libc.ts";
 import { addressOf, ErrnoError, PolledFd, readErrno } from "./udp.ts";
@@ -39,12 +39,19 @@ import { DatagramBatch } from "../types.ts";
 
 /** Bytes per source-address slot (a sockaddr_in6 is 28). */
 const NAME_STRIDE = 32;
+/** Bytes of ancillary data per message with GRO: one cmsghdr (16) and its int, aligned. */
+const CONTROL_STRIDE = 32;
+/** The largest GRO run the kernel hands over: one UDP datagram's worth. */
+const GRO_SLOT = 65_535;
 /** Receive batch bytes at most, within what a test's memory budget counts for its socket. */
 const BATCH_BYTES = 64 * 1024;
 
 /** An unconnected, non-blocking UDP socket of the native engine. */
 export class NativeUdpListener implements DatagramListener, Disposable {
   readonly addr: Deno.NetAddr;
+  readonly gro: boolean;
+  /** GRO runs received: messages the kernel handed over holding more than one datagram. */
+  groRuns = 0;
   #libc: Libc;
   #sock: PolledFd;
   #batch: DatagramBatch;
@@ -52,6 +59,12 @@ export class NativeUdpListener implements DatagramListener, Disposable {
   #mmsgView: DataView;
   #iov: Uint8Array<ArrayBuffer>;
   #names: Uint8Array<ArrayBuffer>;
+  /** GRO: each message's ancillary data, and the segment size read from it (0: one datagram). */
+  #control: Uint8Array<ArrayBuffer> | undefined;
+  #controlView: DataView | undefined;
+  #segments: Uint32Array;
+  /** Where in the current message the next datagram starts (GRO runs hold several). */
+  #offset = 0;
   #next = 0;
   #count = 0;
   #pollfd = new Uint8Array(8);
@@ -65,15 +78,21 @@ export class NativeUdpListener implements DatagramListener, Disposable {
   #sendLength = 0;
   #sendLengthBig = 0n;
 
-  private constructor(libc: Libc, fd: number, addr: Deno.NetAddr, maxDatagram: number) {
+  private constructor(
+    libc: Libc,
+    fd: number,
+    addr: Deno.NetAddr,
+    maxDatagram: number,
+    gro: boolean,
+  ) {
     this.#libc = libc;
     this.#sock = new PolledFd(libc, fd);
     this.addr = addr;
-    const slot = Math.min(65_535, Math.max(64, maxDatagram));
-    this.#batch = new DatagramBatch(
-      Math.max(1, Math.min(64, Math.floor(BATCH_BYTES / slot))),
-      slot,
-    );
+    this.gro = gro;
+    const slot = gro ? GRO_SLOT : Math.min(65_535, Math.max(64, maxDatagram));
+    const bytes = gro ? GRO_BATCH_BYTES : BATCH_BYTES;
+    this.#batch = new DatagramBatch(Math.max(1, Math.min(64, Math.floor(bytes / slot))), slot);
+    this.#segments = new Uint32Array(this.#batch.capacity);
     const { mmsghdr, msghdr, iovec } = libc.layout;
     const n = this.#batch.capacity;
     // At least 128 bytes each, and `.buffer` touched: off V8's heap, where the GC never moves them.
@@ -94,6 +113,19 @@ export class NativeUdpListener implements DatagramListener, Disposable {
       this.#mmsgView.setBigUint64(m + msghdr.name, namesAt + BigInt(i * NAME_STRIDE), true);
       this.#mmsgView.setBigUint64(m + msghdr.iov, iovAt + BigInt(i * iovec.size), true);
       this.#mmsgView.setBigUint64(m + msghdr.iovlen, 1n, true);
+    }
+    if (gro) {
+      this.#control = new Uint8Array(Math.max(128, n * CONTROL_STRIDE));
+      this.#controlView = new DataView(this.#control.buffer);
+      const controlAt = addressOf(libc, this.#control);
+      for (let i = 0; i < n; i++) {
+        const m = i * mmsghdr.size + mmsghdr.hdr;
+        this.#mmsgView.setBigUint64(
+          m + msghdr.control,
+          controlAt + BigInt(i * CONTROL_STRIDE),
+          true,
+        );
+      }
     }
   }
 
@@ -124,7 +156,16 @@ export class NativeUdpListener implements DatagramListener, Disposable {
         throw new ErrnoError("getsockname", readErrno(libc));
       }
       const local = decodeSockaddr(name, libc.layout);
-      return new NativeUdpListener(libc, fd, { transport: "udp", ...local }, options.maxDatagram);
+      const on = new Uint8Array(new Int32Array([1]).buffer);
+      const gro = options.gro === true &&
+        s.setsockopt(fd, LINUX.SOL_UDP, LINUX.UDP_GRO, on, 4) === 0;
+      return new NativeUdpListener(
+        libc,
+        fd,
+        { transport: "udp", ...local },
+        options.maxDatagram,
+        gro,
+      );
     } catch (err) {
       s.close(fd);
       throw err;
@@ -143,6 +184,10 @@ export class NativeUdpListener implements DatagramListener, Disposable {
       const capacity = this.#batch.capacity;
       for (let i = 0; i < capacity; i++) {
         this.#mmsgView.setUint32(i * mmsghdr.size + mmsghdr.hdr + msghdr.namelen, 28, true);
+        if (this.#control) {
+          const at = i * mmsghdr.size + mmsghdr.hdr + msghdr.controllen;
+          this.#mmsgView.setBigUint64(at, BigInt(CONTROL_STRIDE), true);
+        }
       }
       const n = this.#libc.symbols.recvmmsg(
         this.#sock.fd,
@@ -154,9 +199,13 @@ export class NativeUdpListener implements DatagramListener, Disposable {
       if (n > 0) {
         for (let i = 0; i < n; i++) {
           this.#batch.lengths[i] = this.#mmsgView.getUint32(i * mmsghdr.size + mmsghdr.len, true);
+          const segment = this.#control ? this.#segmentSize(i) : 0;
+          this.#segments[i] = segment;
+          if (segment > 0 && this.#batch.lengths[i]! > segment) this.groRuns++;
         }
         this.#count = n;
         this.#next = 0;
+        this.#offset = 0;
         break;
       }
       const errno = readErrno(this.#libc);
@@ -165,8 +214,40 @@ export class NativeUdpListener implements DatagramListener, Disposable {
         throw new ErrnoError("recvmmsg", errno);
       }
     }
-    const i = this.#next++;
-    return [this.#batch.slot(i), this.#source(i)];
+    const i = this.#next;
+    const length = this.#batch.lengths[i]!;
+    const segment = this.#segments[i]!;
+    const start = i * this.#batch.slotSize + this.#offset;
+    // A GRO run: its datagrams, all `segment` bytes but maybe the last, one per call.
+    if (segment > 0 && length - this.#offset > segment) {
+      this.#offset += segment;
+      return [this.#batch.data.subarray(start, start + segment), this.#source(i)];
+    }
+    this.#next++;
+    this.#offset = 0;
+    return [this.#batch.data.subarray(start, i * this.#batch.slotSize + length), this.#source(i)];
+  }
+
+  /** The GRO segment size in message `i`'s ancillary data (`SOL_UDP`/`UDP_GRO`), or 0. */
+  #segmentSize(i: number): number {
+    const { mmsghdr, msghdr } = this.#libc.layout;
+    // size_t fields read by their low half (little-endian; both are far below 4 GiB).
+    const used = this.#mmsgView.getUint32(i * mmsghdr.size + mmsghdr.hdr + msghdr.controllen, true);
+    const view = this.#controlView!;
+    const base = i * CONTROL_STRIDE;
+    // struct cmsghdr on LP64: size_t cmsg_len, int cmsg_level, int cmsg_type, then the data.
+    for (let at = base; at + 20 <= base + Math.min(used, CONTROL_STRIDE);) {
+      const len = view.getUint32(at, true);
+      if (len < 16) break;
+      if (
+        view.getInt32(at + 8, true) === LINUX.SOL_UDP &&
+        view.getInt32(at + 12, true) === LINUX.UDP_GRO
+      ) {
+        return view.getInt32(at + 16, true);
+      }
+      at += (len + 7) & ~7;
+    }
+    return 0;
   }
 
   /** The source of datagram `i`, decoded only when it differs from the last one's. */

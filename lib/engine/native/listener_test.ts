@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { isClosedError } from "../../io.ts";
 import { deadline } from "@std/async/deadline";
-import type { Engine } from "../types.ts";
+import { DatagramBatch, type Engine } from "../types.ts";
 import { denoEngine } from "../deno.ts";
 import { loadNativeEngine } from "./engine.ts";
 
@@ -65,3 +65,77 @@ for (const [name, engine] of engines) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "native listener with GRO: GSO runs from two senders arrive whole and are cut back into their datagrams, in order, byte for byte, with their sources",
+  ignore: !("engine" in native),
+  async fn() {
+    if (!("engine" in native)) return;
+    const listener = await native.engine.listen({
+      local: { hostname: "127.0.0.1", port: 0 },
+      maxDatagram: 1000,
+      gro: true,
+    });
+    assertEquals(listener.gro, true);
+    const remote = { hostname: "127.0.0.1", port: (listener.addr as Deno.NetAddr).port };
+    const a = await native.engine.open({ remote, gsoSegment: 1000 });
+    const b = await native.engine.open({ remote, gsoSegment: 1000 });
+    try {
+      assert(a.features.gso && b.features.gso, "GSO sends");
+      // One GSO send each: 5 datagrams of 1000 bytes and a shorter last one of 300.
+      const run = (tag: number) => {
+        const batch = new DatagramBatch(1, 5300);
+        batch.fill(1, 5300);
+        for (let i = 0; i < 5300; i++) batch.data[i] = (tag << 4) | Math.floor(i / 1000);
+        return batch;
+      };
+      assertEquals(await a.sendBatch(run(1)), 1);
+      assertEquals(await b.sendBatch(run(2)), 1);
+      const got: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const [data, from] = await deadline(listener.receive(), 5000);
+        const first = data[0]!;
+        assert(data.every((byte) => byte === first), "one datagram's bytes, none of the next");
+        const who = (from as Deno.NetAddr).port === a.local.port ? "a" : "b";
+        got.push(`${who}:${first >> 4}/${first & 15}/${data.length}`);
+      }
+      const expect = (who: string, tag: number) =>
+        [0, 1, 2, 3, 4, 5].map((i) => `${who}:${tag}/${i}/${i < 5 ? 1000 : 300}`);
+      assertEquals(got, [...expect("a", 1), ...expect("b", 2)]);
+      assertEquals(listener.groRuns, 2, "each run came whole, in one message");
+    } finally {
+      listener.close();
+      a.close();
+      b.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "native listener with GRO still takes plain datagrams one by one (no GSO run: no segment size)",
+  ignore: !("engine" in native),
+  async fn() {
+    if (!("engine" in native)) return;
+    const listener = await native.engine.listen({
+      local: { hostname: "127.0.0.1", port: 0 },
+      maxDatagram: 1400,
+      gro: true,
+    });
+    const peer = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    try {
+      const to = listener.addr as Deno.NetAddr;
+      for (const size of [1400, 7, 1400]) {
+        await peer.send(new Uint8Array(size).fill(size & 0xff), to);
+      }
+      const sizes: number[] = [];
+      for (let i = 0; i < 3; i++) sizes.push((await deadline(listener.receive(), 5000))[0].length);
+      assertEquals(sizes, [1400, 7, 1400]);
+      assertEquals(listener.groRuns, 0);
+    } finally {
+      listener.close();
+      peer.close();
+    }
+  },
+});
