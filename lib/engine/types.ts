@@ -156,6 +156,11 @@ export interface DatagramListener {
   /** GRO runs received so far (each held more than one datagram). */
   readonly groRuns?: number;
   receive(p?: Uint8Array): Promise<[Uint8Array, Deno.Addr]>;
+  /**
+   * The next datagram already received (the rest of a batch), without waiting;
+   * undefined when none is. Only where a listener receives in batches (native).
+   */
+  receiveReady?(): [Uint8Array, Deno.Addr] | undefined;
   send(p: Uint8Array, addr: Deno.Addr): Promise<number>;
   close(): void;
 }

@@ -591,23 +591,16 @@ export class ThroughputHub {
       const length = challenge ? UDP_PROOF_BYTES : UDP_HEADER_BYTES;
       await socket.send(reply.subarray(0, length), to).catch(() => {});
     };
-    while (!test.stop.signal.aborted) {
-      let data: Uint8Array;
-      let addr: Deno.Addr;
-      try {
-        [data, addr] = await socket.receive(buf);
-      } catch {
-        if (test.stop.signal.aborted) return;
-        continue;
-      }
-      if (admit && !admit(addr)) continue;
+    // What one datagram does; a promise only when it answers (hello, proof).
+    const handle = (data: Uint8Array, addr: Deno.Addr): Promise<void> | undefined => {
+      if (admit && !admit(addr)) return;
       const now = performance.now();
-      if (!readUdpHeader(data, header) || addr.transport !== "udp") continue;
+      if (!readUdpHeader(data, header) || addr.transport !== "udp") return;
       const from = addr;
       const control = header.kind === UdpKind.hello || header.kind === UdpKind.proof;
       if (header.key !== test.key || header.stream >= parallel) {
         if (control) test.ignored++;
-        continue;
+        return;
       }
       const bound = test.udpPeers.get(header.stream);
       switch (header.kind) {
@@ -615,10 +608,10 @@ export class ThroughputHub {
           if (bound && sameAddr(bound, from)) {
             receivers.get(header.stream)?.record(header, data.length, now);
           }
-          break;
+          return;
         case UdpKind.end:
           if (bound && sameAddr(bound, from)) receivers.get(header.stream)?.end();
-          break;
+          return;
         case UdpKind.hello: {
           if (
             data.length < UDP_HELLO_BYTES ||
@@ -627,13 +620,13 @@ export class ThroughputHub {
             test.ignored++;
           } else if (bound) {
             // A proven address gets its ack again (smaller than the hello); anyone else nothing.
-            if (sameAddr(bound, from)) await send(UdpKind.helloAck, header.stream, from);
-            else test.ignored++;
+            if (sameAddr(bound, from)) return send(UdpKind.helloAck, header.stream, from);
+            test.ignored++;
           } else {
             const entry = challengeFor(test, from);
             if (!entry) {
               test.ignored++;
-              break;
+              return;
             }
             entry.received += data.length;
             if (
@@ -642,10 +635,10 @@ export class ThroughputHub {
             ) {
               entry.sent += UDP_PROOF_BYTES;
               entry.datagrams++;
-              await send(UdpKind.challenge, header.stream, from, entry.challenge);
+              return send(UdpKind.challenge, header.stream, from, entry.challenge);
             }
           }
-          break;
+          return;
         }
         case UdpKind.proof: {
           const entry = test.challenged.get(addrKey(from));
@@ -656,15 +649,30 @@ export class ThroughputHub {
             test.ignored++;
           } else if (bound) {
             // The proven address gets its ack again (smaller than the proof); anyone else nothing.
-            if (sameAddr(bound, from)) await send(UdpKind.helloAck, header.stream, from);
-            else test.ignored++;
+            if (sameAddr(bound, from)) return send(UdpKind.helloAck, header.stream, from);
+            test.ignored++;
           } else {
             test.udpPeers.set(header.stream, from);
-            await send(UdpKind.helloAck, header.stream, from);
-            test.attached?.();
+            return send(UdpKind.helloAck, header.stream, from).then(() => test.attached?.());
           }
-          break;
+          return;
         }
+      }
+      return undefined;
+    };
+    const ready = socket.receiveReady?.bind(socket);
+    while (!test.stop.signal.aborted) {
+      let got: [Uint8Array, Deno.Addr] | undefined;
+      try {
+        got = await socket.receive(buf);
+      } catch {
+        if (test.stop.signal.aborted) return;
+        continue;
+      }
+      // The rest of a batch (or of a GRO run) is handled without a wait per datagram.
+      for (; got; got = ready?.()) {
+        const answering = handle(got[0], got[1]);
+        if (answering) await answering;
       }
     }
   }

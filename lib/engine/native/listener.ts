@@ -214,6 +214,16 @@ export class NativeUdpListener implements DatagramListener, Disposable {
         throw new ErrnoError("recvmmsg", errno);
       }
     }
+    return this.#take();
+  }
+
+  /** The next datagram already received, without waiting; undefined when none is. */
+  receiveReady(): [Uint8Array, Deno.Addr] | undefined {
+    return this.#next < this.#count ? this.#take() : undefined;
+  }
+
+  /** Hand out the next datagram of the batch (a GRO run's, one at a time). */
+  #take(): [Uint8Array, Deno.Addr] {
     const i = this.#next;
     const length = this.#batch.lengths[i]!;
     const segment = this.#segments[i]!;
