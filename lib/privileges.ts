@@ -223,9 +223,11 @@ export function engineChoiceOf(config: Config): EngineChoice | undefined {
     return config.impairment && !config.labInside ? undefined : config.engine ?? "auto";
   }
   if (config.command === "server") {
-    // Throughput tests (and their UDP ports) come over TCP, to echo or discard.
+    // Throughput tests (and their UDP ports) come over TCP, to echo or discard; a UDP echo
+    // is served by the native echo Worker.
     const tests = config.mode !== "chat" && config.endpoints.some((e) => e.transport === "tcp");
-    return tests ? config.engine ?? "auto" : undefined;
+    const udpEcho = config.mode === "echo" && config.endpoints.some((e) => e.transport === "udp");
+    return tests || udpEcho ? config.engine ?? "auto" : undefined;
   }
   // A UDP scan hears ICMP port unreachable (closed) through the native engine's connected sockets.
   if (config.command === "scan") {

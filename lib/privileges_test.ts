@@ -74,7 +74,7 @@ Deno.test("the -v line lists what was kept and what was dropped, or 'none'", () 
   );
 });
 
-Deno.test("only UDP probe, a TCP ping-pong, UDP messages, UDP throughput, compare, a UDP scan and a test-serving server run an engine; --engine reaches the drop", () => {
+Deno.test("only UDP probe, a TCP ping-pong, UDP messages, UDP or receiving TCP throughput, compare, a UDP scan, a test-serving or UDP-echo server run an engine; --engine reaches the drop", () => {
   const choice = (argv: string[]) => engineChoiceOf(parseCommandLine(argv));
   assertEquals(choice(["client", "--probe", "--proto", "udp"]), "auto");
   assertEquals(choice(["client", "--probe", "--proto", "udp", "--engine", "deno"]), "deno");
@@ -94,8 +94,13 @@ Deno.test("only UDP probe, a TCP ping-pong, UDP messages, UDP throughput, compar
   assertEquals(choice(["client", "--probe", "--ping-pong", "--source-port", "4000"]), undefined);
   assertEquals(choice(["client", "--probe", "--outstanding", "1", "--rate", "10"]), undefined);
   assertEquals(choice(["client", "--throughput"]), undefined);
+  // A TCP client that receives raises its receive low-water mark through libc.
+  assertEquals(choice(["client", "--throughput", "-R"]), "auto");
+  assertEquals(choice(["client", "--throughput", "--bidir", "--engine", "deno"]), "deno");
   assertEquals(choice(["client", "--proto", "udp", "127.0.0.1"]), undefined);
-  assertEquals(choice(["server", "--proto", "udp"]), undefined); // tests come over TCP
+  // A UDP echo is served by the native echo Worker; tests come over TCP.
+  assertEquals(choice(["server", "--proto", "udp"]), "auto");
+  assertEquals(choice(["server", "--proto", "udp", "--mode", "discard"]), undefined);
   assertEquals(choice(["server"]), "auto"); // its throughput tests' UDP ports
   assertEquals(choice(["server", "--engine", "deno"]), "deno");
   assertEquals(choice(["server", "--mode", "chat"]), undefined);

@@ -378,6 +378,30 @@ Deno.test("native echo: with --engine deno the server never starts the Worker", 
 
 Deno.test({
   name:
+    "native echo: a CLI server on UDP alone (--proto udp) keeps ffi and serves a UDP ping-pong from the Worker",
+  ignore,
+  fn: async () => {
+    const server = await startServer(["--proto", "udp", "--host", HOST, "-v"]);
+    let stderr = "";
+    try {
+      const r = await runNetkit([
+        "client",
+        ...["--probe", "--ping-pong", "--proto", "udp", HOST, String(server.port)],
+        ...["--count", "200", "--json"],
+      ]);
+      assertEquals(r.code, 0, r.stderr);
+      assertEquals(JSON.parse(r.text).received, 200);
+    } finally {
+      ({ stderr } = await server.stop());
+    }
+    assertMatch(stderr, /permissions kept: net, ffi; dropped: read/);
+    assertMatch(stderr, /native echo: udp 127\.0\.0\.1:\d+ and TCP probes served by a Worker/);
+    assertMatch(stderr, /200 datagrams in, 200 out/);
+  },
+});
+
+Deno.test({
+  name:
     "native echo: the CLI server (read dropped) starts the Worker for a TCP probe ping-pong and UDP, and echoes netcat-style clients on the event loop",
   ignore,
   fn: async () => {
