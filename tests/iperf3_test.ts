@@ -13,6 +13,7 @@ import { NETKIT_RUN, ROOT_DIR, runNetkit, skipWithout, startServer } from "./sup
 import { type Peer, spawnPeer, startOnFreePort } from "./support/peers.ts";
 import { openFds, readToEnd, writeAll } from "./support/sockets.ts";
 import { encodeJson, makeCookie, State } from "../lib/iperf3/wire.ts";
+import { NATIVE_MISSING } from "./support/engines.ts";
 
 const NO_IPERF3 = skipWithout("iperf3");
 
@@ -121,6 +122,29 @@ for (const c of CASES) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "iperf3 -c -l 1M against netkit server on the native engine: the server raises its receive low-water mark, and still counts every byte",
+  ignore: NO_IPERF3 || NATIVE_MISSING !== undefined,
+  async fn() {
+    const server = await startServer(["--host", "127.0.0.1", "-v"]);
+    let doc: Iperf3Doc;
+    try {
+      doc = await iperf3Client(server.port, "-t", "1", "-l", "1M");
+    } finally {
+      await server.stop();
+    }
+    const { stderr } = await server.stop();
+    const [counts] = serverCounts(stderr);
+    assert(counts, `no finished iperf3 test in the server's log:\n${stderr}`);
+    within1(doc.end.sum_received.bytes, counts.received, "client → server");
+    assertMatch(
+      stderr,
+      /iperf3 test from [^ ]+: done, \d+ B received, 0 B sent, receive low-water mark 128 KiB \(SO_RCVLOWAT\)/,
+    );
+  },
+});
 
 interface NetkitDoc {
   up: { sum_sent: { bytes: number }; sum_received: { bytes: number; lost?: number } } | null;

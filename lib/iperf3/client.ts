@@ -301,7 +301,7 @@ export async function runIperf3Client(
           loops.push(
             s.sender
               ? sendTcp(tcpConns[i]!, s, plan.bitrate, stop.signal, until)
-              : receiveTcp(tcpConns[i]!, s),
+              : receiveTcp(tcpConns[i]!, s).then(() => {}),
           );
         } else {
           const { socket, peer } = udpFlows[i]!;

@@ -38,6 +38,8 @@
 
 import { delay } from "@std/async/delay";
 import { formatAddr } from "../address.ts";
+import type { Engine, ReceiveLowWater } from "../engine/types.ts";
+import { formatSize } from "../units.ts";
 import { type TestMemory, watchStall } from "../throughput/hub.ts";
 import { closeQuietly, writeAll } from "../io.ts";
 import { Iperf3Stream, receiveTcp, sendTcp, sendUdp, wallMs } from "./streams.ts";
@@ -91,6 +93,12 @@ export interface Iperf3ServerOptions {
    * @default {undefined} (no budget)
    */
   memory?: TestMemory;
+  /**
+   * The server's engine: where it can (native), a fast TCP stream's receive
+   * low-water mark is raised, as for netkit's own tests.
+   * @default {undefined} (Deno's sockets alone)
+   */
+  engine?: Engine;
 }
 
 type Phase = "params" | "streams" | "running" | "ending";
@@ -105,6 +113,8 @@ class Test {
   udp: UdpPort | undefined;
   attached: (() => void) | undefined;
   grant: { release(): void } | undefined;
+  /** The largest receive low-water mark a stream raised (0: none). */
+  lowWater = 0;
 
   constructor(readonly cookie: string, readonly peerIp: string, readonly label: string) {}
 
@@ -149,12 +159,15 @@ export class Iperf3Server {
   readonly #counters: Iperf3ServerOptions["counters"];
   readonly #admit: (from: Deno.Addr) => boolean;
   readonly #memory: TestMemory | undefined;
+  readonly #lowWater: ((conn: Deno.Conn) => ReceiveLowWater | undefined) | undefined;
 
   constructor(options: Iperf3ServerOptions = {}) {
     this.#log = options.log ?? (() => {});
     this.#counters = options.counters;
     this.#admit = options.admitDatagram ?? (() => true);
     this.#memory = options.memory;
+    const engine = options.engine;
+    this.#lowWater = engine?.receiveLowWater && ((conn) => engine.receiveLowWater?.(conn));
   }
 
   /** Whether a connection's first bytes are an iperf3 cookie. */
@@ -366,7 +379,9 @@ export class Iperf3Server {
           loops.push(
             s.sender
               ? sendTcp(c, s, params.bandwidth, sendStop.signal, until)
-              : receiveTcp(c, s, initial),
+              : receiveTcp(c, s, { initial, lowWater: this.#lowWater }).then((mark) => {
+                test.lowWater = Math.max(test.lowWater, mark);
+              }),
           );
         } else if (s.sender) {
           loops.push(
@@ -443,9 +458,12 @@ export class Iperf3Server {
         (a, s) => a + (s.sender ? 0 : s.lost(byId.get(s.id)?.packets)),
         0,
       );
+      const mark = test.lowWater
+        ? `, receive low-water mark ${formatSize(test.lowWater)} (SO_RCVLOWAT)`
+        : "";
       return `done, ${received} B received, ${sent} B sent${
         params.proto === "udp" ? `, ${lost} datagrams lost` : ""
-      }`;
+      }${mark}`;
     } finally {
       clearTimeout(hardStop);
     }

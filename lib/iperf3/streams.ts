@@ -21,6 +21,8 @@
  * @module
  */
 
+import { LowWaterPolicy } from "../engine/low_water.ts";
+import type { ReceiveLowWater } from "../engine/types.ts";
 import { isClosedError, writeAll } from "../io.ts";
 import { waitUntil } from "../pace.ts";
 import { JitterEstimator } from "../stats/jitter.ts";
@@ -212,21 +214,39 @@ export async function sendTcp(
   }
 }
 
-/** Count what arrives on a TCP data connection until it closes. */
+/** Options of {@linkcode receiveTcp}. */
+export interface ReceiveTcpOptions {
+  /** Bytes already read from the connection (after the cookie). @default {undefined} */
+  initial?: Uint8Array;
+  /**
+   * The connection's receive low-water mark, where the engine sets it: raised
+   * while the stream runs fast ({@linkcode LowWaterPolicy}).
+   * @default {undefined} (never raised)
+   */
+  lowWater?: (conn: Deno.Conn) => ReceiveLowWater | undefined;
+}
+
+/** Count what arrives on a TCP data connection until it closes; the mark it raised (0: none). */
 export async function receiveTcp(
   conn: Deno.Conn,
   stream: Iperf3Stream,
-  initial?: Uint8Array,
-): Promise<void> {
-  if (initial) stream.bytes += initial.length;
+  options: ReceiveTcpOptions = {},
+): Promise<number> {
+  if (options.initial) stream.bytes += options.initial.length;
   const buf = new Uint8Array(256 * 1024);
+  const open = options.lowWater;
+  const policy = open && new LowWaterPolicy(() => open(conn));
   try {
-    for (let n; (n = await conn.read(buf)) !== null;) stream.bytes += n;
+    for (let n; (n = await conn.read(buf)) !== null;) {
+      stream.bytes += n;
+      policy?.onRead(n, performance.now());
+    }
   } catch (err) {
     if (!isClosedError(err)) throw err;
   } finally {
     stream.end();
   }
+  return policy?.raised ?? 0;
 }
 
 /**

@@ -165,6 +165,7 @@ export async function serve(
     counters: summary,
     admitDatagram: (from) => gate.admitDatagram(from),
     memory,
+    ...(options.engine && { engine: options.engine }),
     ...(config.verbose && { log }),
   });
   // The native echo Worker: with the native engine, in echo mode, started lazily (its thread

@@ -28,7 +28,7 @@ import {
 import { isClosedError, writeAll } from "../io.ts";
 import { pacedWriteSize, waitUntil } from "../pace.ts";
 import { JitterEstimator } from "../stats/jitter.ts";
-import { LowWaterPolicy } from "./low_water.ts";
+import { LowWaterPolicy } from "../engine/low_water.ts";
 import { SequenceTracker } from "../stats/sequence_tracker.ts";
 import {
   type ReceivedFigures,

@@ -1,5 +1,5 @@
 import { assertEquals } from "@std/assert";
-import type { ReceiveLowWater } from "../engine/types.ts";
+import type { ReceiveLowWater } from "./types.ts";
 import { LowWaterPolicy } from "./low_water.ts";
 
 /** A mark that records what it was set to; `refuse` makes every set fail. */

@@ -23,7 +23,7 @@
  * @module
  */
 
-import type { ReceiveLowWater } from "../engine/types.ts";
+import type { ReceiveLowWater } from "./types.ts";
 
 /** Options of {@linkcode LowWaterPolicy}. */
 export interface LowWaterOptions {
