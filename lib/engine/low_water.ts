@@ -23,7 +23,7 @@
  * @module
  */
 
-import type { ReceiveLowWater } from "./types.ts";
+import type { Engine, ReceiveLowWater } from "./types.ts";
 
 /** Options of {@linkcode LowWaterPolicy}. */
 export interface LowWaterOptions {
@@ -50,6 +50,15 @@ export class LowWaterPolicy {
   readonly #dropRate: number;
   #windowStart = -1;
   #windowBytes = 0;
+
+  /**
+   * The policy of `conn` on `engine`, or undefined where the engine cannot set
+   * the mark (the deno engine, or none).
+   */
+  static for(engine: Engine | undefined, conn: Deno.Conn): LowWaterPolicy | undefined {
+    const open = engine?.receiveLowWater;
+    return open && new LowWaterPolicy(() => open.call(engine, conn));
+  }
 
   /** `open` is called the first time the stream runs fast (it may scan descriptors: once). */
   constructor(open: () => ReceiveLowWater | undefined, options: LowWaterOptions = {}) {

@@ -1,5 +1,6 @@
-import { assertEquals } from "@std/assert";
-import type { ReceiveLowWater } from "./types.ts";
+import { assert, assertEquals } from "@std/assert";
+import { denoEngine } from "./deno.ts";
+import type { Engine, ReceiveLowWater } from "./types.ts";
 import { LowWaterPolicy } from "./low_water.ts";
 
 /** A mark that records what it was set to; `refuse` makes every set fail. */
@@ -77,4 +78,23 @@ Deno.test("LowWaterPolicy honours its options (mark size, window, rates)", () =>
   const policy = new LowWaterPolicy(() => mark, { bytes: 4096, windowMs: 10, raiseWithinMs: 2 });
   feed(policy, 30, 2048, 1); // 2 KiB per ms fills 4 KiB within 2 ms
   assertEquals(mark.sets, [4096]);
+});
+
+Deno.test("LowWaterPolicy.for: none for an engine that cannot set the mark, and the engine's own mark of that connection otherwise", () => {
+  const conn = {} as Deno.Conn;
+  assertEquals(LowWaterPolicy.for(undefined, conn), undefined);
+  assertEquals(LowWaterPolicy.for(denoEngine, conn), undefined);
+  const asked: Deno.Conn[] = [];
+  const mark = fakeMark();
+  const engine: Engine = {
+    ...denoEngine,
+    name: "native",
+    receiveLowWater: (c) => (asked.push(c), mark),
+  };
+  const policy = LowWaterPolicy.for(engine, conn);
+  assert(policy);
+  assertEquals(asked.length, 0, "no descriptor scan before the stream runs fast");
+  feed(policy, 200, 256 * 1024, 0.5);
+  assertEquals(asked, [conn]);
+  assertEquals(mark.sets, [131072]);
 });

@@ -38,7 +38,7 @@
 
 import { delay } from "@std/async/delay";
 import { formatAddr } from "../address.ts";
-import type { Engine, ReceiveLowWater } from "../engine/types.ts";
+import type { Engine } from "../engine/types.ts";
 import { formatSize } from "../units.ts";
 import { type TestMemory, watchStall } from "../throughput/hub.ts";
 import { closeQuietly, writeAll } from "../io.ts";
@@ -159,15 +159,14 @@ export class Iperf3Server {
   readonly #counters: Iperf3ServerOptions["counters"];
   readonly #admit: (from: Deno.Addr) => boolean;
   readonly #memory: TestMemory | undefined;
-  readonly #lowWater: ((conn: Deno.Conn) => ReceiveLowWater | undefined) | undefined;
+  readonly #engine: Engine | undefined;
 
   constructor(options: Iperf3ServerOptions = {}) {
     this.#log = options.log ?? (() => {});
     this.#counters = options.counters;
     this.#admit = options.admitDatagram ?? (() => true);
     this.#memory = options.memory;
-    const engine = options.engine;
-    this.#lowWater = engine?.receiveLowWater && ((conn) => engine.receiveLowWater?.(conn));
+    this.#engine = options.engine;
   }
 
   /** Whether a connection's first bytes are an iperf3 cookie. */
@@ -379,7 +378,7 @@ export class Iperf3Server {
           loops.push(
             s.sender
               ? sendTcp(c, s, params.bandwidth, sendStop.signal, until)
-              : receiveTcp(c, s, { initial, lowWater: this.#lowWater }).then((mark) => {
+              : receiveTcp(c, s, { initial, engine: this.#engine }).then((mark) => {
                 test.lowWater = Math.max(test.lowWater, mark);
               }),
           );

@@ -22,7 +22,7 @@
  */
 
 import { LowWaterPolicy } from "../engine/low_water.ts";
-import type { ReceiveLowWater } from "../engine/types.ts";
+import type { Engine } from "../engine/types.ts";
 import { isClosedError, writeAll } from "../io.ts";
 import { waitUntil } from "../pace.ts";
 import { JitterEstimator } from "../stats/jitter.ts";
@@ -219,11 +219,11 @@ export interface ReceiveTcpOptions {
   /** Bytes already read from the connection (after the cookie). @default {undefined} */
   initial?: Uint8Array;
   /**
-   * The connection's receive low-water mark, where the engine sets it: raised
-   * while the stream runs fast ({@linkcode LowWaterPolicy}).
+   * The engine whose `receiveLowWater` raises the connection's receive
+   * low-water mark while the stream runs fast ({@linkcode LowWaterPolicy}).
    * @default {undefined} (never raised)
    */
-  lowWater?: (conn: Deno.Conn) => ReceiveLowWater | undefined;
+  engine?: Engine;
 }
 
 /** Count what arrives on a TCP data connection until it closes; the mark it raised (0: none). */
@@ -234,8 +234,7 @@ export async function receiveTcp(
 ): Promise<number> {
   if (options.initial) stream.bytes += options.initial.length;
   const buf = new Uint8Array(256 * 1024);
-  const open = options.lowWater;
-  const policy = open && new LowWaterPolicy(() => open(conn));
+  const policy = LowWaterPolicy.for(options.engine, conn);
   try {
     for (let n; (n = await conn.read(buf)) !== null;) {
       stream.bytes += n;

@@ -359,10 +359,9 @@ export async function runThroughput(
     for (const r of udpReceivers) r.begin(start);
 
     const progress = { sent: { bytes: 0 }, received: { bytes: 0 } };
-    const engine = selection.engine;
-    const lowWater = engine.receiveLowWater &&
-      ((conn: Deno.Conn) => engine.receiveLowWater?.(conn));
-    const tcpReceivers = tcpConns.map((_, s) => new TcpReceiver(s, RECEIVER_BIN_MS, { lowWater }));
+    const tcpReceivers = tcpConns.map((_, s) =>
+      new TcpReceiver(s, RECEIVER_BIN_MS, { engine: selection.engine })
+    );
     options.onStart?.(() => ({
       sentBytes: progress.sent.bytes,
       receivedBytes: receivedBytes(tcpReceivers, udpReceivers),

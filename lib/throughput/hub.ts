@@ -29,12 +29,7 @@
 
 import { parseIp } from "../acl.ts";
 import { denoEngine } from "../engine/deno.ts";
-import {
-  type DatagramListener,
-  type Engine,
-  GRO_BATCH_BYTES,
-  type ReceiveLowWater,
-} from "../engine/types.ts";
+import { type DatagramListener, type Engine, GRO_BATCH_BYTES } from "../engine/types.ts";
 import { dropsDuring, receiveDrops } from "../udp_counters.ts";
 import { formatSize } from "../units.ts";
 import { closeQuietly, writeAll } from "../io.ts";
@@ -241,13 +236,9 @@ export class ThroughputHub {
   readonly #memory: TestMemory | undefined;
   readonly #anyIp: boolean;
   readonly #engine: Engine;
-  /** A TCP data stream's receive low-water mark, where the engine sets it. */
-  readonly #lowWater: ((conn: Deno.Conn) => ReceiveLowWater | undefined) | undefined;
 
   constructor(options: ThroughputHubOptions = {}) {
     this.#engine = options.engine ?? denoEngine;
-    const engine = this.#engine;
-    this.#lowWater = engine.receiveLowWater && ((conn) => engine.receiveLowWater?.(conn));
     this.#log = options.log ?? (() => {});
     this.#counters = options.counters;
     this.#admit = options.admitDatagram;
@@ -514,7 +505,7 @@ export class ThroughputHub {
         const { conn, initial } = test.tcpStreams.get(s)!;
         if (sending) senders.push(sendTcp(conn, options));
         if (receiving) {
-          const receiver = new TcpReceiver(s, 1000, { lowWater: this.#lowWater });
+          const receiver = new TcpReceiver(s, 1000, { engine: this.#engine });
           tcpReceivers.push(receiver);
           const running = receiver.run(conn, initial);
           // A stream that fails (not just ends) ends the test now; never an unhandled rejection.

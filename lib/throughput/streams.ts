@@ -23,7 +23,7 @@ import {
   DatagramBatch,
   type DatagramListener,
   type DatagramTransport,
-  type ReceiveLowWater,
+  type Engine,
 } from "../engine/types.ts";
 import { isClosedError, writeAll } from "../io.ts";
 import { pacedWriteSize, waitUntil } from "../pace.ts";
@@ -126,11 +126,11 @@ export async function sendTcp(conn: Deno.Conn, options: SendOptions): Promise<Se
 /** Options of {@linkcode TcpReceiver}. */
 export interface TcpReceiverOptions {
   /**
-   * The connection's receive low-water mark, where the engine can set it
-   * (`engine.receiveLowWater`): raised while the stream runs fast ({@linkcode LowWaterPolicy}).
+   * The engine whose `receiveLowWater` raises the connection's receive
+   * low-water mark while the stream runs fast ({@linkcode LowWaterPolicy}).
    * @default {undefined} (never raised)
    */
-  lowWater?: (conn: Deno.Conn) => ReceiveLowWater | undefined;
+  engine?: Engine;
 }
 
 /** Counts bytes arriving on a TCP data stream, with per-interval bins. */
@@ -142,7 +142,7 @@ export class TcpReceiver {
   #first = 0;
   #end = 0;
 
-  readonly #lowWater: ((conn: Deno.Conn) => ReceiveLowWater | undefined) | undefined;
+  readonly #engine: Engine | undefined;
   #policy: LowWaterPolicy | undefined;
 
   constructor(
@@ -150,7 +150,7 @@ export class TcpReceiver {
     readonly intervalMs: number,
     options: TcpReceiverOptions = {},
   ) {
-    this.#lowWater = options.lowWater;
+    this.#engine = options.engine;
   }
 
   /** The receive low-water mark this stream raised (bytes; 0: never raised). */
@@ -163,8 +163,7 @@ export class TcpReceiver {
     this.#start = performance.now();
     if (initial && initial.length > 0) this.#count(initial.length, this.#start);
     const buf = new Uint8Array(TCP_RECEIVE_BYTES);
-    const open = this.#lowWater;
-    const policy = this.#policy = open && new LowWaterPolicy(() => open(conn));
+    const policy = this.#policy = LowWaterPolicy.for(this.#engine, conn);
     try {
       for (let n; (n = await conn.read(buf)) !== null;) {
         const now = performance.now();
