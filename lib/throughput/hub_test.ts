@@ -1,8 +1,12 @@
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
+import { deadline } from "@std/async/deadline";
 import { GRO_BATCH_BYTES } from "../engine/types.ts";
-import { testBufferBytes } from "./hub.ts";
-import type { StartRequest } from "./protocol.ts";
+import { testBufferBytes, ThroughputHub } from "./hub.ts";
+import { LineReader } from "./line_reader.ts";
+import { CONTROL_MAGIC, DATA_MAGIC, decodeControl, type StartRequest } from "./protocol.ts";
 import { TCP_RECEIVE_BYTES, UDP_RECEIVER_BYTES } from "./streams.ts";
+
+const encoder = new TextEncoder();
 
 const UDP: StartRequest = {
   type: "start",
@@ -32,5 +36,49 @@ Deno.test("testBufferBytes counts TCP per stream: the receive buffer up, the blo
   assertEquals(
     testBufferBytes({ ...tcp, direction: "bidir" }),
     2 * (TCP_RECEIVE_BYTES + (1 << 20)),
+  );
+});
+
+/** A data connection whose every read fails with `error` (a stream that breaks, not ends). */
+function brokenConn(error: Error): Deno.Conn {
+  const addr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 9 };
+  return {
+    localAddr: addr,
+    remoteAddr: addr,
+    read: () => Promise.reject(error),
+    write: (p: Uint8Array) => Promise.resolve(p.length),
+    close: () => {},
+    closeWrite: () => Promise.resolve(),
+  } as unknown as Deno.Conn;
+}
+
+Deno.test("a TCP data stream that fails with an error other than a close ends its test with that reason, and is never an unhandled rejection", async () => {
+  const lines: string[] = [];
+  const hub = new ThroughputHub({ log: (line) => lines.push(line) });
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  using client = await Deno.connect({ port: (listener.addr as Deno.NetAddr).port });
+  using server = await accepted;
+  const start: StartRequest = { ...UDP, proto: "tcp", parallel: 1, size: 1024 };
+  const request = encoder.encode(`${CONTROL_MAGIC}${JSON.stringify(start)}\n`);
+  await client.write(request);
+  const first = new Uint8Array(4096);
+  const n = (await server.read(first))!;
+  const serving = hub.control(server, first.subarray(0, n));
+  const replies = new LineReader(client, new Uint8Array(0));
+  const ready = decodeControl((await replies.next())!);
+  assert(ready?.type === "ready", JSON.stringify(ready));
+  const failing = brokenConn(new Deno.errors.TimedOut("connection timed out"));
+  const attached = hub.data(failing, encoder.encode(`${DATA_MAGIC}${ready.test_id} 0\n`));
+  const go = decodeControl((await replies.next())!);
+  assertEquals(go?.type, "go");
+  // The server's side fails at once: it ends the test and closes the control connection
+  // (as for any test stopped early), and its log says why.
+  assertEquals(await deadline(replies.next(), 5000), null);
+  await deadline(serving, 5000);
+  await deadline(attached, 5000);
+  assert(
+    lines.some((l) => /ended early \(data stream 0: connection timed out\)/.test(l)),
+    lines.join("\n"),
   );
 });
