@@ -2,7 +2,7 @@ import { assert, assertEquals } from "@std/assert";
 import { sharedLibc } from "./engine.ts";
 import { LINUX } from "./layout.ts";
 import { openReceiveLowWater, SO_RCVLOWAT } from "./receive_low_water.ts";
-import { findSocketFd } from "./socket_fd.ts";
+import { findSocketFd, type SocketMatch } from "./socket_fd.ts";
 
 const libc = sharedLibc();
 const ignore = "reason" in libc;
@@ -15,14 +15,10 @@ async function pair(): Promise<{ client: Deno.TcpConn; server: Deno.TcpConn; clo
   return { client, server, close: () => (client.close(), server.close()) };
 }
 
-/** The kernel's SO_RCVLOWAT of the socket behind `conn`. */
-function kernelMark(conn: Deno.Conn): number {
+/** The kernel's SO_RCVLOWAT of the one socket matching `match`. */
+function kernelMark(match: SocketMatch): number {
   if ("reason" in libc) throw new Error(libc.reason);
-  const fd = findSocketFd(libc, {
-    type: "tcp",
-    local: conn.localAddr as Deno.NetAddr,
-    remote: conn.remoteAddr as Deno.NetAddr,
-  });
+  const fd = findSocketFd(libc, match);
   assert(fd !== undefined);
   const value = new Int32Array(1);
   const len = new Uint32Array([4]);
@@ -37,6 +33,15 @@ function kernelMark(conn: Deno.Conn): number {
   return value[0]!;
 }
 
+/** The match of a connected TCP socket, from Deno's side. */
+function connMatch(conn: Deno.Conn): SocketMatch {
+  return {
+    type: "tcp",
+    local: conn.localAddr as Deno.NetAddr,
+    remote: conn.remoteAddr as Deno.NetAddr,
+  };
+}
+
 Deno.test({
   name: "openReceiveLowWater sets the kernel's SO_RCVLOWAT of exactly that connection, and back",
   ignore,
@@ -49,10 +54,10 @@ Deno.test({
       assertEquals(mark.bytes, 1);
       assert(mark.set(131072));
       assertEquals(mark.bytes, 131072);
-      assertEquals(kernelMark(server), 131072);
-      assertEquals(kernelMark(client), 1, "the other end of the pair is untouched");
+      assertEquals(kernelMark(connMatch(server)), 131072);
+      assertEquals(kernelMark(connMatch(client)), 1, "the other end of the pair is untouched");
       assert(mark.set(1));
-      assertEquals(kernelMark(server), 1);
+      assertEquals(kernelMark(connMatch(server)), 1);
     } finally {
       close();
     }
@@ -93,26 +98,9 @@ Deno.test({
     using other = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     assertEquals(mark.set(131072), false);
     assertEquals(mark.bytes, 1);
-    assertEquals(kernelMarkOfListener(other), 1);
+    assertEquals(kernelMark({ type: "tcp", local: other.addr as Deno.NetAddr }), 1);
   },
 });
-
-/** SO_RCVLOWAT of a listener (found by its local address alone). */
-function kernelMarkOfListener(listener: Deno.Listener): number {
-  if ("reason" in libc) throw new Error(libc.reason);
-  const fd = findSocketFd(libc, { type: "tcp", local: listener.addr as Deno.NetAddr });
-  assert(fd !== undefined);
-  const value = new Int32Array(1);
-  const len = new Uint32Array([4]);
-  libc.symbols.getsockopt(
-    fd,
-    LINUX.SOL_SOCKET,
-    SO_RCVLOWAT,
-    new Uint8Array(value.buffer),
-    new Uint8Array(len.buffer),
-  );
-  return value[0]!;
-}
 
 Deno.test({
   name: "openReceiveLowWater gives undefined for a connection that is not TCP",
