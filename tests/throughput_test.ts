@@ -28,6 +28,7 @@ interface Doc {
   down: { sum_sent: Side; sum_received: Side; streams: unknown[] } | null;
   engine?: string;
   gso?: boolean;
+  gro?: boolean;
   engine_features?: { send_batch: number; receive_batch: number; reason: string };
 }
 
@@ -328,7 +329,7 @@ Deno.test({
         server.port,
         ...["--proto", "udp", "--bitrate", bitrate, "--gso", "--engine", "native"],
       );
-      assertEquals([doc.engine, doc.gso], ["native", true]);
+      assertEquals([doc.engine, doc.gso, doc.gro], ["native", true, true]);
       assert(doc.engine_features!.send_batch > 32, `${doc.engine_features!.send_batch} per send`);
       const d = doc.up!;
       assert(d.sum_sent.datagrams! > 1000, `sent ${d.sum_sent.datagrams}`);

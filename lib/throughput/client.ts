@@ -492,7 +492,12 @@ export async function runThroughput(
         elapsedS,
         interrupted: signal?.aborted === true,
         engine: udpFlows[0]
-          ? engineUse(udpFlows[0].features, selection.reason, plan.size)
+          ? engineUse(
+            // The server's GRO receives count too: on loopback they skip per-datagram work.
+            { ...udpFlows[0].features, gro: udpFlows[0].features.gro || ready.udp_gro === true },
+            selection.reason,
+            plan.size,
+          )
           : tcpEngineUse(tcpReceivers),
         up: sending
           ? combineDirection(

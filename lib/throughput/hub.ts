@@ -347,6 +347,7 @@ export class ThroughputHub {
           udp_port: (test.udp.addr as Deno.NetAddr).port,
           udp_key: test.key,
           udp_secret: toHex(test.secret),
+          ...(test.udp.gro && { udp_gro: true }),
         };
       }
       await send({ type: "ready", test_id: test.id, udp_port: null, ...udp });

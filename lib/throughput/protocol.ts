@@ -113,6 +113,8 @@ export type ControlMessage =
     udp_key?: number;
     /** UDP tests: the secret a hello must carry, {@linkcode UDP_SECRET_BYTES} bytes as hex. */
     udp_secret?: string;
+    /** UDP tests: the server's test port receives with UDP GRO (asked for by `gso`). */
+    udp_gro?: boolean;
   }
   | { type: "go" }
   /** What the receiving client has received so far (the server's stall watchdog reads it). */
