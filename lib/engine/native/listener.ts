@@ -178,6 +178,7 @@ export class NativeUdpListener implements DatagramListener, Disposable {
 
   /** The next datagram and its source; throws `BadResource` once closed, as Deno's does. */
   async receive(): Promise<[Uint8Array, Deno.Addr]> {
+    if (this.#next >= this.#count && this.#sock.mustYield()) await this.#wait(LINUX.POLLIN);
     while (this.#next >= this.#count) {
       if (this.#sock.closed) throw new Deno.errors.BadResource("the socket is closed");
       const { mmsghdr, msghdr } = this.#libc.layout;

@@ -80,6 +80,11 @@ interface Headers {
 }
 
 const WAIT_MS = 200;
+/**
+ * Calls in a row (receives that found data, sends the kernel took at once) before
+ * one waits anyway (a poll that returns at once): see {@linkcode PolledFd.mustYield}.
+ */
+export const FAIR_EVERY = 16;
 
 /**
  * A non-blocking descriptor that waits in bounded polls and closes safely under
@@ -94,6 +99,8 @@ export class PolledFd {
   closed = false;
   #libc: Libc;
   #waits = 0;
+  /** Calls in a row since the last wait. */
+  #eager = 0;
 
   constructor(libc: Libc, fd: number) {
     this.#libc = libc;
@@ -106,6 +113,7 @@ export class PolledFd {
    * than WAIT_MS even if no wake-up comes.
    */
   async wait(pollfd: Uint8Array<ArrayBuffer>, events: number): Promise<void> {
+    this.#eager = 0;
     const view = new DataView(pollfd.buffer);
     const { pollfd: l } = this.#libc.layout;
     view.setInt32(l.fd, this.fd, true);
@@ -118,6 +126,18 @@ export class PolledFd {
       this.#waits--;
       if (this.closed && this.#waits === 0) this.#release();
     }
+  }
+
+  /**
+   * Whether a receive or send should wait first: true once {@linkcode FAIR_EVERY}
+   * calls in a row went without a wait. A socket that never runs dry (a flood),
+   * or a send the kernel always takes at once (GSO on loopback), would otherwise
+   * run on promise continuations alone, and Deno's event loop would not turn: no
+   * timer, no other socket, for as long as it lasts. The wait returns at once,
+   * after one turn of the loop.
+   */
+  mustYield(): boolean {
+    return ++this.#eager > FAIR_EVERY;
   }
 
   #release(): void {
@@ -272,6 +292,8 @@ export class NativeUdpSocket implements DatagramTransport {
       h.iovView.setUint32(i * iovec.size + iovec.len, batch.lengths[i]!, true);
     }
     h.mode = "send";
+    // An unpaced sender the kernel never holds back would otherwise starve the event loop too.
+    if (this.#sock.mustYield()) await this.#wait(LINUX.POLLOUT);
     let sent = 0;
     while (sent < batch.count) {
       if (this.#sock.closed) return sent;
@@ -302,6 +324,7 @@ export class NativeUdpSocket implements DatagramTransport {
       }
       h.mode = "receive";
     }
+    if (this.#sock.mustYield()) await this.#wait(LINUX.POLLIN);
     for (;;) {
       if (this.#sock.closed) {
         batch.count = 0;
