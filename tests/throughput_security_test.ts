@@ -454,55 +454,66 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    "a UDP flood on a test's port (--gso -b 0, several times what the server can read) does not stall the server's event loop: a TCP echo meanwhile answers in milliseconds, not seconds",
-  ignore: NATIVE_MISSING !== undefined || navigator.hardwareConcurrency < 2 ||
-    !hasCommand("taskset"),
-  async fn() {
-    // Server and flooder on a core each, as two hosts would be: sharing one, the flooder
-    // slows to what the server reads, and the socket runs dry now and then.
-    await using server = await startServer(["--proto", "both", "--host", "127.0.0.1"], {
-      wrap: ["taskset", "-c", "0"],
-    });
-    const port = String(server.port);
-    const flooder = new Deno.Command("taskset", {
-      args: [
-        ...["-c", "1", Deno.execPath(), ...NETKIT_RUN, "client"],
-        ...["--throughput", "--proto", "udp", "--gso", "--bitrate", "0", "--engine", "native"],
-        ...["127.0.0.1", port, "--duration", "4s", "--interval-report", "1s"],
-      ],
-      cwd: ROOT_DIR,
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const reader = flooder.stdout.getReader();
-    try {
-      // The flood has run a second once its first interval line is out.
-      let out = "";
-      while (!/\]\s+sent/.test(out)) {
-        const { value, done } = await deadline(reader.read(), 15_000);
-        if (done) throw new Error(`the flood ended early: ${out}`);
-        out += new TextDecoder().decode(value);
+for (
+  const [what, args] of [
+    ["a UDP flood on a test's port (--gso -b 0, several times what the server can read)", [
+      "--gso",
+    ]],
+    ["an unpaced reverse UDP test (-R -b 0: the server sends as fast as the kernel takes)", [
+      "--reverse",
+    ]],
+  ] as const
+) {
+  Deno.test({
+    name:
+      `${what} does not stall the server's event loop: a TCP echo meanwhile answers in milliseconds, not seconds`,
+    ignore: NATIVE_MISSING !== undefined || navigator.hardwareConcurrency < 2 ||
+      !hasCommand("taskset"),
+    async fn() {
+      // Server and client on a core each, as two hosts would be: sharing one, the sender
+      // slows to what the other end takes, and the socket runs dry now and then.
+      await using server = await startServer(["--proto", "both", "--host", "127.0.0.1"], {
+        wrap: ["taskset", "-c", "0"],
+      });
+      const port = String(server.port);
+      const flooder = new Deno.Command("taskset", {
+        args: [
+          ...["-c", "1", Deno.execPath(), ...NETKIT_RUN, "client"],
+          ...["--throughput", "--proto", "udp", ...args, "--bitrate", "0", "--engine", "native"],
+          ...["127.0.0.1", port, "--duration", "4s", "--interval-report", "1s"],
+        ],
+        cwd: ROOT_DIR,
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+      const reader = flooder.stdout.getReader();
+      try {
+        // The flood has run a second once its first interval line is out.
+        let out = "";
+        while (!/\]\s+(sent|received)/.test(out)) {
+          const { value, done } = await deadline(reader.read(), 15_000);
+          if (done) throw new Error(`the flood ended early: ${out}`);
+          out += new TextDecoder().decode(value);
+        }
+        // Echoed by the event loop (not a probe): each reply waits for the loop to turn.
+        using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+        const buf = new Uint8Array(64);
+        const rtts: number[] = [];
+        for (let i = 0; i < 5; i++) {
+          const at = performance.now();
+          await conn.write(new TextEncoder().encode("ping\n"));
+          let got = 0;
+          while (got < 5) got += (await deadline(conn.read(buf.subarray(got)), 10_000)) ?? 5;
+          rtts.push(performance.now() - at);
+        }
+        // Starved, a reply took 1–4 s (the flood's rest); the loop now turns every millisecond.
+        assertLessOrEqual(Math.max(...rtts), 500, `TCP echoes during the flood (ms): ${rtts}`);
+      } finally {
+        reader.releaseLock();
+        flooder.kill();
+        await flooder.stdout.cancel().catch(() => {});
+        await flooder.status;
       }
-      // Echoed by the event loop (not a probe): each reply waits for the loop to turn.
-      using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-      const buf = new Uint8Array(64);
-      const rtts: number[] = [];
-      for (let i = 0; i < 5; i++) {
-        const at = performance.now();
-        await conn.write(new TextEncoder().encode("ping\n"));
-        let got = 0;
-        while (got < 5) got += (await deadline(conn.read(buf.subarray(got)), 10_000)) ?? 5;
-        rtts.push(performance.now() - at);
-      }
-      // Starved, a reply took 1–4 s (the flood's rest); it now turns every few batches.
-      assertLessOrEqual(Math.max(...rtts), 500, `TCP echoes during the flood (ms): ${rtts}`);
-    } finally {
-      reader.releaseLock();
-      flooder.kill();
-      await flooder.stdout.cancel().catch(() => {});
-      await flooder.status;
-    }
-  },
-});
+    },
+  });
+}

@@ -67,7 +67,9 @@ export class NativeUdpListener implements DatagramListener, Disposable {
   #offset = 0;
   #next = 0;
   #count = 0;
-  #pollfd = new Uint8Array(8);
+  /** One pollfd per direction: a receive and a send may wait at the same time. */
+  #pollIn = new Uint8Array(8);
+  #pollOut = new Uint8Array(8);
   /** The last source decoded, and its raw bytes: a run from one peer decodes once. */
   #from: Deno.NetAddr | undefined;
   #fromRaw = new Uint8Array(NAME_STRIDE);
@@ -173,12 +175,15 @@ export class NativeUdpListener implements DatagramListener, Disposable {
   }
 
   #wait(events: number): Promise<void> {
-    return this.#sock.wait(this.#pollfd, events);
+    return this.#sock.wait(events === LINUX.POLLIN ? this.#pollIn : this.#pollOut, events);
   }
 
   /** The next datagram and its source; throws `BadResource` once closed, as Deno's does. */
   async receive(): Promise<[Uint8Array, Deno.Addr]> {
-    if (this.#next >= this.#count && this.#sock.mustYield()) await this.#wait(LINUX.POLLIN);
+    if (this.#next >= this.#count) {
+      const pause = this.#sock.yield(this.#pollIn);
+      if (pause) await pause;
+    }
     while (this.#next >= this.#count) {
       if (this.#sock.closed) throw new Deno.errors.BadResource("the socket is closed");
       const { mmsghdr, msghdr } = this.#libc.layout;
@@ -284,6 +289,9 @@ export class NativeUdpListener implements DatagramListener, Disposable {
       this.#toRaw = encodeSockaddr(addr.hostname, addr.port, this.#libc.layout);
       this.#to = addr;
     }
+    // An unpaced sender (a reverse test at -b 0) would otherwise starve the event loop.
+    const pause = this.#sock.yield(this.#pollOut);
+    if (pause) await pause;
     if (p.length !== this.#sendLength) {
       this.#sendLength = p.length;
       this.#sendLengthBig = BigInt(p.length);

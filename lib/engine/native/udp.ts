@@ -81,10 +81,13 @@ interface Headers {
 
 const WAIT_MS = 200;
 /**
- * Calls in a row (receives that found data, sends the kernel took at once) before
- * one waits anyway (a poll that returns at once): see {@linkcode PolledFd.mustYield}.
+ * While a socket's calls never have to wait (receives that find data, sends the
+ * kernel takes at once), Deno's event loop still gets a pause of
+ * {@linkcode PAUSE_MS} at least this often (ms): see {@linkcode PolledFd.yield}.
  */
-export const FAIR_EVERY = 16;
+export const FAIR_MS = 50;
+/** The pause (ms): long enough that the event loop sleeps, and so looks at every socket. */
+export const PAUSE_MS = 1;
 
 /**
  * A non-blocking descriptor that waits in bounded polls and closes safely under
@@ -99,8 +102,9 @@ export class PolledFd {
   closed = false;
   #libc: Libc;
   #waits = 0;
-  /** Calls in a row since the last wait. */
+  /** Calls since the last wait, and when it ended. */
   #eager = 0;
+  #waitedAt = performance.now();
 
   constructor(libc: Libc, fd: number) {
     this.#libc = libc;
@@ -112,7 +116,11 @@ export class PolledFd {
    * per concurrent waiter); bounded, so a wait never outlives a close by more
    * than WAIT_MS even if no wake-up comes.
    */
-  async wait(pollfd: Uint8Array<ArrayBuffer>, events: number): Promise<void> {
+  async wait(
+    pollfd: Uint8Array<ArrayBuffer>,
+    events: number,
+    timeoutMs = WAIT_MS,
+  ): Promise<void> {
     this.#eager = 0;
     const view = new DataView(pollfd.buffer);
     const { pollfd: l } = this.#libc.layout;
@@ -121,23 +129,29 @@ export class PolledFd {
     view.setInt16(l.revents, 0, true);
     this.#waits++;
     try {
-      await this.#libc.symbols.poll_wait(pollfd, 1n, WAIT_MS);
+      await this.#libc.symbols.poll_wait(pollfd, 1n, timeoutMs);
     } finally {
+      this.#waitedAt = performance.now();
       this.#waits--;
       if (this.closed && this.#waits === 0) this.#release();
     }
   }
 
   /**
-   * Whether a receive or send should wait first: true once {@linkcode FAIR_EVERY}
-   * calls in a row went without a wait. A socket that never runs dry (a flood),
-   * or a send the kernel always takes at once (GSO on loopback), would otherwise
-   * run on promise continuations alone, and Deno's event loop would not turn: no
-   * timer, no other socket, for as long as it lasts. The wait returns at once,
-   * after one turn of the loop.
+   * Let Deno's event loop serve everything else, when no call on this socket
+   * has waited for {@linkcode FAIR_MS} (looked at every 16th call, so the clock
+   * is cheap): a pause of {@linkcode PAUSE_MS} in a poll that asks for no event.
+   * A socket that never runs dry (a flood), or sends the kernel always takes at
+   * once (an unpaced sender on loopback), would otherwise run on promise
+   * continuations alone: the event loop would not look at its timers or other
+   * sockets for as long as it lasts (measured: TCP echoes 1–4 s late). A wait
+   * that returns at once is not enough: the loop only looks at its sockets when
+   * it has nothing else to do, so the pause must be a real one.
    */
-  mustYield(): boolean {
-    return ++this.#eager > FAIR_EVERY;
+  yield(pollfd: Uint8Array<ArrayBuffer>): Promise<void> | undefined {
+    if ((++this.#eager & 15) !== 0) return undefined;
+    if (performance.now() - this.#waitedAt < FAIR_MS) return undefined;
+    return this.wait(pollfd, 0, PAUSE_MS);
   }
 
   #release(): void {
@@ -293,7 +307,8 @@ export class NativeUdpSocket implements DatagramTransport {
     }
     h.mode = "send";
     // An unpaced sender the kernel never holds back would otherwise starve the event loop too.
-    if (this.#sock.mustYield()) await this.#wait(LINUX.POLLOUT);
+    const pause = this.#sock.yield(this.#pollOut);
+    if (pause) await pause;
     let sent = 0;
     while (sent < batch.count) {
       if (this.#sock.closed) return sent;
@@ -324,7 +339,8 @@ export class NativeUdpSocket implements DatagramTransport {
       }
       h.mode = "receive";
     }
-    if (this.#sock.mustYield()) await this.#wait(LINUX.POLLIN);
+    const pause = this.#sock.yield(this.#pollIn);
+    if (pause) await pause;
     for (;;) {
       if (this.#sock.closed) {
         batch.count = 0;
