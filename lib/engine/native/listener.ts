@@ -285,26 +285,29 @@ export class NativeUdpListener implements DatagramListener, Disposable {
   /** Send one datagram to `addr`; waits while the send buffer is full. */
   async send(p: Uint8Array, addr: Deno.Addr): Promise<number> {
     if (addr.transport !== "udp") throw new TypeError("a UDP address is needed");
+    // An unpaced sender (a reverse test at -b 0) would otherwise starve the event loop.
+    const pause = this.#sock.yield(this.#pollOut);
+    if (pause) await pause;
     if (addr !== this.#to) {
       this.#toRaw = encodeSockaddr(addr.hostname, addr.port, this.#libc.layout);
       this.#to = addr;
     }
-    // An unpaced sender (a reverse test at -b 0) would otherwise starve the event loop.
-    const pause = this.#sock.yield(this.#pollOut);
-    if (pause) await pause;
     if (p.length !== this.#sendLength) {
       this.#sendLength = p.length;
       this.#sendLengthBig = BigInt(p.length);
     }
+    // Kept here: a send to another peer may change the cached ones while this one waits.
+    const to = this.#toRaw;
+    const length = this.#sendLengthBig;
     for (;;) {
       if (this.#sock.closed) throw new Deno.errors.BadResource("the socket is closed");
       const n = this.#libc.symbols.sendto(
         this.#sock.fd,
         p,
-        this.#sendLengthBig,
+        length,
         LINUX.MSG_DONTWAIT,
-        this.#toRaw,
-        this.#toRaw.length,
+        to,
+        to.length,
       );
       if (n >= 0) return n;
       const errno = readErrno(this.#libc);

@@ -300,15 +300,15 @@ export class NativeUdpSocket implements DatagramTransport {
   }
 
   async sendBatch(batch: DatagramBatch): Promise<number> {
+    // An unpaced sender the kernel never holds back would otherwise starve the event loop too.
+    const pause = this.#sock.yield(this.#pollOut);
+    if (pause) await pause;
     const h = this.#headersFor(batch);
     const { iovec, mmsghdr } = this.#libc.layout;
     for (let i = 0; i < batch.count; i++) {
       h.iovView.setUint32(i * iovec.size + iovec.len, batch.lengths[i]!, true);
     }
     h.mode = "send";
-    // An unpaced sender the kernel never holds back would otherwise starve the event loop too.
-    const pause = this.#sock.yield(this.#pollOut);
-    if (pause) await pause;
     let sent = 0;
     while (sent < batch.count) {
       if (this.#sock.closed) return sent;
