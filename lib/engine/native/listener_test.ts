@@ -1,9 +1,11 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { isClosedError } from "../../io.ts";
 import { deadline } from "@std/async/deadline";
+import { delay } from "@std/async/delay";
 import { DatagramBatch, type Engine } from "../types.ts";
 import { denoEngine } from "../deno.ts";
 import { loadNativeEngine } from "./engine.ts";
+import { FAIR_MS } from "./udp.ts";
 
 const native = loadNativeEngine();
 const engines: [string, Engine | undefined][] = [
@@ -136,6 +138,38 @@ Deno.test({
     } finally {
       listener.close();
       peer.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "native listener: a send that pauses (the event loop's turn) still goes to its own peer while another send to another peer goes by",
+  ignore: !("engine" in native),
+  async fn() {
+    if (!("engine" in native)) return;
+    const listener = await native.engine.listen({
+      local: { hostname: "127.0.0.1", port: 0 },
+      maxDatagram: 64,
+    });
+    const a = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const b = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    try {
+      // 15 sends that never wait, then more than FAIR_MS without a wait: the 16th pauses.
+      for (let i = 0; i < 15; i++) await listener.send(new Uint8Array([0]), b.addr);
+      await delay(FAIR_MS + 10);
+      const toA = listener.send(new Uint8Array([1]), a.addr);
+      const toB = listener.send(new Uint8Array([2]), b.addr);
+      await Promise.all([toA, toB]);
+      const [gotA] = await deadline(a.receive(), 5000);
+      assertEquals([...gotA], [1], "a's datagram reached a");
+      for (let i = 0; i < 15; i++) await deadline(b.receive(), 5000);
+      const [gotB] = await deadline(b.receive(), 5000);
+      assertEquals([...gotB], [2], "b got its own datagram, not a's");
+    } finally {
+      listener.close();
+      a.close();
+      b.close();
     }
   },
 });
