@@ -26,6 +26,7 @@ import { assert, assertEquals, assertGreater, assertLessOrEqual, assertMatch } f
 import { deadline } from "@std/async/deadline";
 import { hasCommand, NETKIT_RUN, ROOT_DIR, runNetkit, startServer } from "./support/cli.ts";
 import { NATIVE_MISSING } from "./support/engines.ts";
+import { spawnPeer } from "./support/peers.ts";
 import {
   datagram,
   hello,
@@ -476,44 +477,29 @@ for (
         wrap: ["taskset", "-c", "0"],
       });
       const port = String(server.port);
-      const flooder = new Deno.Command("taskset", {
-        args: [
-          ...["-c", "1", Deno.execPath(), ...NETKIT_RUN, "client"],
-          ...["--throughput", "--proto", "udp", ...args, "--bitrate", "0", "--engine", "native"],
-          ...["127.0.0.1", port, "--duration", "4s", "--interval-report", "1s"],
-        ],
-        cwd: ROOT_DIR,
-        stdout: "piped",
-        stderr: "null",
-      }).spawn();
-      const reader = flooder.stdout.getReader();
-      try {
-        // The flood has run a second once its first interval line is out.
-        let out = "";
-        while (!/\]\s+(sent|received)/.test(out)) {
-          const { value, done } = await deadline(reader.read(), 15_000);
-          if (done) throw new Error(`the flood ended early: ${out}`);
-          out += new TextDecoder().decode(value);
-        }
-        // Echoed by the event loop (not a probe): each reply waits for the loop to turn.
-        using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-        const buf = new Uint8Array(64);
-        const rtts: number[] = [];
-        for (let i = 0; i < 5; i++) {
-          const at = performance.now();
-          await conn.write(new TextEncoder().encode("ping\n"));
-          let got = 0;
-          while (got < 5) got += (await deadline(conn.read(buf.subarray(got)), 10_000)) ?? 5;
-          rtts.push(performance.now() - at);
-        }
-        // Starved, a reply took 1–4 s (the flood's rest); the loop now turns every millisecond.
-        assertLessOrEqual(Math.max(...rtts), 500, `TCP echoes during the flood (ms): ${rtts}`);
-      } finally {
-        reader.releaseLock();
-        flooder.kill();
-        await flooder.stdout.cancel().catch(() => {});
-        await flooder.status;
+      await using flooder = spawnPeer("taskset", [
+        ...["-c", "1", Deno.execPath(), ...NETKIT_RUN, "client"],
+        ...["--throughput", "--proto", "udp", ...args, "--bitrate", "0", "--engine", "native"],
+        ...["127.0.0.1", port, "--duration", "4s", "--interval-report", "1s"],
+      ], { cwd: ROOT_DIR, timeoutMs: 20_000 });
+      // The flood has run a second once its first interval line is out.
+      const decoder = new TextDecoder();
+      while (!/\]\s+(sent|received)/.test(decoder.decode(flooder.output()))) {
+        await flooder.waitForOutput(flooder.output().length + 1, 15_000);
       }
+      // Echoed by the event loop (not a probe): each reply waits for the loop to turn.
+      using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      const buf = new Uint8Array(64);
+      const rtts: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const at = performance.now();
+        await conn.write(new TextEncoder().encode("ping\n"));
+        let got = 0;
+        while (got < 5) got += (await deadline(conn.read(buf.subarray(got)), 10_000)) ?? 5;
+        rtts.push(performance.now() - at);
+      }
+      // Starved, a reply took 1–4 s (the flood's rest); the loop now turns every millisecond.
+      assertLessOrEqual(Math.max(...rtts), 500, `TCP echoes during the flood (ms): ${rtts}`);
     },
   });
 }

@@ -67,6 +67,11 @@ export interface SpawnPeerOptions {
    * @default {10000}
    */
   timeoutMs?: number;
+  /**
+   * The working directory (netkit itself runs from the repository's root).
+   * @default {undefined} (the test's)
+   */
+  cwd?: string;
 }
 
 /** How long a stopped peer gets between SIGTERM and SIGKILL, and its pipes to reach EOF. */
@@ -84,6 +89,7 @@ export function spawnPeer(
   const piped = options.stdin === "piped";
   const child = new Deno.Command(USE_SETSID ? "setsid" : command, {
     args: USE_SETSID ? [command, ...args] : [...args],
+    ...(options.cwd && { cwd: options.cwd }),
     stdin: piped ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
