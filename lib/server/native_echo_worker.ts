@@ -444,6 +444,18 @@ export function echoLoop(init: EchoInit, post: Post): void {
         }
         onDatagramRead(n, Atomics.load(control, ctl.PASS_ALL) === 1);
       };
+      /** Tell the main thread of the source in `sa` once per `key` (the set bounded at 1,024). */
+      const noteOnce = (
+        seen: Set<number | string>,
+        key: number | string,
+        type: "denied" | "peer",
+        len: number,
+      ) => {
+        if (seen.has(key)) return;
+        if (seen.size >= 1024) seen.clear();
+        seen.add(key);
+        post({ type, addr: sa.slice(0, len) });
+      };
       /** The `n` bytes in `dgram` from `sa`; `passAll`: the PASS_ALL word when it was read. */
       const onDatagramRead = (n: number, passAll: boolean) => {
         const len = saLen[0]!;
@@ -453,26 +465,12 @@ export function echoLoop(init: EchoInit, post: Post): void {
         }
         if (acl && !aclPermits(acl, sa, k)) {
           counters[C.DENIED] = counters[C.DENIED]! + 1;
-          if (init.verbose) {
-            const key = sourceKey(sa, false);
-            if (!noted.has(key)) {
-              if (noted.size >= 1024) noted.clear();
-              noted.add(key);
-              post({ type: "denied", addr: sa.slice(0, len) });
-            }
-          }
+          if (init.verbose) noteOnce(noted, sourceKey(sa, false), "denied", len);
           return;
         }
         counters[C.DATAGRAMS_IN] = counters[C.DATAGRAMS_IN]! + 1;
         counters[C.BYTES_IN] = counters[C.BYTES_IN]! + n;
-        if (init.verbose) {
-          const key = sourceKey(sa, true);
-          if (!peers.has(key)) {
-            if (peers.size >= 1024) peers.clear();
-            peers.add(key);
-            post({ type: "peer", addr: sa.slice(0, len) });
-          }
-        }
+        if (init.verbose) noteOnce(peers, sourceKey(sa, true), "peer", len);
         if (Atomics.load(control, ctl.ECHO) !== 1) return;
         // Never amplify: exactly the bytes received, to their sender.
         for (let tries = 0; tries < 2; tries++) {
