@@ -302,7 +302,12 @@ export async function serve(
     acceptLoggedAt = performance.now();
   };
   // A connection's --max-conns slot is freed exactly when its socket is closed, here.
+  /** Close `conn`; one the Worker holds it lets go of first (its handler then closes it). */
   const closeConn = (conn: Deno.Conn) => {
+    if (native?.owns(conn)) {
+      native.drop(conn, true);
+      return;
+    }
     live.delete(conn);
     closeQuietly(conn);
   };
@@ -360,9 +365,7 @@ export async function serve(
       const why = overdue(conn, session, now);
       if (why === undefined) continue;
       session.closeReason = why;
-      // The Worker lets go first; the handler then closes it.
-      if (native?.owns(conn)) native.drop(conn, true);
-      else closeConn(conn);
+      closeConn(conn);
     }
   }, period);
 
@@ -390,8 +393,7 @@ export async function serve(
           session.closeReason ??= `still busy after the ${
             formatDuration(config.drainTimeoutMs)
           } drain`;
-          if (native?.owns(conn)) native.drop(conn, true);
-          else closeConn(conn);
+          closeConn(conn);
         }
       }, config.drainTimeoutMs);
     }
