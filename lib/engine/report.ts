@@ -48,6 +48,11 @@ export function engineJson(use: EngineUse): {
   };
 }
 
+/** `receive low-water mark 128 KiB (SO_RCVLOWAT)`: a TCP receiver's raised mark, in words. */
+export function formatLowWater(bytes: number): string {
+  return `receive low-water mark ${formatSize(bytes)} (SO_RCVLOWAT)`;
+}
+
 /** One line: `engine native: sendmmsg/recvmmsg batches of 32/64, receive buffer 8 MiB, no GSO/GRO`. */
 export function formatEngine(use: EngineUse): string {
   const parts: string[] = [];
@@ -62,9 +67,7 @@ export function formatEngine(use: EngineUse): string {
     parts.push(`receive buffer ${formatSize(use.receiveBuffer)}`);
   }
   if (use.sendBuffer !== undefined) parts.push(`send buffer ${formatSize(use.sendBuffer)}`);
-  if (use.receiveLowWater) {
-    parts.push(`receive low-water mark ${formatSize(use.receiveLowWater)} (SO_RCVLOWAT)`);
-  }
+  if (use.receiveLowWater) parts.push(formatLowWater(use.receiveLowWater));
   const offload = [use.gso && "GSO", use.gro && "GRO"].filter(Boolean).join("+");
   parts.push(
     offload

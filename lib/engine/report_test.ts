@@ -1,5 +1,5 @@
 import { assertEquals, assertMatch } from "@std/assert";
-import { engineJson, formatEngine } from "./report.ts";
+import { engineJson, formatEngine, formatLowWater } from "./report.ts";
 import { type EngineUse, TCP_ENGINE_USE } from "./types.ts";
 
 const NATIVE: EngineUse = {
@@ -39,4 +39,12 @@ Deno.test("the engine line names batches, buffers, and says GSO is labelled as l
     "engine deno: Deno's sockets, one op per datagram or write, no GSO/GRO",
   );
   assertMatch(formatEngine({ ...NATIVE, gso: true }), /GSO on \(on loopback it bypasses/);
+});
+
+Deno.test("formatLowWater names the mark and the socket option, as the engine line and the server's end-of-test lines say it", () => {
+  assertEquals(formatLowWater(131072), "receive low-water mark 128 KiB (SO_RCVLOWAT)");
+  assertEquals(
+    formatEngine({ ...TCP_ENGINE_USE, receiveLowWater: 131072 }),
+    "engine deno: Deno's sockets, one op per datagram or write, receive low-water mark 128 KiB (SO_RCVLOWAT), no GSO/GRO",
+  );
 });

@@ -39,7 +39,7 @@
 import { delay } from "@std/async/delay";
 import { formatAddr } from "../address.ts";
 import type { Engine } from "../engine/types.ts";
-import { formatSize } from "../units.ts";
+import { formatLowWater } from "../engine/report.ts";
 import { type TestMemory, watchStall } from "../throughput/hub.ts";
 import { closeQuietly, writeAll } from "../io.ts";
 import { Iperf3Stream, receiveTcp, sendTcp, sendUdp, wallMs } from "./streams.ts";
@@ -457,9 +457,7 @@ export class Iperf3Server {
         (a, s) => a + (s.sender ? 0 : s.lost(byId.get(s.id)?.packets)),
         0,
       );
-      const mark = test.lowWater
-        ? `, receive low-water mark ${formatSize(test.lowWater)} (SO_RCVLOWAT)`
-        : "";
+      const mark = test.lowWater ? `, ${formatLowWater(test.lowWater)}` : "";
       return `done, ${received} B received, ${sent} B sent${
         params.proto === "udp" ? `, ${lost} datagrams lost` : ""
       }${mark}`;

@@ -30,6 +30,7 @@
 import { parseIp } from "../acl.ts";
 import { denoEngine } from "../engine/deno.ts";
 import { type DatagramListener, type Engine, GRO_BATCH_BYTES } from "../engine/types.ts";
+import { formatLowWater } from "../engine/report.ts";
 import { dropsDuring, receiveDrops } from "../udp_counters.ts";
 import { formatSize } from "../units.ts";
 import { closeQuietly, writeAll } from "../io.ts";
@@ -718,7 +719,7 @@ function lowWaterNote(receivers: readonly TcpReceiver[]): string {
   if (raised.length === 0) return "";
   const mark = Math.max(...raised.map((r) => r.lowWater));
   const of = `${raised.length} of ${receivers.length} streams`;
-  return `, receive low-water mark ${formatSize(mark)} (SO_RCVLOWAT) on ${of}`;
+  return `, ${formatLowWater(mark)} on ${of}`;
 }
 
 function ignoredNote(test: ServerTest): string {
