@@ -102,8 +102,6 @@ export async function serveDatagrams(
   const counters = options.counters ??
     { datagramsIn: 0, datagramsOut: 0, bytesIn: 0, bytesOut: 0 };
   const echo = (options.mode ?? "echo") === "echo";
-  /** The last datagram the loop served was echoed. */
-  let echoed = false;
   // With -v, each new peer (address and port) once; bounded.
   const peers = new Set<string>();
   const meet = (addr: Deno.Addr) => {
@@ -113,26 +111,33 @@ export async function serveDatagrams(
     peers.add(peer);
     options.log?.(`first datagram from udp ${peer}`);
   };
-  const serveOne = async (data: Uint8Array, addr: Deno.Addr): Promise<boolean> => {
-    if (options.admit && !options.admit(addr)) return true;
-    if (options.divert?.(data, addr)) return true;
+  /** Serve one datagram: "gone" once the socket is, "echoed" when a reply went out. */
+  const serve = async (
+    data: Uint8Array,
+    addr: Deno.Addr,
+  ): Promise<"gone" | "echoed" | "served"> => {
+    if (options.admit && !options.admit(addr)) return "served";
+    if (options.divert?.(data, addr)) return "served";
     counters.datagramsIn++;
     counters.bytesIn += data.length;
     if (options.log) meet(addr);
-    if (!echo) return true;
+    if (!echo) return "served";
     try {
       // Never amplify: the reply is exactly the datagram received.
       await socket.send(data, addr);
       counters.datagramsOut++;
       counters.bytesOut += data.length;
-      echoed = true;
+      return "echoed";
     } catch (err) {
-      if (options.signal?.aborted || err instanceof Deno.errors.BadResource) return false;
+      if (options.signal?.aborted || err instanceof Deno.errors.BadResource) return "gone";
       // The sender vanished or its route failed: drop this reply, keep serving.
+      return "served";
     }
-    return true;
   };
-  const server: DatagramServer = { serveOne, meet };
+  const server: DatagramServer = {
+    serveOne: async (data, addr) => (await serve(data, addr)) !== "gone",
+    meet,
+  };
   const buf = new Uint8Array(65536);
   while (true) {
     let data: Uint8Array;
@@ -143,11 +148,11 @@ export async function serveDatagrams(
       if (options.signal?.aborted || isClosedError(err)) return counters;
       continue; // e.g. an ICMP error queued on the socket: keep serving
     }
-    echoed = false;
-    if (!(await serveOne(data, addr))) return counters;
+    const served = await serve(data, addr);
+    if (served === "gone") return counters;
     // After an echo (not a refused or diverted datagram) another thread may take the socket:
     // then read nothing more until it lets go.
-    const held = echoed ? options.handOver?.echoed(server) : undefined;
+    const held = served === "echoed" ? options.handOver?.echoed(server) : undefined;
     if (held && !(await held)) return counters;
   }
 }
