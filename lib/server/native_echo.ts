@@ -88,6 +88,7 @@ export interface NativeEchoOptions {
 
 interface Held {
   conn: Deno.Conn;
+  fd: number;
   session: Session;
   bytesIn: number;
   bytesOut: number;
@@ -279,6 +280,7 @@ export class NativeEcho {
     const released = new Promise<string>((resolve) => {
       this.#held[slot] = {
         conn,
+        fd,
         session,
         bytesIn: session.bytesIn,
         bytesOut: session.bytesOut,
@@ -456,21 +458,23 @@ export class NativeEcho {
           : `native echo unavailable (${why}): the event loop echoes`,
       );
     }
+    // A Worker that died in its blocking mode did not put O_NONBLOCK back: Deno's event loop
+    // must never read a blocking socket, so it is put back here (idempotent).
+    const { fcntl } = this.#options.libc.symbols;
+    const nonBlocking = (fd: number) => {
+      const flags = fcntl(fd, LINUX.F_GETFL, 0);
+      if (flags >= 0) fcntl(fd, LINUX.F_SETFL, flags | LINUX.O_NONBLOCK);
+    };
     for (let i = 0; i < MAX_SLOTS; i++) {
       const held = this.#held[i];
       if (!held) continue;
       this.#held[i] = undefined;
       this.#slotOf.delete(held.conn);
+      nonBlocking(held.fd);
       held.unmute?.();
       held.resolve(this.#stopping ? "server stopping" : "native echo stopped");
     }
-    if (this.#udp) {
-      // A Worker that died in its blocking mode did not put O_NONBLOCK back: Deno's event loop
-      // must never read a blocking socket, so it is put back here (idempotent).
-      const { fcntl } = this.#options.libc.symbols;
-      const flags = fcntl(this.#udp.fd, LINUX.F_GETFL, 0);
-      if (flags >= 0) fcntl(this.#udp.fd, LINUX.F_SETFL, flags | LINUX.O_NONBLOCK);
-    }
+    if (this.#udp) nonBlocking(this.#udp.fd);
     this.#udp?.unmute?.();
     this.#udp?.resolve(!this.#stopping || this.#idleStop);
     this.#udp = undefined;

@@ -2,8 +2,10 @@
  * The native echo Worker's code: a loop that waits in libc `epoll_wait()` (its
  * own epoll instance) over the server's UDP socket, the TCP probe connections
  * handed to it, and a wake-up `eventfd`, then `recvfrom`/`sendto` (UDP) or
- * `recv`/`send` (TCP) without blocking, as sockperf's server does. It runs on its own thread,
- * so an echo never waits on Deno's event loop.
+ * `recv`/`send` (TCP) without blocking. With one socket held alone (the UDP
+ * socket, or one TCP probe connection) it skips `epoll` and blocks in the
+ * receive itself, as sockperf's server does. It runs on its own thread, so an
+ * echo never waits on Deno's event loop.
  *
  * The Worker starts after the server has dropped `read`, so it cannot load a
  * module file: {@linkcode workerSource} builds its whole source from the
@@ -341,9 +343,12 @@ export function echoLoop(init: EchoInit, post: Post): void {
       let held = 0;
       let stopping = false;
 
-      /** Register slot `i` for what it waits for now: room to send, or bytes to read. */
+      /**
+       * Register slot `i` for what it waits for now: room to send, or bytes to read. Not
+       * while it is served in blocking receives (out of the epoll set meanwhile).
+       */
       const interest = (i: number) => {
-        if (fds[i]! < 0) return;
+        if (fds[i]! < 0 || fds[i] === blockedFd) return;
         const want = pendTo[i]! > 0 ? k.POLLOUT : !draining[i] && !eof[i] ? k.POLLIN : 0;
         if (want === mode[i]) return;
         const op = mode[i] === 0 ? k.EPOLL_CTL_ADD : want === 0 ? k.EPOLL_CTL_DEL : k.EPOLL_CTL_MOD;
@@ -351,7 +356,8 @@ export function echoLoop(init: EchoInit, post: Post): void {
         mode[i] = want;
       };
       const release = (i: number, reason: string) => {
-        // Out of this thread's epoll before the main thread may close it.
+        // Its flags back, and out of this thread's epoll, before the main thread may close it.
+        if (fds[i] === blockedFd) unblock();
         if (mode[i] !== 0) control_(k.EPOLL_CTL_DEL, fds[i]!, 0, 2 + i);
         mode[i] = 0;
         fds[i] = -1;
@@ -488,13 +494,14 @@ export function echoLoop(init: EchoInit, post: Post): void {
           s.poll(pfd, z(1), 10);
         }
       };
-      const onStream = (i: number, revents: number) => {
+      /** Slot `i` is ready (`revents`); `recvFlags` 0 in blocking mode (a wait of one slice). */
+      const onStream = (i: number, revents: number, recvFlags: number = k.MSG_DONTWAIT) => {
         if (pendTo[i]! > 0) {
           if (revents & (k.POLLOUT | k.POLLERR | k.POLLHUP) && flush(i)) settle(i);
           return;
         }
         const buf = bufs[i]!;
-        const n = s.recv(fds[i]!, buf, z(buf.length), k.MSG_DONTWAIT);
+        const n = s.recv(fds[i]!, buf, z(buf.length), recvFlags);
         if (n < 0) {
           const e = errno();
           if (e === k.EAGAIN || e === k.EINTR) return;
@@ -512,15 +519,16 @@ export function echoLoop(init: EchoInit, post: Post): void {
         if (flush(i)) settle(i);
       };
 
-      // Single-socket blocking mode. With the UDP socket held alone, a blocking recvfrom on it
-      // (as sockperf's server) saves the epoll_wait of each round trip (about 0.3 us on one
-      // core). Not for a TCP connection held alone: measured, its round trip across two cores
-      // got about 4% slower (and on one core only 0.1 us faster). The eventfd is not watched meanwhile: SO_RCVTIMEO ends
+      // Single-socket blocking mode. With one socket held alone (the UDP socket, or one TCP
+      // connection), a blocking receive on it (as sockperf's server) saves the epoll_wait of
+      // each round trip: about 0.3 us of a 4-5 us round trip on one core (measured with bare
+      // servers, and with this one). The eventfd is not watched meanwhile: SO_RCVTIMEO ends
       // the wait every BLOCK_SLICE_MS (rounded up to the kernel's tick) to look at the MAIL word,
       // so a hand-over, a drop or a stop waits at most that long (8 ms at HZ=250).
-      // Not in pass-all mode: the main thread may then send on the socket, and must never
-      // block. The flags go back (O_NONBLOCK, the previous SO_RCVTIMEO) before epoll mode (so
-      // before the Worker lets go of the socket) and on every exit (try/finally).
+      // Not in pass-all mode: the main thread may then send on the UDP socket, and must never
+      // block. Sends stay non-blocking (MSG_DONTWAIT): a TCP echo that does not fit goes back
+      // to epoll mode. The flags go back (O_NONBLOCK, the previous SO_RCVTIMEO) before epoll
+      // mode, before the Worker lets go of the socket (release), and on every exit (finally).
       /** The MAIL word when the eventfd was last read. */
       let seenMail = 0;
       let blockable = true;
@@ -532,10 +540,20 @@ export function echoLoop(init: EchoInit, post: Post): void {
       const sliceTv = new Uint8Array(16); // struct timeval { 0 s, BLOCK_SLICE_MS ms } (LP64)
       new DataView(sliceTv.buffer).setBigInt64(8, BigInt(init.blockSliceMs * 1000), true);
       /** The UDP socket is held alone, and the Worker may block on it. */
-      const sole = (): boolean =>
+      const soleDatagrams = (): boolean =>
         blockable && !stopping && udpFd >= 0 && held === 0 &&
         Atomics.load(control, ctl.MAIL) === seenMail &&
         Atomics.load(control, ctl.PASS_ALL) !== 1;
+      /** TCP slot `i` can be served in blocking receives: it waits only for bytes to echo. */
+      const streamIdle = (i: number): boolean =>
+        fds[i]! >= 0 && pendTo[i] === 0 && !eof[i] && !draining[i] && !stopping &&
+        Atomics.load(control, ctl.MAIL) === seenMail;
+      /** The TCP slot held alone (and no UDP socket), if the Worker may block on it; else -1. */
+      const soleStream = (): number => {
+        if (!blockable || held !== 1 || udpFd >= 0) return -1;
+        const i = fds.findIndex((fd) => fd >= 0);
+        return i >= 0 && streamIdle(i) ? i : -1;
+      };
       const block = (fd: number): boolean => {
         const flags = s.fcntl(fd, k.F_GETFL, 0);
         tvLen[0] = 16;
@@ -584,11 +602,34 @@ export function echoLoop(init: EchoInit, post: Post): void {
         }
       };
 
+      /** Serve TCP slot `i` alone in blocking receives while it only echoes, until mail. */
+      const serveBlockingStream = (i: number) => {
+        const fd = fds[i]!;
+        if (mode[i] !== 0) control_(k.EPOLL_CTL_DEL, fd, 0, 2 + i);
+        mode[i] = 0;
+        if (!block(fd)) {
+          blockable = false; // epoll mode from now on
+          interest(i);
+          return;
+        }
+        try {
+          while (streamIdle(i)) onStream(i, k.POLLIN, 0);
+        } finally {
+          unblock(); // (release did, if it let go)
+          interest(i);
+        }
+      };
+
       const maxEvents = max + 2;
       while (true) {
         if (stopping && held === 0 && udpFd < 0) return;
-        if (sole()) {
+        if (soleDatagrams()) {
           serveBlocking();
+          continue;
+        }
+        const alone = soleStream();
+        if (alone >= 0) {
+          serveBlockingStream(alone);
           continue;
         }
         const ready = s.epoll_wait(ep, evBuf, maxEvents, init.sliceMs);
