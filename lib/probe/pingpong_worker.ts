@@ -21,9 +21,14 @@
  * begun). The end of the stream, a reset, or a send that could not complete
  * within the timeout end the run, and say so in {@linkcode PingPongDone}. What happened goes back in batches (every
  * {@linkcode FLUSH_MS} or {@linkcode FLUSH_PROBES} probes): the probes sent
- * with their send times, and every echo's bytes with its arrival time, which
- * the main thread checks and counts exactly as it counts the echoes of its
- * own loop.
+ * with their send times, and every echo this Worker decoded (`decodeProbe`,
+ * the check of the main thread's own loop: magic, run id, sequence number,
+ * padding) as its sequence number, send time and arrival time; an echo that
+ * does not decode is counted malformed here, as the main thread would count
+ * it. The main thread then checks and counts the decoded echoes exactly as it
+ * counts those of its own loop (a sequence number never sent, a send time in
+ * its future, a duplicate). Only numbers cross between the threads: on one
+ * shared core every byte copied and checked twice is round-trip time.
  *
  * Permissions: started by `startPingPongWorker` (./pingpong.ts) before the
  * process drops privileges, it shares the process's permissions (a revoke in
@@ -84,12 +89,14 @@ export interface PingPongBatch {
   /** Send times (main-thread ms) of the probes `firstSeq`, `firstSeq + 1`, … */
   firstSeq: number;
   sentAt: Float64Array;
-  /** Echoes of the right size back to back (`size` bytes each) and their arrival times. */
-  echoes: Uint8Array;
+  /** Each decoded echo: its sequence number, its send time (as it came back), its arrival time. */
+  echoSeq: Float64Array;
+  echoSentAt: Float64Array;
   echoAt: Float64Array;
   /**
-   * UDP: datagrams of the wrong size. TCP: bytes skipped to find the next
-   * probe, one per probe's worth begun (as the event-loop path counts them).
+   * Echoes that did not decode; UDP: also datagrams of the wrong size; TCP:
+   * also bytes skipped to find the next probe, one per probe's worth begun (as
+   * the event-loop path counts them).
    */
   malformed: number;
   /** Probes whose echo did not come within the timeout (the next was sent). */
@@ -132,10 +139,8 @@ const UDP_TIMEOUTS = [["SO_RCVTIMEO", LINUX.SO_RCVTIMEO]] as const;
 /** A TCP send can wait too (a full send buffer: the server is not reading). */
 const TCP_TIMEOUTS = [...UDP_TIMEOUTS, ["SO_SNDTIMEO", LINUX.SO_SNDTIMEO]] as const;
 
-/** Echo slots per batch: two per probe sent, at most about 1 MiB of echoes (large probes). */
-function echoSlots(size: number): number {
-  return Math.max(4, Math.min(FLUSH_PROBES * 2, Math.floor((1 << 20) / size)));
-}
+/** Decoded echoes per batch: two per probe sent (a late echo and the awaited one). */
+const ECHO_SLOTS = FLUSH_PROBES * 2;
 
 /** Big-endian u32 at `at`. */
 function readU32(bytes: Uint8Array, at: number): number {
@@ -215,14 +220,14 @@ function run(req: PingPongRequest): PingPongDone {
   const inLenArg = BigInt(inBuf.length);
   const count = req.count ?? Number.POSITIVE_INFINITY;
   const endBy = req.endBy ?? Number.POSITIVE_INFINITY;
-  const slots = echoSlots(size);
 
   // The batch being filled (fresh arrays per batch: they are transferred).
   let firstSeq = 0;
   let sentAt = new Float64Array(FLUSH_PROBES);
   let nSent = 0;
-  let echoes = new Uint8Array(slots * size);
-  let echoAt = new Float64Array(slots);
+  let echoSeq = new Float64Array(ECHO_SLOTS);
+  let echoSentAt = new Float64Array(ECHO_SLOTS);
+  let echoAt = new Float64Array(ECHO_SLOTS);
   let nEchoes = 0;
   let malformed = 0;
   let givenUp = 0;
@@ -232,16 +237,18 @@ function run(req: PingPongRequest): PingPongDone {
       type: "batch",
       firstSeq,
       sentAt: sentAt.subarray(0, nSent),
-      echoes: echoes.subarray(0, nEchoes * size),
+      echoSeq: echoSeq.subarray(0, nEchoes),
+      echoSentAt: echoSentAt.subarray(0, nEchoes),
       echoAt: echoAt.subarray(0, nEchoes),
       malformed,
       givenUp,
     };
-    self.postMessage(batch, [sentAt.buffer, echoes.buffer, echoAt.buffer]);
+    self.postMessage(batch, [sentAt.buffer, echoSeq.buffer, echoSentAt.buffer, echoAt.buffer]);
     firstSeq += nSent;
     sentAt = new Float64Array(FLUSH_PROBES);
-    echoes = new Uint8Array(slots * size);
-    echoAt = new Float64Array(slots);
+    echoSeq = new Float64Array(ECHO_SLOTS);
+    echoSentAt = new Float64Array(ECHO_SLOTS);
+    echoAt = new Float64Array(ECHO_SLOTS);
     nSent =
       nEchoes =
       malformed =
@@ -254,15 +261,24 @@ function run(req: PingPongRequest): PingPongDone {
   let mine = 0;
   let back = false;
   let echoed = 0;
-  /** UDP: an echo of `size` bytes that arrived `at`, kept for the main thread to check and count. */
-  const onEcho = (probe: Uint8Array, at: number) => {
-    if (nEchoes === echoAt.length) flush();
-    echoes.set(probe, nEchoes * size);
+  /**
+   * An echo of `size` bytes that arrived `at`: decoded here, kept for the main
+   * thread to check and count, or counted malformed (false).
+   */
+  const onEcho = (probe: Uint8Array, at: number): boolean => {
+    if (!decodeProbe(probe, req.runId, decoded)) {
+      malformed++;
+      return false;
+    }
+    if (nEchoes === ECHO_SLOTS) flush();
+    echoSeq[nEchoes] = decoded.seq;
+    echoSentAt[nEchoes] = decoded.sendTimeMs;
     echoAt[nEchoes++] = at;
-    if (!back && decodeProbe(probe, req.runId, decoded) && decoded.seq === mine) {
+    if (!back && decoded.seq === mine) {
       back = true;
       echoed++;
     }
+    return true;
   };
 
   let failure: string | undefined;
@@ -276,15 +292,15 @@ function run(req: PingPongRequest): PingPongDone {
   /** When the last receive returned (main-thread ms). */
   let t = 0;
   // TCP: each probe the framer cuts out of the stream arrived with the read that completed it.
-  // The framer matched its magic and run id, so whether it is the awaited one is its sequence
-  // number alone (the main thread checks all of it, as the event-loop path does); a corrupt
-  // echo of it ends the wait early, which changes no count.
+  // The framer matched its magic and run id: one that does not decode (its padding, say) but
+  // carries the awaited sequence number still ends the wait (it is counted malformed; the
+  // next probe goes out at once, as on the event loop).
   let mineHigh = 0, mineLow = 0;
   const onFramed = (probe: Uint8Array) => {
-    if (nEchoes === echoAt.length) flush();
-    echoes.set(probe, nEchoes * size);
-    echoAt[nEchoes++] = t;
-    if (!back && readU32(probe, 12) === mineLow && readU32(probe, 8) === mineHigh) {
+    if (
+      !onEcho(probe, t) && !back && readU32(probe, 12) === mineLow &&
+      readU32(probe, 8) === mineHigh
+    ) {
       back = true;
       echoed++;
     }

@@ -298,29 +298,33 @@ class ProbeRun {
       this.malformed++;
       return;
     }
-    if (this.decoded.seq >= this.sent) {
+    this.onDecodedAt(this.decoded.seq, this.decoded.sendTimeMs, now);
+  }
+
+  /** A decoded echo (probe `seq`, sent at `sendTimeMs`, as it came back) that arrived at `now`. */
+  onDecodedAt(seq: number, sendTimeMs: number, now: number): void {
+    if (seq >= this.sent) {
       this.malformed++; // never sent: not ours, whatever it claims
       return;
     }
-    const rtt = now - this.decoded.sendTimeMs;
+    const rtt = now - sendTimeMs;
     if (!(rtt >= 0 && rtt < Infinity)) {
       this.malformed++; // a send time in our future, or not a number: corrupted on the way
       return;
     }
-    const kind = this.tracker.record(this.decoded.seq);
-    this.options.onSample?.(this.decoded.seq, this.decoded.sendTimeMs, rtt, kind);
+    const kind = this.tracker.record(seq);
+    this.options.onSample?.(seq, sendTimeMs, rtt, kind);
     if (kind === "duplicate") return;
     this.rtt.record(rtt);
     this.intervalRtt.record(rtt);
-    this.subRuns[this.subRunOf(this.decoded.seq, this.decoded.sendTimeMs)]!.record(rtt);
-    this.jitter.update(this.decoded.sendTimeMs, now);
+    this.subRuns[this.subRunOf(seq, sendTimeMs)]!.record(rtt);
+    this.jitter.update(sendTimeMs, now);
     this.lastEchoAt = now;
     this.settleWait(true);
   }
 
   /** What the ping-pong Worker did since its last batch, counted as if this thread did it. */
   onBatch = (batch: PingPongBatch): void => {
-    const size = this.workload.size;
     for (let i = 0; i < batch.sentAt.length; i++) {
       const seq = batch.firstSeq + i;
       this.sent = seq + 1;
@@ -328,7 +332,7 @@ class ProbeRun {
       this.options.onSent?.(seq, this.lastSentAt);
     }
     for (let j = 0; j < batch.echoAt.length; j++) {
-      this.onEchoAt(batch.echoes.subarray(j * size, (j + 1) * size), batch.echoAt[j]!);
+      this.onDecodedAt(batch.echoSeq[j]!, batch.echoSentAt[j]!, batch.echoAt[j]!);
     }
     this.malformed += batch.malformed;
     this.givenUp += batch.givenUp;
