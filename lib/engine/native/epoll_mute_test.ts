@@ -60,3 +60,56 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "muteInReactor: the socket is out of Deno's epoll while muted and back with the same events and token after; one closed while muted closes cleanly",
+  ignore: "reason" in sharedLibc(),
+  fn: async () => {
+    const libc = sharedLibc();
+    if ("reason" in libc) return;
+    /** This descriptor's registrations seen through every epoll descriptor of the process. */
+    const registrations = (fd: number) => {
+      const found: { events: number; data: bigint }[] = [];
+      for (const entry of Deno.readDirSync("/proc/self/fdinfo")) {
+        let text: string;
+        try {
+          text = Deno.readTextFileSync(`/proc/self/fdinfo/${entry.name}`);
+        } catch {
+          continue; // the directory listing's own descriptor, closed since
+        }
+        const hit = text.includes("tfd:") ? parseEpollEntry(text, fd) : undefined;
+        if (hit) found.push(hit);
+      }
+      return found;
+    };
+    const server = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    try {
+      const fd = findSocketFd(libc, { type: "udp", local: server.addr as Deno.NetAddr });
+      assert(fd !== undefined);
+      const first = server.receive();
+      await client.send(new Uint8Array([1]), server.addr);
+      await first;
+      const before = registrations(fd);
+      // (Deno's event loop holds its epoll instance under more than one descriptor.)
+      assert(before.length > 0, "registered by Deno's event loop");
+      const restore = muteInReactor(libc, fd);
+      assert(restore);
+      assertEquals(registrations(fd), []);
+      restore();
+      assertEquals(registrations(fd), before);
+      restore(); // once only
+      assertEquals(registrations(fd), before);
+      // Muted again and closed by Deno without a restore: no error, and the descriptor is gone.
+      assert(muteInReactor(libc, fd));
+    } finally {
+      server.close();
+      client.close();
+    }
+    assertEquals(
+      findSocketFd(libc, { type: "udp", local: server.addr as Deno.NetAddr }),
+      undefined,
+    );
+  },
+});
