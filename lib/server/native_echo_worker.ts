@@ -245,10 +245,20 @@ export function echoLoop(init: EchoInit, post: Post): void {
   const control = new Int32Array(init.control);
   const slots = new Int32Array(init.slots);
   const counters = new Float64Array(init.counters);
-  // usize arguments as BigInts, each length made once: a plain number takes Deno's slow FFI
-  // path (about 130 ns more per call, measured), a fresh BigInt per call would allocate.
-  const bigs: bigint[] = [];
-  const z = (n: number) => bigs[n] ?? (bigs[n] = BigInt(n));
+  // usize arguments as BigInts: a plain number takes Deno's slow FFI path (about 130 ns more
+  // per call, measured), a fresh BigInt per call would allocate. The fixed lengths are made
+  // once (below); `z` keeps the last length it made (an echo's length repeats), and never
+  // indexes an array by length (an array indexed up to 65536 turns into a hash table).
+  let lastLength = -1;
+  let lastLengthArg = 0n;
+  const z = (n: number): bigint => {
+    if (n !== lastLength) {
+      lastLength = n;
+      lastLengthArg = BigInt(n);
+    }
+    return lastLengthArg;
+  };
+  const ONE = 1n, EIGHT = 8n;
   const errnoAt = BigInt(s.__errno_location());
   const errnoBox = new Int32Array(1);
   const errnoBytes = new Uint8Array(errnoBox.buffer);
@@ -324,6 +334,7 @@ export function echoLoop(init: EchoInit, post: Post): void {
       const wakeBuf = new Uint8Array(8);
       // UDP.
       const dgram = new Uint8Array(65536);
+      const dgramLength = BigInt(dgram.length);
       const sa = new Uint8Array(128);
       const saLen = new Uint32Array(1);
       const saLenBytes = new Uint8Array(saLen.buffer);
@@ -334,6 +345,7 @@ export function echoLoop(init: EchoInit, post: Post): void {
       // TCP, per slot.
       const fds = new Int32Array(max).fill(-1);
       const bufs: (Uint8Array | undefined)[] = new Array(max);
+      const tcpBufferLength = BigInt(init.tcpBufferBytes);
       const pendFrom = new Int32Array(max);
       const pendTo = new Int32Array(max);
       const eof = new Uint8Array(max);
@@ -442,7 +454,7 @@ export function echoLoop(init: EchoInit, post: Post): void {
       };
       const onDatagram = () => {
         saLen[0] = 128;
-        const n = s.recvfrom(udpFd, dgram, z(dgram.length), k.MSG_DONTWAIT, sa, saLenBytes);
+        const n = s.recvfrom(udpFd, dgram, dgramLength, k.MSG_DONTWAIT, sa, saLenBytes);
         if (n < 0) {
           const e = errno();
           if (e === k.EBADF) throw new Error("recvfrom: EBADF");
@@ -491,7 +503,7 @@ export function echoLoop(init: EchoInit, post: Post): void {
           pfdInt[0] = udpFd;
           pfdShort[2] = k.POLLOUT;
           pfdShort[3] = 0;
-          s.poll(pfd, z(1), 10);
+          s.poll(pfd, ONE, 10);
         }
       };
       /** Slot `i` is ready (`revents`); `recvFlags` 0 in blocking mode (a wait of one slice). */
@@ -501,7 +513,7 @@ export function echoLoop(init: EchoInit, post: Post): void {
           return;
         }
         const buf = bufs[i]!;
-        const n = s.recv(fds[i]!, buf, z(buf.length), recvFlags);
+        const n = s.recv(fds[i]!, buf, tcpBufferLength, recvFlags);
         if (n < 0) {
           const e = errno();
           if (e === k.EAGAIN || e === k.EINTR) return;
@@ -585,7 +597,7 @@ export function echoLoop(init: EchoInit, post: Post): void {
         try {
           while (Atomics.load(control, ctl.MAIL) === seenMail) {
             saLen[0] = 128;
-            const n = s.recvfrom(fd, dgram, z(dgram.length), 0, sa, saLenBytes);
+            const n = s.recvfrom(fd, dgram, dgramLength, 0, sa, saLenBytes);
             if (n < 0) {
               if (errno() === k.EBADF) throw new Error("recvfrom: EBADF");
               continue; // EAGAIN (the slice ended), EINTR, an ICMP error
@@ -644,7 +656,7 @@ export function echoLoop(init: EchoInit, post: Post): void {
         }
         if (woken) {
           seenMail = Atomics.load(control, ctl.MAIL);
-          s.read(wakeFd, wakeBuf, z(8));
+          s.read(wakeFd, wakeBuf, EIGHT);
           if (Atomics.load(control, ctl.STOP) === 1) stopping = true;
           takeMail();
         }
