@@ -199,7 +199,7 @@ interface Server {
   child: Deno.ChildProcess;
   /** stdout and stderr lines, interleaved as they came. */
   lines: string[];
-  stop(): Promise<{ code: number; vmHwmKiB: number | null }>;
+  stop(): Promise<{ code: number; memory: Memory }>;
 }
 
 /**
@@ -234,13 +234,13 @@ async function startServer(
     exited = true;
     wake();
   });
-  let stopped: Promise<{ code: number; vmHwmKiB: number | null }> | undefined;
+  let stopped: Promise<{ code: number; memory: Memory }> | undefined;
   const stop = () =>
     stopped ??= (async () => {
-      const vmHwmKiB = exited ? null : await peakRssKiB(child.pid);
+      const memory = exited ? NO_MEMORY : await memoryOf(child.pid);
       const { code } = await terminate(child);
       await pumps;
-      return { code, vmHwmKiB };
+      return { code, memory };
     })();
   const server: Server = { name, child, lines, stop };
   const deadlineAt = performance.now() + timeoutMs;
@@ -269,15 +269,40 @@ async function startServer(
   return server;
 }
 
-/** VmHWM (peak resident set) of a live process, KiB. */
-async function peakRssKiB(pid: number): Promise<number | null> {
+/** What a process holds (KiB, from /proc/PID/status); a field is null when unreadable. */
+interface Memory {
+  /** VmHWM: the peak resident set. */
+  vmHwmKiB: number | null;
+  /** RssAnon now: private memory (heaps, stacks, buffers). */
+  anonKiB: number | null;
+  /** RssFile now: file pages mapped, the executable's code and libraries (shared, reclaimable). */
+  fileKiB: number | null;
+}
+
+/** The memory of a live process (all null if it cannot be read). */
+async function memoryOf(pid: number): Promise<Memory> {
+  let status = "";
   try {
-    const status = await Deno.readTextFile(`/proc/${pid}/status`);
-    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
-    return m ? Number(m[1]) : null;
+    status = await Deno.readTextFile(`/proc/${pid}/status`);
   } catch {
-    return null;
+    // all null
   }
+  const field = (name: string) => {
+    const m = new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, "m").exec(status);
+    return m ? Number(m[1]) : null;
+  };
+  return { vmHwmKiB: field("VmHWM"), anonKiB: field("RssAnon"), fileKiB: field("RssFile") };
+}
+
+const NO_MEMORY: Memory = { vmHwmKiB: null, anonKiB: null, fileKiB: null };
+
+/** A run's memory values (KiB) for its sample: those that were read. */
+function memoryValues(m: Memory): Record<string, number> {
+  return {
+    ...(m.vmHwmKiB === null ? {} : { rssKiB: m.vmHwmKiB }),
+    ...(m.anonKiB === null ? {} : { anonKiB: m.anonKiB }),
+    ...(m.fileKiB === null ? {} : { fileKiB: m.fileKiB }),
+  };
 }
 
 /** Whether a TCP socket is listening on 127.0.0.1:port (or any address), per /proc/net/tcp. */
@@ -449,8 +474,8 @@ async function startNetkitServer(
 async function stopNetkitServer(
   server: Server,
   who: string,
-): Promise<{ vmHwmKiB: number | null; summary: string | undefined }> {
-  const { code, vmHwmKiB } = await server.stop();
+): Promise<{ memory: Memory; summary: string | undefined }> {
+  const { code, memory } = await server.stop();
   const summary = server.lines.find((l) => l.startsWith("summary:"));
   if (code !== 0) {
     problem(
@@ -461,7 +486,7 @@ async function stopNetkitServer(
   } else if (!summary) {
     problem(`${who}: netkit server printed no 'summary:' line on SIGTERM`);
   }
-  return { vmHwmKiB, summary };
+  return { memory, summary };
 }
 
 const runTimeoutMs = (durationS: number) => (durationS + 30) * 1000;
@@ -518,7 +543,7 @@ async function netkitTcp(
     bytes: "up.sum_received.bytes",
   });
   if (!v) return undefined;
-  if (stopped.vmHwmKiB === null) problem(`${who}: could not read the server's VmHWM`);
+  if (stopped.memory.vmHwmKiB === null) problem(`${who}: could not read the server's VmHWM`);
   if (v.bps > v.sentBps * 1.01) {
     problem(`${who}: receiver ${v.bps} bit/s exceeds sender ${v.sentBps} bit/s`);
   }
@@ -528,7 +553,7 @@ async function netkitTcp(
     );
   }
   return {
-    values: { ...v, ...(stopped.vmHwmKiB === null ? {} : { rssKiB: stopped.vmHwmKiB }) },
+    values: { ...v, ...memoryValues(stopped.memory) },
     summary: stopped.summary,
   };
 }
@@ -579,9 +604,9 @@ async function iperfTcp(
   if (doc === undefined) return void problem(`${who}: stdout is not JSON: ${tail(r.stdout)}`);
   const v = extract(who, doc, { bps: "end.sum_received.bits_per_second" });
   if (!v) return undefined;
-  if (stopped.vmHwmKiB === null) problem(`${who}: could not read the server's VmHWM`);
+  if (stopped.memory.vmHwmKiB === null) problem(`${who}: could not read the server's VmHWM`);
   return {
-    values: { ...v, ...(stopped.vmHwmKiB === null ? {} : { rssKiB: stopped.vmHwmKiB }) },
+    values: { ...v, ...memoryValues(stopped.memory) },
   };
 }
 
@@ -1343,9 +1368,9 @@ async function main(): Promise<number> {
       case "cpu_udp10":
         return `${fmt(v.cpuPct!, 1)}% of a core (${fmt(v.cpuS!, 2)} s CPU)`;
       case "server_memory":
-        return `server peak ${fmt((v.rssKiB ?? NaN) / 1024, 1)} MiB, test ${
-          fmt(v.bps! / 1e9, 2)
-        } Gbit/s`;
+        return `server peak ${fmt((v.rssKiB ?? NaN) / 1024, 1)} MiB (after: private ${
+          fmt((v.anonKiB ?? NaN) / 1024, 1)
+        }, file pages ${fmt((v.fileKiB ?? NaN) / 1024, 1)}), test ${fmt(v.bps! / 1e9, 2)} Gbit/s`;
       default:
         return `p50 ${fmt(v.p50us!, 1)} µs, p99 ${fmt(v.p99us!, 1)} µs, ${
           fmt(v.samples!, 0)
@@ -1615,6 +1640,28 @@ async function main(): Promise<number> {
       1,
       haveIperf,
     ),
+    row(
+      "Server private memory (RssAnon) after one TCP test",
+      "MiB",
+      "iperf3 -s",
+      pick("server_memory", "netkit", "anonKiB", 1 / 1024),
+      pick("server_memory", "anchor", "anonKiB", 1 / 1024),
+      "report only",
+      null,
+      1,
+      haveIperf,
+    ),
+    row(
+      "Server file pages (RssFile: executable code, libraries) after one TCP test",
+      "MiB",
+      "iperf3 -s",
+      pick("server_memory", "netkit", "fileKiB", 1 / 1024),
+      pick("server_memory", "anchor", "fileKiB", 1 / 1024),
+      "report only",
+      null,
+      1,
+      haveIperf,
+    ),
   ];
   if (only) rows.splice(0, rows.length, ...rows.filter((r) => r.netkitRuns.length > 0));
   const sockperfDoubled = (samples.pp_tcp?.anchor ?? []).concat(samples.pp_udp?.anchor ?? []).some((
@@ -1632,7 +1679,7 @@ async function main(): Promise<number> {
     "UDP delivered datagrams/s: iperf3 (end.sum.packets − end.sum.lost_packets) / end.sum.seconds; netkit up.sum_received.datagrams / up.sum_sent.seconds. Loss: iperf3 end.sum.lost_percent; netkit up.sum_received.lost_percent.",
     `Ping-pong: ${rttNote}. sockperf drops its first 400 ms (warm-up) and last ~50 ms from its statistics; netkit counts every probe of the run.`,
     "CPU: user + system seconds of the client process (bash's times, children included) over its wall time, as % of one core; netkit's includes Deno's start-up (about 0.05 s).",
-    "Memory: VmHWM from /proc/PID/status of the server process (the deno process for netkit) just before stopping it, after it served one TCP test.",
+    "Memory: VmHWM from /proc/PID/status of the server process (the deno process for netkit) just before stopping it, after it served one TCP test; at the same moment RssAnon (private: heaps, stacks, buffers) and RssFile (file pages: the executable's code and its libraries, shared between processes and reclaimable), which add up to the resident set then.",
     `netkit runs as the binary does: \`${NETKIT_SHOWN}\`, with the permission set and the --v8-flags of deno.json's compile tasks (${V8_FLAGS}), so the figures measure what ships.`,
     `Engine rows: bench/engine_udp.ts, the bare engines of lib/engine/ outside netkit's commands, a connected UDP pair; native: sendmmsg batches of 32, recvmmsg batches of 64, ${
       ENGINE_RCVBUF >> 20
