@@ -222,6 +222,27 @@ engineTest(
 );
 
 engineTest(
+  "tcp ping-pong counts an echo with corrupt padding as malformed, and its probe as lost once --timeout passes",
+  async (engine) => {
+    // Echo 30's padding has one bit flipped: the framer cuts it out (magic and run id are
+    // whole), the decoder rejects it. Not an echo: its probe is waited for up to --timeout.
+    const size = 64;
+    await using peer = startEchoPeer({ flip: { at: 30 * size + 40, xor: 0x01 } });
+    const report = await pingPongOk(peer.port, engine, [
+      ...["--count", "100", "--size", String(size), "--timeout", "300ms"],
+    ]);
+    assertEquals(counts(report), {
+      sent: 100,
+      received: 99,
+      lost: 1,
+      out_of_order: 0,
+      duplicates: 0,
+      malformed: 1,
+    });
+  },
+);
+
+engineTest(
   "tcp ping-pong counts the last echo, its run id corrupt, as malformed though nothing follows it",
   async (engine) => {
     // Echo 19's run id has one bit flipped (byte 5, 0x08): the framer skips it, and with

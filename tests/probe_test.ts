@@ -311,6 +311,45 @@ engineTest(
 );
 
 engineTest(
+  "udp ping-pong counts an echo with corrupt padding and one of the wrong size as malformed; the corrupt one's probe is lost",
+  async (engine) => {
+    // An echo peer that flips a padding bit of echo 30, and sends echo 60 one byte short
+    // followed by the whole echo: 99 of 100 come back whole, two replies are malformed.
+    const peer = Deno.listenDatagram({ transport: "udp", hostname: LOCALHOST, port: 0 });
+    const serving = (async () => {
+      let n = 0;
+      try {
+        for await (const [data, from] of peer) {
+          if (n === 30) data[40]! ^= 0x01;
+          if (n === 60) await peer.send(data.subarray(0, data.length - 1), from);
+          await peer.send(data, from);
+          n++;
+        }
+      } catch { /* closed */ }
+    })();
+    try {
+      const report = await udpProbe(engine, (peer.addr as Deno.NetAddr).port, [
+        ...["--count", "100", "--size", "64", "--timeout", "300ms", ...PING_PONG],
+      ]);
+      assertEquals(
+        {
+          sent: report.sent,
+          received: report.received,
+          lost: report.lost,
+          duplicates: report.duplicates,
+          malformed: report.malformed,
+        },
+        { sent: 100, received: 99, lost: 1, duplicates: 0, malformed: 2 },
+      );
+      assertEquals(report.engine_features.blocking_worker === true, engine === "native");
+    } finally {
+      peer.close();
+      await serving;
+    }
+  },
+);
+
+engineTest(
   "udp ping-pong stopped by SIGINT exits 130 with a report of every probe it sent, marked interrupted",
   async (engine) => {
     await using server = await startServer(["--proto", "udp", "--host", LOCALHOST]);

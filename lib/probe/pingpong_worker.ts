@@ -142,12 +142,6 @@ const TCP_TIMEOUTS = [...UDP_TIMEOUTS, ["SO_SNDTIMEO", LINUX.SO_SNDTIMEO]] as co
 /** Decoded echoes per batch: two per probe sent (a late echo and the awaited one). */
 const ECHO_SLOTS = FLUSH_PROBES * 2;
 
-/** Big-endian u32 at `at`. */
-function readU32(bytes: Uint8Array, at: number): number {
-  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>>
-    0;
-}
-
 /**
  * The main thread's `performance.now()` (ms), read here through libc's
  * `clock_gettime(CLOCK_MONOTONIC)`: the clock `performance.now()` counts on,
@@ -263,12 +257,12 @@ function run(req: PingPongRequest): PingPongDone {
   let echoed = 0;
   /**
    * An echo of `size` bytes that arrived `at`: decoded here, kept for the main
-   * thread to check and count, or counted malformed (false).
+   * thread to check and count, or counted malformed.
    */
-  const onEcho = (probe: Uint8Array, at: number): boolean => {
+  const onEcho = (probe: Uint8Array, at: number) => {
     if (!decodeProbe(probe, req.runId, decoded)) {
       malformed++;
-      return false;
+      return;
     }
     if (nEchoes === ECHO_SLOTS) flush();
     echoSeq[nEchoes] = decoded.seq;
@@ -278,7 +272,6 @@ function run(req: PingPongRequest): PingPongDone {
       back = true;
       echoed++;
     }
-    return true;
   };
 
   let failure: string | undefined;
@@ -292,18 +285,10 @@ function run(req: PingPongRequest): PingPongDone {
   /** When the last receive returned (main-thread ms). */
   let t = 0;
   // TCP: each probe the framer cuts out of the stream arrived with the read that completed it.
-  // The framer matched its magic and run id: one that does not decode (its padding, say) but
-  // carries the awaited sequence number still ends the wait (it is counted malformed; the
-  // next probe goes out at once, as on the event loop).
-  let mineHigh = 0, mineLow = 0;
+  // One that does not decode (its padding corrupt, say) is malformed and not the awaited
+  // echo, whatever sequence number it carries: the wait goes on, as on the event loop.
   const onFramed = (probe: Uint8Array) => {
-    if (
-      !onEcho(probe, t) && !back && readU32(probe, 12) === mineLow &&
-      readU32(probe, 8) === mineHigh
-    ) {
-      back = true;
-      echoed++;
-    }
+    onEcho(probe, t);
   };
   const onSkipped = (bytes: number) => {
     malformed += Math.ceil(bytes / size); // one per probe's worth begun, as the event-loop path
@@ -369,8 +354,6 @@ function run(req: PingPongRequest): PingPongDone {
     const probe = encoder.encode(seq, at);
     sentAt[nSent++] = at;
     mine = seq++;
-    mineHigh = Math.floor(mine / 4294967296);
-    mineLow = mine >>> 0;
     back = false;
     if (tcp) {
       if (!tcpSend(probe, at)) {
