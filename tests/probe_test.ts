@@ -78,6 +78,12 @@ async function udpProbe(engine: EngineName, port: number, flags: string[]): Prom
   return report;
 }
 
+/** What a ping-pong's loss tests compare: sent, received, lost, duplicates, malformed. */
+function lossCounts(report: ProbeJson) {
+  const { sent, received, lost, duplicates, malformed } = report;
+  return { sent, received, lost, duplicates, malformed };
+}
+
 /** Probe flags for a ping-pong: the next probe leaves only when the last one's echo is back. */
 const PING_PONG = ["--rate", "0", "--outstanding", "1"];
 
@@ -331,16 +337,13 @@ engineTest(
       const report = await udpProbe(engine, (peer.addr as Deno.NetAddr).port, [
         ...["--count", "100", "--size", "64", "--timeout", "300ms", ...PING_PONG],
       ]);
-      assertEquals(
-        {
-          sent: report.sent,
-          received: report.received,
-          lost: report.lost,
-          duplicates: report.duplicates,
-          malformed: report.malformed,
-        },
-        { sent: 100, received: 99, lost: 1, duplicates: 0, malformed: 2 },
-      );
+      assertEquals(lossCounts(report), {
+        sent: 100,
+        received: 99,
+        lost: 1,
+        duplicates: 0,
+        malformed: 2,
+      });
       assertEquals(report.engine_features.blocking_worker === true, engine === "native");
     } finally {
       peer.close();
@@ -655,13 +658,7 @@ engineTest(
       "150ms",
     ]);
     assertEquals(
-      {
-        sent: report.sent,
-        received: report.received,
-        lost: report.lost,
-        duplicates: report.duplicates,
-        malformed: report.malformed,
-      },
+      lossCounts(report),
       {
         sent: count,
         received: count - drops.length,

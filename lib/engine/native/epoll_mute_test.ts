@@ -9,6 +9,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { muteInReactor, parseEpollEntry } from "./epoll_mute.ts";
 import { sharedLibc } from "./engine.ts";
+import type { Libc } from "./libc.ts";
 import { findSocketFd } from "./socket_fd.ts";
 
 const FDINFO = `pos:	0
@@ -28,21 +29,29 @@ Deno.test("parseEpollEntry finds a descriptor's events and data, and nothing for
   assertEquals(parseEpollEntry("pos: 0\n", 3), undefined);
 });
 
+/**
+ * A UDP socket Deno has registered with its event loop (by a first receive, which got a
+ * datagram from `client`), and its descriptor. Close both sockets when done.
+ */
+async function registeredUdpSocket(libc: Libc) {
+  const server = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const fd = findSocketFd(libc, { type: "udp", local: server.addr as Deno.NetAddr });
+  assert(fd !== undefined);
+  const first = server.receive();
+  await client.send(new Uint8Array([1]), server.addr);
+  assertEquals((await first)[0], new Uint8Array([1]));
+  return { server, client, fd };
+}
+
 Deno.test({
   name: "muteInReactor: a muted UDP socket's datagram waits in the kernel until it is restored",
   ignore: "reason" in sharedLibc(),
   fn: async () => {
     const libc = sharedLibc();
     if ("reason" in libc) return;
-    const server = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-    const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const { server, client, fd } = await registeredUdpSocket(libc);
     try {
-      const fd = findSocketFd(libc, { type: "udp", local: server.addr as Deno.NetAddr });
-      assert(fd !== undefined);
-      // Registered with the reactor by a first receive.
-      const first = server.receive();
-      await client.send(new Uint8Array([1]), server.addr);
-      assertEquals((await first)[0], new Uint8Array([1]));
       const restore = muteInReactor(libc, fd);
       assert(restore, "Deno's registration of the socket was found");
       let got = false;
@@ -83,14 +92,8 @@ Deno.test({
       }
       return found;
     };
-    const server = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-    const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const { server, client, fd } = await registeredUdpSocket(libc);
     try {
-      const fd = findSocketFd(libc, { type: "udp", local: server.addr as Deno.NetAddr });
-      assert(fd !== undefined);
-      const first = server.receive();
-      await client.send(new Uint8Array([1]), server.addr);
-      await first;
       const before = registrations(fd);
       // (Deno's event loop holds its epoll instance under more than one descriptor.)
       assert(before.length > 0, "registered by Deno's event loop");
