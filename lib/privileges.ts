@@ -248,11 +248,12 @@ export function engineChoiceOf(config: Config): EngineChoice | undefined {
   ) {
     return config.engine ?? "auto";
   }
-  // `--iperf3` speaks iperf3's protocol through lib/iperf3/, not an engine. TCP: a client
-  // that receives (-R, --bidir) raises its streams' receive low-water mark through libc.
+  // TCP: a client that receives (-R, --bidir) raises its streams' receive low-water mark
+  // through libc, with `--iperf3` too. UDP: `--iperf3` speaks iperf3's protocol through
+  // lib/iperf3/ on Deno's sockets, not an engine.
   if (
-    config.action === "throughput" && !config.iperf3 &&
-    (config.plan.proto === "udp" || config.plan.direction !== "up")
+    config.action === "throughput" &&
+    (config.plan.proto === "udp" ? !config.iperf3 : config.plan.direction !== "up")
   ) {
     return config.plan.engine ?? "auto";
   }

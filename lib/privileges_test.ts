@@ -83,6 +83,10 @@ Deno.test("only UDP probe, a TCP ping-pong, UDP messages, UDP or receiving TCP t
     "native",
   );
   assertEquals(choice(["client", "--throughput", "--proto", "udp", "--iperf3"]), undefined);
+  assertEquals(choice(["client", "--throughput", "--proto", "udp", "--iperf3", "-R"]), undefined);
+  assertEquals(choice(["client", "--throughput", "--iperf3"]), undefined);
+  // With --iperf3 too, a TCP client that receives raises its receive low-water mark.
+  assertEquals(choice(["client", "--throughput", "--iperf3", "-R"]), "auto");
   assertEquals(choice(["compare"]), "auto");
   assertEquals(choice(["compare", "--loss", "1%"]), undefined); // re-runs itself in the lab
   assertEquals(choice(["compare", "--loss", "1%", "--lab-inside"]), "auto"); // that run probes

@@ -209,6 +209,28 @@ for (const c of CASES) {
 
 Deno.test({
   name:
+    "netkit client --iperf3 -R -l 1M against iperf3 -s on the native engine: the client raises its stream's receive low-water mark, says so, and counts within 1% of the server",
+  ignore: NO_IPERF3 || NATIVE_MISSING !== undefined,
+  async fn() {
+    const { peer, port } = await iperf3Server("-1");
+    await using _ = peer;
+    const result = await runNetkit([
+      ...netkitToIperf3(port),
+      ...["-t", "2", "-l", "1M", "-R", "--json"],
+    ]);
+    assertEquals(result.code, 0, result.stderr);
+    const doc = JSON.parse(result.text) as NetkitDoc & {
+      engine?: string;
+      engine_features?: { receive_low_water?: number };
+    };
+    assertEquals(doc.engine, "deno"); // TCP moves on Deno's sockets
+    assertEquals(doc.engine_features?.receive_low_water, 128 * 1024);
+    within1(doc.down!.sum_received.bytes, doc.down!.sum_sent.bytes, "down: server sent");
+  },
+});
+
+Deno.test({
+  name:
     "netkit client --iperf3 --iperf3-json prints iperf3's -J shape that iperf3's own fields parse from",
   ignore: NO_IPERF3,
   async fn() {

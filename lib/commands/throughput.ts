@@ -102,9 +102,11 @@ async function runAgainstIperf3(
   using stop = RunStop.onSignals();
   try {
     using progress = out.progress();
+    // A TCP client that receives (-R, --bidir) raises its streams' receive low-water mark.
+    const engine = selectEngineOf(config)?.engine;
     const run = await runIperf3Client(
       { ...config.plan, omitMs: iperf3.omitMs },
-      following(config.plan, out, progress, stop),
+      { ...following(config.plan, out, progress, stop), ...(engine && { engine }) },
     ).finally(() => progress.stop());
     if (stop.reason === "stdout") return 0;
     out.text(...formatThroughput(run.result, out.style), ...formatServerFigures(run, out.style));

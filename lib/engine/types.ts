@@ -62,6 +62,20 @@ export const TCP_ENGINE_USE: Readonly<EngineUse> = {
   reason: "TCP runs on Deno's sockets (the native engine moves UDP)",
 };
 
+/**
+ * A TCP run's engine given the highest receive low-water mark its receivers
+ * raised (bytes; 0: none): {@linkcode TCP_ENGINE_USE}, or that with the mark.
+ */
+export function tcpEngineUse(lowWater: number): EngineUse {
+  if (lowWater <= 0) return TCP_ENGINE_USE;
+  return {
+    ...TCP_ENGINE_USE,
+    receiveLowWater: lowWater,
+    reason:
+      "TCP runs on Deno's sockets; the native engine raised their receive low-water mark (SO_RCVLOWAT) while the stream ran fast",
+  };
+}
+
 /** An IP address and port. */
 export interface HostPort {
   hostname: string;

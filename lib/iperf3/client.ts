@@ -29,6 +29,7 @@ import type { ThroughputPlan } from "../config.ts";
 import { dialStream, openDatagram } from "../client/dial.ts";
 import { formatEndpoint } from "../address.ts";
 import { deadline } from "../deadline.ts";
+import { type Engine, tcpEngineUse } from "../engine/types.ts";
 import { NetkitError, PartialRunError } from "../errors.ts";
 import { closeQuietly, writeAll } from "../io.ts";
 import type { ThroughputInterval, ThroughputLive, ThroughputResult } from "../throughput/client.ts";
@@ -103,6 +104,13 @@ export interface RunIperf3Options {
   signal?: AbortSignal;
   /** Gives up at once, results or not (a second Ctrl-C). @default {undefined} */
   now?: AbortSignal;
+  /**
+   * The engine whose `receiveLowWater` raises the receive low-water mark of
+   * the TCP streams this client receives (`-R`, `--bidir`) while they run
+   * fast; the result's engine then says so.
+   * @default {undefined} (never raised)
+   */
+  engine?: Engine;
 }
 
 const STATE_NAMES: Record<number, string> = Object.fromEntries(
@@ -294,6 +302,8 @@ export async function runIperf3Client(
       }, omitMs)
       : undefined;
     const until = start + omitMs + params.timeS * 1000;
+    /** The highest receive low-water mark a receiving TCP stream raised (0: none). */
+    let lowWater = 0;
     const endTimer = setTimeout(() => stop.abort(), omitMs + params.timeS * 1000);
     try {
       for (const [i, s] of streams.entries()) {
@@ -301,7 +311,9 @@ export async function runIperf3Client(
           loops.push(
             s.sender
               ? sendTcp(tcpConns[i]!, s, plan.bitrate, stop.signal, until)
-              : receiveTcp(tcpConns[i]!, s).then(() => {}),
+              : receiveTcp(tcpConns[i]!, s, { engine: options.engine }).then((mark) => {
+                lowWater = Math.max(lowWater, mark);
+              }),
           );
         } else {
           const { socket, peer } = udpFlows[i]!;
@@ -391,6 +403,7 @@ export async function runIperf3Client(
     await Promise.allSettled(loops);
     const result = mapResult(plan, streams, server, (end - start - omitMs) / 1000);
     if (options.signal?.aborted) result.interrupted = true;
+    if (lowWater > 0) result.engine = tcpEngineUse(lowWater);
     return {
       result,
       server,

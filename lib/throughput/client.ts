@@ -33,7 +33,7 @@ import {
   type DatagramTransport,
   type EngineFeatures,
   type EngineUse,
-  TCP_ENGINE_USE,
+  tcpEngineUse,
 } from "../engine/types.ts";
 import { closedWithoutReply, fromSystemError, NetkitError, PartialRunError } from "../errors.ts";
 import { closeQuietly, isClosedError, writeAll } from "../io.ts";
@@ -142,18 +142,6 @@ function flowDrops(flow: DatagramTransport): ReturnType<typeof receiveDrops> {
 
 /** Datagrams per receive call on a flow (the prototype's best with recvmmsg on loopback). */
 const UDP_RECEIVE_BATCH = 64;
-
-/** A TCP run's engine: Deno's sockets, with the receive low-water mark its receivers raised. */
-function tcpEngineUse(receivers: readonly TcpReceiver[]): EngineUse {
-  const mark = Math.max(0, ...receivers.map((r) => r.lowWater));
-  if (mark === 0) return TCP_ENGINE_USE;
-  return {
-    ...TCP_ENGINE_USE,
-    receiveLowWater: mark,
-    reason:
-      "TCP runs on Deno's sockets; the native engine raised their receive low-water mark (SO_RCVLOWAT) while the stream ran fast",
-  };
-}
 
 /** The report's engine: the batch sizes this client uses (at most the engine's). */
 function engineUse(features: EngineFeatures, reason: string, size: number): EngineUse {
@@ -498,7 +486,7 @@ export async function runThroughput(
             selection.reason,
             plan.size,
           )
-          : tcpEngineUse(tcpReceivers),
+          : tcpEngineUse(Math.max(0, ...tcpReceivers.map((r) => r.lowWater))),
         up: sending
           ? combineDirection(
             sent,
