@@ -41,6 +41,8 @@ import { DatagramBatch } from "../types.ts";
 const NAME_STRIDE = 32;
 /** Bytes of ancillary data per message with GRO: one cmsghdr (16) and its int, aligned. */
 const CONTROL_STRIDE = 32;
+/** The same, as the BigInt a `size_t` field takes (made once, not per receive). */
+const CONTROL_STRIDE_LENGTH = BigInt(CONTROL_STRIDE);
 /** The largest GRO run the kernel hands over: one UDP datagram's worth. */
 const GRO_SLOT = 65_535;
 /** Receive batch bytes at most, within what a test's memory budget counts for its socket. */
@@ -192,7 +194,7 @@ export class NativeUdpListener implements DatagramListener, Disposable {
         this.#mmsgView.setUint32(i * mmsghdr.size + mmsghdr.hdr + msghdr.namelen, 28, true);
         if (this.#control) {
           const at = i * mmsghdr.size + mmsghdr.hdr + msghdr.controllen;
-          this.#mmsgView.setBigUint64(at, BigInt(CONTROL_STRIDE), true);
+          this.#mmsgView.setBigUint64(at, CONTROL_STRIDE_LENGTH, true);
         }
       }
       const n = this.#libc.symbols.recvmmsg(

@@ -25,7 +25,7 @@
 import type { ReceiveLowWater } from "../types.ts";
 import { LINUX } from "./layout.ts";
 import type { Libc } from "./libc.ts";
-import { findSocketFd, type SocketMatch, socketMatches } from "./socket_fd.ts";
+import { findSocketFd, type SocketMatch, socketMatcher } from "./socket_fd.ts";
 
 /** `SO_RCVLOWAT` on Linux (x86_64 and aarch64: the generic value). */
 export const SO_RCVLOWAT = 18;
@@ -43,13 +43,14 @@ export function openReceiveLowWater(libc: Libc, conn: Deno.Conn): ReceiveLowWate
   };
   const fd = findSocketFd(libc, match);
   if (fd === undefined) return undefined;
+  const stillOurs = socketMatcher(libc, fd, match);
   const value = new Int32Array(1);
   const valueBytes = new Uint8Array(value.buffer);
   const mark = {
     bytes: 1,
     set(bytes: number): boolean {
       // The number may belong to another socket once Deno closed this one: check first.
-      if (!socketMatches(libc, fd, match)) return false;
+      if (!stillOurs()) return false;
       value[0] = bytes;
       if (libc.symbols.setsockopt(fd, LINUX.SOL_SOCKET, SO_RCVLOWAT, valueBytes, 4) !== 0) {
         return false;

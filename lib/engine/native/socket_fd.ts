@@ -62,12 +62,13 @@ export function findSocketFd(libc: Libc, match: SocketMatch): number | undefined
 }
 
 /**
- * Whether descriptor `fd` is (still) the socket `match` describes: checked
- * again before touching a descriptor found earlier, since a closed socket's
- * number is reused by the next one opened.
+ * A test of whether descriptor `fd` is (still) the socket `match` describes,
+ * made once and called before each use of a descriptor found earlier (a
+ * closed socket's number is reused by the next one opened).
  */
-export function socketMatches(libc: Libc, fd: number, match: SocketMatch): boolean {
-  return socketProbe(libc)(fd, match);
+export function socketMatcher(libc: Libc, fd: number, match: SocketMatch): () => boolean {
+  const probe = socketProbe(libc);
+  return () => probe(fd, match);
 }
 
 /** A test of one descriptor against a match, with its scratch buffers allocated once. */
