@@ -28,6 +28,9 @@ function startRelay(port: number, options: Omit<UdpRelayOptions, "listen" | "tar
   });
 }
 
+/** A scripted reorder's wait for its successor: longer than any test, so it never flushes alone. */
+const HOLD_FOR_SUCCESSOR_MS = 60_000;
+
 /** The four counts these tests assert, per direction, from the relay's counters. */
 function relayStats(relay: UdpRelay) {
   const four = (d: DirectionCounters) => ({
@@ -136,6 +139,11 @@ engineTest(
     //   Duplicates: seq 60 (toServer copy, both echoes delivered) + seq 100 → 2.
     //   Out of order: seq 80 (after 81) and seq 140 (after 141) → 2.
     //   Datagrams the client gets: 200 − 3 dropped + 1 copy = 198 = 196 received + 2 duplicates.
+    //
+    // Each held datagram must wait for its successor however late that comes:
+    // with the relay's default 50 ms flush, a client or server stalled that
+    // long between two datagrams (CI saw it) lets seq 30 up alone, and the
+    // down reorder then shows the client 31 before 30: out of order 3.
     await using relay = startRelay(server.port, {
       up: {
         script: {
@@ -143,6 +151,7 @@ engineTest(
           duplicate: new Set([20, 60]),
           reorder: new Set([30, 80]),
         },
+        reorderFlushMs: HOLD_FOR_SUCCESSOR_MS,
       },
       down: {
         script: {
@@ -150,6 +159,7 @@ engineTest(
           duplicate: new Set([100]),
           reorder: new Set([30, 140]),
         },
+        reorderFlushMs: HOLD_FOR_SUCCESSOR_MS,
       },
     });
     const report = await udpProbe(engine, relay.addr.port, [

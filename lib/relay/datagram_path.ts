@@ -9,7 +9,7 @@
  * decision depends only on the seed and the datagram's index); drop it, or
  * else copy it once more (duplicate), flip one bit, and hold it back
  * (reorder: it leaves right after the next datagram of the direction was
- * forwarded or dropped, or after {@linkcode REORDER_FLUSH_MS}). What leaves is
+ * forwarded or dropped, or after `reorderFlushMs`). What leaves is
  * given a departure time: now + delay ± jitter (uniform; with `keepOrder`
  * never before the previous one), then no earlier than the rate allows.
  * Departures in the past with nothing queued are sent at once.
@@ -81,6 +81,11 @@ export interface DatagramPathOptions {
    */
   script?: PathScript;
   /**
+   * How long a reordered datagram waits for a successor before it leaves anyway.
+   * @default {REORDER_FLUSH_MS}
+   */
+  reorderFlushMs?: number;
+  /**
    * Called with every decision, before it is acted upon.
    * @default {undefined}
    */
@@ -97,6 +102,7 @@ export class DatagramPath {
   readonly #imp: Impairment;
   readonly #o: DatagramPathOptions;
   readonly #queueCap: number;
+  readonly #flushMs: number;
   readonly #passthrough: boolean;
   readonly #timed: boolean;
   #index = 0;
@@ -116,6 +122,7 @@ export class DatagramPath {
     this.#imp = impairment;
     this.#o = options;
     this.#queueCap = options.queueBytes ?? 1 << 20;
+    this.#flushMs = options.reorderFlushMs ?? REORDER_FLUSH_MS;
     const i = impairment;
     this.#timed = i.delayMs > 0 || i.jitterMs > 0 || i.rate > 0;
     this.#passthrough = !this.#timed && i.loss === 0 && i.duplicate === 0 && i.reorder === 0 &&
@@ -170,7 +177,7 @@ export class DatagramPath {
       this.#flushTimer = setTimeout(() => {
         this.#flushTimer = undefined;
         this.#releaseHeld();
-      }, REORDER_FLUSH_MS);
+      }, this.#flushMs);
       return undefined;
     }
     const sent = this.#emit(payload, copies, dJitter);

@@ -1,7 +1,8 @@
 import { assert, assertEquals, assertNotEquals } from "@std/assert";
+import { FakeTime } from "@std/testing/time";
 import { mulberry32 } from "../prng.ts";
 import { type DirectionCounters, emptyDirection } from "./counters.ts";
-import { DatagramPath, type PathDecision } from "./datagram_path.ts";
+import { DatagramPath, type PathDecision, REORDER_FLUSH_MS } from "./datagram_path.ts";
 import { impaired, NO_IMPAIRMENT } from "./impairment.ts";
 import type { Impairment } from "../config.ts";
 
@@ -16,7 +17,8 @@ interface Rig {
 
 function rig(
   imp: Partial<Impairment>,
-  options: { seed?: number; queueBytes?: number; keepOrder?: boolean } = {},
+  options: { seed?: number; queueBytes?: number; keepOrder?: boolean; reorderFlushMs?: number } =
+    {},
 ): Rig {
   const sent: number[][] = [];
   const waiters: { n: number; resolve: () => void }[] = [];
@@ -27,6 +29,7 @@ function rig(
     counters,
     queueBytes: options.queueBytes,
     keepOrder: options.keepOrder,
+    reorderFlushMs: options.reorderFlushMs,
     onDecision: (d) => decisions.push(d),
     send: (data) => {
       sent.push([...data]);
@@ -110,6 +113,17 @@ Deno.test("DatagramPath reorder holds a datagram until the next one has left", a
   assert(held > 0);
   assert(late === held || late === held - 1, `late ${late}, held ${held}`);
   r.path.close();
+});
+
+Deno.test("DatagramPath reorderFlushMs keeps a reordered datagram past the default flush, then lets it go", async () => {
+  using time = new FakeTime();
+  const held = rig({ reorder: 1 }, { reorderFlushMs: 10 * REORDER_FLUSH_MS });
+  await held.path.push(new Uint8Array([0]));
+  await time.tickAsync(2 * REORDER_FLUSH_MS); // the default flush would have sent it by now
+  assertEquals(held.sent, []);
+  await time.tickAsync(8 * REORDER_FLUSH_MS);
+  assertEquals(held.sent, [[0]]);
+  held.path.close();
 });
 
 Deno.test("DatagramPath rate queues behind a token bucket and tail-drops past the byte cap", async () => {

@@ -33,8 +33,15 @@ import { emptyRelayCounters, type RelayCounters } from "./counters.ts";
 import { DatagramPath, type PathDecision, type PathScript } from "./datagram_path.ts";
 import { NO_IMPAIRMENT } from "./impairment.ts";
 
-/** One direction's impairments, any field left out being none, plus exact decisions by index. */
-export type UdpImpairOptions = Partial<Impairment> & { script?: PathScript };
+/**
+ * One direction's impairments, any field left out being none, plus exact
+ * decisions by index and how long a reordered datagram waits for a successor
+ * (default `REORDER_FLUSH_MS`, 50 ms).
+ */
+export type UdpImpairOptions = Partial<Impairment> & {
+  script?: PathScript;
+  reorderFlushMs?: number;
+};
 
 /** Options of {@linkcode startUdpRelay}. */
 export interface UdpRelayOptions {
@@ -132,7 +139,7 @@ function check(name: string, value: number, max: number): void {
 }
 
 function impairmentOf(direction: string, options: UdpImpairOptions): Impairment {
-  const { script: _, ...given } = options;
+  const { script: _, reorderFlushMs: __, ...given } = options;
   const imp: Impairment = { ...NO_IMPAIRMENT, ...given };
   for (const name of ["loss", "duplicate", "reorder", "corrupt"] as const) {
     check(`${direction}.${name}`, imp[name], 1);
@@ -217,6 +224,7 @@ export function startUdpRelay(options: UdpRelayOptions): UdpRelay {
         counters: counters.up,
         send: (data) => socket.send(data, target),
         script: upScript,
+        reorderFlushMs: options.up?.reorderFlushMs,
         ...(onDecision && { onDecision: (d: PathDecision) => onDecision("up", d) }),
       }),
       down: new DatagramPath(down, {
@@ -225,6 +233,7 @@ export function startUdpRelay(options: UdpRelayOptions): UdpRelay {
         counters: counters.down,
         send: (data) => listener.send(data, client),
         script: downScript,
+        reorderFlushMs: options.down?.reorderFlushMs,
         ...(onDecision && { onDecision: (d: PathDecision) => onDecision("down", d) }),
       }),
       lastActive: performance.now(),
