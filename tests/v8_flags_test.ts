@@ -24,3 +24,14 @@ Deno.test(
     assert(NETKIT_RUN.includes(V8_FLAGS));
   },
 );
+
+Deno.test(
+  "deno task netkit, demo, test, soak and bench turn off Deno's update check (no DNS query for dl.deno.land)",
+  async () => {
+    const config = JSON.parse(await Deno.readTextFile(`${ROOT_DIR}deno.json`));
+    for (const name of ["netkit", "demo", "test", "soak", "bench"]) {
+      const task: string = config.tasks[name];
+      assert(task.startsWith("DENO_NO_UPDATE_CHECK=1 deno "), `task ${name}: ${task}`);
+    }
+  },
+);
