@@ -134,6 +134,16 @@ export class ProbeEncoder {
     }
     return this.#buffer;
   }
+
+  /**
+   * Rewrites the send time of the probe last encoded and returns the same
+   * buffer: encode everything first, then read the clock and stamp it, so the
+   * round trip starts as close to the send as it can.
+   */
+  stamp(sendTimeMs: number): Uint8Array {
+    this.#view.setFloat64(16, sendTimeMs);
+    return this.#buffer;
+  }
 }
 
 /**

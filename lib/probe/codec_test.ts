@@ -98,6 +98,18 @@ Deno.test("ProbeEncoder reuses one buffer that the next encode overwrites", () =
   assertEquals(out, { seq: 2, sendTimeMs: 20 });
 });
 
+Deno.test("ProbeEncoder.stamp rewrites only the send time of the probe last encoded", () => {
+  const encoder = new ProbeEncoder(64, RUN_ID);
+  const before = encoder.encode(300, 0).slice();
+  const stamped = encoder.stamp(12.5);
+  const out = fresh();
+  assert(decodeProbe(stamped, RUN_ID, out));
+  assertEquals(out, { seq: 300, sendTimeMs: 12.5 });
+  // Bytes other than the send time (16..23) are unchanged, padding included.
+  assertEquals(stamped.subarray(0, 16), before.subarray(0, 16));
+  assertEquals(stamped.subarray(24), before.subarray(24));
+});
+
 Deno.test("ProbeEncoder writes the right padding for 256 consecutive sequence numbers", () => {
   const encoder = new ProbeEncoder(300, 7);
   for (let seq = 1000; seq < 1000 + 256; seq++) {
