@@ -1,16 +1,21 @@
 import { assert, assertEquals } from "@std/assert";
 import { NETKIT_RUN, ROOT_DIR, V8_FLAGS } from "./support/cli.ts";
 
+/** The command line of each of deno.json's tasks, by name. */
+async function taskCommands(): Promise<(name: string) => string> {
+  const config = JSON.parse(await Deno.readTextFile(`${ROOT_DIR}deno.json`));
+  const tasks: Record<string, string | { command: string }> = config.tasks;
+  return (name) => {
+    const task = tasks[name];
+    assert(task !== undefined, `deno.json has no task ${name}`);
+    return typeof task === "string" ? task : task.command;
+  };
+}
+
 Deno.test(
   "the binary, deno task netkit/demo, and the tests and bench all run netkit with the same --v8-flags",
   async () => {
-    const config = JSON.parse(await Deno.readTextFile(`${ROOT_DIR}deno.json`));
-    const tasks: Record<string, string | { command: string }> = config.tasks;
-    const command = (name: string) => {
-      const task = tasks[name];
-      assert(task !== undefined, `deno.json has no task ${name}`);
-      return typeof task === "string" ? task : task.command;
-    };
+    const command = await taskCommands();
     const runs = [
       command("netkit"),
       command("demo"),
@@ -28,9 +33,9 @@ Deno.test(
 Deno.test(
   "deno task netkit, demo, test, soak and bench turn off Deno's update check (no DNS query for dl.deno.land)",
   async () => {
-    const config = JSON.parse(await Deno.readTextFile(`${ROOT_DIR}deno.json`));
+    const command = await taskCommands();
     for (const name of ["netkit", "demo", "test", "soak", "bench"]) {
-      const task: string = config.tasks[name];
+      const task = command(name);
       assert(task.startsWith("DENO_NO_UPDATE_CHECK=1 deno "), `task ${name}: ${task}`);
     }
   },

@@ -560,10 +560,11 @@ export function echoLoop(init: EchoInit, post: Post): void {
       const streamIdle = (i: number): boolean =>
         fds[i]! >= 0 && pendTo[i] === 0 && !eof[i] && !draining[i] && !stopping &&
         Atomics.load(control, ctl.MAIL) === seenMail;
+      const isOpen = (fd: number) => fd >= 0;
       /** The TCP slot held alone (and no UDP socket), if the Worker may block on it; else -1. */
       const soleStream = (): number => {
         if (!blockable || held !== 1 || udpFd >= 0) return -1;
-        const i = fds.findIndex((fd) => fd >= 0);
+        const i = fds.findIndex(isOpen);
         return i >= 0 && streamIdle(i) ? i : -1;
       };
       const block = (fd: number): boolean => {
