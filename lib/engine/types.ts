@@ -97,6 +97,15 @@ export interface OpenOptions {
    * bytes (`UDP_SEGMENT`); where it cannot, `features.gso` stays false.
    */
   gsoSegment?: number;
+  /**
+   * Native engine: a receive that must wait waits on a thread of Deno's pool
+   * rather than in Deno's event loop, so opening the socket costs no search
+   * for its descriptor among the process's (about 100 us with 100 sockets
+   * open): for many short-lived sockets, as a scan opens. Waiting that way
+   * costs a hand-over between threads per wait.
+   * @default {false}
+   */
+  waitOnPool?: boolean;
 }
 
 /**

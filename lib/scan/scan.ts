@@ -171,7 +171,11 @@ async function checkUdpConnected(plan: ScanPlan, port: number): Promise<PortStat
   };
   let socket: DatagramTransport;
   try {
-    socket = await plan.engine!.open({ remote: { hostname: plan.address, port } });
+    // One wait per port at most: not worth finding each socket's descriptor.
+    socket = await plan.engine!.open({
+      remote: { hostname: plan.address, port },
+      waitOnPool: true,
+    });
   } catch (err) {
     return unreachable(err);
   }

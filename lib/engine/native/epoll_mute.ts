@@ -19,6 +19,11 @@
  * Deno close the socket while it is out, its deregistration fails and is
  * ignored (tokio ignores it).
  *
+ * {@linkcode reactorSwitch} does the same any number of times: the native
+ * engine's connected UDP sockets (opened by Deno, read through libc) stay out
+ * of Deno's epoll while they read in batches, and go back in only while a
+ * receive waits in Deno's own `receive`.
+ *
  * @example
  * ```ts
  * import { parseEpollEntry } from "./epoll_mute.ts";
@@ -59,14 +64,25 @@ let lastEpoll = -1;
 let scratch: Uint8Array | undefined;
 
 /**
- * Take `fd` out of Deno's epoll instance. Returns the function that adds it back as it
- * was, or undefined when no registration was found (nothing changed).
+ * Deno's registration of one descriptor, which can be taken out of its epoll
+ * instance and put back as it was any number of times.
  */
-export function muteInReactor(
+export interface ReactorSwitch {
+  /** Take the descriptor out (`EPOLL_CTL_DEL`); false when it could not be. No-op when out. */
+  mute(): boolean;
+  /** Put it back with Deno's own events and data (`EPOLL_CTL_ADD`). No-op when in. */
+  unmute(): void;
+}
+
+/**
+ * Find `fd`'s registration in Deno's epoll instance, still in: the switch that
+ * takes it out and puts it back. Undefined when no registration was found.
+ */
+export function reactorSwitch(
   libc: Libc,
   fd: number,
   options: { arch?: string; scan?: number } = {},
-): (() => void) | undefined {
+): ReactorSwitch | undefined {
   const buf = scratch ??= new Uint8Array(256 * 1024);
   const layout = epollEventLayout(options.arch ?? Deno.build.arch);
   const find = (epfd: number) => {
@@ -87,11 +103,32 @@ export function muteInReactor(
   const view = new DataView(event.buffer);
   view.setUint32(0, entry.events >>> 0, true);
   view.setBigUint64(layout.data, entry.data, true);
-  if (libc.symbols.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, event) !== 0) return undefined;
-  let restored = false;
-  return () => {
-    if (restored) return;
-    restored = true;
-    libc.symbols.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, event);
+  let registered = true;
+  return {
+    mute() {
+      if (registered && libc.symbols.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, event) === 0) {
+        registered = false;
+      }
+      return !registered;
+    },
+    unmute() {
+      if (registered) return;
+      registered = true;
+      libc.symbols.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, event);
+    },
   };
+}
+
+/**
+ * Take `fd` out of Deno's epoll instance. Returns the function that adds it back as it
+ * was, or undefined when no registration was found (nothing changed).
+ */
+export function muteInReactor(
+  libc: Libc,
+  fd: number,
+  options: { arch?: string; scan?: number } = {},
+): (() => void) | undefined {
+  const registration = reactorSwitch(libc, fd, options);
+  if (!registration?.mute()) return undefined;
+  return () => registration.unmute();
 }

@@ -7,7 +7,8 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { muteInReactor, parseEpollEntry } from "./epoll_mute.ts";
+import { deadline } from "@std/async/deadline";
+import { muteInReactor, parseEpollEntry, reactorSwitch } from "./epoll_mute.ts";
 import { sharedLibc } from "./engine.ts";
 import type { Libc } from "./libc.ts";
 import { findSocketFd } from "./socket_fd.ts";
@@ -70,6 +71,31 @@ Deno.test({
   },
 });
 
+/** `fd`'s registrations seen through every epoll descriptor of the process. */
+function registrations(fd: number): { events: number; data: bigint }[] {
+  const found: { events: number; data: bigint }[] = [];
+  for (const entry of Deno.readDirSync("/proc/self/fdinfo")) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(`/proc/self/fdinfo/${entry.name}`);
+    } catch {
+      continue; // the directory listing's own descriptor, closed since
+    }
+    const hit = text.includes("tfd:") ? parseEpollEntry(text, fd) : undefined;
+    if (hit) found.push(hit);
+  }
+  return found;
+}
+
+/** {@linkcode registeredUdpSocket}, and its registrations in Deno's epoll (at least one). */
+async function registeredWithEntries(libc: Libc) {
+  const socket = await registeredUdpSocket(libc);
+  const before = registrations(socket.fd);
+  // (Deno's event loop holds its epoll instance under more than one descriptor.)
+  assert(before.length > 0, "registered by Deno's event loop");
+  return { ...socket, before };
+}
+
 Deno.test({
   name:
     "muteInReactor: the socket is out of Deno's epoll while muted and back with the same events and token after; one closed while muted closes cleanly",
@@ -77,26 +103,8 @@ Deno.test({
   fn: async () => {
     const libc = sharedLibc();
     if ("reason" in libc) return;
-    /** This descriptor's registrations seen through every epoll descriptor of the process. */
-    const registrations = (fd: number) => {
-      const found: { events: number; data: bigint }[] = [];
-      for (const entry of Deno.readDirSync("/proc/self/fdinfo")) {
-        let text: string;
-        try {
-          text = Deno.readTextFileSync(`/proc/self/fdinfo/${entry.name}`);
-        } catch {
-          continue; // the directory listing's own descriptor, closed since
-        }
-        const hit = text.includes("tfd:") ? parseEpollEntry(text, fd) : undefined;
-        if (hit) found.push(hit);
-      }
-      return found;
-    };
-    const { server, client, fd } = await registeredUdpSocket(libc);
+    const { server, client, fd, before } = await registeredWithEntries(libc);
     try {
-      const before = registrations(fd);
-      // (Deno's event loop holds its epoll instance under more than one descriptor.)
-      assert(before.length > 0, "registered by Deno's event loop");
       const restore = muteInReactor(libc, fd);
       assert(restore);
       assertEquals(registrations(fd), []);
@@ -114,5 +122,37 @@ Deno.test({
       findSocketFd(libc, { type: "udp", local: server.addr as Deno.NetAddr }),
       undefined,
     );
+  },
+});
+
+Deno.test({
+  name:
+    "reactorSwitch: takes a socket out of Deno's epoll and puts it back as it was, again and again, and a datagram that came meanwhile wakes Deno's receive",
+  ignore: "reason" in sharedLibc(),
+  fn: async () => {
+    const libc = sharedLibc();
+    if ("reason" in libc) return;
+    const { server, client, fd, before } = await registeredWithEntries(libc);
+    try {
+      const registration = reactorSwitch(libc, fd);
+      assert(registration);
+      assertEquals(registrations(fd), before, "found, still in");
+      for (let round = 0; round < 3; round++) {
+        assert(registration.mute());
+        assert(registration.mute(), "muting twice is no error");
+        assertEquals(registrations(fd), []);
+        // Arrives while out: Deno's event loop cannot know, until the socket is back.
+        await client.send(new Uint8Array([round + 2]), server.addr);
+        registration.unmute();
+        registration.unmute();
+        assertEquals(registrations(fd), before);
+        const [got] = await deadline(server.receive(), 5_000);
+        assertEquals(got, new Uint8Array([round + 2]));
+      }
+      assert(registration.mute()); // and closed by Deno while out: no error
+    } finally {
+      server.close();
+      client.close();
+    }
   },
 });

@@ -83,7 +83,8 @@ export const LIBC_SYMBOLS = {
   // memcpy(dst, address, n): copy n bytes from an address (errno) into a buffer.
   read_at: { name: "memcpy", parameters: ["buffer", "usize", "usize"], result: "usize" },
   // Waiting runs on a thread of Deno's pool (nonblocking), so the event loop
-  // never blocks; errno of that thread is not readable here, so poll's
+  // never blocks (sends, the listener's receives, and a socket Deno could not
+  // open); errno of that thread is not readable here, so poll's
   // failures are judged by its result alone.
   poll_wait: {
     name: "poll",
