@@ -219,6 +219,8 @@ export function openEngineDatagram(
   const source = endpoint.source;
   return engine.open({
     remote,
+    // Probes and messages: paced, and timed on arrival.
+    receiveWait: "event-loop",
     ...(source && {
       local: {
         hostname: source.hostname ?? wildcardFor(remote.hostname),

@@ -171,11 +171,7 @@ async function checkUdpConnected(plan: ScanPlan, port: number): Promise<PortStat
   };
   let socket: DatagramTransport;
   try {
-    // One wait per port at most: not worth finding each socket's descriptor.
-    socket = await plan.engine!.open({
-      remote: { hostname: plan.address, port },
-      waitOnPool: true,
-    });
+    socket = await plan.engine!.open({ remote: { hostname: plan.address, port } });
   } catch (err) {
     return unreachable(err);
   }

@@ -307,6 +307,8 @@ export async function runThroughput(
           ...(receiving && { receiveBuffer: buffer }),
           ...(sending && { sendBuffer: buffer }),
           ...(sending && plan.gso && { gsoSegment: plan.size }),
+          // A paced stream is timed on arrival (jitter); an unlimited one gains from batches.
+          receiveWait: plan.bitrate > 0 ? "event-loop" : "pool",
         }).catch((err) => {
           throw fromSystemError(err, "open a UDP socket for", where);
         });

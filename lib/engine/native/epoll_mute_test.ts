@@ -12,6 +12,7 @@ import { muteInReactor, parseEpollEntry, reactorSwitch } from "./epoll_mute.ts";
 import { sharedLibc } from "./engine.ts";
 import type { Libc } from "./libc.ts";
 import { findSocketFd } from "./socket_fd.ts";
+import { registrations } from "./_epoll_test_utils.ts";
 
 const FDINFO = `pos:	0
 flags:	02000002
@@ -70,22 +71,6 @@ Deno.test({
     }
   },
 });
-
-/** `fd`'s registrations seen through every epoll descriptor of the process. */
-function registrations(fd: number): { events: number; data: bigint }[] {
-  const found: { events: number; data: bigint }[] = [];
-  for (const entry of Deno.readDirSync("/proc/self/fdinfo")) {
-    let text: string;
-    try {
-      text = Deno.readTextFileSync(`/proc/self/fdinfo/${entry.name}`);
-    } catch {
-      continue; // the directory listing's own descriptor, closed since
-    }
-    const hit = text.includes("tfd:") ? parseEpollEntry(text, fd) : undefined;
-    if (hit) found.push(hit);
-  }
-  return found;
-}
 
 /** {@linkcode registeredUdpSocket}, and its registrations in Deno's epoll (at least one). */
 async function registeredWithEntries(libc: Libc) {

@@ -6,18 +6,29 @@
  *
  * Never blocking the event loop: the socket is non-blocking; sends and
  * receives are synchronous FFI calls with `MSG_DONTWAIT`, and only when the
- * kernel says `EAGAIN` does the socket wait. A receive waits in Deno's own
- * event loop: Deno opens the socket (`Deno.listenDatagram`), the engine finds
- * its descriptor and takes it out of Deno's epoll instance, and puts it back
- * only while a receive waits, in Deno's `receive`, which takes the datagram
- * that ends the wait. The kernel then wakes the main thread itself: a wait on
- * a pool thread cost a hand-over between threads per wait (measured, paced
- * probes at 1,000/s on loopback, unpinned: RTT p50 76–80 us against 39–43 us
- * for the deno engine, and a third more CPU). Where Deno's socket cannot be
- * used (its descriptor or registration not found), and for sends, a wait is a
- * `poll` declared `nonblocking` (it runs on a thread of Deno's pool and
- * resolves a promise). `close` shuts the socket down first, which wakes such
- * a wait, and releases the descriptor only once no wait holds it.
+ * kernel says `EAGAIN` does the socket wait. A receive waits in one of two
+ * ways (`receiveWait`):
+ * - `"event-loop"` (probes, messages, paced tests: traffic timed on arrival):
+ *   in Deno's own event loop. Deno opens the socket (`Deno.listenDatagram`),
+ *   the engine finds its descriptor and takes it out of Deno's epoll
+ *   instance, and puts it back when a receive must wait, in Deno's `receive`
+ *   (which takes the datagram that ends the wait). The kernel then wakes the
+ *   main thread itself (measured, UDP probes at 1,000/s on loopback,
+ *   unpinned, 5 alternating pairs: RTT p50 49–59 us against 87–98 us with a
+ *   wait on the pool, and about a fifth less CPU). A paced socket stays in
+ *   Deno's epoll (no `epoll_ctl` per wait); once it moves
+ *   {@linkcode FLOOD_AFTER} datagrams without waiting (a flood) it leaves it
+ *   (epoll's wake-up callback would run per datagram) and waits on the pool.
+ * - `"pool"` (the default; a flood, a scan): in a `poll` declared
+ *   `nonblocking`, which runs on a thread of Deno's pool and resolves a
+ *   promise. The hand-over between threads lets a flood's next batch gather:
+ *   `-R -b 0` received this way delivered 5–8% more, at no loss (3 alternating
+ *   pairs each way). Sends always wait so, and so does an `"event-loop"`
+ *   socket whose descriptor or registration could not be found.
+ *
+ * `close` shuts the socket down first, which wakes a poll, and releases the
+ * descriptor only once no poll holds it (Deno closes its own socket, ending
+ * its `receive`, at once).
  *
  * Pointer safety: the kernel reads and writes through raw addresses in the
  * `mmsghdr`/`iovec` arrays. Those arrays, and the batch buffer they point
@@ -167,6 +178,15 @@ export class PolledFd {
     return this.wait(pollfd, 0, PAUSE_MS);
   }
 
+  /**
+   * Note a wait that happened elsewhere (in Deno's event loop): the event loop
+   * has just run, so no pause is owed for {@linkcode FAIR_MS}.
+   */
+  waited(): void {
+    this.#eager = 0;
+    this.#waitedAt = performance.now();
+  }
+
   #release(): void {
     if (this.fd < 0) return;
     this.#close();
@@ -181,6 +201,14 @@ export class PolledFd {
     if (this.#waits === 0) this.#release();
   }
 }
+
+/**
+ * Datagrams a socket Deno opened may move (send or receive) without waiting
+ * before it counts as flooded: it leaves Deno's epoll instance, and its next
+ * receive wait is a poll on Deno's pool. A paced socket, a datagram or two
+ * per wait, stays in and waits in the event loop.
+ */
+export const FLOOD_AFTER = 256;
 
 /** A socket Deno opened, out of its event loop's epoll instance until put back. */
 interface DenoOwned {
@@ -229,6 +257,10 @@ export class NativeUdpSocket implements DatagramTransport {
   #headers = new WeakMap<DatagramBatch, Headers>();
   /** Deno's object for the descriptor, whose `receive` waits in the event loop. */
   #owned: DenoOwned | undefined;
+  /** Datagrams sent and received since the last receive wait. */
+  #moved = 0;
+  /** Whether Deno's `receive` waits now: the descriptor must stay in Deno's epoll meanwhile. */
+  #inLoop = false;
 
   private constructor(
     libc: Libc,
@@ -258,7 +290,7 @@ export class NativeUdpSocket implements DatagramTransport {
     const af = family === "ipv4" ? LINUX.AF_INET : LINUX.AF_INET6;
     const local = options.local ??
       { hostname: family === "ipv4" ? "0.0.0.0" : "::", port: 0 };
-    const owned = options.waitOnPool ? undefined : openThroughDeno(libc, local);
+    const owned = options.receiveWait === "event-loop" ? openThroughDeno(libc, local) : undefined;
     const fd = owned?.fd ??
       s.socket(af, LINUX.SOCK_DGRAM | LINUX.SOCK_NONBLOCK | LINUX.SOCK_CLOEXEC, 0);
     if (fd < 0) throw new ErrnoError("socket", errno());
@@ -381,6 +413,7 @@ export class NativeUdpSocket implements DatagramTransport {
       );
       if (n > 0) {
         sent += n;
+        this.#moving(n);
         continue;
       }
       const errno = this.#lastErrno();
@@ -418,25 +451,43 @@ export class NativeUdpSocket implements DatagramTransport {
           batch.lengths[i] = h.mmsgView.getUint32(i * mmsghdr.size + mmsghdr.len, true);
         }
         batch.count = n;
+        this.#moving(n);
         return n;
       }
       const errno = this.#lastErrno();
       if (errno === LINUX.EAGAIN) {
-        if (!this.#owned) await this.#wait(LINUX.POLLIN);
-        else return await this.#receiveInEventLoop(this.#owned, batch);
+        if (this.#owned && this.#moved <= FLOOD_AFTER) {
+          return await this.#receiveInEventLoop(this.#owned, batch);
+        }
+        this.#moved = 0;
+        await this.#wait(LINUX.POLLIN);
       } else if (errno !== LINUX.EINTR) throw new ErrnoError("recvmmsg", errno);
     }
   }
 
   /**
-   * Wait in Deno's event loop: the descriptor back in its epoll instance for
-   * as long as Deno's `receive` waits; the datagram it takes is the batch's
-   * only one.
+   * Count datagrams moved since the last receive wait; past
+   * {@linkcode FLOOD_AFTER} (a flood), the descriptor leaves Deno's epoll
+   * instance, whose wake-up callback would otherwise run for every datagram.
+   */
+  #moving(datagrams: number): void {
+    if (!this.#owned || (this.#moved += datagrams) <= FLOOD_AFTER) return;
+    // Never under a receive that waits (a flood sent while it does): it would never wake.
+    if (!this.#inLoop) this.#owned.registration.mute();
+  }
+
+  /**
+   * Wait in Deno's event loop: the descriptor back in its epoll instance (it
+   * stays there while the socket is paced, so a wait costs no `epoll_ctl`);
+   * the datagram Deno's `receive` takes is the batch's only one.
    */
   async #receiveInEventLoop(owned: DenoOwned, batch: DatagramBatch): Promise<number> {
     owned.registration.unmute();
+    this.#inLoop = true;
     try {
       const [datagram] = await owned.socket.receive(batch.data.subarray(0, batch.slotSize));
+      this.#sock.waited();
+      this.#moved = 0;
       // Shut down while waiting: the wake-up is the end, not a datagram.
       batch.count = this.#sock.closed ? 0 : 1;
       batch.lengths[0] = datagram.length;
@@ -450,8 +501,7 @@ export class NativeUdpSocket implements DatagramTransport {
       }
       throw err;
     } finally {
-      // Once closed, the number may already be another socket's: leave Deno's epoll alone.
-      if (!this.#sock.closed) owned.registration.mute();
+      this.#inLoop = false;
     }
   }
 

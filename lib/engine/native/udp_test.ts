@@ -1,11 +1,13 @@
 import { assert, assertEquals, assertInstanceOf, assertMatch, assertRejects } from "@std/assert";
 import { deadline } from "@std/async/deadline";
+import { delay } from "@std/async/delay";
 import { DatagramBatch, type DatagramTransport, type Engine } from "../types.ts";
 import { denoEngine } from "../deno.ts";
 import { loadNativeEngine } from "./engine.ts";
 import { findLibc, type Libc, LIBC_PATHS, loadLibc } from "./libc.ts";
 import { LINUX } from "./layout.ts";
-import { ErrnoError, NativeUdpSocket, PolledFd } from "./udp.ts";
+import { ErrnoError, FAIR_MS, FLOOD_AFTER, NativeUdpSocket, PolledFd } from "./udp.ts";
+import { registrations } from "./_epoll_test_utils.ts";
 
 const native = loadNativeEngine();
 const nativeMissing = "reason" in native;
@@ -143,7 +145,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "native engine: a receive that has to wait waits in Deno's event loop (no poll on a pool thread), gets the datagram that ended it, then batches again; with waitOnPool it polls",
+    "native engine: with receiveWait event-loop, a receive that has to wait waits in Deno's event loop (no poll on a pool thread), gets the datagram that ended it, then batches again; by default it polls",
   ignore: nativeMissing,
   async fn() {
     const libc = loadLibc();
@@ -160,7 +162,10 @@ Deno.test({
       },
     };
     const peer = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-    const socket = NativeUdpSocket.open(counted, { remote: peer.addr as Deno.NetAddr });
+    const socket = NativeUdpSocket.open(counted, {
+      remote: peer.addr as Deno.NetAddr,
+      receiveWait: "event-loop",
+    });
     try {
       const batch = new DatagramBatch(8, 64);
       const pending = socket.receiveBatch(batch);
@@ -176,16 +181,50 @@ Deno.test({
         for (let i = 0; i < batch.count; i++) got.push(new TextDecoder().decode(batch.slot(i)));
       }
       assertEquals(got, ["a", "bb", "ccc"]);
-      assertEquals(polls, 0, "waited on a pool thread");
+      // Paced arrivals, each after a wait, for longer than FAIR_MS: every wait in the event loop
+      // counts as one, so no fairness pause (a 1 ms poll) is ever owed.
+      const started = performance.now();
+      for (let i = 0; performance.now() - started < 3 * FAIR_MS || i < 16; i++) {
+        const next = socket.receiveBatch(batch);
+        await delay(2);
+        await peer.send(new Uint8Array([i & 0xff]), to);
+        assertEquals(await deadline(next, 5_000), 1);
+        assertEquals(batch.slot(0)[0], i & 0xff);
+      }
+      assertEquals(polls, 0, "waited or paused on a pool thread");
+      // Paced, it stays in Deno's epoll: no epoll_ctl per wait.
+      assert(registrations(socket.fd).length > 0, "paced: in Deno's epoll");
+      const flood = new DatagramBatch(32, 16);
+      flood.fill(32, 16);
+      const sendFlood = async () => {
+        for (let sent = 0; sent <= FLOOD_AFTER; sent += 32) await socket.sendBatch(flood);
+      };
+      // A flood sent while a receive waits must not take the socket out from under it.
+      const during = socket.receiveBatch(batch);
+      await sendFlood();
+      assert(registrations(socket.fd).length > 0, "waiting: still in Deno's epoll");
+      await peer.send(new Uint8Array([7]), to);
+      assertEquals(await deadline(during, 5_000), 1);
+      assertEquals(batch.slot(0)[0], 7);
+      // More than FLOOD_AFTER datagrams without a wait: out of Deno's epoll, its next wait a
+      // poll on the pool; then, paced again, back in the event loop.
+      await sendFlood();
+      assertEquals(registrations(socket.fd), [], "flooded: out of Deno's epoll");
+      for (const [tag, pooled] of [[8, true], [9, false]] as const) {
+        const before = polls;
+        const next = socket.receiveBatch(batch);
+        assertEquals(registrations(socket.fd).length > 0, !pooled);
+        await peer.send(new Uint8Array([tag]), to);
+        assertEquals(await deadline(next, 5_000), 1);
+        assertEquals(batch.slot(0)[0], tag);
+        assertEquals(polls > before, pooled, pooled ? "polled" : "waited in the event loop");
+      }
       const closing = socket.receiveBatch(batch);
       socket.close();
       assertEquals(await deadline(closing, 5_000), 0);
       assertEquals(socket.fd, -1, "Deno's socket is closed at once: no poll holds its number");
-      // A scan's sockets wait on the pool instead (waitOnPool): no descriptor search to open.
-      using pooled = NativeUdpSocket.open(counted, {
-        remote: peer.addr as Deno.NetAddr,
-        waitOnPool: true,
-      });
+      // By default a socket waits on the pool.
+      using pooled = NativeUdpSocket.open(counted, { remote: peer.addr as Deno.NetAddr });
       const waiting = pooled.receiveBatch(batch);
       await peer.send(new TextEncoder().encode("pooled"), {
         transport: "udp",
@@ -194,7 +233,7 @@ Deno.test({
       });
       assertEquals(await deadline(waiting, 5_000), 1);
       assertEquals(new TextDecoder().decode(batch.slot(0)), "pooled");
-      assert(polls > 0, "waitOnPool waited in Deno's event loop");
+      assert(polls > 0, "the default waited in Deno's event loop");
     } finally {
       socket.close();
       peer.close();
