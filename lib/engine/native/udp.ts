@@ -14,7 +14,7 @@
  *   instance, and puts it back when a receive must wait, in Deno's `receive`
  *   (which takes the datagram that ends the wait). The kernel then wakes the
  *   main thread itself (measured, UDP probes at 1,000/s on loopback,
- *   unpinned, 5 alternating pairs: RTT p50 49–59 us against 87–98 us with a
+ *   unpinned, 5 alternating pairs: RTT p50 44–54 us against 71–117 us with a
  *   wait on the pool, and about a fifth less CPU). A paced socket stays in
  *   Deno's epoll (no `epoll_ctl` per wait); once it moves
  *   {@linkcode FLOOD_AFTER} datagrams without waiting (a flood) it leaves it
