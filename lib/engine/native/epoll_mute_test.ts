@@ -72,13 +72,29 @@ Deno.test({
   },
 });
 
-/** {@linkcode registeredUdpSocket}, and its registrations in Deno's epoll (at least one). */
-async function registeredWithEntries(libc: Libc) {
+/**
+ * Run `body` on {@linkcode registeredUdpSocket}'s sockets and its registrations in Deno's epoll
+ * (at least one), then close both; returns the server socket's address.
+ */
+async function withRegistered(
+  libc: Libc,
+  body: (
+    socket: Awaited<ReturnType<typeof registeredUdpSocket>> & {
+      before: ReturnType<typeof registrations>;
+    },
+  ) => Promise<void> | void,
+): Promise<Deno.NetAddr> {
   const socket = await registeredUdpSocket(libc);
-  const before = registrations(socket.fd);
-  // (Deno's event loop holds its epoll instance under more than one descriptor.)
-  assert(before.length > 0, "registered by Deno's event loop");
-  return { ...socket, before };
+  try {
+    const before = registrations(socket.fd);
+    // (Deno's event loop holds its epoll instance under more than one descriptor.)
+    assert(before.length > 0, "registered by Deno's event loop");
+    await body({ ...socket, before });
+  } finally {
+    socket.server.close();
+    socket.client.close();
+  }
+  return socket.server.addr as Deno.NetAddr;
 }
 
 Deno.test({
@@ -88,8 +104,7 @@ Deno.test({
   fn: async () => {
     const libc = sharedLibc();
     if ("reason" in libc) return;
-    const { server, client, fd, before } = await registeredWithEntries(libc);
-    try {
+    const addr = await withRegistered(libc, ({ fd, before }) => {
       const restore = muteInReactor(libc, fd);
       assert(restore);
       assertEquals(registrations(fd), []);
@@ -99,14 +114,8 @@ Deno.test({
       assertEquals(registrations(fd), before);
       // Muted again and closed by Deno without a restore: no error, and the descriptor is gone.
       assert(muteInReactor(libc, fd));
-    } finally {
-      server.close();
-      client.close();
-    }
-    assertEquals(
-      findSocketFd(libc, { type: "udp", local: server.addr as Deno.NetAddr }),
-      undefined,
-    );
+    });
+    assertEquals(findSocketFd(libc, { type: "udp", local: addr }), undefined);
   },
 });
 
@@ -117,8 +126,7 @@ Deno.test({
   fn: async () => {
     const libc = sharedLibc();
     if ("reason" in libc) return;
-    const { server, client, fd, before } = await registeredWithEntries(libc);
-    try {
+    await withRegistered(libc, async ({ server, client, fd, before }) => {
       const registration = reactorSwitch(libc, fd);
       assert(registration);
       assertEquals(registrations(fd), before, "found, still in");
@@ -135,9 +143,6 @@ Deno.test({
         assertEquals(got, new Uint8Array([round + 2]));
       }
       assert(registration.mute()); // and closed by Deno while out: no error
-    } finally {
-      server.close();
-      client.close();
-    }
+    });
   },
 });
