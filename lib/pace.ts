@@ -11,7 +11,7 @@
  * sends is at most {@linkcode MAX_BURST} (up to 16,000 sends a second) the
  * wait is on timers only: the sends per wake-up grow with the rate (about 2 at
  * 1,000/s) and the process sleeps in between (a UDP probe at 1,000/s measured
- * 10–14% of a core on a 2-core VM: each wake-up, a timer's or an echo's, is a
+ * about 8% of a core on a 2-core VM: each wake-up, a timer's or an echo's, is a
  * turn of Deno's event loop). Faster than that, bursts of a tick's worth would overrun a
  * receiver's socket buffer (about 90 datagrams of 1,400 B in Linux's default
  * 208 KiB), so the last tick before a send is spent yielding to the event

@@ -287,9 +287,7 @@ function run(req: PingPongRequest): PingPongDone {
   // TCP: each probe the framer cuts out of the stream arrived with the read that completed it.
   // One that does not decode (its padding corrupt, say) is malformed and not the awaited
   // echo, whatever sequence number it carries: the wait goes on, as on the event loop.
-  const onFramed = (probe: Uint8Array) => {
-    onEcho(probe, t);
-  };
+  const onFramed = (probe: Uint8Array) => onEcho(probe, t);
   const onSkipped = (bytes: number) => {
     malformed += Math.ceil(bytes / size); // one per probe's worth begun, as the event-loop path
   };

@@ -98,6 +98,8 @@ interface Headers {
   mmsgView: DataView;
   /** What the iovec lengths hold now: whole slots (receive) or the batch's lengths (send). */
   mode: "receive" | "send" | undefined;
+  /** The first slot, where Deno's `receive` puts the datagram that ends a wait. */
+  first: Uint8Array;
 }
 
 const WAIT_MS = 200;
@@ -377,7 +379,15 @@ export class NativeUdpSocket implements DatagramTransport {
       mmsgView.setBigUint64(m + msghdr.iov, iovAddr + BigInt(i * iovec.size), true);
       mmsgView.setBigUint64(m + msghdr.iovlen, 1n, true);
     }
-    h = { batch, mmsg, iov, iovView, mmsgView, mode: "receive" };
+    h = {
+      batch,
+      mmsg,
+      iov,
+      iovView,
+      mmsgView,
+      mode: "receive",
+      first: batch.data.subarray(0, batch.slotSize),
+    };
     this.#headers.set(batch, h);
     return h;
   }
@@ -457,7 +467,7 @@ export class NativeUdpSocket implements DatagramTransport {
       const errno = this.#lastErrno();
       if (errno === LINUX.EAGAIN) {
         if (this.#owned && this.#moved <= FLOOD_AFTER) {
-          return await this.#receiveInEventLoop(this.#owned, batch);
+          return await this.#receiveInEventLoop(this.#owned, batch, h.first);
         }
         this.#moved = 0;
         await this.#wait(LINUX.POLLIN);
@@ -481,11 +491,15 @@ export class NativeUdpSocket implements DatagramTransport {
    * stays there while the socket is paced, so a wait costs no `epoll_ctl`);
    * the datagram Deno's `receive` takes is the batch's only one.
    */
-  async #receiveInEventLoop(owned: DenoOwned, batch: DatagramBatch): Promise<number> {
+  async #receiveInEventLoop(
+    owned: DenoOwned,
+    batch: DatagramBatch,
+    first: Uint8Array,
+  ): Promise<number> {
     owned.registration.unmute();
     this.#inLoop = true;
     try {
-      const [datagram] = await owned.socket.receive(batch.data.subarray(0, batch.slotSize));
+      const [datagram] = await owned.socket.receive(first);
       this.#sock.waited();
       this.#moved = 0;
       // Shut down while waiting: the wake-up is the end, not a datagram.
